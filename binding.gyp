@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      "target_name": "iomux",
+      "sources": [
+        "native/addon.cc",
+        "native/address.cc",
+        "native/constants.cc",
+        "native/epoll.cc",
+        "native/errors.cc",
+        "native/poll.cc",
+        "native/select.cc",
+        "native/sockets.cc"
+      ],
+      "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        ["OS=='win'", {"libraries": ["-lws2_32"]}]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,191 @@
+/**
+ * The one place that knows the addon's shape. Everything above this file uses these types;
+ * nothing else loads the binary.
+ *
+ * Conventions of the bindings (see docs/ARCHITECTURE.md):
+ * - descriptors are plain numbers;
+ * - hot paths (`recv`, `send`, `accept`, `sendto`) return -1 for "would block" instead of throwing;
+ * - a failing call throws an Error with `code` ('EBADF'), `errno` (negative, as Node's) and `syscall`;
+ * - wrong argument types throw TypeError, out-of-range values RangeError;
+ * - waits take milliseconds (fractions round up; negative, null, undefined or Infinity = forever)
+ *   and retry EINTR with the remaining time.
+ */
+import * as path from 'node:path';
+
+// node-gyp-build ships no types: it takes the package root and returns the loaded addon.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const nodeGypBuild: (root: string) => unknown = require('node-gyp-build');
+
+/** Any memory a binding can read from or write into. */
+export type BufferLike = ArrayBufferView | ArrayBuffer;
+
+/** An address as `getsockname`, `getpeername` and `accept` report it. Unix sockets: `address` is the path. */
+export interface SocketAddress {
+  family: 'IPv4' | 'IPv6' | 'unix';
+  address: string;
+  port: number;
+}
+
+export interface Linger {
+  onoff: boolean;
+  /** Seconds. */
+  linger: number;
+}
+
+export interface AcceptedSocket {
+  fd: number;
+  peer: SocketAddress;
+}
+
+export interface Datagram {
+  /** How many bytes were written into the buffer. */
+  bytes: number;
+  /** The sender, or null for a connected stream socket that reports none. */
+  peer: SocketAddress | null;
+}
+
+export type SocketOptionValue = number | boolean | string | Linger;
+
+export interface Constants {
+  readonly [name: string]: number | Readonly<Record<string, number>> | undefined;
+  readonly AF_INET: number;
+  readonly AF_INET6: number;
+  readonly AF_UNIX: number;
+  readonly AF_UNSPEC: number;
+  readonly SOCK_STREAM: number;
+  readonly SOCK_DGRAM: number;
+  readonly SOL_SOCKET: number;
+  readonly IPPROTO_IP: number;
+  readonly IPPROTO_IPV6: number;
+  readonly IPPROTO_TCP: number;
+  readonly IPPROTO_UDP: number;
+  readonly SO_REUSEADDR: number;
+  readonly SO_KEEPALIVE: number;
+  readonly SO_BROADCAST: number;
+  readonly SO_LINGER: number;
+  readonly SO_RCVBUF: number;
+  readonly SO_SNDBUF: number;
+  readonly SO_RCVLOWAT: number;
+  readonly SO_SNDLOWAT: number;
+  readonly SO_RCVTIMEO: number;
+  readonly SO_SNDTIMEO: number;
+  readonly SO_ERROR: number;
+  readonly SO_TYPE: number;
+  readonly SO_OOBINLINE: number;
+  readonly TCP_NODELAY: number;
+  readonly IPV6_V6ONLY: number;
+  readonly IP_TTL: number;
+  readonly SHUT_RD: number;
+  readonly SHUT_WR: number;
+  readonly SHUT_RDWR: number;
+  readonly MSG_PEEK: number;
+  readonly MSG_OOB: number;
+  readonly MSG_WAITALL: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLPRI: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly POLLNVAL: number;
+  readonly POLLRDNORM: number;
+  readonly POLLWRNORM: number;
+  /** Bytes in one pollfd entry (8 on POSIX, 16 for Windows' WSAPOLLFD). */
+  readonly POLLFD_SIZE: number;
+  /** Byte offset of `events` in a pollfd entry; `revents` follows it. */
+  readonly POLLFD_EVENTS_OFFSET: number;
+  readonly FD_SETSIZE: number;
+  /** errno names to their (positive) values, like `os.constants.errno`. */
+  readonly errno: Readonly<Record<string, number>>;
+  // Present where the platform has them (Linux has all of these).
+  readonly SOCK_NONBLOCK?: number;
+  readonly SOCK_CLOEXEC?: number;
+  readonly SO_REUSEPORT?: number;
+  readonly SO_DOMAIN?: number;
+  readonly SO_BINDTODEVICE?: number;
+  readonly POLLRDHUP?: number;
+  readonly MSG_NOSIGNAL?: number;
+  readonly MSG_DONTWAIT?: number;
+  readonly EPOLLIN?: number;
+  readonly EPOLLOUT?: number;
+  readonly EPOLLPRI?: number;
+  readonly EPOLLERR?: number;
+  readonly EPOLLHUP?: number;
+  readonly EPOLLRDHUP?: number;
+  readonly EPOLLET?: number;
+  readonly EPOLLONESHOT?: number;
+  readonly EPOLLWAKEUP?: number;
+  readonly EPOLLEXCLUSIVE?: number;
+  readonly EPOLL_CTL_ADD?: number;
+  readonly EPOLL_CTL_MOD?: number;
+  readonly EPOLL_CTL_DEL?: number;
+  readonly EPOLL_CLOEXEC?: number;
+}
+
+/** The socket and readiness calls every platform has. */
+export interface Binding {
+  readonly constants: Constants;
+  readonly platform: 'linux' | 'win32' | 'posix';
+
+  /** A new descriptor, always close-on-exec; `type` may carry SOCK_NONBLOCK. */
+  socket(domain: number, type: number, protocol?: number): number;
+  /** Two connected descriptors (POSIX only). */
+  socketpair?(domain: number, type: number, protocol?: number): [number, number];
+  bind(fd: number, host: string, port: number): void;
+  bind(fd: number, path: string): void;
+  listen(fd: number, backlog?: number): void;
+  /** The new connection's descriptor (non-blocking unless asked otherwise), or -1 if none is waiting. */
+  accept(fd: number, nonBlocking?: boolean): number;
+  /** Like `accept`, with the peer's address; null if none is waiting. */
+  acceptWithAddress(fd: number, nonBlocking?: boolean): AcceptedSocket | null;
+  /** true: connected; false: a non-blocking connect is in progress (wait for writable, read SO_ERROR). */
+  connect(fd: number, host: string, port: number): boolean;
+  connect(fd: number, path: string): boolean;
+  /** Bytes received (0 = end of stream), or -1 if nothing is there yet. */
+  recv(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): number;
+  /** Bytes sent, or -1 if the send buffer is full. Never raises SIGPIPE. */
+  send(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): number;
+  recvfrom(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): Datagram | null;
+  sendto(fd: number, buffer: BufferLike, offset: number | undefined, length: number | undefined,
+    flags: number | undefined, host: string, port: number): number;
+  sendto(fd: number, buffer: BufferLike, offset: number | undefined, length: number | undefined,
+    flags: number | undefined, path: string): number;
+  shutdown(fd: number, how: number): void;
+  close(fd: number): void;
+  setNonBlocking(fd: number, nonBlocking: boolean): void;
+  getNonBlocking(fd: number): boolean;
+  getsockname(fd: number): SocketAddress;
+  getpeername(fd: number): SocketAddress;
+  /** SO_LINGER takes a Linger, SO_RCVTIMEO/SO_SNDTIMEO milliseconds, SO_BINDTODEVICE a name; others an int or boolean. */
+  setsockopt(fd: number, level: number, option: number, value: SocketOptionValue): void;
+  getsockopt(fd: number, level: number, option: number): number | string | Linger;
+
+  /** Python's select: the ready subsets of each list. Throws RangeError for any fd >= FD_SETSIZE. */
+  select(read: number[] | null, write: number[] | null, except: number[] | null,
+    timeoutMs?: number | null): [number[], number[], number[]];
+  /** select() over a pollfd array (as `poll` takes), filling revents; returns how many are ready. */
+  selectPollfds(pollfds: ArrayBufferView | ArrayBuffer, nfds: number, timeoutMs?: number | null): number;
+  /** poll() on a caller-owned pollfd array, in place; returns how many entries have revents. */
+  poll?(pollfds: ArrayBufferView | ArrayBuffer, nfds: number, timeoutMs?: number | null): number;
+  /** WSAPoll (Windows), with the same contract as `poll`. */
+  wsapoll?(pollfds: ArrayBufferView | ArrayBuffer, nfds: number, timeoutMs?: number | null): number;
+
+  /** Linux only. Always close-on-exec. */
+  epoll_create1?(flags?: number): number;
+  /** `data` (default: fd) is the 32-bit token epoll_wait reports for this descriptor. */
+  epoll_ctl?(epfd: number, op: number, fd: number, events?: number, data?: number): void;
+  /** Fills `events` with [data, events] pairs; returns how many. */
+  epoll_wait?(epfd: number, events: Int32Array | Uint32Array, maxevents: number, timeoutMs?: number | null): number;
+}
+
+/** The epoll calls, present on Linux. */
+export type EpollBinding = Required<Pick<Binding, 'epoll_create1' | 'epoll_ctl' | 'epoll_wait'>>;
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+
+/** The loaded addon (a prebuild if one matches, else build/Release). */
+export const binding: Binding = nodeGypBuild(packageRoot) as Binding;
+export const constants: Constants = binding.constants;
+
+export function hasEpoll(b: Binding = binding): b is Binding & EpollBinding {
+  return typeof b.epoll_wait === 'function';
+}

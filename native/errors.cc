@@ -1,0 +1,172 @@
+#include "errors.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "errno_list.h"
+
+namespace iomux {
+
+const char* ErrnoName(int err) {
+  // A switch cannot hold aliases (EAGAIN == EWOULDBLOCK on Linux); the first name in the list wins.
+#define IOMUX_ERRNO_NAME(name) \
+  if (err == name) return #name;
+  IOMUX_ERRNO_LIST(IOMUX_ERRNO_NAME)
+#undef IOMUX_ERRNO_NAME
+  return nullptr;
+}
+
+void AddErrnoConstants(Napi::Env env, Napi::Object target) {
+#define IOMUX_ERRNO_CONSTANT(name) target.Set(#name, Napi::Number::New(env, name));
+  IOMUX_ERRNO_LIST(IOMUX_ERRNO_CONSTANT)
+#undef IOMUX_ERRNO_CONSTANT
+}
+
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall) {
+  const char* name = ErrnoName(err);
+  std::string code = name ? name : "E" + std::to_string(err);
+  std::string message = std::string(syscall) + " " + code + ": " + std::strerror(err);
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("errno", Napi::Number::New(env, -err));  // Node's system errors carry -errno.
+  error.Set("syscall", Napi::String::New(env, syscall));
+  return error;
+}
+
+void ThrowSystemError(Napi::Env env, int err, const char* syscall) {
+  throw SystemError(env, err, syscall);
+}
+
+namespace {
+
+[[noreturn]] void ThrowType(Napi::Env env, const char* name, const char* expected) {
+  throw Napi::TypeError::New(env, std::string("The \"") + name + "\" argument must be " + expected);
+}
+
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& message) {
+  throw Napi::RangeError::New(env, message);
+}
+
+}  // namespace
+
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
+                   int64_t max) {
+  Napi::Value value = info[index];
+  if (!value.IsNumber()) ThrowType(info.Env(), name, "an integer");
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || std::trunc(d) != d) ThrowType(info.Env(), name, "an integer");
+  if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
+    ThrowRange(info.Env(), std::string("The \"") + name + "\" argument must be >= " +
+                               std::to_string(min) + " and <= " + std::to_string(max) +
+                               ". Received " + std::to_string(static_cast<int64_t>(d)));
+  }
+  return static_cast<int64_t>(d);
+}
+
+int64_t ArgIntegerOr(const Napi::CallbackInfo& info, size_t index, const char* name,
+                     int64_t fallback, int64_t min, int64_t max) {
+  if (index >= info.Length() || info[index].IsUndefined()) return fallback;
+  return ArgInteger(info, index, name, min, max);
+}
+
+bool ArgBoolean(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = info[index];
+  if (!value.IsBoolean()) ThrowType(info.Env(), name, "a boolean");
+  return value.As<Napi::Boolean>().Value();
+}
+
+std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  Napi::Value value = info[index];
+  if (!value.IsString()) ThrowType(info.Env(), name, "a string");
+  return value.As<Napi::String>().Utf8Value();
+}
+
+int64_t ArgDescriptor(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  // Descriptors are ints on POSIX; Winsock SOCKETs are handles that still fit a JS number.
+  constexpr int64_t kMax =
+#ifdef _WIN32
+      (int64_t(1) << 53) - 1;
+#else
+      std::numeric_limits<int>::max();
+#endif
+  return ArgInteger(info, index, name, 0, kMax);
+}
+
+int ArgTimeoutMs(const Napi::CallbackInfo& info, size_t index) {
+  if (index >= info.Length()) return -1;
+  Napi::Value value = info[index];
+  if (value.IsUndefined() || value.IsNull()) return -1;
+  if (!value.IsNumber()) ThrowType(info.Env(), "timeoutMs", "a number, null or undefined");
+  double ms = value.As<Napi::Number>().DoubleValue();
+  if (std::isnan(ms)) ThrowType(info.Env(), "timeoutMs", "a number, not NaN");
+  if (ms < 0 || ms == std::numeric_limits<double>::infinity()) return -1;
+  double rounded = std::ceil(ms);
+  // Longer than INT_MAX ms (~24.8 days) is treated as forever; no syscall takes more.
+  return rounded > std::numeric_limits<int>::max() ? -1 : static_cast<int>(rounded);
+}
+
+namespace {
+
+bool MemoryOf(Napi::Value value, uint8_t** data, size_t* length) {
+  if (value.IsTypedArray()) {
+    Napi::TypedArray array = value.As<Napi::TypedArray>();
+    Napi::ArrayBuffer buffer = array.ArrayBuffer();
+    *data = static_cast<uint8_t*>(buffer.Data()) + array.ByteOffset();
+    *length = array.ByteLength();
+    return true;
+  }
+  if (value.IsDataView()) {
+    Napi::DataView view = value.As<Napi::DataView>();
+    *data = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    *length = view.ByteLength();
+    return true;
+  }
+  if (value.IsArrayBuffer()) {
+    Napi::ArrayBuffer buffer = value.As<Napi::ArrayBuffer>();
+    *data = static_cast<uint8_t*>(buffer.Data());
+    *length = buffer.ByteLength();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+ByteRange ArgByteRange(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  if (!MemoryOf(info[index], &data, &size)) {
+    ThrowType(info.Env(), name, "a Buffer, TypedArray, DataView or ArrayBuffer");
+  }
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  int64_t offset = ArgIntegerOr(info, index + 1, "offset", 0, 0, kMax);
+  if (static_cast<size_t>(offset) > size) {
+    ThrowRange(info.Env(), "The \"offset\" argument (" + std::to_string(offset) +
+                               ") is past the end of the buffer (" + std::to_string(size) + ")");
+  }
+  int64_t length = ArgIntegerOr(info, index + 2, "length", static_cast<int64_t>(size) - offset, 0, kMax);
+  if (static_cast<size_t>(offset + length) > size) {
+    ThrowRange(info.Env(), "offset + length (" + std::to_string(offset + length) +
+                               ") is past the end of the buffer (" + std::to_string(size) + ")");
+  }
+  return ByteRange{data + offset, static_cast<size_t>(length)};
+}
+
+ByteRange ArgTypedMemory(const Napi::CallbackInfo& info, size_t index, const char* name,
+                         size_t alignment) {
+  uint8_t* data = nullptr;
+  size_t size = 0;
+  if (!MemoryOf(info[index], &data, &size)) {
+    ThrowType(info.Env(), name, "a TypedArray or ArrayBuffer");
+  }
+  if (reinterpret_cast<uintptr_t>(data) % alignment != 0) {
+    ThrowRange(info.Env(), std::string("The \"") + name + "\" argument must be aligned to " +
+                               std::to_string(alignment) + " bytes");
+  }
+  return ByteRange{data, size};
+}
+
+}  // namespace iomux

@@ -1,0 +1,81 @@
+// The one platform seam: everything that differs between POSIX and Winsock lives here, so the
+// rest of native/ is written once against these names.
+#pragma once
+
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <afunix.h>
+#include <cerrno>
+#else
+#include <arpa/inet.h>
+#include <cerrno>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#endif
+
+#include <cstdint>
+
+namespace iomux {
+namespace platform {
+
+#ifdef _WIN32
+using sock_t = SOCKET;
+using socklen_t = int;
+using buflen_t = int;
+constexpr sock_t kInvalidSocket = INVALID_SOCKET;
+constexpr int kSendFlags = 0;  // Winsock never raises SIGPIPE.
+
+int LastError();  // WSAGetLastError() mapped to the POSIX errno that has the same meaning.
+inline int CloseSocket(sock_t s) { return closesocket(s) == 0 ? 0 : -1; }
+inline int SetNonBlocking(sock_t s, bool on) {
+  u_long mode = on ? 1 : 0;
+  return ioctlsocket(s, FIONBIO, &mode) == 0 ? 0 : -1;
+}
+// Windows keeps no readable non-blocking flag; the addon never needs to ask.
+inline int GetNonBlocking(sock_t, bool*) { errno = ENOSYS; return -1; }
+bool StartUp();  // WSAStartup once per process; reference-counted by Winsock itself.
+#else
+using sock_t = int;
+using socklen_t = ::socklen_t;
+using buflen_t = size_t;
+constexpr sock_t kInvalidSocket = -1;
+// Sends must never raise SIGPIPE: a closed peer is an EPIPE error, not a dead process.
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = 0;  // macOS: SO_NOSIGPIPE is set on every new socket instead.
+#endif
+
+inline int LastError() { return errno; }
+inline int CloseSocket(sock_t s) { return ::close(s); }
+inline int SetNonBlocking(sock_t s, bool on) {
+  int flags = fcntl(s, F_GETFL);
+  if (flags < 0) return -1;
+  int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  return wanted == flags ? 0 : fcntl(s, F_SETFL, wanted);
+}
+inline int GetNonBlocking(sock_t s, bool* on) {
+  int flags = fcntl(s, F_GETFL);
+  if (flags < 0) return -1;
+  *on = (flags & O_NONBLOCK) != 0;
+  return 0;
+}
+inline bool StartUp() { return true; }
+#endif
+
+// True when the last call failed only because it would have blocked.
+inline bool WouldBlock(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
+
+}  // namespace platform
+}  // namespace iomux

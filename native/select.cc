@@ -1,0 +1,180 @@
+// select(2). An fd_set holds descriptors below FD_SETSIZE only; FD_SET with a larger one writes
+// past the set (the classic memory corruption), so every descriptor is checked first.
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "errors.h"
+#include "platform.h"
+#include "wait_retry.h"
+
+namespace iomux {
+namespace {
+
+using platform::sock_t;
+
+void CheckSelectable(Napi::Env env, int64_t fd) {
+#ifndef _WIN32
+  // On Windows an fd_set is a counted array of handles: the limit is on the count, not the value.
+  if (fd >= FD_SETSIZE) {
+    throw Napi::RangeError::New(env, "select() cannot watch fd " + std::to_string(fd) +
+                                         ": descriptors must be below FD_SETSIZE (" +
+                                         std::to_string(FD_SETSIZE) + "); use poll or epoll");
+  }
+#else
+  (void)env;
+  (void)fd;
+#endif
+}
+
+void CheckSetCount(Napi::Env env, size_t count) {
+#ifdef _WIN32
+  if (count > FD_SETSIZE) {
+    throw Napi::RangeError::New(env, "select() can watch at most FD_SETSIZE (" +
+                                         std::to_string(FD_SETSIZE) + ") sockets per set");
+  }
+#else
+  (void)env;
+  (void)count;
+#endif
+}
+
+timeval* ToTimeval(int timeoutMs, timeval* storage) {
+  if (timeoutMs < 0) return nullptr;
+  storage->tv_sec = timeoutMs / 1000;
+  storage->tv_usec = (timeoutMs % 1000) * 1000;
+  return storage;
+}
+
+int SystemSelect(int maxFd, fd_set* r, fd_set* w, fd_set* x, int ms) {
+  timeval storage;
+  int rc = ::select(maxFd + 1, r, w, x, ToTimeval(ms, &storage));
+#ifdef _WIN32
+  if (rc == SOCKET_ERROR) errno = platform::LastError();
+#endif
+  return rc;
+}
+
+// One of select()'s three lists: an Array of descriptors, or null/undefined for none.
+std::vector<sock_t> ArgDescriptorList(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  std::vector<sock_t> fds;
+  Napi::Value value = info[index];
+  if (value.IsUndefined() || value.IsNull()) return fds;
+  if (!value.IsArray()) {
+    throw Napi::TypeError::New(info.Env(), std::string("The \"") + name +
+                                               "\" argument must be an array of descriptors");
+  }
+  Napi::Array array = value.As<Napi::Array>();
+  uint32_t length = array.Length();
+  CheckSetCount(info.Env(), length);
+  fds.reserve(length);
+  for (uint32_t i = 0; i < length; i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsNumber()) {
+      throw Napi::TypeError::New(info.Env(), std::string("\"") + name + "\" must hold only descriptor numbers");
+    }
+    double d = item.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d))) {
+      throw Napi::RangeError::New(info.Env(), std::string("\"") + name + "\" holds an invalid descriptor");
+    }
+    CheckSelectable(info.Env(), static_cast<int64_t>(d));
+    fds.push_back(static_cast<sock_t>(d));
+  }
+  return fds;
+}
+
+Napi::Array ReadyList(Napi::Env env, const std::vector<sock_t>& fds, fd_set* set) {
+  Napi::Array ready = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (sock_t fd : fds) {
+    if (FD_ISSET(fd, set)) ready.Set(n++, Napi::Number::New(env, static_cast<double>(fd)));
+  }
+  return ready;
+}
+
+// select(read, write, except, timeoutMs) -> [readable, writable, exceptional], as Python's.
+Napi::Value Select(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<sock_t> lists[3] = {ArgDescriptorList(info, 0, "read"),
+                                  ArgDescriptorList(info, 1, "write"),
+                                  ArgDescriptorList(info, 2, "except")};
+  int timeoutMs = ArgTimeoutMs(info, 3);
+  fd_set sets[3];
+  int rc = WaitRetryingEintr(timeoutMs, [&](int ms) {
+    int maxFd = -1;
+    for (int i = 0; i < 3; i++) {
+      FD_ZERO(&sets[i]);
+      for (sock_t fd : lists[i]) {
+        FD_SET(fd, &sets[i]);
+        if (static_cast<int>(fd) > maxFd) maxFd = static_cast<int>(fd);
+      }
+    }
+    return SystemSelect(maxFd, &sets[0], &sets[1], &sets[2], ms);
+  });
+  if (rc < 0) ThrowSystemError(env, errno, "select");
+  Napi::Array result = Napi::Array::New(env, 3);
+  for (uint32_t i = 0; i < 3; i++) result.Set(i, ReadyList(env, lists[i], &sets[i]));
+  return result;
+}
+
+#ifdef _WIN32
+using PollFd = WSAPOLLFD;
+#else
+using PollFd = pollfd;
+#endif
+
+// selectPollfds(pollfds, nfds, timeoutMs): select() driven by the same pollfd array poll() uses
+// (POLLIN -> read set, POLLOUT -> write set, POLLPRI -> except set), so the select and poll
+// selectors share their bookkeeping. Returns how many entries have revents set.
+Napi::Value SelectPollfds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ByteRange memory = ArgTypedMemory(info, 0, "pollfds", alignof(PollFd));
+  int64_t capacity = static_cast<int64_t>(memory.length / sizeof(PollFd));
+  int64_t count = ArgInteger(info, 1, "nfds", 0, capacity);
+  int timeoutMs = ArgTimeoutMs(info, 2);
+  PollFd* fds = reinterpret_cast<PollFd*>(memory.data);
+  size_t watched = 0;
+  for (int64_t i = 0; i < count; i++) {
+    if (fds[i].fd == platform::kInvalidSocket || static_cast<int64_t>(fds[i].fd) < 0) continue;
+    CheckSelectable(env, static_cast<int64_t>(fds[i].fd));
+    watched++;
+  }
+  CheckSetCount(env, watched);
+  fd_set r, w, x;
+  int rc = WaitRetryingEintr(timeoutMs, [&](int ms) {
+    FD_ZERO(&r);
+    FD_ZERO(&w);
+    FD_ZERO(&x);
+    int maxFd = -1;
+    for (int64_t i = 0; i < count; i++) {
+      const PollFd& entry = fds[i];
+      if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0) continue;
+      if (entry.events & POLLIN) FD_SET(entry.fd, &r);
+      if (entry.events & POLLOUT) FD_SET(entry.fd, &w);
+      if (entry.events & POLLPRI) FD_SET(entry.fd, &x);
+      if (static_cast<int>(entry.fd) > maxFd) maxFd = static_cast<int>(entry.fd);
+    }
+    return SystemSelect(maxFd, &r, &w, &x, ms);
+  });
+  if (rc < 0) ThrowSystemError(env, errno, "select");
+  int ready = 0;
+  for (int64_t i = 0; i < count; i++) {
+    PollFd& entry = fds[i];
+    entry.revents = 0;
+    if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0 || rc == 0) continue;
+    if ((entry.events & POLLIN) && FD_ISSET(entry.fd, &r)) entry.revents |= POLLIN;
+    if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &w)) entry.revents |= POLLOUT;
+    if ((entry.events & POLLPRI) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLPRI;
+    if (entry.revents) ready++;
+  }
+  return Napi::Number::New(env, ready);
+}
+
+}  // namespace
+
+void InitSelect(Napi::Env env, Napi::Object exports) {
+  exports.Set("select", Napi::Function::New(env, Select, "select"));
+  exports.Set("selectPollfds", Napi::Function::New(env, SelectPollfds, "selectPollfds"));
+}
+
+}  // namespace iomux
