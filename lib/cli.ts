@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/** The `iomux` command: each subcommand lives in lib/commands/ and registers itself here. */
+import { Command } from 'commander';
+import { register as registerServe } from './commands/serve';
+import { register as registerClient } from './commands/client';
+import { register as registerBench } from './commands/bench';
+import { register as registerTrace } from './commands/trace';
+
+export function main(argv: string[] = process.argv): Promise<Command> {
+  const program = new Command('iomux')
+    .description('See, measure and use the operating system\'s I/O readiness APIs (select, poll, epoll)')
+    .showHelpAfterError()
+    .version((require('../../package.json') as { version: string }).version);
+  registerServe(program);
+  registerClient(program);
+  registerBench(program);
+  registerTrace(program);
+  return program.parseAsync(argv);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`iomux: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
