@@ -10,7 +10,8 @@
         "native/errors.cc",
         "native/poll.cc",
         "native/select.cc",
-        "native/sockets.cc"
+        "native/sockets.cc",
+        "native/wait_thread.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       "defines": ["NAPI_VERSION=8"],

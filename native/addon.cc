@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSelect(env, exports);
   InitPoll(env, exports);
   InitEpoll(env, exports);
+  InitWaitThread(env, exports);
   return exports;
 }
 

@@ -9,5 +9,6 @@ void InitSockets(Napi::Env env, Napi::Object exports);
 void InitSelect(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitEpoll(Napi::Env env, Napi::Object exports);
+void InitWaitThread(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

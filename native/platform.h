@@ -25,6 +25,9 @@
 #endif
 
 #include <cstdint>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
 
 namespace iomux {
 namespace platform {
@@ -72,6 +75,53 @@ inline int GetNonBlocking(sock_t s, bool* on) {
   return 0;
 }
 inline bool StartUp() { return true; }
+#endif
+
+// A descriptor another thread can make readable to interrupt a wait (mio's Waker): an eventfd
+// on Linux, a pipe elsewhere on POSIX, a loopback socket pair on Windows.
+struct Waker {
+  sock_t readFd = kInvalidSocket;
+  sock_t writeFd = kInvalidSocket;
+};
+#ifdef _WIN32
+int CreateWaker(Waker* waker);  // In platform_win.cc.
+void Wake(const Waker& waker);
+void DrainWaker(const Waker& waker);
+void CloseWaker(Waker* waker);
+#else
+inline int CreateWaker(Waker* waker) {
+#ifdef __linux__
+  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return -1;
+  waker->readFd = waker->writeFd = fd;
+#else
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  for (int fd : fds) {
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    SetNonBlocking(fd, true);
+  }
+  waker->readFd = fds[0];
+  waker->writeFd = fds[1];
+#endif
+  return 0;
+}
+inline void Wake(const Waker& waker) {
+  uint64_t one = 1;
+  // A full pipe or a saturated eventfd is already readable: losing this write loses nothing.
+  ssize_t ignored = write(waker.writeFd, &one, waker.readFd == waker.writeFd ? sizeof(one) : 1);
+  (void)ignored;
+}
+inline void DrainWaker(const Waker& waker) {
+  char sink[64];
+  while (read(waker.readFd, sink, sizeof(sink)) > 0) {
+  }
+}
+inline void CloseWaker(Waker* waker) {
+  if (waker->writeFd != waker->readFd && waker->writeFd != kInvalidSocket) CloseSocket(waker->writeFd);
+  if (waker->readFd != kInvalidSocket) CloseSocket(waker->readFd);
+  waker->readFd = waker->writeFd = kInvalidSocket;
+}
 #endif
 
 // True when the last call failed only because it would have blocked.

@@ -4,22 +4,23 @@
 #include "errors.h"
 #include "platform.h"
 #include "wait_retry.h"
+#include "waits.h"
 
 namespace iomux {
 namespace {
 
 #ifdef _WIN32
-using PollFd = WSAPOLLFD;
-int SystemPoll(PollFd* fds, unsigned long count, int ms) {
-  int rc = WSAPoll(fds, count, ms);
+int SystemPoll(PollFd* fds, int64_t count, int ms) {
+  int rc = WSAPoll(fds, static_cast<ULONG>(count), ms);
   if (rc == SOCKET_ERROR) errno = platform::LastError();
   return rc;
 }
-constexpr const char* kPollName = "WSAPoll";
+constexpr const char* kExportName = "wsapoll";
+constexpr const char* kSyscallName = "WSAPoll";
 #else
-using PollFd = pollfd;
-int SystemPoll(PollFd* fds, nfds_t count, int ms) { return ::poll(fds, count, ms); }
-constexpr const char* kPollName = "poll";
+int SystemPoll(PollFd* fds, int64_t count, int ms) { return ::poll(fds, static_cast<nfds_t>(count), ms); }
+constexpr const char* kExportName = "poll";
+constexpr const char* kSyscallName = "poll";
 #endif
 
 // poll(pollfds, nfds, timeoutMs) -> how many entries have revents set.
@@ -29,18 +30,19 @@ Napi::Value Poll(const Napi::CallbackInfo& info) {
   int64_t capacity = static_cast<int64_t>(memory.length / sizeof(PollFd));
   int64_t count = ArgInteger(info, 1, "nfds", 0, capacity);
   int timeoutMs = ArgTimeoutMs(info, 2);
-  PollFd* fds = reinterpret_cast<PollFd*>(memory.data);
-  int rc = WaitRetryingEintr(timeoutMs, [&](int ms) {
-    return SystemPoll(fds, static_cast<decltype(capacity)>(count), ms);
-  });
-  if (rc < 0) ThrowSystemError(env, errno, kPollName);
+  int rc = PollWait(reinterpret_cast<PollFd*>(memory.data), count, timeoutMs);
+  if (rc < 0) ThrowSystemError(env, errno, kSyscallName);
   return Napi::Number::New(env, rc);
 }
 
 }  // namespace
 
+int PollWait(PollFd* fds, int64_t count, int timeoutMs) {
+  return WaitRetryingEintr(timeoutMs, [&](int ms) { return SystemPoll(fds, count, ms); });
+}
+
 void InitPoll(Napi::Env env, Napi::Object exports) {
-  exports.Set(kPollName, Napi::Function::New(env, Poll, kPollName));
+  exports.Set(kExportName, Napi::Function::New(env, Poll, kExportName));
 }
 
 }  // namespace iomux

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "platform.h"
 #include "wait_retry.h"
+#include "waits.h"
 
 namespace iomux {
 namespace {
@@ -117,11 +118,40 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
   return result;
 }
 
-#ifdef _WIN32
-using PollFd = WSAPOLLFD;
-#else
-using PollFd = pollfd;
-#endif
+}  // namespace
+
+int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
+  fd_set r, w, x;
+  int rc = WaitRetryingEintr(timeoutMs, [&](int ms) {
+    FD_ZERO(&r);
+    FD_ZERO(&w);
+    FD_ZERO(&x);
+    int maxFd = -1;
+    for (int64_t i = 0; i < count; i++) {
+      const PollFd& entry = fds[i];
+      if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0) continue;
+      if (entry.events & POLLIN) FD_SET(entry.fd, &r);
+      if (entry.events & POLLOUT) FD_SET(entry.fd, &w);
+      if (entry.events & POLLPRI) FD_SET(entry.fd, &x);
+      if (static_cast<int>(entry.fd) > maxFd) maxFd = static_cast<int>(entry.fd);
+    }
+    return SystemSelect(maxFd, &r, &w, &x, ms);
+  });
+  if (rc < 0) return -1;
+  int ready = 0;
+  for (int64_t i = 0; i < count; i++) {
+    PollFd& entry = fds[i];
+    entry.revents = 0;
+    if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0 || rc == 0) continue;
+    if ((entry.events & POLLIN) && FD_ISSET(entry.fd, &r)) entry.revents |= POLLIN;
+    if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &w)) entry.revents |= POLLOUT;
+    if ((entry.events & POLLPRI) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLPRI;
+    if (entry.revents) ready++;
+  }
+  return ready;
+}
+
+namespace {
 
 // selectPollfds(pollfds, nfds, timeoutMs): select() driven by the same pollfd array poll() uses
 // (POLLIN -> read set, POLLOUT -> write set, POLLPRI -> except set), so the select and poll
@@ -140,33 +170,8 @@ Napi::Value SelectPollfds(const Napi::CallbackInfo& info) {
     watched++;
   }
   CheckSetCount(env, watched);
-  fd_set r, w, x;
-  int rc = WaitRetryingEintr(timeoutMs, [&](int ms) {
-    FD_ZERO(&r);
-    FD_ZERO(&w);
-    FD_ZERO(&x);
-    int maxFd = -1;
-    for (int64_t i = 0; i < count; i++) {
-      const PollFd& entry = fds[i];
-      if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0) continue;
-      if (entry.events & POLLIN) FD_SET(entry.fd, &r);
-      if (entry.events & POLLOUT) FD_SET(entry.fd, &w);
-      if (entry.events & POLLPRI) FD_SET(entry.fd, &x);
-      if (static_cast<int>(entry.fd) > maxFd) maxFd = static_cast<int>(entry.fd);
-    }
-    return SystemSelect(maxFd, &r, &w, &x, ms);
-  });
-  if (rc < 0) ThrowSystemError(env, errno, "select");
-  int ready = 0;
-  for (int64_t i = 0; i < count; i++) {
-    PollFd& entry = fds[i];
-    entry.revents = 0;
-    if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0 || rc == 0) continue;
-    if ((entry.events & POLLIN) && FD_ISSET(entry.fd, &r)) entry.revents |= POLLIN;
-    if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &w)) entry.revents |= POLLOUT;
-    if ((entry.events & POLLPRI) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLPRI;
-    if (entry.revents) ready++;
-  }
+  int ready = SelectWait(fds, count, timeoutMs);
+  if (ready < 0) ThrowSystemError(env, errno, "select");
   return Napi::Number::New(env, ready);
 }
 

@@ -1,0 +1,183 @@
+// The bridge to Node's event loop: a helper thread that blocks in the reactor's own mechanism
+// (poll, select, or poll on the epoll descriptor, which is itself pollable) and tells the
+// JavaScript thread when something is ready. JavaScript then runs a non-blocking select on the
+// real selector and dispatches, so the event loop is never blocked and an idle reactor costs
+// no CPU. A thread-safe function carries the wake-up, with ref/unref like Node's handles.
+//
+// Protocol (one wait in flight at a time): arm() starts a wait on a snapshot of the interest
+// set; when it ends (ready, timeout, wake() or error) onReady(errno) runs on the JS thread and
+// the thread goes idle until the next arm(). wake() ends an armed wait early, so an interest
+// change made outside dispatch is seen at once.
+#include <napi.h>
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "bindings.h"
+#include "errors.h"
+#include "platform.h"
+#include "waits.h"
+
+namespace iomux {
+namespace {
+
+enum class Mechanism { Poll = 0, Select = 1, Epoll = 2 };
+
+class WaitThread : public Napi::ObjectWrap<WaitThread> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "WaitThread",
+                       {InstanceMethod<&WaitThread::Arm>("arm"), InstanceMethod<&WaitThread::WakeUp>("wake"),
+                        InstanceMethod<&WaitThread::Ref>("ref"), InstanceMethod<&WaitThread::Unref>("unref"),
+                        InstanceMethod<&WaitThread::Close>("close")});
+  }
+
+  // new WaitThread(onReady: (errno: number) => void)
+  explicit WaitThread(const Napi::CallbackInfo& info) : Napi::ObjectWrap<WaitThread>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "The \"onReady\" argument must be a function");
+    if (platform::CreateWaker(&waker_) != 0) ThrowSystemError(env, platform::LastError(), "eventfd");
+    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "iomux.WaitThread", 0, 1);
+    // A worker thread's environment can end with the wait in flight: stop and join first.
+    cleanup_ = env.AddCleanupHook(std::function<void()>([this]() {
+      hooked_ = false;
+      Shutdown();
+    }));
+    hooked_ = true;
+    thread_ = std::thread([this]() { Run(); });
+  }
+
+  ~WaitThread() override {
+    Unhook(Env());
+    Shutdown();
+  }
+
+ private:
+  // arm(mechanism, pollfds | null, nfds, epfd, timeoutMs)
+  Napi::Value Arm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    auto mechanism = static_cast<Mechanism>(ArgInteger(info, 0, "mechanism", 0, 2));
+    std::vector<PollFd> entries;
+    int epfd = -1;
+    if (mechanism == Mechanism::Epoll) {
+      epfd = static_cast<int>(ArgDescriptor(info, 3, "epfd"));
+    } else {
+      ByteRange memory = ArgTypedMemory(info, 1, "pollfds", alignof(PollFd));
+      int64_t count = ArgInteger(info, 2, "nfds", 0, static_cast<int64_t>(memory.length / sizeof(PollFd)));
+      const PollFd* source = reinterpret_cast<const PollFd*>(memory.data);
+      entries.assign(source, source + count);
+    }
+    int timeoutMs = ArgTimeoutMs(info, 4);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (state_ != State::Idle) throw Napi::Error::New(env, "WaitThread.arm: a wait is already in flight");
+    // The snapshot is the thread's own copy: JavaScript may change its pollfd array meanwhile.
+    snapshot_.swap(entries);
+    PollFd wake{};
+    wake.fd = waker_.readFd;
+    wake.events = POLLIN;
+    if (mechanism == Mechanism::Epoll) {
+      PollFd epoll{};
+      epoll.fd = static_cast<platform::sock_t>(epfd);
+      epoll.events = POLLIN;
+      snapshot_.push_back(epoll);
+    }
+    snapshot_.push_back(wake);
+    mechanism_ = mechanism;
+    timeoutMs_ = timeoutMs;
+    state_ = State::Armed;
+    armed_.notify_one();
+    return env.Undefined();
+  }
+
+  Napi::Value WakeUp(const Napi::CallbackInfo& info) {
+    if (!closed_) platform::Wake(waker_);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (!closed_) tsfn_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Unref(const Napi::CallbackInfo& info) {
+    if (!closed_) tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Unhook(info.Env());
+    Shutdown();
+    return info.Env().Undefined();
+  }
+
+  void Unhook(Napi::Env env) {
+    if (hooked_) cleanup_.Remove(env);
+    hooked_ = false;
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (closed_) throw Napi::Error::New(env, "WaitThread is closed");
+  }
+
+  void Run() {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      armed_.wait(lock, [this]() { return state_ != State::Idle; });
+      if (state_ == State::Stopping) return;
+      lock.unlock();
+      // Only this thread touches the snapshot while Armed.
+      int rc = mechanism_ == Mechanism::Select ? SelectWait(snapshot_.data(), snapshot_.size(), timeoutMs_)
+                                               : PollWait(snapshot_.data(), snapshot_.size(), timeoutMs_);
+      int err = rc < 0 ? errno : 0;
+      platform::DrainWaker(waker_);
+      lock.lock();
+      if (state_ == State::Stopping) return;
+      state_ = State::Idle;
+      lock.unlock();
+      tsfn_.NonBlockingCall([err](Napi::Env env, Napi::Function onReady) {
+        onReady.Call({Napi::Number::New(env, err)});
+      });
+    }
+  }
+
+  void Shutdown() {
+    if (closed_) return;
+    closed_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      state_ = State::Stopping;
+    }
+    armed_.notify_one();
+    platform::Wake(waker_);
+    if (thread_.joinable()) thread_.join();
+    tsfn_.Release();
+    platform::CloseWaker(&waker_);
+  }
+
+  enum class State { Idle, Armed, Stopping };
+
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable armed_;
+  State state_ = State::Idle;
+  Mechanism mechanism_ = Mechanism::Poll;
+  int timeoutMs_ = -1;
+  std::vector<PollFd> snapshot_;
+  platform::Waker waker_;
+  Napi::ThreadSafeFunction tsfn_;
+  Napi::Env::CleanupHook<std::function<void()>> cleanup_;
+  bool hooked_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void InitWaitThread(Napi::Env env, Napi::Object exports) {
+  exports.Set("WaitThread", WaitThread::Define(env));
+}
+
+}  // namespace iomux
