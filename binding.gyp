@@ -20,5 +20,12 @@
         ["OS=='win'", {"libraries": ["-lws2_32"]}]
       ]
     }
+  ],
+  "conditions": [
+    ["OS=='linux'", {
+      "targets": [
+        {"target_name": "bench-scaling", "type": "executable", "sources": ["bench/scaling.c"], "cflags": ["-O2"]}
+      ]
+    }]
   ]
 }
