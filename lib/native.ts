@@ -175,6 +175,37 @@ export interface Binding {
   epoll_ctl?(epfd: number, op: number, fd: number, events?: number, data?: number): void;
   /** Fills `events` with [data, events] pairs; returns how many. */
   epoll_wait?(epfd: number, events: Int32Array | Uint32Array, maxevents: number, timeoutMs?: number | null): number;
+
+  readonly WaitThread: WaitThreadConstructor;
+}
+
+/** Which wait a WaitThread performs: the reactor's own mechanism. */
+export enum WaitMechanism {
+  Poll = 0,
+  Select = 1,
+  /** poll() on the epoll descriptor itself, which is readable while any event is pending. */
+  Epoll = 2,
+}
+
+/**
+ * A helper thread that blocks in a wait and calls `onReady(errno)` on the JavaScript thread when
+ * it ends (0 = ready or timed out). One wait at a time: arm, get called back, arm again.
+ * While referenced and armed it keeps the process alive, like a Node handle.
+ */
+export interface WaitThread {
+  /** Starts a wait on a snapshot of `pollfds` (Poll, Select) or on `epfd` (Epoll). */
+  arm(mechanism: WaitMechanism, pollfds: ArrayBuffer | ArrayBufferView | null, nfds: number, epfd: number,
+    timeoutMs: number | null): void;
+  /** Ends the wait in flight early (its onReady still runs). */
+  wake(): void;
+  ref(): void;
+  unref(): void;
+  /** Stops and joins the thread; idempotent. */
+  close(): void;
+}
+
+export interface WaitThreadConstructor {
+  new(onReady: (errno: number) => void): WaitThread;
 }
 
 /** The epoll calls, present on Linux. */

@@ -1,0 +1,221 @@
+/**
+ * The event loop: per-descriptor handlers, timers, and two ways to run on the same code.
+ *
+ * - run() blocks its thread until stop() (a CLI server, a worker thread).
+ * - attach() lives inside Node's event loop and never blocks JavaScript: a helper thread waits
+ *   in the selector's own mechanism and calls back when something is ready; the reactor then
+ *   does a non-blocking select and dispatches. Idle, it costs no CPU; unref() lets the process
+ *   exit while it is attached, like a Node handle.
+ *
+ * Handlers run with the ready events (EVENT_READ | EVENT_WRITE). A handler may add, modify or
+ * remove any descriptor: a descriptor removed during dispatch gets no further event from the
+ * batch in flight, even if its number is reused at once (keys, not numbers, are dispatched).
+ * Remove a descriptor from the reactor before closing it.
+ */
+import { binding, WaitThread } from './native';
+import { systemError } from './errors';
+import { DefaultSelector } from './selectors/default';
+import { Selector, SelectorKey } from './selectors/selector';
+import { Timer, TimerQueue } from './timer-queue';
+
+export type IoHandler = (events: number, fd: number) => void;
+
+export interface ReactorStats {
+  /** Waits that returned (each select call). */
+  wakeups: number;
+  /** Handler calls made for ready descriptors. */
+  events: number;
+  timers: number;
+}
+
+export class Reactor {
+  readonly selector: Selector<IoHandler>;
+  readonly stats: ReactorStats = { wakeups: 0, events: 0, timers: 0 };
+  private readonly timers = new TimerQueue();
+  private running = false;
+  private stopRequested = false;
+  private dispatching = false;
+  private waitThread: WaitThread | null = null;
+  private armed = false;
+  private armedDeadline = Infinity;
+  private referenced = true;
+  /** Called with an error a handler threw in attached mode (default: rethrow, as Node does). */
+  onError: (err: unknown) => void = (err) => {
+    throw err;
+  };
+
+  constructor(selector?: Selector<IoHandler>) {
+    this.selector = selector ?? new DefaultSelector<IoHandler>();
+  }
+
+  /** Watches `fd` for `events`, calling `handler(readyEvents, fd)`. */
+  add(fd: number, events: number, handler: IoHandler): SelectorKey<IoHandler> {
+    if (typeof handler !== 'function') throw new TypeError('The handler must be a function');
+    const key = this.selector.register(fd, events, handler);
+    this.interestChanged();
+    return key;
+  }
+
+  modify(fd: number, events: number, handler?: IoHandler): SelectorKey<IoHandler> {
+    const key = this.selector.modify(fd, events, handler);
+    this.interestChanged();
+    return key;
+  }
+
+  remove(fd: number): void {
+    this.selector.unregister(fd);
+    this.interestChanged();
+  }
+
+  has(fd: number): boolean {
+    return this.selector.getKey(fd) !== undefined;
+  }
+
+  setTimeout(callback: () => void, delayMs: number): Timer {
+    const timer = this.timers.add(delayMs, callback);
+    this.timerAdded(timer);
+    return timer;
+  }
+
+  setInterval(callback: () => void, periodMs: number): Timer {
+    if (!(periodMs > 0)) throw new RangeError('The interval must be > 0 ms');
+    const timer = this.timers.add(periodMs, callback, periodMs);
+    this.timerAdded(timer);
+    return timer;
+  }
+
+  clearTimer(timer: Timer): void {
+    this.timers.cancel(timer);
+  }
+
+  /**
+   * One turn: wait up to `timeoutMs` (null: until the next timer or forever), dispatch what is
+   * ready, run due timers. Returns how many handlers ran.
+   */
+  runOnce(timeoutMs: number | null = null): number {
+    const next = this.timers.nextTimeout();
+    const wait = next === null ? timeoutMs : timeoutMs === null ? next : Math.min(next, timeoutMs);
+    const ready = this.selector.select(wait);
+    this.stats.wakeups++;
+    const dispatched = this.dispatch(ready);
+    this.stats.timers += this.timers.runDue();
+    return dispatched;
+  }
+
+  /**
+   * Blocks this thread, turning until stop() is called, or until nothing is left to wait for
+   * (no descriptor and no timer).
+   */
+  run(): void {
+    if (this.waitThread) throw new Error('This reactor is attached to the event loop; detach() it before run()');
+    if (this.running) throw new Error('The reactor is already running');
+    this.running = true;
+    this.stopRequested = false;
+    try {
+      while (!this.stopRequested && (this.selector.keys.size > 0 || this.timers.size > 0)) {
+        this.runOnce(null);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Ends run() after the current turn; in attached mode, detaches. */
+  stop(): void {
+    this.stopRequested = true;
+    if (this.waitThread) this.detach();
+  }
+
+  get isAttached(): boolean {
+    return this.waitThread !== null;
+  }
+
+  /** Starts serving inside Node's event loop; returns at once. */
+  attach(): this {
+    if (this.running) throw new Error('The reactor is running (blocking); it cannot also attach');
+    if (this.waitThread) return this;
+    this.waitThread = new binding.WaitThread((errno) => this.onWaitEnded(errno));
+    if (!this.referenced) this.waitThread.unref();
+    this.arm();
+    return this;
+  }
+
+  /** Leaves Node's event loop; descriptors and timers stay registered. */
+  detach(): void {
+    const thread = this.waitThread;
+    if (!thread) return;
+    this.waitThread = null;
+    this.armed = false;
+    thread.close();
+  }
+
+  /** While attached, keep the process alive (the default). */
+  ref(): this {
+    this.referenced = true;
+    this.waitThread?.ref();
+    return this;
+  }
+
+  /** While attached, do not keep the process alive on this reactor's account. */
+  unref(): this {
+    this.referenced = false;
+    this.waitThread?.unref();
+    return this;
+  }
+
+  /** Detaches and closes the selector. Descriptors registered stay open: they are the caller's. */
+  close(): void {
+    this.detach();
+    this.stopRequested = true;
+    this.selector.close();
+  }
+
+  private dispatch(ready: readonly SelectorKey<IoHandler>[]): number {
+    let dispatched = 0;
+    this.dispatching = true;
+    try {
+      for (let i = 0; i < ready.length; i++) {
+        const key = ready[i];
+        // Removed by an earlier handler of this batch: its event is stale.
+        if (!key.registered) continue;
+        dispatched++;
+        key.data(key.readyEvents, key.fd);
+      }
+    } finally {
+      this.dispatching = false;
+      this.stats.events += dispatched;
+    }
+    return dispatched;
+  }
+
+  private onWaitEnded(errno: number): void {
+    this.armed = false;
+    if (!this.waitThread) return;
+    try {
+      if (errno !== 0) throw systemError(errno, this.selector.mechanism);
+      this.runOnce(0);
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      if (this.waitThread && !this.selector.closed) this.arm();
+    }
+  }
+
+  private arm(): void {
+    const thread = this.waitThread;
+    if (!thread || this.armed) return;
+    const next = this.timers.nextTimeout();
+    this.armedDeadline = next === null ? Infinity : performance.now() + next;
+    this.selector.armWait(thread, next);
+    this.armed = true;
+  }
+
+  /** An armed helper thread waits on a snapshot (select/poll): make it start over. */
+  private interestChanged(): void {
+    if (this.armed && !this.dispatching && !this.selector.liveInterest) this.waitThread?.wake();
+  }
+
+  private timerAdded(timer: Timer): void {
+    if (this.armed && !this.dispatching && timer.deadline < this.armedDeadline) this.waitThread?.wake();
+  }
+}

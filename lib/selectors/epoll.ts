@@ -1,0 +1,115 @@
+/**
+ * epoll (Linux): the interest set lives in the kernel, so a wait costs O(ready), not
+ * O(registered). Options expose the trigger modes the readiness lab studies.
+ */
+import { isSystemError } from '../errors';
+import { binding, constants, EpollBinding, hasEpoll, WaitMechanism, WaitThread } from '../native';
+import { BaseSelector, EVENT_READ, EVENT_WRITE, SelectorKey } from './selector';
+
+export interface EpollOptions {
+  /** EPOLLET: report transitions, not levels. The user must read/write/accept until EAGAIN. */
+  edgeTriggered?: boolean;
+  /** EPOLLONESHOT: after one event the descriptor is disabled until modify() re-arms it. */
+  oneShot?: boolean;
+  /** EPOLLEXCLUSIVE: with several epoll instances on one descriptor, wake only some. */
+  exclusive?: boolean;
+  /** EPOLLRDHUP: report the peer's half-close as readable. */
+  rdhup?: boolean;
+  /** How many events one wait can return (the rest wait for the next call). Default 1024. */
+  maxEvents?: number;
+}
+
+export class EpollSelector<T = unknown> extends BaseSelector<T> {
+  readonly mechanism = 'epoll';
+  override readonly liveInterest = true;
+  readonly epfd: number;
+  private readonly epoll: EpollBinding;
+  private readonly flags: number;
+  private readonly exclusive: boolean;
+  private readonly oneShot: boolean;
+  private readonly events: Int32Array;
+  private readonly maxEvents: number;
+  private readonly IN: number;
+  private readonly OUT: number;
+  private readonly READ_BITS: number;
+  private readonly WRITE_BITS: number;
+  private readonly ADD: number;
+  private readonly MOD: number;
+  private readonly DEL: number;
+
+  constructor(readonly options: EpollOptions = {}) {
+    super();
+    if (!hasEpoll(binding)) throw new Error(`epoll is not available on this platform (${binding.platform}); use DefaultSelector`);
+    this.epoll = binding;
+    const c = constants as Required<typeof constants>;
+    this.IN = c.EPOLLIN;
+    this.OUT = c.EPOLLOUT;
+    this.READ_BITS = c.EPOLLIN | c.EPOLLPRI | c.EPOLLRDHUP | c.EPOLLHUP | c.EPOLLERR;
+    this.WRITE_BITS = c.EPOLLOUT | c.EPOLLHUP | c.EPOLLERR;
+    this.ADD = c.EPOLL_CTL_ADD;
+    this.MOD = c.EPOLL_CTL_MOD;
+    this.DEL = c.EPOLL_CTL_DEL;
+    this.flags = (options.edgeTriggered ? c.EPOLLET : 0) | (options.oneShot ? c.EPOLLONESHOT : 0) |
+      (options.rdhup ? c.EPOLLRDHUP : 0);
+    this.exclusive = options.exclusive === true;
+    this.oneShot = options.oneShot === true;
+    this.maxEvents = options.maxEvents ?? 1024;
+    if (!Number.isInteger(this.maxEvents) || this.maxEvents < 1) throw new RangeError('maxEvents must be an integer >= 1');
+    this.events = new Int32Array(2 * this.maxEvents);
+    this.epfd = this.epoll.epoll_create1(0);
+  }
+
+  armWait(thread: WaitThread, timeoutMs: number | null): void {
+    thread.arm(WaitMechanism.Epoll, null, 0, this.epfd, timeoutMs);
+  }
+
+  protected add(key: SelectorKey<T>): void {
+    const exclusive = this.exclusive ? (constants.EPOLLEXCLUSIVE as number) : 0;
+    this.epoll.epoll_ctl(this.epfd, this.ADD, key.fd, this.toEpoll(key.events) | exclusive);
+  }
+
+  protected update(key: SelectorKey<T>): void {
+    if (this.exclusive) {
+      // The kernel refuses EPOLL_CTL_MOD on an EPOLLEXCLUSIVE registration (EINVAL): re-add it.
+      this.epoll.epoll_ctl(this.epfd, this.DEL, key.fd);
+      this.add(key);
+      return;
+    }
+    this.epoll.epoll_ctl(this.epfd, this.MOD, key.fd, this.toEpoll(key.events));
+  }
+
+  protected remove(key: SelectorKey<T>): void {
+    try {
+      this.epoll.epoll_ctl(this.epfd, this.DEL, key.fd);
+    } catch (err) {
+      // Closing a descriptor removes it from every epoll set: unregistering it afterwards is fine.
+      if (!isSystemError(err, 'EBADF') && !isSystemError(err, 'ENOENT')) throw err;
+    }
+  }
+
+  protected override rearmsOnModify(): boolean {
+    return this.oneShot;
+  }
+
+  protected wait(timeoutMs: number): void {
+    const events = this.events;
+    const n = this.epoll.epoll_wait(this.epfd, events, this.maxEvents, timeoutMs);
+    for (let i = 0; i < n; i++) {
+      const key = this.map.get(events[2 * i]);
+      if (key === undefined) continue;
+      const raw = events[2 * i + 1];
+      const ready = ((raw & this.READ_BITS ? EVENT_READ : 0) | (raw & this.WRITE_BITS ? EVENT_WRITE : 0)) & key.events;
+      if (ready === 0) continue;
+      key.readyEvents = ready;
+      this.ready.push(key);
+    }
+  }
+
+  protected release(): void {
+    binding.close(this.epfd);
+  }
+
+  private toEpoll(events: number): number {
+    return (events & EVENT_READ ? this.IN : 0) | (events & EVENT_WRITE ? this.OUT : 0) | this.flags;
+  }
+}
