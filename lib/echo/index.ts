@@ -1,0 +1,2 @@
+export { EchoServer } from './server';
+export type { EchoServerOptions, EchoStats, WriteStrategy } from './server';
