@@ -24,7 +24,8 @@
   "conditions": [
     ["OS=='linux'", {
       "targets": [
-        {"target_name": "bench-scaling", "type": "executable", "sources": ["bench/scaling.c"], "cflags": ["-O2"]}
+        {"target_name": "bench-scaling", "type": "executable", "sources": ["bench/scaling.c"], "cflags": ["-O2"]},
+        {"target_name": "bench-micro", "type": "executable", "sources": ["bench/micro.c"], "cflags": ["-O2"]}
       ]
     }]
   ]
