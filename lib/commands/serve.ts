@@ -1,6 +1,136 @@
-import { Command } from 'commander';
+/** `iomux serve`: the multiplexed echo server on a chosen mechanism. */
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EchoServer, EchoServerOptions, EchoStats } from '../echo/server';
+import type { ServeWorkerData, ServeWorkerMessage } from '../echo/serve-worker';
+import { SocketAddress } from '../native';
+import { availableMechanisms, MechanismName } from '../selectors/default';
+import { Waker } from '../waker';
 
-/** Registers `iomux serve` (being built; see the open issues). */
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function describe(address: SocketAddress | { family: string; address: string; port: number }): string {
+  if (address.family === 'unix') return `unix:${address.address}`;
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+function printStats(stats: EchoStats): void {
+  process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
+}
+
+interface ServeFlags {
+  mechanism: MechanismName;
+  edge?: boolean;
+  host: string;
+  port: number;
+  unix?: string;
+  backlog: number;
+  write: 'queued' | 'direct';
+  greeting?: string;
+  suffix?: string;
+  highWater: number;
+  lowWater?: number;
+  mode: 'blocking' | 'attached';
+  grace: number;
+  quiet?: boolean;
+}
+
 export function register(program: Command): void {
-  void program;
+  const mechanisms = availableMechanisms();
+  program
+    .command('serve')
+    .description('Run the read/write-separated multiplexed echo server (RFC 862 by default)')
+    .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
+    .option('--edge', 'edge-triggered epoll (EPOLLET): accept/read/write until EAGAIN')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 0)
+    .option('--unix <path>', 'listen on a Unix socket path instead of TCP')
+    .option('--backlog <n>', 'listen backlog', integer('backlog', 1, 65535), 511)
+    .addOption(new Option('--write <strategy>', 'queued: replies always wait for a writable event; direct: send at once, queue only the rest')
+      .choices(['queued', 'direct']).default('queued'))
+    .option('--greeting <text>', 'sent to each client on connect')
+    .option('--suffix <text>', 'appended to every reply (the seed used "好好" or "hello")')
+    .option('--high-water <bytes>', 'stop reading a connection whose queue reaches this', integer('high-water', 1, 2 ** 31), 1024 * 1024)
+    .option('--low-water <bytes>', 'resume reading below this (default: high-water / 4)', integer('low-water', 0, 2 ** 31))
+    .addOption(new Option('--mode <mode>', 'blocking: run() on a worker thread; attached: inside Node\'s event loop')
+      .choices(['blocking', 'attached']).default('blocking'))
+    .option('--grace <ms>', 'on SIGINT/SIGTERM, how long queues may flush before closing', integer('grace', 0, 600000), 5000)
+    .option('-q, --quiet', 'do not log refusals and errors')
+    .addHelpText('after', `
+Prints "listening on HOST:PORT" once it accepts connections. SIGINT/SIGTERM stop accepting,
+flush what is queued, close, and print "stats {...}" (JSON).
+
+Examples:
+  iomux serve --mechanism epoll --edge --port 0
+  iomux serve --mechanism select --suffix ' hello' --greeting 'Welcome!' --port 9000`)
+    .action((flags: ServeFlags) => {
+      if (flags.edge && flags.mechanism !== 'epoll') throw new InvalidArgumentError('--edge needs --mechanism epoll');
+      const options: Omit<EchoServerOptions, 'reactor' | 'log'> = {
+        mechanism: flags.mechanism,
+        edge: flags.edge === true,
+        host: flags.host,
+        port: flags.port,
+        unixPath: flags.unix,
+        backlog: flags.backlog,
+        write: flags.write,
+        greeting: flags.greeting,
+        suffix: flags.suffix,
+        highWater: flags.highWater,
+        lowWater: flags.lowWater,
+      };
+      const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
+      if (flags.mode === 'attached') serveAttached(options, flags.grace, log);
+      else serveBlocking(options, flags.grace, log);
+    });
+}
+
+function serveAttached(options: Omit<EchoServerOptions, 'reactor' | 'log'>, graceMs: number, log: (line: string) => void): void {
+  const server = new EchoServer({ ...options, log });
+  process.stdout.write(`listening on ${describe(server.listen())}\n`);
+  server.reactor.attach();
+  const stop = () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    const finish = () => {
+      printStats(server.stats);
+      server.close();
+    };
+    const force = setTimeout(finish, graceMs);
+    server.shutdown(() => {
+      clearTimeout(force);
+      finish();
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+function serveBlocking(options: Omit<EchoServerOptions, 'reactor' | 'log'>, graceMs: number, log: (line: string) => void): void {
+  const waker = new Waker();
+  const data: ServeWorkerData = { options, stopFd: waker.readFd, graceMs };
+  const worker = new Worker(path.join(__dirname, '..', 'echo', 'serve-worker.js'), { workerData: data });
+  const stop = () => waker.wake();
+  worker.on('message', (message: ServeWorkerMessage) => {
+    if (message.type === 'listening') process.stdout.write(`listening on ${describe(message.address)}\n`);
+    else if (message.type === 'log') log(message.line);
+    else if (message.type === 'stats') printStats(message.stats);
+  });
+  worker.on('error', (err) => {
+    process.stderr.write(`iomux serve: ${err.message}\n`);
+    process.exitCode = 1;
+  });
+  worker.on('exit', () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    waker.close();
+  });
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
