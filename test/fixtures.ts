@@ -1,0 +1,56 @@
+/** Real-socket fixtures shared by the selector, reactor and echo suites. */
+import { binding, constants } from '../lib/native';
+import { createSelector, MechanismName } from '../lib/selectors/default';
+import { EpollOptions } from '../lib/selectors/epoll';
+import { Selector } from '../lib/selectors/selector';
+
+/** A connected, non-blocking Unix stream pair. */
+export function socketPair(): [number, number] {
+  return binding.socketpair!(constants.AF_UNIX, constants.SOCK_STREAM | constants.SOCK_NONBLOCK!);
+}
+
+export function closeAll(...fds: number[]): void {
+  for (const fd of fds) binding.close(fd);
+}
+
+export interface SelectorVariant {
+  /** How the variant appears in test names. */
+  name: string;
+  mechanism: MechanismName;
+  options: EpollOptions;
+}
+
+/** Every selector this platform has, epoll in both trigger modes. */
+export function selectorVariants(): SelectorVariant[] {
+  const variants: SelectorVariant[] = [
+    { name: 'select', mechanism: 'select', options: {} },
+  ];
+  if (binding.poll) variants.push({ name: 'poll', mechanism: 'poll', options: {} });
+  if (binding.wsapoll) variants.push({ name: 'wsapoll', mechanism: 'wsapoll', options: {} });
+  if (binding.epoll_wait) {
+    variants.push({ name: 'epoll', mechanism: 'epoll', options: {} });
+    variants.push({ name: 'epoll-et', mechanism: 'epoll', options: { edgeTriggered: true } });
+  }
+  return variants;
+}
+
+export function makeSelector<T>(variant: SelectorVariant): Selector<T> {
+  return createSelector<T>(variant.mechanism, variant.options);
+}
+
+/** A TCP connection over loopback (IPv4 or IPv6): [client, server-side], both non-blocking. */
+export function tcpPair(family: number = constants.AF_INET): [number, number] {
+  const host = family === constants.AF_INET6 ? '::1' : '127.0.0.1';
+  const listener = binding.socket(family, constants.SOCK_STREAM);
+  try {
+    binding.bind(listener, host, 0);
+    binding.listen(listener, 1);
+    const client = binding.socket(family, constants.SOCK_STREAM);
+    binding.connect(client, host, binding.getsockname(listener).port);
+    binding.setNonBlocking(client, true);
+    const server = binding.accept(listener, true);
+    return [client, server];
+  } finally {
+    binding.close(listener);
+  }
+}
