@@ -17,7 +17,7 @@
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
-        ["OS=='win'", {"libraries": ["-lws2_32"]}]
+        ["OS=='win'", {"sources": ["native/platform_win.cc"], "libraries": ["-lws2_32"]}]
       ]
     }
   ],

@@ -8,12 +8,15 @@
 namespace iomux {
 
 int SocketFamily(Napi::Env env, platform::sock_t fd, const char* syscall) {
-#ifdef SO_DOMAIN
+#if defined(SO_DOMAIN)
   int family = 0;
   platform::socklen_t length = sizeof(family);
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, reinterpret_cast<char*>(&family), &length) == 0) {
     return family;
   }
+#elif defined(_WIN32)
+  int family = 0;
+  if (platform::SocketFamily(fd, &family) == 0) return family;
 #else
   sockaddr_storage storage;
   platform::socklen_t length = sizeof(storage);

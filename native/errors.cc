@@ -7,6 +7,7 @@
 #include <string>
 
 #include "errno_list.h"
+#include "platform.h"
 
 namespace iomux {
 
@@ -28,7 +29,7 @@ void AddErrnoConstants(Napi::Env env, Napi::Object target) {
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall) {
   const char* name = ErrnoName(err);
   std::string code = name ? name : "E" + std::to_string(err);
-  std::string message = std::string(syscall) + " " + code + ": " + std::strerror(err);
+  std::string message = std::string(syscall) + " " + code + ": " + platform::ErrorMessage(err);
   Napi::Error error = Napi::Error::New(env, message);
   error.Set("code", Napi::String::New(env, code));
   error.Set("errno", Napi::Number::New(env, -err));  // Node's system errors carry -errno.

@@ -6,10 +6,36 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+// Winsock's fd_set is a counted array of 64 handles unless FD_SETSIZE is set before
+// <winsock2.h> (Microsoft documents this); 1024 gives select() the same capacity as on Linux.
+#ifndef FD_SETSIZE
+#define FD_SETSIZE 1024
+#endif
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <afunix.h>
 #include <cerrno>
+static_assert(FD_SETSIZE == 1024, "platform.h must be included before any other Winsock header");
+// POSIX names the C runtime lacks take Winsock's own values, as Python's errno module does on
+// Windows; they cannot collide with the runtime's small numbers.
+#ifndef ESHUTDOWN
+#define ESHUTDOWN WSAESHUTDOWN
+#endif
+#ifndef EHOSTDOWN
+#define EHOSTDOWN WSAEHOSTDOWN
+#endif
+#ifndef EPFNOSUPPORT
+#define EPFNOSUPPORT WSAEPFNOSUPPORT
+#endif
+#ifndef ESOCKTNOSUPPORT
+#define ESOCKTNOSUPPORT WSAESOCKTNOSUPPORT
+#endif
+#ifndef ETOOMANYREFS
+#define ETOOMANYREFS WSAETOOMANYREFS
+#endif
+#ifndef EDQUOT
+#define EDQUOT WSAEDQUOT
+#endif
 #else
 #include <arpa/inet.h>
 #include <cerrno>
@@ -25,6 +51,8 @@
 #endif
 
 #include <cstdint>
+#include <cstring>
+#include <string>
 #ifdef __linux__
 #include <sys/eventfd.h>
 #endif
@@ -39,14 +67,28 @@ using buflen_t = int;
 constexpr sock_t kInvalidSocket = INVALID_SOCKET;
 constexpr int kSendFlags = 0;  // Winsock never raises SIGPIPE.
 
-int LastError();  // WSAGetLastError() mapped to the POSIX errno that has the same meaning.
+// A Winsock error code (WSAGetLastError(), SO_ERROR) as the POSIX errno that means the same,
+// so `code` strings read as on Linux ('ECONNREFUSED', 'EWOULDBLOCK'). Unknown codes pass through.
+int ToErrno(int wsaError);
+// The last failure of a Winsock call (or of a check below), already mapped by ToErrno.
+int LastError();
+// A readable sentence for a mapped errno value (the C runtime knows none of the socket ones).
+std::string ErrorMessage(int err);
 inline int CloseSocket(sock_t s) { return closesocket(s) == 0 ? 0 : -1; }
+constexpr const char* kNonBlockingSyscall = "ioctlsocket";  // Named in errors as the failing call.
 inline int SetNonBlocking(sock_t s, bool on) {
   u_long mode = on ? 1 : 0;
   return ioctlsocket(s, FIONBIO, &mode) == 0 ? 0 : -1;
 }
-// Windows keeps no readable non-blocking flag; the addon never needs to ask.
-inline int GetNonBlocking(sock_t, bool*) { errno = ENOSYS; return -1; }
+// Winsock keeps no readable non-blocking flag (callers track it, as Python's socket does).
+inline int GetNonBlocking(sock_t, bool*) {
+  WSASetLastError(WSAEOPNOTSUPP);
+  return -1;
+}
+// Windows' counterpart of close-on-exec: a child process must not inherit the socket.
+int SetNoInherit(sock_t s);
+// The address family of a socket, bound or not (getsockname fails on an unbound Winsock socket).
+int SocketFamily(sock_t s, int* family);
 bool StartUp();  // WSAStartup once per process; reference-counted by Winsock itself.
 #else
 using sock_t = int;
@@ -60,8 +102,11 @@ constexpr int kSendFlags = MSG_NOSIGNAL;
 constexpr int kSendFlags = 0;  // macOS: SO_NOSIGPIPE is set on every new socket instead.
 #endif
 
+inline int ToErrno(int err) { return err; }
 inline int LastError() { return errno; }
+inline std::string ErrorMessage(int err) { return std::strerror(err); }
 inline int CloseSocket(sock_t s) { return ::close(s); }
+constexpr const char* kNonBlockingSyscall = "fcntl";
 inline int SetNonBlocking(sock_t s, bool on) {
   int flags = fcntl(s, F_GETFL);
   if (flags < 0) return -1;

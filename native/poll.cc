@@ -11,6 +11,13 @@ namespace {
 
 #ifdef _WIN32
 int SystemPoll(PollFd* fds, int64_t count, int ms) {
+  // WSAPoll refuses an array with no socket in it (WSAEINVAL) where poll() sleeps for the timeout.
+  bool watching = false;
+  for (int64_t i = 0; i < count && !watching; i++) watching = static_cast<int64_t>(fds[i].fd) >= 0;
+  if (!watching) {
+    Sleep(ms < 0 ? INFINITE : static_cast<DWORD>(ms));
+    return 0;
+  }
   int rc = WSAPoll(fds, static_cast<ULONG>(count), ms);
   if (rc == SOCKET_ERROR) errno = platform::LastError();
   return rc;

@@ -48,6 +48,13 @@ timeval* ToTimeval(int timeoutMs, timeval* storage) {
 }
 
 int SystemSelect(int maxFd, fd_set* r, fd_set* w, fd_set* x, int ms) {
+#ifdef _WIN32
+  // Winsock refuses three empty sets (WSAEINVAL) where POSIX sleeps for the timeout.
+  if (r->fd_count + w->fd_count + x->fd_count == 0) {
+    Sleep(ms < 0 ? INFINITE : static_cast<DWORD>(ms));
+    return 0;
+  }
+#endif
   timeval storage;
   int rc = ::select(maxFd + 1, r, w, x, ToTimeval(ms, &storage));
 #ifdef _WIN32
@@ -133,6 +140,10 @@ int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
       if (entry.events & POLLIN) FD_SET(entry.fd, &r);
       if (entry.events & POLLOUT) FD_SET(entry.fd, &w);
       if (entry.events & POLLPRI) FD_SET(entry.fd, &x);
+#ifdef _WIN32
+      // Winsock reports a failed non-blocking connect in the except set, never the write set.
+      if (entry.events & POLLOUT) FD_SET(entry.fd, &x);
+#endif
       if (static_cast<int>(entry.fd) > maxFd) maxFd = static_cast<int>(entry.fd);
     }
     return SystemSelect(maxFd, &r, &w, &x, ms);
@@ -146,6 +157,9 @@ int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
     if ((entry.events & POLLIN) && FD_ISSET(entry.fd, &r)) entry.revents |= POLLIN;
     if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &w)) entry.revents |= POLLOUT;
     if ((entry.events & POLLPRI) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLPRI;
+#ifdef _WIN32
+    if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLERR;
+#endif
     if (entry.revents) ready++;
   }
   return ready;

@@ -35,6 +35,13 @@ void PrepareNewSocket(Napi::Env env, sock_t fd) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
 #endif
+#ifdef _WIN32
+  if (platform::SetNoInherit(fd) != 0) {
+    int err = platform::LastError();
+    platform::CloseSocket(fd);
+    ThrowSystemError(env, err, "SetHandleInformation");
+  }
+#endif
   (void)env;
   (void)fd;
 }
@@ -177,7 +184,8 @@ Napi::Value Connect(const Napi::CallbackInfo& info) {
   SocketAddress address = ArgAddress(info, 1, SocketFamily(env, fd, "connect"));
   if (::connect(fd, address.get(), address.length) == 0) return Napi::Boolean::New(env, true);
   int err = platform::LastError();
-  if (err == EINPROGRESS || (err == EWOULDBLOCK && address.storage.ss_family != AF_UNIX)) {
+  // Winsock reports a connect in progress as WSAEWOULDBLOCK (mapped to EAGAIN).
+  if (err == EINPROGRESS || (platform::WouldBlock(err) && address.storage.ss_family != AF_UNIX)) {
     return Napi::Boolean::New(env, false);
   }
   if (err == EINTR) {
@@ -291,7 +299,7 @@ Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
   sock_t fd = Fd(info);
   bool on = ArgBoolean(info, 1, "nonBlocking");
   if (platform::SetNonBlocking(fd, on) != 0) {
-    ThrowSystemError(env, platform::LastError(), "fcntl");
+    ThrowSystemError(env, platform::LastError(), platform::kNonBlockingSyscall);
   }
   return env.Undefined();
 }
@@ -300,7 +308,7 @@ Napi::Value GetNonBlocking(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   sock_t fd = Fd(info);
   bool on = false;
-  if (platform::GetNonBlocking(fd, &on) != 0) ThrowSystemError(env, platform::LastError(), "fcntl");
+  if (platform::GetNonBlocking(fd, &on) != 0) ThrowSystemError(env, platform::LastError(), platform::kNonBlockingSyscall);
   return Napi::Boolean::New(env, on);
 }
 
@@ -403,6 +411,8 @@ Napi::Value GetSockOpt(const Napi::CallbackInfo& info) {
       int number = 0;
       platform::socklen_t length = sizeof(number);
       if (getsockopt(fd, level, name, reinterpret_cast<char*>(&number), &length) != 0) break;
+      // A pending error is an errno value, so that Winsock's codes read as POSIX ones.
+      if (level == SOL_SOCKET && name == SO_ERROR) number = platform::ToErrno(number);
       return Napi::Number::New(env, number);
     }
     case OptionShape::Linger: {
