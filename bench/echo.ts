@@ -1,0 +1,372 @@
+/**
+ * Echo throughput: one closed-loop load generator (bench/loadgen.c) driven against each server in
+ * turn — iomux's echo server on every mechanism and write strategy, Node's idiomatic `net` server,
+ * and a small C epoll server (the ceiling) — each a separate process, pinned to its own core when
+ * `taskset` exists. Reports messages/s, p50/p99 latency, the server's CPU time per message (from
+ * /proc/PID/stat), the load generator's own CPU share (is it the bottleneck?), ratios to the C
+ * ceiling and to Node's `net`, and system calls per message from a short extra run under `strace -c`.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { constants } from '../lib/native';
+import { onPath } from './machine';
+import { programPath, runJsonLines } from './programs';
+import { groupBy, ratio, spread, Spread } from './stats';
+
+export const ECHO_SERVERS = [
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-direct',
+  'iomux-poll-direct', 'iomux-epoll-et-direct',
+] as const;
+export type EchoServerName = (typeof ECHO_SERVERS)[number];
+export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-direct',
+];
+
+export interface EchoOptions {
+  servers: EchoServerName[];
+  connections: number[];
+  sizes: number[];
+  depth: number;
+  repeat: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Pin server and load generator to different cores (needs taskset and two cores). */
+  pin: boolean;
+  /** Count system calls per message with strace -c on a short extra run per server (C = syscallConnections). */
+  syscalls: boolean;
+  syscallConnections: number;
+  syscallSize: number;
+  syscallDurationMs: number;
+}
+
+/** What bench/loadgen.c prints. */
+export interface LoadgenReport {
+  connections: number;
+  depth: number;
+  size: number;
+  warmupMs: number;
+  durationMs: number;
+  connectMs: number;
+  windowNs: number;
+  messages: number;
+  messagesTotal: number;
+  bytesVerified: number;
+  messagesPerSec: number;
+  latencyUs: { p50: number; p99: number; p999: number; mean: number; max: number };
+  loadgenCpu: { userNs: number; sysNs: number; share: number };
+  serverCpuNs: number;
+  serverCpuNsPerMessage: number;
+}
+
+export interface EchoSample {
+  server: EchoServerName;
+  connections: number;
+  size: number;
+  repetition: number;
+  report: LoadgenReport;
+  /** The server's own "stats {...}" line at exit, when it printed one. */
+  serverStats: Record<string, number> | null;
+}
+
+export interface EchoSkip {
+  server: EchoServerName;
+  connections: number;
+  size: number;
+  reason: string;
+}
+
+export interface EchoRow {
+  server: EchoServerName;
+  connections: number;
+  size: number;
+  messagesPerSec: Spread;
+  p50Us: Spread;
+  p99Us: Spread;
+  serverCpuNsPerMessage: Spread;
+  /** The load generator's CPU time / wall time in the window (median); near 1 means it may be the bottleneck. */
+  loadgenCpuShare: number;
+  bytesVerified: number;
+  /** Median messages/s over the C ceiling's. */
+  toCeiling: number | null;
+  /** Median messages/s over Node's net. */
+  toNode: number | null;
+  /** Median server CPU per message over Node's net. */
+  cpuToNode: number | null;
+}
+
+export interface SyscallCount {
+  server: EchoServerName;
+  connections: number;
+  size: number;
+  messages: number;
+  /** Calls per echoed message, by system call name (strace -c -f, whole server process). */
+  perMessage: Record<string, number>;
+  totalPerMessage: number;
+}
+
+export interface EchoResult {
+  options: EchoOptions;
+  notes: string[];
+  samples: EchoSample[];
+  skips: EchoSkip[];
+  rows: EchoRow[];
+  syscalls: SyscallCount[];
+  /** Why syscall counts are missing, if they are. */
+  syscallsSkipped: string | null;
+}
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+const START_TIMEOUT_MS = 15000;
+const STOP_TIMEOUT_MS = 5000;
+/** Descriptors a server holds besides its connections (stdio, listener, epoll, wakers, Node's own). */
+const SELECT_HEADROOM = 40;
+
+interface ServerCommand {
+  file: string;
+  args: string[];
+}
+
+function serverCommand(name: EchoServerName): ServerCommand {
+  const listen = ['--host', '127.0.0.1', '--port', '0', '--backlog', '4096'];
+  if (name === 'c') return { file: programPath('bench-echo-server'), args: listen };
+  if (name === 'node') return { file: process.execPath, args: [path.join(__dirname, 'node-echo-server.js'), '--host', '127.0.0.1', '--port', '0'] };
+  const [, mechanism, ...variant] = name.split('-');
+  const args = [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'serve', '--mechanism', mechanism, ...listen, '--quiet', '--grace', '0'];
+  if (variant.includes('et')) args.push('--edge');
+  args.push('--write', variant.includes('direct') ? 'direct' : 'queued');
+  return { file: process.execPath, args };
+}
+
+/** Why a server cannot take a cell, or null. */
+function unfit(server: EchoServerName, connections: number): string | null {
+  if (server === 'iomux-select' && connections + SELECT_HEADROOM > constants.FD_SETSIZE) {
+    return `select cannot watch ${connections} connections: descriptors must stay below FD_SETSIZE (${constants.FD_SETSIZE})`;
+  }
+  return null;
+}
+
+export function echoCellCount(o: EchoOptions): number {
+  let cells = 0;
+  for (const server of o.servers) for (const c of o.connections) if (!unfit(server, c)) cells += o.sizes.length;
+  return cells * o.repeat + (o.syscalls ? o.servers.length : 0);
+}
+
+/** Cores for (server, load generator) when pinning is possible. */
+function pinning(pin: boolean): [string, string] | null {
+  return pin && onPath('taskset') && os.cpus().length >= 2 ? ['0', '1'] : null;
+}
+
+function withPin(command: ServerCommand, core: string | undefined): ServerCommand {
+  return core === undefined ? command : { file: 'taskset', args: ['-c', core, command.file, ...command.args] };
+}
+
+export async function runEcho(options: EchoOptions, onCell: (label: string) => void = () => {}): Promise<EchoResult> {
+  const samples: EchoSample[] = [];
+  const skips: EchoSkip[] = [];
+  const cores = pinning(options.pin);
+  const loadgen = programPath('bench-loadgen');
+  for (let repetition = 0; repetition < options.repeat; repetition++) {
+    for (const connections of options.connections) {
+      for (const size of options.sizes) {
+        for (const server of options.servers) {
+          const reason = unfit(server, connections);
+          if (reason) {
+            if (repetition === 0) skips.push({ server, connections, size, reason });
+            continue;
+          }
+          onCell(`${server} C=${connections} S=${size}`);
+          const running = await startServer(withPin(serverCommand(server), cores?.[0]));
+          try {
+            const [report] = await runJsonLines<LoadgenReport>(cores ? 'taskset' : loadgen, [
+              ...(cores ? ['-c', cores[1], loadgen] : []),
+              '--port', String(running.port), '--connections', String(connections), '--depth', String(options.depth),
+              '--size', String(size), '--warmup-ms', String(options.warmupMs), '--duration-ms', String(options.durationMs),
+              '--server-pid', String(running.child.pid),
+            ]);
+            samples.push({ server, connections, size, repetition, report, serverStats: await running.stop() });
+          } finally {
+            await running.stop();
+          }
+        }
+      }
+    }
+  }
+  let syscalls: SyscallCount[] = [];
+  let syscallsSkipped: string | null = null;
+  if (!options.syscalls) syscallsSkipped = 'not asked for (--no-syscalls)';
+  else if (!onPath('strace')) syscallsSkipped = 'strace is not installed (apt-get install strace)';
+  else syscalls = await countSyscalls(options, cores, loadgen, onCell);
+  const notes = [
+    `closed loop: each connection keeps ${options.depth} message(s) in flight; every echoed byte is compared with what was sent`,
+    cores ? `server pinned to core ${cores[0]}, load generator to core ${cores[1]} (taskset)` : 'no pinning (taskset missing, one core, or --no-pin)',
+    'server CPU per message = (utime + stime of the whole server process over the timed window) / messages; /proc ticks are 1/CLK_TCK s',
+    'the iomux servers run `iomux serve` (blocking reactor on a worker thread); "direct" sends at once and queues only the rest, "queued" always waits for a writable event',
+    'syscalls per message come from a separate, shorter run under strace -c -f: tracing slows the server, so batching (calls per wait) can differ from the timed runs',
+  ];
+  return { options, notes, samples, skips, rows: summarize(samples), syscalls, syscallsSkipped };
+}
+
+interface RunningServer {
+  child: ChildProcess;
+  port: number;
+  /** Stops the server (SIGTERM, then SIGKILL) and resolves with its stats line, if any. Idempotent. */
+  stop(): Promise<Record<string, number> | null>;
+}
+
+function startServer(command: ServerCommand): Promise<RunningServer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let stopping: Promise<Record<string, number> | null> | null = null;
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    const stop = () => {
+      stopping ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+          await exited;
+          clearTimeout(timer);
+        }
+        const line = stdout.split('\n').find((l) => l.startsWith('stats '));
+        try {
+          return line ? (JSON.parse(line.slice(6)) as Record<string, number>) : null;
+        } catch {
+          return null;
+        }
+      })();
+      return stopping;
+    };
+    const timer = setTimeout(() => {
+      void stop();
+      reject(new Error(`${command.args.join(' ')} did not print "listening on" within ${START_TIMEOUT_MS} ms: ${stderr.trim()}`));
+    }, START_TIMEOUT_MS);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /listening on .*:(\d+)\s*$/m.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]), stop });
+      }
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${command.file} exited (${code ?? signal}) before listening: ${stderr.trim()}`));
+    });
+  });
+}
+
+async function countSyscalls(options: EchoOptions, cores: [string, string] | null, loadgen: string,
+  onCell: (label: string) => void): Promise<SyscallCount[]> {
+  const counts: SyscallCount[] = [];
+  const c = options.syscallConnections;
+  const size = options.syscallSize;
+  for (const server of options.servers) {
+    onCell(`${server} under strace`);
+    if (unfit(server, c)) continue;
+    const running = await startServer(withPin(serverCommand(server), cores?.[0]));
+    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-')), 'summary');
+    const strace = spawn('strace', ['-c', '-f', '-o', output, '-p', String(running.child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      await waitForAttach(strace);
+      const [report] = await runJsonLines<LoadgenReport>(cores ? 'taskset' : loadgen, [
+        ...(cores ? ['-c', cores[1], loadgen] : []),
+        '--port', String(running.port), '--connections', String(c), '--depth', String(options.depth), '--size', String(size),
+        '--warmup-ms', '0', '--duration-ms', String(options.syscallDurationMs),
+      ]);
+      await stopStrace(strace);
+      const calls = parseStraceSummary(fs.readFileSync(output, 'utf8'));
+      const perMessage: Record<string, number> = {};
+      let total = 0;
+      for (const [name, n] of Object.entries(calls)) {
+        perMessage[name] = n / report.messagesTotal;
+        total += n;
+      }
+      counts.push({ server, connections: c, size, messages: report.messagesTotal, perMessage, totalPerMessage: total / report.messagesTotal });
+    } finally {
+      if (strace.exitCode === null) strace.kill('SIGKILL');
+      await running.stop();
+      fs.rmSync(path.dirname(output), { recursive: true, force: true });
+    }
+  }
+  return counts;
+}
+
+/** strace says "Process N attached" on stderr once per thread; wait for the first, then let the rest follow. */
+function waitForAttach(strace: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`strace did not attach: ${text.trim()}`)), START_TIMEOUT_MS);
+    strace.stderr!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/attached/.test(text)) {
+        clearTimeout(timer);
+        setTimeout(resolve, 200);
+      }
+    });
+    strace.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`strace exited (${code}): ${text.trim()}`));
+    });
+  });
+}
+
+function stopStrace(strace: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    strace.once('exit', () => resolve());
+    strace.kill('SIGINT'); // strace detaches and writes its summary
+  });
+}
+
+/** The calls column of `strace -c` by syscall name. */
+export function parseStraceSummary(text: string): Record<string, number> {
+  const calls: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    // "% time  seconds  usecs/call  calls  [errors]  syscall"
+    if (fields.length < 5 || !/^\d/.test(fields[0]) || fields[fields.length - 1] === 'total') continue;
+    const name = fields[fields.length - 1];
+    const n = Number(fields[3]);
+    if (Number.isFinite(n)) calls[name] = (calls[name] ?? 0) + n;
+  }
+  return calls;
+}
+
+function summarize(samples: EchoSample[]): EchoRow[] {
+  const groups = groupBy(samples, (s) => `${s.server}|${s.connections}|${s.size}`);
+  const rows: EchoRow[] = [];
+  for (const group of groups.values()) {
+    const { server, connections, size } = group[0];
+    const reports = group.map((s) => s.report);
+    rows.push({
+      server, connections, size,
+      messagesPerSec: spread(reports.map((r) => r.messagesPerSec)),
+      p50Us: spread(reports.map((r) => r.latencyUs.p50)),
+      p99Us: spread(reports.map((r) => r.latencyUs.p99)),
+      serverCpuNsPerMessage: spread(reports.map((r) => r.serverCpuNsPerMessage).filter((x) => x >= 0)),
+      loadgenCpuShare: spread(reports.map((r) => r.loadgenCpu.share)).median,
+      bytesVerified: reports.reduce((sum, r) => sum + r.bytesVerified, 0),
+      toCeiling: null, toNode: null, cpuToNode: null,
+    });
+  }
+  const find = (server: EchoServerName, row: EchoRow) =>
+    rows.find((r) => r.server === server && r.connections === row.connections && r.size === row.size);
+  for (const row of rows) {
+    const ceiling = find('c', row);
+    const node = find('node', row);
+    row.toCeiling = ratio(row.messagesPerSec.median, ceiling?.messagesPerSec.median);
+    row.toNode = ratio(row.messagesPerSec.median, node?.messagesPerSec.median);
+    row.cpuToNode = ratio(row.serverCpuNsPerMessage.median, node?.serverCpuNsPerMessage.median);
+  }
+  const order = (s: EchoServerName) => ECHO_SERVERS.indexOf(s);
+  return rows.sort((x, y) => x.size - y.size || x.connections - y.connections || order(x.server) - order(y.server));
+}
