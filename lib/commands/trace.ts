@@ -1,6 +1,74 @@
-import { Command } from 'commander';
+/** `iomux trace`: run a readiness-lab scenario and print its timeline (lib/lab/). */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { LabParams } from '../lab/model';
+import { SCENARIOS, defaultsOf, findScenario, runScenario } from '../lab/registry';
+import { renderJson, renderText } from '../lab/render';
 
-/** Registers `iomux trace` (being built; see the open issues). */
+/** Each scenario parameter's flag and help text; the scenario decides whether it takes it. */
+const PARAM_FLAGS: ReadonlyArray<{ key: keyof LabParams; flags: string; help: string }> = [
+  { key: 'bytes', flags: '--bytes <n>', help: 'bytes the peer sends (partial-read, half-close)' },
+  { key: 'chunk', flags: '--chunk <n>', help: 'bytes per read (partial-read) or per message (arrivals, oneshot-rearm)' },
+  { key: 'drain', flags: '--drain', help: 'read or accept until EAGAIN on every wake-up (partial-read, accept-storm)' },
+  { key: 'rearm', flags: '--rearm', help: 're-arm with EPOLL_CTL_MOD after every wake-up' },
+  { key: 'connections', flags: '--connections <n>', help: 'connections (accept-storm, thundering-herd)' },
+  { key: 'workers', flags: '--workers <n>', help: 'worker threads (thundering-herd)' },
+  { key: 'messages', flags: '--messages <n>', help: 'messages sent one at a time (arrivals, oneshot-rearm)' },
+  { key: 'waits', flags: '--waits <n>', help: 'waits counted per phase (writable, half-close)' },
+  { key: 'cycles', flags: '--cycles <n>', help: 'fill/drain cycles (writable)' },
+  { key: 'stallMs', flags: '--stall-ms <n>', help: 'a wait reporting nothing this long is quiet, or a stall if work remains' },
+  { key: 'settleMs', flags: '--settle-ms <n>', help: 'how long to wait for more workers after the first woke (thundering-herd)' },
+];
+
+interface TraceOptions extends Partial<LabParams> {
+  list?: boolean;
+  json?: boolean;
+  mechanism?: string[];
+  rows: number;
+}
+
 export function register(program: Command): void {
-  void program;
+  const command = program
+    .command('trace')
+    .description('watch select, poll and epoll (level, edge, one-shot) handle the same scripted scenario, side by side')
+    .argument('[scenario]', 'which scenario to run (see --list)')
+    .option('-l, --list', 'list the scenarios, one line each')
+    .option('-m, --mechanism <names...>', 'only these: select, poll, epoll-lt, epoll-et, epoll-oneshot, epoll, all (comma-separated or repeated)')
+    .option('--json', 'print the report as JSON')
+    .option('--rows <n>', 'timeline rows shown per mechanism; 0 shows all', integer, 24);
+  for (const { flags, help } of PARAM_FLAGS) {
+    const option = new Option(flags, help);
+    if (flags.includes('<')) option.argParser(integer);
+    command.addOption(option);
+  }
+  command.addHelpText('after', `\nScenarios:\n${listing()}\nExample: iomux trace partial-read --mechanism epoll-lt,epoll-et --drain`);
+  command.action(async (name: string | undefined, options: TraceOptions, cmd: Command) => {
+    if (options.list) {
+      process.stdout.write(`${listing()}\n`);
+      return;
+    }
+    if (!name) throw new Error(`which scenario? Choose one of:\n${listing()}`);
+    const scenario = findScenario(name);
+    const takes = defaultsOf(scenario);
+    const params: Partial<LabParams> = {};
+    for (const { key, flags } of PARAM_FLAGS) {
+      if (cmd.getOptionValueSource(key) !== 'cli') continue;
+      if (!(key in takes)) {
+        const accepted = PARAM_FLAGS.filter((p) => p.key in takes).map((p) => p.flags.split(' ')[0]);
+        throw new Error(`${name} does not take ${flags.split(' ')[0]} (it takes ${accepted.join(', ')})`);
+      }
+      Object.assign(params, { [key]: options[key] });
+    }
+    const report = await runScenario(name, { mechanisms: options.mechanism, params });
+    process.stdout.write(options.json ? renderJson(report) : renderText(report, { maxRows: options.rows }));
+  });
+}
+
+function listing(): string {
+  const width = Math.max(...SCENARIOS.map((s) => s.name.length));
+  return SCENARIOS.map((s) => `  ${s.name.padEnd(width)}  ${s.title}`).join('\n');
+}
+
+function integer(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
 }

@@ -1,0 +1,141 @@
+/**
+ * The readiness lab's data model: what a scenario records and what `iomux trace --json` prints.
+ * Everything here is plain data so a report survives JSON.stringify (and a worker's postMessage).
+ */
+
+/** The mechanisms the lab compares, in the order it shows them. */
+export type MechanismName = 'select' | 'poll' | 'epoll-lt' | 'epoll-et' | 'epoll-oneshot';
+
+/**
+ * Readiness as names, the same for every mechanism so traces compare side by side. select() only says
+ * readable / writable / exceptional, which the lab shows as IN / OUT / PRI.
+ */
+export type EventName = 'IN' | 'PRI' | 'OUT' | 'ERR' | 'HUP' | 'RDHUP' | 'NVAL';
+
+/** One mechanism, configured: a column of the side-by-side comparison. */
+export interface Variant {
+  mechanism: MechanismName;
+  /** Ask for peer-half-close reports (EPOLLRDHUP / POLLRDHUP); select has no such thing. */
+  rdhup: boolean;
+  /** EPOLLEXCLUSIVE (epoll only). */
+  exclusive: boolean;
+}
+
+/**
+ * wake: a wait reported readiness and the handler acted; step: the script did something (the peer
+ * sent, a client connected); quiet: a bounded wait reported nothing; stall: the same, while work remained.
+ */
+export type RowKind = 'wake' | 'step' | 'quiet' | 'stall';
+
+export interface Row {
+  kind: RowKind;
+  /** Milliseconds since this trace started. */
+  t: number;
+  /** The descriptor the row is about, or null. */
+  fd: number | null;
+  /** What the wait reported (empty unless kind is 'wake'). */
+  events: EventName[];
+  /** What happened, in words. */
+  action: string;
+  /** Bytes (or connections, in accept-storm) the action moved, or null. */
+  bytes: number | null;
+  /** thundering-herd only: the worker thread (1-based) that woke. */
+  worker?: number;
+}
+
+export interface Summary {
+  /** How many times a wait reported the watched descriptor (per thread, in thundering-herd). */
+  wakeups: number;
+  bytesRead: number;
+  bytesLeft: number;
+  /** The trace ended because a bounded wait reported nothing while work remained. */
+  stalled: boolean;
+  /** Scenario-specific figures (accepted, still queued, events at FIN, ...). */
+  counts: Record<string, number | string>;
+  /** Set when the kernel refused the setup itself (e.g. EPOLLEXCLUSIVE with EPOLLONESHOT). */
+  error?: string;
+}
+
+/** One variant's run of a scenario. */
+export interface Trace {
+  /** e.g. 'epoll-et', 'poll+rdhup', 'epoll-lt+exclusive'. */
+  label: string;
+  variant: Variant;
+  /** How the descriptor was registered, written as the system call. */
+  registration: string;
+  /** Which descriptor is which: { watched: 21, peer: 20 }. */
+  descriptors: Record<string, number>;
+  rows: Row[];
+  summary: Summary;
+}
+
+/** The scenario parameters, all of them; each scenario says which it takes. */
+export interface LabParams {
+  /** Bytes the peer sends (partial-read: at once; half-close: before shutting down). */
+  bytes: number;
+  /** Bytes per read (partial-read) or per message (arrivals, oneshot-rearm). */
+  chunk: number;
+  /** Read (or accept) until EAGAIN on every wake-up: the correct edge-triggered pattern. */
+  drain: boolean;
+  /** Re-arm with EPOLL_CTL_MOD after every wake-up (what one-shot needs). */
+  rearm: boolean;
+  /** Connections (accept-storm: at once; thundering-herd: one at a time). */
+  connections: number;
+  /** Worker threads (thundering-herd). */
+  workers: number;
+  /** Messages the peer sends one by one (arrivals, oneshot-rearm). */
+  messages: number;
+  /** Waits counted in each phase (writable, half-close). */
+  waits: number;
+  /** Fill / drain cycles (writable). */
+  cycles: number;
+  /** How long a wait may report nothing before the lab calls it quiet (or a stall). */
+  stallMs: number;
+  /** thundering-herd: how long to wait for more workers after the first one woke. */
+  settleMs: number;
+}
+
+/** What `iomux trace` prints, as text or as JSON. */
+export interface Report {
+  scenario: string;
+  /** One line: what the scenario demonstrates. */
+  title: string;
+  /** What the script does, in a sentence or two, with this run's numbers. */
+  setup: string;
+  parameters: Partial<LabParams>;
+  /** Which summary figures the text table shows, in order. */
+  columns: SummaryColumn[];
+  /** What a row's count moves: 'bytes', or 'connections' in accept-storm. */
+  unit: string;
+  /** Where it ran: the readiness semantics are the kernel's, so the kernel release matters. */
+  system: { platform: string; release: string; node: string };
+  traces: Trace[];
+  /** Mechanisms asked for but not available here, with the reason. */
+  unavailable: string[];
+  /** What the numbers show, computed from this run. */
+  conclusions: string[];
+}
+
+export interface SummaryColumn {
+  /** A Summary field or a key of Summary.counts. */
+  key: string;
+  label: string;
+}
+
+/** A scripted demonstration, run once per variant. */
+export interface Scenario {
+  name: string;
+  /** One line, for `iomux trace --list`. */
+  title: string;
+  /** The parameters it takes, with their defaults. */
+  defaults: Partial<LabParams>;
+  /** `stallMs` is shared by all scenarios, so it need not be listed in defaults. */
+  setup(params: LabParams): string;
+  columns: SummaryColumn[];
+  /** What a row's count moves (default 'bytes'). */
+  unit?: string;
+  /** The variants to run for the requested mechanisms (default: one each, no options). */
+  variants?(mechanisms: MechanismName[]): Variant[];
+  run(variant: Variant, params: LabParams): Promise<Trace>;
+  conclude(traces: Trace[], params: LabParams): string[];
+}

@@ -1,0 +1,86 @@
+/**
+ * One variant's run of a scenario: its watcher, its timeline, the descriptors to close, and the
+ * summary it ends with. Scenarios use this so that setup, cleanup and the Trace shape live in one place.
+ */
+import type { Row, Summary, Trace, Variant } from './model';
+import { closeAll, type Drained } from './sockets';
+import { openWatcher, variantLabel, type Interest, type Readiness, type Watcher } from './mechanisms';
+import { Timeline } from './timeline';
+
+export class Session {
+  readonly timeline = new Timeline();
+  readonly watcher: Watcher;
+  /** Reused by every read and write of the run. */
+  readonly scratch = Buffer.alloc(64 * 1024);
+  registration = '';
+  readonly descriptors: Record<string, number> = {};
+  private readonly owned: number[] = [];
+
+  constructor(readonly variant: Variant) {
+    this.watcher = openWatcher(variant);
+  }
+
+  /** Closes `fd` with the session, and names its role in the trace's header. */
+  own(fd: number, role: string): number {
+    this.owned.push(fd);
+    this.descriptors[role] = fd;
+    return fd;
+  }
+
+  /** Registers `fd` and remembers how, for the trace's header. */
+  watch(fd: number, interest: Interest): void {
+    this.registration = this.watcher.describe(fd, interest);
+    this.watcher.add(fd, interest);
+  }
+
+  wait(timeoutMs: number): Readiness[] {
+    return this.watcher.wait(timeoutMs);
+  }
+
+  /** EPOLL_CTL_MOD with the same interest; the action text says what happened, per mechanism. */
+  rearm(fd: number, interest: Interest): string {
+    this.watcher.modify(fd, interest);
+    return this.variant.mechanism.startsWith('epoll') ? 're-armed (EPOLL_CTL_MOD)' : 're-registered (no-op)';
+  }
+
+  finish(summary: Omit<Summary, 'wakeups'> & { wakeups?: number }): Trace {
+    return {
+      label: variantLabel(this.variant),
+      variant: this.variant,
+      registration: this.registration,
+      descriptors: this.descriptors,
+      rows: this.timeline.sorted(),
+      summary: { wakeups: this.timeline.wakeups, ...summary },
+    };
+  }
+
+  close(): void {
+    try {
+      this.watcher.close();
+    } finally {
+      closeAll(...this.owned);
+    }
+  }
+}
+
+/** Runs `script` in a fresh session and always closes it. */
+export async function inSession(variant: Variant, script: (s: Session) => Trace | Promise<Trace>): Promise<Trace> {
+  const session = new Session(variant);
+  try {
+    return await script(session);
+  } finally {
+    session.close();
+  }
+}
+
+/** "recv(1024) until EAGAIN: 11 calls, 10240 bytes" in words. */
+export function describeDrain(d: Drained, perCall?: number): string {
+  const end = d.eof ? 'end of stream' : 'EAGAIN';
+  const call = perCall === undefined ? 'recv' : `recv(${perCall})`;
+  return `${call} until ${end}: ${d.calls} call${d.calls === 1 ? '' : 's'}, ${d.bytes} bytes`;
+}
+
+/** The rows of one kind, for conclusions and tests. */
+export function rowsOf(rows: Row[], kind: Row['kind']): Row[] {
+  return rows.filter((row) => row.kind === kind);
+}
