@@ -1,6 +1,122 @@
-import { Command } from 'commander';
+/** `iomux bench` (also `npm run bench`): scaling, micro-benchmarks and echo throughput, as one command. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
+import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
+import { defaultOutDir, Part, PARTS, presetOptions, runSuite } from '../../bench/suite';
 
-/** Registers `iomux bench` (being built; see the open issues). */
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function integerList(name: string, min: number, max: number) {
+  const one = integer(name, min, max);
+  return (value: string): number[] => value.split(',').map((item) => one(item.trim()));
+}
+
+function choiceList<T extends string>(name: string, choices: readonly T[]) {
+  return (value: string): T[] => value.split(',').map((item) => {
+    const v = item.trim() as T;
+    if (!choices.includes(v)) throw new InvalidArgumentError(`${name}: "${item}" is not one of ${choices.join(', ')}`);
+    return v;
+  });
+}
+
+interface BenchFlags {
+  scaling?: boolean;
+  micro?: boolean;
+  echo?: boolean;
+  only?: Part[];
+  full?: boolean;
+  mechanisms?: ScalingMechanism[];
+  servers?: EchoServerName[];
+  n?: number[];
+  active?: number[];
+  connections?: number[];
+  size?: number[];
+  depth?: number;
+  repeat?: number;
+  time?: number;
+  microTime?: number;
+  warmup?: number;
+  duration?: number;
+  transport?: Transport;
+  out: string;
+  json?: string;
+  pin: boolean;
+  syscalls: boolean;
+  charts: boolean;
+  progress: boolean;
+}
+
 export function register(program: Command): void {
-  void program;
+  program
+    .command('bench')
+    .description('Measure select/poll/epoll scaling, the cost of a call through the addon, and echo throughput against Node\'s net and a C ceiling')
+    .option('--scaling', 'run the scaling part (N watched, A active per round)')
+    .option('--micro', 'run the micro-benchmarks (one call through the addon vs C)')
+    .option('--echo', 'run the echo throughput part')
+    .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
+    .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
+    .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
+    .option('--servers <list>', `echo servers: ${ECHO_SERVERS.join(', ')}`, choiceList('--servers', ECHO_SERVERS))
+    .option('-n, --n <list>', 'scaling: descriptors watched, e.g. 10,100,1000,10000', integerList('N', 1, 10_000_000))
+    .option('-a, --active <list>', 'scaling: descriptors made ready per round (A), e.g. 1,100', integerList('A', 1, 10_000_000))
+    .option('-c, --connections <list>', 'echo: concurrent connections (C), e.g. 10,100', integerList('C', 1, 100_000))
+    .option('-s, --size <list>', 'echo: message size in bytes (S), e.g. 64,4096', integerList('S', 1, 16 * 2 ** 20))
+    .option('-d, --depth <n>', 'echo: messages in flight per connection (D)', integer('D', 1, 1024))
+    .option('-r, --repeat <n>', 'repetitions of every cell (the median is reported with min–max)', integer('repeat', 1, 100))
+    .option('--time <ms>', 'scaling: timed rounds per cell last at least this long', integer('time', 1, 600_000))
+    .option('--micro-time <ms>', 'micro: time per benchmark and repetition', integer('micro-time', 10, 600_000))
+    .option('--warmup <ms>', 'echo: warm-up before the timed window', integer('warmup', 0, 600_000))
+    .option('--duration <ms>', 'echo: timed window', integer('duration', 10, 3_600_000))
+    .addOption(new Option('--transport <kind>', 'scaling: watched descriptors are self-connected UDP sockets (one fd each) or socketpairs (two)')
+      .choices(['udp', 'socketpair']))
+    .option('-o, --out <dir>', 'where results.json, CSV and SVG files go', defaultOutDir())
+    .option('--json <file>', 'also write the JSON record to this file')
+    .option('--no-pin', 'echo: do not pin server and load generator to different cores')
+    .option('--no-syscalls', 'echo: skip the strace -c run that counts system calls per message')
+    .option('--no-charts', 'do not render SVG charts')
+    .option('--no-progress', 'no progress bar')
+    .addHelpText('after', `
+Without part flags every part runs. The default suite takes under three minutes on two cores;
+--full sweeps N up to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096.
+
+Examples:
+  iomux bench                                  # the default suite
+  iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
+  iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
+  iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
+    .action(async (flags: BenchFlags) => {
+      const chosen = PARTS.filter((p) => flags[p] === true);
+      const parts = flags.only ?? (chosen.length > 0 ? chosen : [...PARTS]);
+      const full = flags.full === true;
+      const preset = presetOptions(full);
+      const s = preset.scaling;
+      const e = preset.echo;
+      const m = preset.micro;
+      if (flags.mechanisms) s.mechanisms = flags.mechanisms;
+      if (flags.n) s.n = flags.n;
+      if (flags.active) s.a = flags.active;
+      if (flags.time !== undefined) s.timeMs = flags.time;
+      if (flags.transport) s.transport = flags.transport;
+      if (flags.servers) e.servers = flags.servers;
+      if (flags.connections) e.connections = flags.connections;
+      if (flags.size) e.sizes = flags.size;
+      if (flags.depth !== undefined) e.depth = flags.depth;
+      if (flags.warmup !== undefined) e.warmupMs = flags.warmup;
+      if (flags.duration !== undefined) e.durationMs = flags.duration;
+      if (flags.microTime !== undefined) m.timeMs = flags.microTime;
+      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = flags.repeat;
+      e.pin = flags.pin;
+      e.syscalls = flags.syscalls;
+      await runSuite({
+        parts, full, scaling: s, micro: m, echo: e,
+        outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
+        print: (text) => process.stdout.write(`${text}\n`),
+      });
+    });
 }

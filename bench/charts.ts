@@ -1,0 +1,113 @@
+/** SVG charts of a run, drawn with vega-lite (compiled to vega, rendered headless by vega's View). */
+import * as vega from 'vega';
+import * as vl from 'vega-lite';
+import type { EchoResult } from './echo';
+import type { ScalingResult } from './scaling';
+
+export interface Chart {
+  /** File name under the output directory. */
+  file: string;
+  svg: string;
+}
+
+type Spec = vl.TopLevelSpec;
+
+async function render(spec: Spec): Promise<string> {
+  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+const logAxis = (title: string) => ({ type: 'quantitative' as const, title, scale: { type: 'log' as const }, axis: { grid: true } });
+
+/** Time per round and wait time against N, log–log, a line per mechanism and implementation, a column per A. */
+function scalingSpec(result: ScalingResult, subtitle: string[]): Spec {
+  const values: object[] = [];
+  for (const row of result.rows) {
+    for (const [impl, summary] of [['iomux (JS)', row.js], ['C', row.c]] as const) {
+      if (!summary) continue;
+      for (const [metric, s] of [['time per round', summary.roundNs], ['wait call alone', summary.waitNs]] as const) {
+        values.push({ mechanism: row.mechanism, impl, n: row.n, a: `A = ${row.a} active per round`, metric,
+          us: s.median / 1000, min: s.min / 1000, max: s.max / 1000 });
+      }
+    }
+  }
+  const x = { field: 'n', ...logAxis('N watched descriptors') };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'Scaling: microseconds per round vs descriptors watched (median, bars: min–max)', subtitle },
+    data: { values },
+    facet: {
+      row: { field: 'metric', type: 'nominal', title: null, sort: ['time per round', 'wait call alone'] },
+      column: { field: 'a', type: 'nominal', title: null },
+    },
+    spec: {
+      width: 300,
+      height: 220,
+      layer: [
+        {
+          mark: { type: 'line', point: true },
+          encoding: {
+            x, y: { field: 'us', ...logAxis('µs (log)') },
+            color: { field: 'mechanism', type: 'nominal', title: 'mechanism' },
+            strokeDash: { field: 'impl', type: 'nominal', title: 'loop', sort: ['iomux (JS)', 'C'],
+              legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400 } },
+          },
+        },
+        {
+          mark: { type: 'rule' },
+          encoding: { x, y: { field: 'min', type: 'quantitative', scale: { type: 'log' } }, y2: { field: 'max' },
+            color: { field: 'mechanism', type: 'nominal' } },
+        },
+      ],
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as Spec;
+}
+
+/** One echo metric against connections, a line per server, a column per message size. */
+function echoSpec(result: EchoResult, subtitle: string[], metric: 'throughput' | 'cpu'): Spec {
+  const values = result.rows.map((r) => {
+    const s = metric === 'throughput' ? r.messagesPerSec : r.serverCpuNsPerMessage;
+    const scale = metric === 'throughput' ? 1 : 1 / 1000;
+    return { server: r.server, connections: r.connections, size: `S = ${r.size} B`, value: s.median * scale, min: s.min * scale, max: s.max * scale };
+  });
+  const x = { field: 'connections', ...logAxis('connections (C)') };
+  const yTitle = metric === 'throughput' ? 'messages per second' : 'server CPU µs per message';
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: {
+      text: metric === 'throughput' ? 'Echo throughput vs connections (median, bars: min–max)' : 'Echo server CPU time per message vs connections',
+      subtitle,
+    },
+    data: { values },
+    facet: { column: { field: 'size', type: 'nominal', title: null } },
+    spec: {
+      width: 340,
+      height: 260,
+      layer: [
+        { mark: { type: 'line', point: true },
+          encoding: { x, y: { field: 'value', type: 'quantitative', title: yTitle }, color: { field: 'server', type: 'nominal', title: 'server' } } },
+        { mark: { type: 'rule' },
+          encoding: { x, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' }, color: { field: 'server', type: 'nominal' } } },
+      ],
+    },
+  } as Spec;
+}
+
+/** The charts of a run; each subtitle names the machine and that part's exact parameters. */
+export async function renderCharts(scaling: ScalingResult | null, echo: EchoResult | null,
+  subtitles: { scaling: string[]; echo: string[] }): Promise<Chart[]> {
+  const charts: Chart[] = [];
+  if (scaling && scaling.rows.some((r) => r.js || r.c)) {
+    charts.push({ file: 'scaling.svg', svg: await render(scalingSpec(scaling, subtitles.scaling)) });
+  }
+  if (echo && echo.rows.length > 0) {
+    charts.push({ file: 'echo-throughput.svg', svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
+    charts.push({ file: 'echo-cpu.svg', svg: await render(echoSpec(echo, subtitles.echo, 'cpu')) });
+  }
+  return charts;
+}

@@ -1,0 +1,147 @@
+/** What a run leaves for people and programs: terminal tables (cli-table3), CSV files and the JSON record. */
+import Table from 'cli-table3';
+import type { EchoResult } from './echo';
+import type { MicroResult } from './micro';
+import type { ScalingResult } from './scaling';
+import type { Spread } from './stats';
+import type { SuiteResult } from './suite';
+import type { TargetCheck } from './targets';
+
+// ---- numbers for people ----
+
+/** Three significant digits, no exponent. */
+export function num(x: number | null | undefined): string {
+  if (x == null || !Number.isFinite(x)) return '–';
+  const abs = Math.abs(x);
+  if (abs >= 1000) return Math.round(x).toLocaleString('en-US');
+  if (abs >= 100) return x.toFixed(0);
+  if (abs >= 10) return x.toFixed(1);
+  if (abs >= 1) return x.toFixed(2);
+  return x.toPrecision(2);
+}
+
+/** "median (min–max)", scaled (e.g. ns -> µs with 1e-3). */
+export function spreadText(s: Spread | null | undefined, scale = 1): string {
+  if (!s || s.count === 0) return '–';
+  if (s.count === 1) return num(s.median * scale);
+  return `${num(s.median * scale)} (${num(s.min * scale)}–${num(s.max * scale)})`;
+}
+
+function ratioText(x: number | null | undefined): string {
+  return x == null ? '–' : `${num(x)}×`;
+}
+
+function table(head: string[], rows: (string | number)[][], aligns?: ('left' | 'right')[]): string {
+  const t = new Table({ head, style: { head: [], border: [], compact: true }, colAligns: aligns ?? head.map((_, i) => (i === 0 ? 'left' : 'right')) });
+  for (const row of rows) t.push(row.map(String));
+  return t.toString();
+}
+
+export function scalingTable(r: ScalingResult): string {
+  const rows = r.rows.map((row) => [
+    row.mechanism, row.n, row.a,
+    row.js ? spreadText(row.js.roundNs, 1e-3) : `skipped: ${row.skipped.js ?? '?'}`,
+    row.c ? spreadText(row.c.roundNs, 1e-3) : `skipped: ${row.skipped.c ?? '?'}`,
+    ratioText(row.roundJsToC),
+    row.js ? spreadText(row.js.waitNs, 1e-3) : '–',
+    row.c ? spreadText(row.c.waitNs, 1e-3) : '–',
+    ratioText(row.waitJsToC),
+  ]);
+  return table(['mechanism', 'N', 'A', 'iomux round µs', 'C round µs', 'JS/C', 'iomux wait µs', 'C wait µs', 'JS/C wait'], rows,
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']);
+}
+
+export function microTable(r: MicroResult): string {
+  return table(['call', 'iomux (JS)', 'ns/call', 'C', 'ns/call', 'JS/C', 'crossing ns'],
+    r.rows.map((row) => [row.name, row.js, spreadText(row.jsNs), row.c, spreadText(row.cNs), ratioText(row.jsToC), num(row.overheadNs)]),
+    ['left', 'left', 'right', 'left', 'right', 'right', 'right']);
+}
+
+export function echoTable(r: EchoResult): string {
+  const rows = r.rows.map((row) => [
+    row.server, row.connections, row.size,
+    spreadText(row.messagesPerSec),
+    spreadText(row.p50Us), spreadText(row.p99Us),
+    spreadText(row.serverCpuNsPerMessage, 1e-3),
+    `${num(row.loadgenCpuShare * 100)}%`,
+    ratioText(row.toCeiling), ratioText(row.toNode), ratioText(row.cpuToNode),
+  ]);
+  for (const skip of r.skips) rows.push([skip.server, skip.connections, skip.size, `skipped: ${skip.reason}`, '', '', '', '', '', '', '']);
+  return table(['server', 'C', 'S', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'loadgen CPU', '/ C ceiling', '/ Node net', 'CPU / Node'], rows,
+    ['left', ...Array<'right'>(10).fill('right')]);
+}
+
+/** The syscalls that matter for an event loop, then the rest summed. */
+const SYSCALL_COLUMNS = ['epoll_wait', 'epoll_pwait', 'epoll_ctl', 'poll', 'pselect6', 'select', 'read', 'recvfrom', 'write', 'writev', 'sendto'];
+
+export function syscallTable(r: EchoResult): string {
+  if (r.syscalls.length === 0) return `syscalls per message: ${r.syscallsSkipped ?? 'none counted'}`;
+  const present = SYSCALL_COLUMNS.filter((name) => r.syscalls.some((s) => (s.perMessage[name] ?? 0) > 0));
+  const rows = r.syscalls.map((s) => {
+    const listed = present.reduce((sum, name) => sum + (s.perMessage[name] ?? 0), 0);
+    const fixed = (x: number) => x.toFixed(2);
+    return [s.server, ...present.map((name) => fixed(s.perMessage[name] ?? 0)), fixed(s.totalPerMessage - listed), fixed(s.totalPerMessage)];
+  });
+  const { connections, size } = r.syscalls[0];
+  return `System calls per echoed message (strace -c -f, C=${connections}, S=${size}):\n` +
+    table(['server', ...present, 'other', 'total'], rows);
+}
+
+export function targetTable(checks: TargetCheck[]): string {
+  return table(['target', 'measured', 'needed', 'met'], checks.map((c) => [
+    c.target, ratioText(c.value), `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}×`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
+  ]), ['left', 'right', 'right', 'left']);
+}
+
+// ---- CSV ----
+
+function csvCell(value: unknown): string {
+  if (value == null) return '';
+  const text = typeof value === 'number' ? (Number.isFinite(value) ? String(Math.round(value * 1000) / 1000) : '') : String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** CSV with '#' comment lines first: every result file says where and how it was measured. */
+function csv(header: string[], head: string[], rows: unknown[][]): string {
+  return [...header.map((h) => `# ${h}`), head.join(','), ...rows.map((r) => r.map(csvCell).join(','))].join('\n') + '\n';
+}
+
+const spreadCells = (s: Spread | null | undefined, scale = 1) => (s && s.count > 0 ? [s.median * scale, s.min * scale, s.max * scale] : [null, null, null]);
+
+export function csvFiles(result: SuiteResult): Record<string, string> {
+  const header = [`machine: ${JSON.stringify(result.machine)}`, `parameters: ${JSON.stringify(result.parameters)}`, `started: ${result.startedAt}`];
+  const files: Record<string, string> = {};
+  if (result.scaling) {
+    const rows: unknown[][] = [];
+    for (const row of result.scaling.rows) {
+      for (const impl of ['js', 'c'] as const) {
+        const s = row[impl];
+        rows.push([row.mechanism, row.n, row.a, impl, ...spreadCells(s?.roundNs, 1e-3), ...spreadCells(s?.waitNs, 1e-3), s?.rounds,
+          row.roundJsToC, row.waitJsToC, row.skipped[impl]]);
+      }
+    }
+    files['scaling.csv'] = csv(header, ['mechanism', 'n', 'a', 'impl', 'round_us_median', 'round_us_min', 'round_us_max',
+      'wait_us_median', 'wait_us_min', 'wait_us_max', 'rounds', 'round_js_to_c', 'wait_js_to_c', 'skipped'], rows);
+  }
+  if (result.micro) {
+    files['micro.csv'] = csv(header, ['call', 'js', 'c', 'js_ns_median', 'js_ns_min', 'js_ns_max', 'c_ns_median', 'c_ns_min', 'c_ns_max',
+      'js_to_c', 'crossing_ns'], result.micro.rows.map((r) => [r.name, r.js, r.c, ...spreadCells(r.jsNs), ...spreadCells(r.cNs), r.jsToC, r.overheadNs]));
+  }
+  if (result.echo) {
+    const depth = result.echo.options.depth;
+    files['echo.csv'] = csv(header, ['server', 'connections', 'size', 'depth', 'msgs_per_sec_median', 'msgs_per_sec_min', 'msgs_per_sec_max',
+      'p50_us_median', 'p99_us_median', 'server_cpu_us_per_msg_median', 'server_cpu_us_per_msg_min', 'server_cpu_us_per_msg_max',
+      'loadgen_cpu_share', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
+    result.echo.rows.map((r) => [r.server, r.connections, r.size, depth, ...spreadCells(r.messagesPerSec), r.p50Us.median, r.p99Us.median,
+      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.loadgenCpuShare, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
+    if (result.echo.syscalls.length > 0) {
+      const rows: unknown[][] = [];
+      for (const s of result.echo.syscalls) {
+        for (const [name, perMessage] of Object.entries(s.perMessage)) rows.push([s.server, s.connections, s.size, s.messages, name, perMessage]);
+        rows.push([s.server, s.connections, s.size, s.messages, 'total', s.totalPerMessage]);
+      }
+      files['syscalls.csv'] = csv(header, ['server', 'connections', 'size', 'messages', 'syscall', 'per_message'], rows);
+    }
+  }
+  return files;
+}

@@ -1,0 +1,203 @@
+/**
+ * The benchmark suite behind `npm run bench` and `iomux bench`: runs the chosen parts with a progress
+ * bar, prints tables, checks the issue's targets, and writes JSON, CSV and SVG charts — each file
+ * recording the machine and the exact parameters.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { renderCharts } from './charts';
+import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, echoCellCount, EchoOptions, EchoResult, runEcho } from './echo';
+import { machineInfo, MachineInfo, machineSummary } from './machine';
+import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
+import { createProgress } from './progress';
+import { csvFiles, echoTable, microTable, scalingTable, syscallTable, targetTable } from './report';
+import { runScaling, SCALING_MECHANISMS, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
+import { checkTargets, TargetCheck } from './targets';
+
+export const PARTS = ['scaling', 'micro', 'echo'] as const;
+export type Part = (typeof PARTS)[number];
+
+export interface SuiteOptions {
+  parts: Part[];
+  full: boolean;
+  scaling: ScalingOptions;
+  micro: MicroOptions;
+  echo: EchoOptions;
+  /** Where results.json, the CSV files and the charts go. */
+  outDir: string;
+  /** Also write the JSON record here. */
+  jsonFile?: string;
+  charts: boolean;
+  progress: boolean;
+  /** Where the tables go (stdout by default). */
+  print: (text: string) => void;
+}
+
+export interface SuiteResult {
+  tool: 'iomux bench';
+  version: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSec: number;
+  command: string[];
+  machine: MachineInfo;
+  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions };
+  scaling: ScalingResult | null;
+  micro: MicroResult | null;
+  echo: EchoResult | null;
+  targets: TargetCheck[];
+  /** Files this run wrote. */
+  files: string[];
+}
+
+/**
+ * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
+ * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
+ */
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
+  return {
+    scaling: {
+      n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
+      a: full ? [1, 10, 100, 1000] : [1, 100],
+      mechanisms: [...SCALING_MECHANISMS],
+      repeat: 3,
+      timeMs: full ? 200 : 40,
+      warmupRounds: 10,
+      transport: 'udp',
+    },
+    micro: { repeat: 3, timeMs: full ? 1000 : 200 },
+    echo: {
+      servers: full ? [...ECHO_SERVERS] : [...DEFAULT_ECHO_SERVERS],
+      connections: full ? [1, 10, 100, 1000] : [10, 100],
+      sizes: full ? [64, 4096] : [64],
+      depth: 1,
+      repeat: 3,
+      warmupMs: full ? 500 : 300,
+      durationMs: full ? 3000 : 1000,
+      pin: true,
+      syscalls: true,
+      syscallConnections: 100,
+      syscallSize: 64,
+      syscallDurationMs: 1000,
+    },
+  };
+}
+
+export function defaultOutDir(): string {
+  return path.join('bench', 'results');
+}
+
+function packageVersion(): string {
+  return (require('../../package.json') as { version: string }).version;
+}
+
+function subtitles(o: SuiteOptions, machine: MachineInfo): { scaling: string[]; echo: string[] } {
+  const m = machineSummary(machine);
+  const s = o.scaling;
+  const e = o.echo;
+  return {
+    scaling: [m, `N ${s.n.join(', ')}; A ${s.a.join(', ')}; ${s.transport} descriptors; ${s.timeMs} ms per cell; repeat ${s.repeat}`],
+    echo: [m, `D ${e.depth}; ${e.durationMs} ms window after ${e.warmupMs} ms warm-up; repeat ${e.repeat}; ${e.pin ? 'pinned' : 'not pinned'}`],
+  };
+}
+
+export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
+  const started = Date.now();
+  const machine = machineInfo();
+  const has = (part: Part) => o.parts.includes(part);
+  const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
+    + (has('echo') ? echoCellCount(o.echo) : 0);
+  const progress = createProgress(o.progress, total);
+  let scaling: ScalingResult | null = null;
+  let micro: MicroResult | null = null;
+  let echo: EchoResult | null = null;
+  try {
+    if (has('scaling')) {
+      progress.part('scaling', scalingCellCount(o.scaling));
+      scaling = await runScaling(o.scaling, (label) => progress.tick(label));
+    }
+    if (has('micro')) {
+      progress.part('micro', microCellCount(o.micro));
+      micro = await runMicro(o.micro, (label) => progress.tick(label));
+    }
+    if (has('echo')) {
+      progress.part('echo', echoCellCount(o.echo));
+      echo = await runEcho(o.echo, (label) => progress.tick(label));
+    }
+  } finally {
+    progress.stop();
+  }
+  const targets = checkTargets(scaling, echo);
+  const result: SuiteResult = {
+    tool: 'iomux bench',
+    version: packageVersion(),
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date().toISOString(),
+    durationSec: Math.round((Date.now() - started) / 100) / 10,
+    command: process.argv.slice(1),
+    machine,
+    parameters: {
+      parts: o.parts, full: o.full,
+      scaling: has('scaling') ? o.scaling : undefined,
+      micro: has('micro') ? o.micro : undefined,
+      echo: has('echo') ? o.echo : undefined,
+    },
+    scaling, micro, echo, targets,
+    files: [],
+  };
+  printTables(result, o.print);
+  await writeFiles(result, o, machine);
+  o.print(`\nWrote ${result.files.join(', ')} (${result.durationSec} s)`);
+  return result;
+}
+
+function printTables(r: SuiteResult, print: (text: string) => void): void {
+  print(`iomux bench ${r.version} — ${machineSummary(r.machine)}; load average ${r.machine.loadAverage.join(' ')}`);
+  if (r.scaling) {
+    print('\nScaling: microseconds per round and per wait call (median, min–max over repetitions)');
+    for (const note of r.scaling.notes) print(`  · ${note}`);
+    print(scalingTable(r.scaling));
+  }
+  if (r.micro) {
+    print('\nMicro-benchmarks: nanoseconds per call (median, min–max)');
+    for (const note of r.micro.notes) print(`  · ${note}`);
+    print(microTable(r.micro));
+  }
+  if (r.echo) {
+    print(`\nEcho throughput (D=${r.echo.options.depth}; median, min–max)`);
+    for (const note of r.echo.notes) print(`  · ${note}`);
+    print(echoTable(r.echo));
+    print(syscallTable(r.echo));
+  }
+  if (r.targets.length > 0) {
+    print('\nTargets (ratios from this run)');
+    print(targetTable(r.targets));
+  }
+}
+
+async function writeFiles(result: SuiteResult, o: SuiteOptions, machine: MachineInfo): Promise<void> {
+  fs.mkdirSync(o.outDir, { recursive: true });
+  const shown = (file: string) => {
+    const relative = path.relative(process.cwd(), path.resolve(file));
+    return relative.startsWith('..') ? path.resolve(file) : relative;
+  };
+  const write = (file: string, text: string) => {
+    fs.writeFileSync(file, text);
+    result.files.push(shown(file));
+  };
+  for (const [name, text] of Object.entries(csvFiles(result))) write(path.join(o.outDir, name), text);
+  if (o.charts) {
+    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(o, machine))) {
+      write(path.join(o.outDir, chart.file), chart.svg);
+    }
+  }
+  const jsonPath = path.join(o.outDir, 'results.json');
+  result.files.push(shown(jsonPath));
+  if (o.jsonFile) result.files.push(shown(o.jsonFile));
+  const json = `${JSON.stringify(result, null, 2)}\n`;
+  fs.writeFileSync(jsonPath, json);
+  if (o.jsonFile) {
+    fs.mkdirSync(path.dirname(path.resolve(o.jsonFile)), { recursive: true });
+    fs.writeFileSync(o.jsonFile, json);
+  }
+}

@@ -1,0 +1,46 @@
+/** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
+import type { EchoResult, EchoServerName } from './echo';
+import type { ScalingResult, ScalingRow } from './scaling';
+import { ratio } from './stats';
+
+export interface TargetCheck {
+  target: string;
+  /** The measured ratio, or null when the run did not cover it. */
+  value: number | null;
+  /** 'min': value must be at least `threshold`; 'max': at most. */
+  kind: 'min' | 'max';
+  threshold: number;
+  met: boolean | null;
+  detail: string;
+}
+
+function check(target: string, value: number | null, kind: 'min' | 'max', threshold: number, detail: string): TargetCheck {
+  const met = value === null ? null : kind === 'min' ? value >= threshold : value <= threshold;
+  return { target, value, kind, threshold, met, detail };
+}
+
+export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  if (scaling) {
+    const row = (mechanism: string, n: number, a: number): ScalingRow | undefined =>
+      scaling.rows.find((r) => r.mechanism === mechanism && r.n === n && r.a === a);
+    const growth = (mechanism: string) => ratio(row(mechanism, 10000, 1)?.js?.waitNs.median, row(mechanism, 100, 1)?.js?.waitNs.median);
+    checks.push(check('poll wait, N=10000 / N=100 (A=1, iomux)', growth('poll'), 'min', 20,
+      'the classic picture: poll scans every descriptor on every call'));
+    checks.push(check('epoll wait, N=10000 / N=100 (A=1, iomux, level-triggered)', growth('epoll-lt'), 'max', 2,
+      'epoll costs what is ready, not what is watched'));
+    checks.push(check('iomux epoll round / C epoll round (N=10000, A=1)', row('epoll-lt', 10000, 1)?.roundJsToC ?? null, 'max', 1.5,
+      'what going through JavaScript costs per round'));
+  }
+  if (echo) {
+    const row = (server: EchoServerName) => echo.rows.find((r) => r.server === server && r.connections === 100 && r.size === 64);
+    for (const server of ['iomux-epoll', 'iomux-epoll-direct'] as const) {
+      const r = row(server);
+      if (!r && server !== 'iomux-epoll') continue;
+      checks.push(check(`${server} msgs/s / Node net (C=100, S=64)`, r?.toNode ?? null, 'min', 1.2, 'throughput against the everyday baseline'));
+      checks.push(check(`${server} CPU per msg / Node net (C=100, S=64)`, r?.cpuToNode ?? null, 'max', 0.85, 'server CPU time per echoed message'));
+      checks.push(check(`${server} msgs/s / C ceiling (C=100, S=64)`, r?.toCeiling ?? null, 'min', 0.7, 'against a small C epoll server'));
+    }
+  }
+  return checks;
+}
