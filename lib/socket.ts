@@ -64,6 +64,14 @@ function deadlineFor(timeoutMs: number | null): number | null {
   return timeoutMs !== null && timeoutMs > 0 ? performance.now() + timeoutMs : null;
 }
 
+/** The mode of a descriptor being wrapped. Winsock keeps no readable flag, so on Windows the
+ * socket is made blocking, the mode Python assumes for a wrapped socket there. */
+function wrappedMode(fd: number): number | null {
+  if (binding.platform !== 'win32') return binding.getNonBlocking(fd) ? 0 : null;
+  binding.setNonBlocking(fd, false);
+  return null;
+}
+
 export class Socket {
   /** AF_INET, AF_INET6 or AF_UNIX. */
   readonly family: number;
@@ -84,7 +92,7 @@ export class Socket {
     this.type = type & ~TYPE_FLAGS;
     this.protocol = protocol;
     if (fd === undefined) this.timeoutMs = (type & SOCK_NONBLOCK) !== 0 ? 0 : null;
-    else this.timeoutMs = binding.getNonBlocking(fd) ? 0 : null;
+    else this.timeoutMs = wrappedMode(fd);
   }
 
   /** Wraps a descriptor this process already owns (it is closed with this object). */

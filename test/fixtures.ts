@@ -4,9 +4,10 @@ import { createSelector, MechanismName } from '../lib/selectors/default';
 import { EpollOptions } from '../lib/selectors/epoll';
 import { Selector } from '../lib/selectors/selector';
 
-/** A connected, non-blocking Unix stream pair. */
+/** A connected, non-blocking Unix stream pair; loopback TCP where there is no socketpair (Windows). */
 export function socketPair(): [number, number] {
-  return binding.socketpair!(constants.AF_UNIX, constants.SOCK_STREAM | constants.SOCK_NONBLOCK!);
+  if (!binding.socketpair) return tcpPair();
+  return binding.socketpair(constants.AF_UNIX, constants.SOCK_STREAM | constants.SOCK_NONBLOCK!);
 }
 
 export function closeAll(...fds: number[]): void {

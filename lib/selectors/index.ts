@@ -3,6 +3,7 @@ export type { Selector } from './selector';
 export { PollFdSelector } from './pollfd-selector';
 export { SelectSelector } from './select';
 export { PollSelector } from './poll';
+export { WSAPollSelector } from './wsapoll';
 export { EpollSelector } from './epoll';
 export type { EpollOptions } from './epoll';
 export { DefaultSelector, availableMechanisms, createSelector } from './default';

@@ -1,0 +1,53 @@
+# Shared by build.sh and test.sh: where things live, and installing the tools when they are missing.
+# Debian's packages only (apt-get), the npm registry for node.exe: nothing else is downloaded.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+OUT=${IOMUX_WINDOWS_OUT:-$ROOT/build-win}
+CACHE=${IOMUX_WINDOWS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iomux-windows}
+CXX_WIN=x86_64-w64-mingw32-g++-posix
+
+log() { printf '== windows: %s\n' "$*"; }
+
+# apt-get install, only of the packages whose tool is absent. --no-install-recommends keeps a
+# cold install to the ~30 packages that are needed (Wine's recommends pull in ~100 more).
+ensure_packages() {
+  local missing=("$@")
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
+    echo "windows: missing ${missing[*]}; install them (Debian: apt-get install --no-install-recommends ${missing[*]})" >&2
+    exit 1
+  fi
+  log "installing ${missing[*]} (apt-get)"
+  local apt=(apt-get -q -o DPkg::Lock::Timeout=600)
+  # A fresh machine may have no package lists yet; an old list may name files no longer served.
+  "${apt[@]}" update > "$OUT/apt.log" 2>&1 || { cat "$OUT/apt.log"; exit 1; }
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >> "$OUT/apt.log" 2>&1 \
+    || { cat "$OUT/apt.log"; exit 1; }
+}
+
+ensure_compiler() {
+  mkdir -p "$OUT"
+  if ! command -v "$CXX_WIN" > /dev/null; then ensure_packages g++-mingw-w64-x86-64-posix; fi
+}
+
+# Debian's wine64 package puts the loader in /usr/lib/wine; the `wine` package adds wrappers on PATH.
+find_wine() {
+  WINE=${WINE:-}
+  if [ -z "$WINE" ]; then
+    for candidate in /usr/lib/wine/wine64 "$(command -v wine64 || true)" "$(command -v wine || true)"; do
+      if [ -n "$candidate" ] && [ -x "$candidate" ]; then WINE=$candidate; break; fi
+    done
+  fi
+  WINESERVER=${WINESERVER:-}
+  if [ -z "$WINESERVER" ]; then
+    for candidate in /usr/lib/wine/wineserver "$(command -v wineserver || true)"; do
+      if [ -n "$candidate" ] && [ -x "$candidate" ]; then WINESERVER=$candidate; break; fi
+    done
+  fi
+  [ -n "$WINE" ] && [ -n "$WINESERVER" ]
+}
+
+ensure_wine() {
+  mkdir -p "$OUT"
+  find_wine || { ensure_packages wine64; find_wine; } || { echo "windows: no wine64 after installing it" >&2; exit 1; }
+}
