@@ -3,7 +3,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <iomanip>
 #include <limits>
+#include <sstream>
 #include <string>
 
 #include "errno_list.h"
@@ -53,18 +55,23 @@ namespace {
 
 }  // namespace
 
-int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
-                   int64_t max) {
-  Napi::Value value = info[index];
-  if (!value.IsNumber()) ThrowType(info.Env(), name, "an integer");
+int64_t CheckInteger(Napi::Env env, Napi::Value value, const char* name, int64_t min, int64_t max) {
+  if (!value.IsNumber()) ThrowType(env, name, "an integer");
   double d = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d) || std::trunc(d) != d) ThrowType(info.Env(), name, "an integer");
+  if (!std::isfinite(d) || std::trunc(d) != d) ThrowType(env, name, "an integer");
   if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
-    ThrowRange(info.Env(), std::string("The \"") + name + "\" argument must be >= " +
-                               std::to_string(min) + " and <= " + std::to_string(max) +
-                               ". Received " + std::to_string(static_cast<int64_t>(d)));
+    // Printed as a double: a value beyond int64's range must not be cast to one.
+    std::ostringstream message;
+    message << "The \"" << name << "\" argument must be >= " << min << " and <= " << max
+            << ". Received " << std::setprecision(17) << d;
+    ThrowRange(env, message.str());
   }
   return static_cast<int64_t>(d);
+}
+
+int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
+                   int64_t max) {
+  return CheckInteger(info.Env(), info[index], name, min, max);
 }
 
 int64_t ArgIntegerOr(const Napi::CallbackInfo& info, size_t index, const char* name,
@@ -111,18 +118,22 @@ int ArgTimeoutMs(const Napi::CallbackInfo& info, size_t index) {
 
 namespace {
 
-bool MemoryOf(Napi::Value value, uint8_t** data, size_t* length) {
+// The C API is used directly: it yields the data pointer of a view over a SharedArrayBuffer too,
+// where node-addon-api's ArrayBuffer() wrapper would fail on the shared buffer.
+bool MemoryOf(Napi::Env env, Napi::Value value, uint8_t** data, size_t* length) {
+  void* start = nullptr;
   if (value.IsTypedArray()) {
-    Napi::TypedArray array = value.As<Napi::TypedArray>();
-    Napi::ArrayBuffer buffer = array.ArrayBuffer();
-    *data = static_cast<uint8_t*>(buffer.Data()) + array.ByteOffset();
-    *length = array.ByteLength();
+    napi_typedarray_type type;
+    size_t elements = 0;
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &elements, &start, nullptr, nullptr),
+                         false);
+    *data = static_cast<uint8_t*>(start);
+    *length = value.As<Napi::TypedArray>().ByteLength();
     return true;
   }
   if (value.IsDataView()) {
-    Napi::DataView view = value.As<Napi::DataView>();
-    *data = static_cast<uint8_t*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    *length = view.ByteLength();
+    NAPI_THROW_IF_FAILED(env, napi_get_dataview_info(env, value, length, &start, nullptr, nullptr), false);
+    *data = static_cast<uint8_t*>(start);
     return true;
   }
   if (value.IsArrayBuffer()) {
@@ -139,7 +150,7 @@ bool MemoryOf(Napi::Value value, uint8_t** data, size_t* length) {
 ByteRange ArgByteRange(const Napi::CallbackInfo& info, size_t index, const char* name) {
   uint8_t* data = nullptr;
   size_t size = 0;
-  if (!MemoryOf(info[index], &data, &size)) {
+  if (!MemoryOf(info.Env(), info[index], &data, &size)) {
     ThrowType(info.Env(), name, "a Buffer, TypedArray, DataView or ArrayBuffer");
   }
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
@@ -160,7 +171,7 @@ ByteRange ArgTypedMemory(const Napi::CallbackInfo& info, size_t index, const cha
                          size_t alignment) {
   uint8_t* data = nullptr;
   size_t size = 0;
-  if (!MemoryOf(info[index], &data, &size)) {
+  if (!MemoryOf(info.Env(), info[index], &data, &size)) {
     ThrowType(info.Env(), name, "a TypedArray or ArrayBuffer");
   }
   if (reinterpret_cast<uintptr_t>(data) % alignment != 0) {

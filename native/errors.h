@@ -18,6 +18,9 @@ Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
 void AddErrnoConstants(Napi::Env env, Napi::Object target);
 
 // Argument checks: a wrong type throws TypeError, a value out of range throws RangeError.
+// CheckInteger is the rule for any integer (also one inside an array): a non-number or a fraction
+// is a TypeError, an integer outside [min, max] a RangeError.
+int64_t CheckInteger(Napi::Env env, Napi::Value value, const char* name, int64_t min, int64_t max);
 int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
                    int64_t max);
 int64_t ArgIntegerOr(const Napi::CallbackInfo& info, size_t index, const char* name,
