@@ -127,9 +127,9 @@ export interface Scenario {
   name: string;
   /** One line, for `iomux trace --list`. */
   title: string;
-  /** The parameters it takes, with their defaults. */
+  /** The parameters it takes, with their defaults (every scenario also takes `stallMs`). */
   defaults: Partial<LabParams>;
-  /** `stallMs` is shared by all scenarios, so it need not be listed in defaults. */
+  /** What the script does, with this run's numbers. */
   setup(params: LabParams): string;
   columns: SummaryColumn[];
   /** What a row's count moves (default 'bytes'). */

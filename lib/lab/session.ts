@@ -3,9 +3,15 @@
  * summary it ends with. Scenarios use this so that setup, cleanup and the Trace shape live in one place.
  */
 import type { Row, Summary, Trace, Variant } from './model';
-import { closeAll, type Drained } from './sockets';
+import { closeAll, openPair, type Drained, type LoopbackPair } from './sockets';
 import { openWatcher, variantLabel, type Interest, type Readiness, type Watcher } from './mechanisms';
 import { Timeline } from './timeline';
+
+/** What a handler did on a wake-up: in words, and how many bytes (or connections) it moved. */
+export interface Handled {
+  action: string;
+  bytes: number | null;
+}
 
 export class Session {
   readonly timeline = new Timeline();
@@ -33,8 +39,28 @@ export class Session {
     this.watcher.add(fd, interest);
   }
 
-  wait(timeoutMs: number): Readiness[] {
-    return this.watcher.wait(timeoutMs);
+  /** A loopback TCP pair whose `local` end is watched with `interest`; the script drives `peer`. */
+  watchedPair(interest: Interest): LoopbackPair {
+    const pair = openPair();
+    this.own(pair.local, 'watched');
+    this.own(pair.peer, 'peer');
+    this.watch(pair.local, interest);
+    return pair;
+  }
+
+  /**
+   * One wait of at most `timeoutMs`. For each descriptor reported, `handle` acts and says what it did;
+   * with `rearm`, the descriptor is then re-armed with that interest. Each becomes a wake-up row.
+   * Returns how many were reported; on none it records nothing, so the caller can say quiet or stalled.
+   */
+  react(timeoutMs: number, handle: (r: Readiness) => Handled, rearm?: Interest): number {
+    const ready = this.watcher.wait(timeoutMs);
+    for (const r of ready) {
+      const { action, bytes } = handle(r);
+      const rearmed = rearm ? `; ${this.rearm(r.fd, rearm)}` : '';
+      this.timeline.wake(r.fd, r.events, action + rearmed, bytes);
+    }
+    return ready.length;
   }
 
   /** EPOLL_CTL_MOD with the same interest; the action text says what happened, per mechanism. */

@@ -42,21 +42,18 @@ export const acceptStorm: Scenario = {
         let stalled = false;
         const limit = p.connections + 10;
         while (accepted < p.connections && s.timeline.wakeups < limit) {
-          const ready = s.wait(p.stallMs);
-          if (ready.length === 0) {
+          const reported = s.react(p.stallMs, ({ fd }) => {
+            const got = p.drain ? acceptUntilEagain(fd) : acceptOne(fd);
+            accepted += got;
+            const action = p.drain
+              ? `accept until EAGAIN → ${plural(got, 'connection')}`
+              : got ? 'accept → 1 connection' : 'accept → EAGAIN';
+            return { action: `${action}; ${p.connections - accepted} still queued`, bytes: got };
+          }, p.rearm ? interest : undefined);
+          if (!reported) {
             s.timeline.stall(p.stallMs, `${plural(p.connections - accepted, 'connection')} in the accept queue`);
             stalled = true;
             break;
-          }
-          for (const { fd, events } of ready) {
-            const got = p.drain ? acceptUntilEagain(fd) : acceptOne(fd);
-            accepted += got;
-            let action = p.drain
-              ? `accept until EAGAIN → ${plural(got, 'connection')}`
-              : got ? 'accept → 1 connection' : 'accept → EAGAIN';
-            action += `; ${p.connections - accepted} still queued`;
-            if (p.rearm) action += `; ${s.rearm(fd, interest)}`;
-            s.timeline.wake(fd, events, action, got);
           }
         }
         if (accepted === p.connections) s.timeline.step(`all ${p.connections} connections accepted`);

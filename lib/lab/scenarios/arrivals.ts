@@ -6,7 +6,7 @@
  */
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession } from '../session';
-import { openPair, sendUpTo } from '../sockets';
+import { sendUpTo } from '../sockets';
 import { describeGroups, plural } from '../conclusions';
 
 export const arrivals: Scenario = {
@@ -29,29 +29,18 @@ export const arrivals: Scenario = {
 
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
-      const { local, peer } = openPair();
-      s.own(local, 'watched');
-      s.own(peer, 'peer');
       const interest = { read: true };
-      s.watch(local, interest);
+      const { local, peer } = s.watchedPair(interest);
       let sent = 0;
       let afterArrival = 0;
       let withoutArrival = 0;
       let lastWaitReported = false;
       const waitOnce = (newData: boolean): void => {
-        const ready = s.wait(p.stallMs);
-        lastWaitReported = ready.length > 0;
-        if (!lastWaitReported) {
-          s.timeline.quiet(p.stallMs, `${sent} bytes unread`);
-          return;
-        }
-        if (newData) afterArrival++;
+        lastWaitReported = s.react(p.stallMs, () => ({ action: `handler leaves the data; ${sent} bytes unread`, bytes: 0 }),
+          p.rearm ? interest : undefined) > 0;
+        if (!lastWaitReported) s.timeline.quiet(p.stallMs, `${sent} bytes unread`);
+        else if (newData) afterArrival++;
         else withoutArrival++;
-        for (const { fd, events } of ready) {
-          let action = `handler leaves the data; ${sent} bytes unread`;
-          if (p.rearm) action += `; ${s.rearm(fd, interest)}`;
-          s.timeline.wake(fd, events, action, 0);
-        }
       };
       for (let i = 1; i <= p.messages; i++) {
         sent += sendUpTo(peer, p.chunk, s.scratch);

@@ -6,7 +6,7 @@
 import { binding, constants } from '../../native';
 import type { EventName, LabParams, MechanismName, Scenario, Trace, Variant } from '../model';
 import { inSession, describeDrain } from '../session';
-import { openPair, readUntilEagain, sendUpTo } from '../sockets';
+import { readUntilEagain, sendUpTo } from '../sockets';
 import { describeGroups } from '../conclusions';
 
 export const halfClose: Scenario = {
@@ -39,31 +39,22 @@ export const halfClose: Scenario = {
 
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
-      const { local, peer } = openPair();
-      s.own(local, 'watched');
-      s.own(peer, 'peer');
       const interest = { read: true };
-      s.watch(local, interest);
+      const { local, peer } = s.watchedPair(interest);
       let bytesRead = 0;
       let eof = false;
       // One wait; returns the events reported ('-' for none) after letting the handler read.
       const step = (): string => {
-        const ready = s.wait(p.stallMs);
-        if (ready.length === 0) {
-          s.timeline.quiet(p.stallMs);
-          return '-';
-        }
         const events: EventName[] = [];
-        for (const r of ready) {
+        const reported = s.react(p.stallMs, (r) => {
           const d = readUntilEagain(r.fd, s.scratch);
           bytesRead += d.bytes;
           eof ||= d.eof;
-          let action = d.eof && d.bytes === 0 && d.calls === 1 ? 'recv → 0: end of stream' : describeDrain(d);
-          if (p.rearm) action += `; ${s.rearm(r.fd, interest)}`;
-          s.timeline.wake(r.fd, r.events, action, d.bytes);
           events.push(...r.events);
-        }
-        return events.join('|');
+          return { action: d.eof && d.bytes === 0 && d.calls === 1 ? 'recv → 0: end of stream' : describeDrain(d), bytes: d.bytes };
+        }, p.rearm ? interest : undefined);
+        if (!reported) s.timeline.quiet(p.stallMs);
+        return reported ? events.join('|') : '-';
       };
 
       const sent = sendUpTo(peer, p.bytes, s.scratch);

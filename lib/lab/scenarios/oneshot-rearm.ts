@@ -4,7 +4,7 @@
  */
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, describeDrain, type Session } from '../session';
-import { openPair, readUntilEagain, sendUpTo } from '../sockets';
+import { readUntilEagain, sendUpTo } from '../sockets';
 import { describeGroups } from '../conclusions';
 
 export const oneshotRearm: Scenario = {
@@ -30,11 +30,8 @@ export const oneshotRearm: Scenario = {
 
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
-      const { local, peer } = openPair();
-      s.own(local, 'watched');
-      s.own(peer, 'peer');
       const interest = { read: true };
-      s.watch(local, interest);
+      const { local, peer } = s.watchedPair(interest);
       const io = { sent: 0, read: 0 };
 
       s.timeline.step('phase 1: no re-arming');
@@ -87,17 +84,11 @@ function send(s: Session, peer: number, p: LabParams, io: Io, index: number): vo
 
 /** One wait; the handler reads until EAGAIN (and re-arms if asked). Returns 1 if it was woken. */
 function waitAndRead(s: Session, p: LabParams, io: Io, rearm: boolean): number {
-  const ready = s.wait(p.stallMs);
-  if (ready.length === 0) {
-    s.timeline.quiet(p.stallMs, `${io.sent - io.read} bytes unread`);
-    return 0;
-  }
-  for (const { fd, events } of ready) {
+  const reported = s.react(p.stallMs, ({ fd }) => {
     const d = readUntilEagain(fd, s.scratch);
     io.read += d.bytes;
-    let action = `${describeDrain(d)}; ${io.sent - io.read} unread`;
-    if (rearm) action += `; ${s.rearm(fd, { read: true })}`;
-    s.timeline.wake(fd, events, action, d.bytes);
-  }
-  return 1;
+    return { action: `${describeDrain(d)}; ${io.sent - io.read} unread`, bytes: d.bytes };
+  }, rearm ? { read: true } : undefined);
+  if (!reported) s.timeline.quiet(p.stallMs, `${io.sent - io.read} bytes unread`);
+  return reported ? 1 : 0;
 }

@@ -6,7 +6,7 @@
 import { binding } from '../../native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, describeDrain } from '../session';
-import { openPair, readUntilEagain, sendUpTo } from '../sockets';
+import { readUntilEagain, sendUpTo } from '../sockets';
 import { describeGroups, times } from '../conclusions';
 
 export const partialRead: Scenario = {
@@ -31,11 +31,8 @@ export const partialRead: Scenario = {
 
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
-      const { local, peer } = openPair();
-      s.own(local, 'watched');
-      s.own(peer, 'peer');
       const interest = { read: true };
-      s.watch(local, interest);
+      const { local, peer } = s.watchedPair(interest);
       const sent = sendUpTo(peer, p.bytes, s.scratch);
       s.timeline.step(`peer: send(${p.bytes}) → ${sent} bytes${sent < p.bytes ? ' (the kernel\'s buffers are full)' : ''}`, peer, sent);
 
@@ -44,13 +41,7 @@ export const partialRead: Scenario = {
       // Level-triggered needs ceil(sent / chunk) wake-ups; anything far beyond that is a runaway.
       const limit = Math.ceil(sent / p.chunk) + 10;
       while (read < sent && s.timeline.wakeups < limit) {
-        const ready = s.wait(p.stallMs);
-        if (ready.length === 0) {
-          s.timeline.stall(p.stallMs, `${sent - read} bytes unread`);
-          stalled = true;
-          break;
-        }
-        for (const { fd, events } of ready) {
+        const reported = s.react(p.stallMs, ({ fd }) => {
           let moved: number;
           let action: string;
           if (p.drain) {
@@ -62,9 +53,12 @@ export const partialRead: Scenario = {
             action = moved > 0 ? `recv(${p.chunk}) → ${moved} bytes` : `recv(${p.chunk}) → EAGAIN`;
           }
           read += moved;
-          action += `; ${sent - read} unread`;
-          if (p.rearm) action += `; ${s.rearm(fd, interest)}`;
-          s.timeline.wake(fd, events, action, moved);
+          return { action: `${action}; ${sent - read} unread`, bytes: moved };
+        }, p.rearm ? interest : undefined);
+        if (!reported) {
+          s.timeline.stall(p.stallMs, `${sent - read} bytes unread`);
+          stalled = true;
+          break;
         }
       }
       if (read === sent) s.timeline.step(`all ${sent} bytes read`);

@@ -7,7 +7,7 @@
 import { binding, constants } from '../../native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, type Session } from '../session';
-import { fillSendBuffer, openPair, receiveExactly } from '../sockets';
+import { fillSendBuffer, receiveExactly } from '../sockets';
 import { describeGroups } from '../conclusions';
 
 /** Small buffers keep the numbers readable and filling quick; the kernel doubles what it is given. */
@@ -36,13 +36,10 @@ export const writable: Scenario = {
 
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
-      const { local, peer } = openPair();
-      s.own(local, 'watched');
-      s.own(peer, 'peer');
+      const interest = { write: true };
+      const { local, peer } = s.watchedPair(interest);
       binding.setsockopt(local, constants.SOL_SOCKET, constants.SO_SNDBUF, BUFFER_BYTES);
       binding.setsockopt(peer, constants.SOL_SOCKET, constants.SO_RCVBUF, BUFFER_BYTES);
-      const interest = { write: true };
-      s.watch(local, interest);
       let waits = 0;
       const phase = (count: number, note: string): number => {
         let woke = 0;
@@ -62,17 +59,16 @@ export const writable: Scenario = {
         // The peer's kernel may still acknowledge data it holds (a delayed ACK), which frees room: a real
         // handler would send again, so this one does, until a wait reports nothing.
         for (let refills = 0; refills < MAX_REFILLS; refills++) {
-          const ready = s.wait(p.stallMs);
-          if (ready.length === 0) {
+          const reported = s.react(p.stallMs, () => {
+            const more = fillSendBuffer(local, s.scratch);
+            filled += more;
+            return { action: `writable again (the peer's kernel acknowledged data); send until EAGAIN → ${more} bytes`, bytes: more };
+          }, p.rearm ? interest : undefined);
+          if (!reported) {
             s.timeline.quiet(p.stallMs, 'the send buffer stays full');
             break;
           }
           whileFilling++;
-          const more = fillSendBuffer(local, s.scratch);
-          filled += more;
-          let action = `writable again (the peer acknowledged data); send until EAGAIN → ${more} bytes`;
-          if (p.rearm) action += `; ${s.rearm(local, interest)}`;
-          s.timeline.wake(local, ready[0].events, action, more);
         }
         sentTotal += filled;
         const got = receiveExactly(peer, filled, s.scratch, 1000);
@@ -112,15 +108,7 @@ export const writable: Scenario = {
 
 /** One wait; returns 1 if it reported the socket. */
 function waitOnce(s: Session, p: LabParams, note: string, interest: { write: boolean }): number {
-  const ready = s.wait(p.stallMs);
-  if (ready.length === 0) {
-    s.timeline.quiet(p.stallMs, note);
-    return 0;
-  }
-  for (const { fd, events } of ready) {
-    let action = `writable; handler: ${note}`;
-    if (p.rearm) action += `; ${s.rearm(fd, interest)}`;
-    s.timeline.wake(fd, events, action, 0);
-  }
-  return 1;
+  const reported = s.react(p.stallMs, () => ({ action: `writable; handler: ${note}`, bytes: 0 }), p.rearm ? interest : undefined);
+  if (!reported) s.timeline.quiet(p.stallMs, note);
+  return reported ? 1 : 0;
 }
