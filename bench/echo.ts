@@ -284,6 +284,7 @@ async function countSyscalls(options: EchoOptions, cores: [string, string] | nul
         '--warmup-ms', '0', '--duration-ms', String(options.syscallDurationMs),
       ]);
       await stopStrace(strace);
+      if (report.messagesTotal === 0) throw new Error(`${server} echoed no message under strace in ${options.syscallDurationMs} ms`);
       const calls = parseStraceSummary(fs.readFileSync(output, 'utf8'));
       const perMessage: Record<string, number> = {};
       let total = 0;

@@ -43,6 +43,7 @@ interface BenchFlags {
   microTime?: number;
   warmup?: number;
   duration?: number;
+  syscallDuration?: number;
   transport?: Transport;
   out: string;
   json?: string;
@@ -73,6 +74,7 @@ export function register(program: Command): void {
     .option('--micro-time <ms>', 'micro: time per benchmark and repetition', integer('micro-time', 10, 600_000))
     .option('--warmup <ms>', 'echo: warm-up before the timed window', integer('warmup', 0, 600_000))
     .option('--duration <ms>', 'echo: timed window', integer('duration', 10, 3_600_000))
+    .option('--syscall-duration <ms>', 'echo: length of the strace -c run per server (C=100, S=64)', integer('syscall-duration', 10, 600_000))
     .addOption(new Option('--transport <kind>', 'scaling: watched descriptors are self-connected UDP sockets (one fd each) or socketpairs (two)')
       .choices(['udp', 'socketpair']))
     .option('-o, --out <dir>', 'where results.json, CSV and SVG files go', defaultOutDir())
@@ -109,6 +111,7 @@ Examples:
       if (flags.depth !== undefined) e.depth = flags.depth;
       if (flags.warmup !== undefined) e.warmupMs = flags.warmup;
       if (flags.duration !== undefined) e.durationMs = flags.duration;
+      if (flags.syscallDuration !== undefined) e.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = flags.repeat;
       e.pin = flags.pin;

@@ -1,0 +1,214 @@
+/**
+ * Smoke test of the benchmark harness: every part runs through `iomux bench` with tiny parameters,
+ * and the result files are checked for shape and sanity — correctness of the harness, not speed.
+ */
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ECHO_SERVERS, echoCellCount, EchoOptions } from '../bench/echo';
+import { onPath } from '../bench/machine';
+import { SCALING_MECHANISMS } from '../bench/scaling';
+import type { SuiteResult } from '../bench/suite';
+
+const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+
+function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, 'bench', '--no-progress', ...args], { maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Fields of one CSV line (quoted fields may hold commas). */
+function csvFields(line: string): string[] {
+  const fields = [''];
+  let quoted = false;
+  for (const ch of line) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === ',' && !quoted) fields.push('');
+    else fields[fields.length - 1] += ch;
+  }
+  return fields;
+}
+
+const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as SuiteResult;
+
+describe('iomux bench (smoke: every part with tiny parameters)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let out: string;
+  let result: SuiteResult;
+  let run: { code: number; stdout: string; stderr: string };
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-bench-test-'));
+    out = path.join(dir, 'out');
+    run = await bench([
+      '-n', '10,1100', '-a', '1,3', '--time', '5', '--micro-time', '20',
+      '--servers', ECHO_SERVERS.join(','), '-c', '2', '-s', '100', '--warmup', '20', '--duration', '150', '--no-syscalls',
+      '--repeat', '2', '--out', out, '--json', path.join(dir, 'copy', 'result.json'),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    result = readJson(path.join(out, 'results.json'));
+  });
+
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('records the machine and the exact parameters in results.json, and --json gets the same record', () => {
+    assert.equal(result.tool, 'iomux bench');
+    assert.ok(result.machine.cpuModel.length > 0);
+    assert.ok(result.machine.cores >= 1);
+    assert.match(result.machine.kernel, /\S/);
+    assert.equal(result.machine.node, process.version);
+    assert.deepEqual(result.parameters.parts, ['scaling', 'micro', 'echo']);
+    assert.deepEqual(result.parameters.scaling?.n, [10, 1100]);
+    assert.deepEqual(result.parameters.scaling?.a, [1, 3]);
+    assert.equal(result.parameters.scaling?.repeat, 2);
+    assert.deepEqual(result.parameters.echo?.connections, [2]);
+    assert.deepEqual(result.parameters.echo?.sizes, [100]);
+    assert.deepEqual(readJson(path.join(dir, 'copy', 'result.json')), result);
+  });
+
+  it('scaling: every mechanism has JS and C rows over every repetition, the wait inside the round', () => {
+    const scaling = result.scaling!;
+    for (const mechanism of SCALING_MECHANISMS) {
+      for (const a of [1, 3]) {
+        const row = scaling.rows.find((r) => r.mechanism === mechanism && r.n === 10 && r.a === a);
+        assert.ok(row, `${mechanism} N=10 A=${a}`);
+        for (const side of [row.js, row.c]) {
+          assert.ok(side, `${mechanism} N=10 A=${a}: ${JSON.stringify(row.skipped)}`);
+          assert.equal(side.roundNs.count, 2);
+          assert.ok(side.rounds > 0);
+          assert.ok(side.waitNs.median > 0 && side.waitNs.median < side.roundNs.median, `${mechanism}: wait within round`);
+          assert.ok(side.roundNs.min <= side.roundNs.median && side.roundNs.median <= side.roundNs.max);
+        }
+        assert.equal(row.roundJsToC, row.js!.roundNs.median / row.c!.roundNs.median);
+      }
+    }
+  });
+
+  it('scaling: select past FD_SETSIZE is reported as skipped, never attempted; poll and epoll run there', () => {
+    for (const a of [1, 3]) {
+      const select = result.scaling!.rows.find((r) => r.mechanism === 'select' && r.n === 1100 && r.a === a)!;
+      assert.equal(select.js, null);
+      assert.equal(select.c, null);
+      assert.match(select.skipped.js!, /FD_SETSIZE/);
+      assert.match(select.skipped.c!, /FD_SETSIZE/);
+      for (const mechanism of ['poll', 'epoll-lt', 'epoll-et']) {
+        const row = result.scaling!.rows.find((r) => r.mechanism === mechanism && r.n === 1100 && r.a === a)!;
+        assert.ok(row.js && row.c, `${mechanism} N=1100`);
+      }
+    }
+    assert.match(run.stdout, /FD_SETSIZE/);
+  });
+
+  it('micro: every call has a JS and a C time and a crossing cost', () => {
+    const micro = result.micro!;
+    assert.ok(micro.rows.length >= 5);
+    for (const row of micro.rows) {
+      assert.ok(row.jsNs && row.jsNs.median > 0 && row.jsNs.count === 2, row.name);
+      assert.ok(row.cNs && row.cNs.median > 0, row.name);
+      assert.equal(row.overheadNs, row.jsNs.median - row.cNs.median);
+    }
+  });
+
+  it('echo: every server echoed, and every byte sent came back verified', () => {
+    const echo = result.echo!;
+    assert.deepEqual(new Set(echo.rows.map((r) => r.server)), new Set(ECHO_SERVERS));
+    for (const sample of echo.samples) {
+      const r = sample.report;
+      assert.ok(r.messages > 0, sample.server);
+      assert.equal(r.bytesVerified, r.messagesTotal * 100, `${sample.server}: whole messages, all verified`);
+      assert.ok(r.latencyUs.p50 > 0 && r.latencyUs.p50 <= r.latencyUs.p99, sample.server);
+      assert.ok(r.loadgenCpu.share > 0, sample.server);
+      assert.ok(r.serverCpuNs >= 0, `${sample.server}: server CPU read from /proc`);
+    }
+    for (const row of echo.rows) assert.equal(row.messagesPerSec.count, 2, row.server);
+    assert.equal(echo.rows.find((r) => r.server === 'c')!.toCeiling, 1);
+    assert.equal(echo.rows.find((r) => r.server === 'node')!.toNode, 1);
+    assert.ok(echo.rows.every((r) => r.toCeiling !== null && r.toNode !== null));
+  });
+
+  it('echo: select is left out where the connections would not fit below FD_SETSIZE', () => {
+    const options: EchoOptions = {
+      servers: ['c', 'iomux-select'], connections: [10, 1000], sizes: [64], depth: 1, repeat: 1, warmupMs: 0, durationMs: 1,
+      pin: false, syscalls: false, syscallConnections: 1, syscallSize: 1, syscallDurationMs: 1,
+    };
+    assert.equal(echoCellCount(options), 3); // c twice, select only at C=10
+  });
+
+  it('writes CSV files that carry the machine and parameters, one line per row', () => {
+    const lines = (name: string) => fs.readFileSync(path.join(out, name), 'utf8').trim().split('\n');
+    for (const [name, rows] of [['scaling.csv', result.scaling!.rows.length * 2], ['micro.csv', result.micro!.rows.length],
+      ['echo.csv', result.echo!.rows.length]] as const) {
+      const text = lines(name);
+      assert.match(text[0], /^# machine: \{/);
+      assert.match(text[1], /^# parameters: \{/);
+      const data = text.filter((l) => !l.startsWith('#'));
+      assert.equal(data.length, rows + 1, name);
+      const width = csvFields(data[0]).length;
+      assert.ok(width > 3);
+      assert.ok(data.every((l) => csvFields(l).length === width), `${name}: rectangular`);
+    }
+  });
+
+  it('draws the SVG charts with every series named', () => {
+    const scaling = fs.readFileSync(path.join(out, 'scaling.svg'), 'utf8');
+    assert.match(scaling, /^<svg/);
+    for (const name of [...SCALING_MECHANISMS, 'iomux (JS)']) assert.ok(scaling.includes(name), name);
+    for (const file of ['echo-throughput.svg', 'echo-cpu.svg']) {
+      const svg = fs.readFileSync(path.join(out, file), 'utf8');
+      assert.match(svg, /^<svg/);
+      for (const server of ECHO_SERVERS) assert.ok(svg.includes(server), `${file}: ${server}`);
+    }
+  });
+
+  it('prints tables and the target checks', () => {
+    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo throughput', 'Targets']) assert.ok(run.stdout.includes(heading), heading);
+    assert.match(run.stdout, /iomux-epoll msgs\/s \/ Node net/);
+  });
+});
+
+describe('iomux bench: system calls per message', function () {
+  this.timeout(60_000);
+
+  it('counts them under strace -c, or says why it could not', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-bench-test-'));
+    try {
+      const run = await bench(['--echo', '--servers', 'c,iomux-epoll', '-c', '2', '--warmup', '10', '--duration', '100',
+        '--repeat', '1', '--syscall-duration', '600', '--no-charts', '--out', dir]);
+      assert.equal(run.code, 0, run.stderr);
+      const echo = readJson(path.join(dir, 'results.json')).echo!;
+      if (!onPath('strace')) {
+        assert.deepEqual(echo.syscalls, []);
+        assert.match(echo.syscallsSkipped!, /strace is not installed/);
+        return;
+      }
+      assert.equal(echo.syscalls.length, 2);
+      for (const s of echo.syscalls) {
+        const per = (...names: string[]) => names.reduce((sum, n) => sum + (s.perMessage[n] ?? 0), 0);
+        // One message in flight per connection: the server can only read and send each message on its own.
+        assert.ok(per('recvfrom', 'read', 'recvmsg') >= 0.9, `${s.server} reads per message: ${JSON.stringify(s.perMessage)}`);
+        assert.ok(per('sendto', 'write', 'writev', 'sendmsg') >= 0.9, `${s.server} sends per message`);
+        assert.ok(s.totalPerMessage >= per('recvfrom', 'sendto'));
+      }
+      // The queued strategy adds and removes write interest around every reply.
+      assert.ok((echo.syscalls.find((s) => s.server === 'iomux-epoll')!.perMessage.epoll_ctl ?? 0) >= 1);
+      assert.ok((echo.syscalls.find((s) => s.server === 'c')!.perMessage.epoll_ctl ?? 0) < 0.5);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects bad flags with the flag named, before measuring anything', async () => {
+    const unknown = await bench(['--mechanisms', 'kqueue']);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /kqueue/);
+    const zero = await bench(['-n', '0']);
+    assert.notEqual(zero.code, 0);
+    assert.match(zero.stderr, /N must be an integer/);
+  });
+});
