@@ -26,7 +26,7 @@ export const PARAM_RANGES: Readonly<Record<keyof LabParams, readonly [number, nu
   chunk: [1, 64 * 1024],
   drain: 'boolean',
   rearm: 'boolean',
-  connections: [1, 5000],
+  connections: [1, 1000],
   workers: [1, 64],
   messages: [1, 1000],
   waits: [1, 1000],

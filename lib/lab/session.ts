@@ -2,7 +2,7 @@
  * One variant's run of a scenario: its watcher, its timeline, the descriptors to close, and the
  * summary it ends with. Scenarios use this so that setup, cleanup and the Trace shape live in one place.
  */
-import type { Row, Summary, Trace, Variant } from './model';
+import type { Summary, Trace, Variant } from './model';
 import { closeAll, openPair, type Drained, type LoopbackPair } from './sockets';
 import { openWatcher, variantLabel, type Interest, type Readiness, type Watcher } from './mechanisms';
 import { Timeline } from './timeline';
@@ -104,9 +104,4 @@ export function describeDrain(d: Drained, perCall?: number): string {
   const end = d.eof ? 'end of stream' : 'EAGAIN';
   const call = perCall === undefined ? 'recv' : `recv(${perCall})`;
   return `${call} until ${end}: ${d.calls} call${d.calls === 1 ? '' : 's'}, ${d.bytes} bytes`;
-}
-
-/** The rows of one kind, for conclusions and tests. */
-export function rowsOf(rows: Row[], kind: Row['kind']): Row[] {
-  return rows.filter((row) => row.kind === kind);
 }
