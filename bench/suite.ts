@@ -6,32 +6,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderCharts } from './charts';
-import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, echoCellCount, EchoOptions, EchoResult, runEcho } from './echo';
+import { echoCellCount, EchoOptions, EchoResult, runEcho } from './echo';
 import { machineInfo, MachineInfo, machineSummary } from './machine';
 import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
+import type { Part, SuiteOptions } from './options';
 import { createProgress } from './progress';
 import { csvFiles, echoTable, microTable, scalingTable, syscallTable, targetTable } from './report';
-import { runScaling, SCALING_MECHANISMS, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
+import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
 import { checkTargets, TargetCheck } from './targets';
 
-export const PARTS = ['scaling', 'micro', 'echo'] as const;
-export type Part = (typeof PARTS)[number];
-
-export interface SuiteOptions {
-  parts: Part[];
-  full: boolean;
-  scaling: ScalingOptions;
-  micro: MicroOptions;
-  echo: EchoOptions;
-  /** Where results.json, the CSV files and the charts go. */
-  outDir: string;
-  /** Also write the JSON record here. */
-  jsonFile?: string;
-  charts: boolean;
-  progress: boolean;
-  /** Where the tables go (stdout by default). */
-  print: (text: string) => void;
-}
+export type { Part, SuiteOptions } from './options';
 
 export interface SuiteResult {
   tool: 'iomux bench';
@@ -50,42 +34,6 @@ export interface SuiteResult {
   files: string[];
 }
 
-/**
- * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
- * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
- */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
-  return {
-    scaling: {
-      n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
-      a: full ? [1, 10, 100, 1000] : [1, 100],
-      mechanisms: [...SCALING_MECHANISMS],
-      repeat: 3,
-      timeMs: full ? 200 : 40,
-      warmupRounds: 10,
-      transport: 'udp',
-    },
-    micro: { repeat: 3, timeMs: full ? 1000 : 200 },
-    echo: {
-      servers: full ? [...ECHO_SERVERS] : [...DEFAULT_ECHO_SERVERS],
-      connections: full ? [1, 10, 100, 1000] : [10, 100],
-      sizes: full ? [64, 4096] : [64],
-      depth: 1,
-      repeat: 3,
-      warmupMs: full ? 500 : 300,
-      durationMs: full ? 3000 : 1000,
-      pin: true,
-      syscalls: true,
-      syscallConnections: 100,
-      syscallSize: 64,
-      syscallDurationMs: 1000,
-    },
-  };
-}
-
-export function defaultOutDir(): string {
-  return path.join('bench', 'results');
-}
 
 function packageVersion(): string {
   return (require('../../package.json') as { version: string }).version;

@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
-import { defaultOutDir, Part, PARTS, presetOptions, runSuite } from '../../bench/suite';
+import { defaultOutDir, Part, PARTS, presetOptions } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -116,6 +116,8 @@ Examples:
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = flags.repeat;
       e.pin = flags.pin;
       e.syscalls = flags.syscalls;
+      // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
+      const { runSuite } = await import('../../bench/suite');
       await runSuite({
         parts, full, scaling: s, micro: m, echo: e,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,

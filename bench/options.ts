@@ -1,0 +1,65 @@
+/**
+ * What a benchmark run is asked to do: the parts, the presets (the default suite and --full) and the
+ * options type. Kept apart from the suite so the CLI can list choices without loading the charting
+ * and benchmarking libraries.
+ */
+import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
+import type { MicroOptions } from './micro';
+import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
+
+export const PARTS = ['scaling', 'micro', 'echo'] as const;
+export type Part = (typeof PARTS)[number];
+
+export interface SuiteOptions {
+  parts: Part[];
+  full: boolean;
+  scaling: ScalingOptions;
+  micro: MicroOptions;
+  echo: EchoOptions;
+  /** Where results.json, the CSV files and the charts go. */
+  outDir: string;
+  /** Also write the JSON record here. */
+  jsonFile?: string;
+  charts: boolean;
+  progress: boolean;
+  /** Where the tables go (stdout by default). */
+  print: (text: string) => void;
+}
+
+/**
+ * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
+ * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
+ */
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
+  return {
+    scaling: {
+      n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
+      a: full ? [1, 10, 100, 1000] : [1, 100],
+      mechanisms: [...SCALING_MECHANISMS],
+      repeat: 3,
+      timeMs: full ? 200 : 40,
+      warmupRounds: 10,
+      transport: 'udp',
+    },
+    micro: { repeat: 3, timeMs: full ? 1000 : 200 },
+    echo: {
+      servers: full ? [...ECHO_SERVERS] : [...DEFAULT_ECHO_SERVERS],
+      connections: full ? [1, 10, 100, 1000] : [10, 100],
+      sizes: full ? [64, 4096] : [64],
+      depth: 1,
+      repeat: 3,
+      warmupMs: full ? 500 : 300,
+      durationMs: full ? 3000 : 1000,
+      pin: true,
+      syscalls: true,
+      syscallConnections: 100,
+      syscallSize: 64,
+      syscallDurationMs: 1000,
+    },
+  };
+}
+
+export function defaultOutDir(): string {
+  return 'bench/results';
+}
+
