@@ -7,7 +7,6 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { binding as b, constants as C } from '../lib/native';
-import { leakedSince, openKernelObjects } from './helpers';
 import {
   LISTENING_TRANSPORTS,
   O_CLOEXEC,
@@ -15,6 +14,7 @@ import {
   STREAM_TRANSPORTS,
   abstractName,
   assertSystemError,
+  releaseAfterEach,
   boundSocket,
   connectTo,
   connectedPair,
@@ -27,16 +27,6 @@ import {
 
 const NONBLOCK = C.SOCK_NONBLOCK!;
 const res = new Resources();
-let before: Map<number, string>;
-
-beforeEach(() => {
-  before = openKernelObjects();
-});
-
-afterEach(() => {
-  res.release();
-  assert.deepEqual(leakedSince(before), [], 'descriptors leaked by this test');
-});
 
 /** A descriptor number that is certainly not open: one that was just closed. */
 function closedDescriptor(): number {
@@ -46,6 +36,8 @@ function closedDescriptor(): number {
 }
 
 describe('native sockets: socket, socketpair, close', () => {
+  releaseAfterEach(res);
+
   const families = [
     ['AF_INET', C.AF_INET],
     ['AF_INET6', C.AF_INET6],
@@ -149,6 +141,8 @@ describe('native sockets: socket, socketpair, close', () => {
 });
 
 describe('native sockets: close-on-exec', () => {
+  releaseAfterEach(res);
+
   /** Every descriptor kind the bindings create. */
   function newDescriptors(): Record<string, number> {
     const listening = listener(res, 'tcp4');
@@ -194,6 +188,8 @@ describe('native sockets: close-on-exec', () => {
 });
 
 describe('native sockets: bind, listen, connect, accept', () => {
+  releaseAfterEach(res);
+
   for (const transport of LISTENING_TRANSPORTS) {
     describe(transport, () => {
       it('a blocking connect completes; accept and acceptWithAddress give the peer and its address', () => {
@@ -352,6 +348,8 @@ describe('native sockets: bind, listen, connect, accept', () => {
 });
 
 describe('native sockets: recv and send', () => {
+  releaseAfterEach(res);
+
   for (const transport of STREAM_TRANSPORTS) {
     it(`${transport}: recv and send use (offset, length) of a reused buffer and touch nothing else`, () => {
       const { client, server } = connectedPair(res, transport);
@@ -511,6 +509,8 @@ describe('native sockets: recv and send', () => {
 });
 
 describe('native sockets: recvfrom and sendto', () => {
+  releaseAfterEach(res);
+
   const datagramTransports = [
     ['UDP over IPv4', 'tcp4'],
     ['UDP over IPv6', 'tcp6'],
@@ -605,6 +605,8 @@ describe('native sockets: recvfrom and sendto', () => {
 });
 
 describe('native sockets: getsockname and getpeername', () => {
+  releaseAfterEach(res);
+
   it('report { family, address, port } for IPv4, IPv6, Unix paths and abstract names', () => {
     const v4 = boundSocket(res, 'tcp4', C.SOCK_STREAM);
     assert.deepEqual(b.getsockname(v4.fd), { family: 'IPv4', address: '127.0.0.1', port: v4.endpoint[1] });
@@ -640,6 +642,8 @@ describe('native sockets: getsockname and getpeername', () => {
 });
 
 describe('native sockets: setsockopt and getsockopt', () => {
+  releaseAfterEach(res);
+
   it('SOL_SOCKET booleans round-trip as 0/1 and take true/false or numbers', () => {
     const fd = res.fd(b.socket(C.AF_INET, C.SOCK_STREAM));
     for (const option of [C.SO_REUSEADDR, C.SO_KEEPALIVE, C.SO_REUSEPORT!, C.SO_OOBINLINE]) {
@@ -747,6 +751,8 @@ describe('native sockets: setsockopt and getsockopt', () => {
 });
 
 describe('native sockets: SO_REUSEADDR and TIME_WAIT', () => {
+  releaseAfterEach(res);
+
   /** Connection states from /proc/net/tcp for local port `port` (06 is TIME_WAIT). */
   function tcpStates(port: number): string[] {
     const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
