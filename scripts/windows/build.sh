@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-ensure_compiler
+ensure_tools compiler
 log "cross-building $OUT/iomux.node"
 # One build at a time in this tree (several people and CI steps may ask at once).
 exec 9> "$OUT/.build.lock"

@@ -13,6 +13,7 @@ log() { printf '== windows: %s\n' "$*"; }
 ensure_packages() {
   local missing=("$@")
   [ ${#missing[@]} -eq 0 ] && return 0
+  mkdir -p "$OUT"
   if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
     echo "windows: missing ${missing[*]}; install them (Debian: apt-get install --no-install-recommends ${missing[*]})" >&2
     exit 1
@@ -25,9 +26,27 @@ ensure_packages() {
     || { cat "$OUT/apt.log"; exit 1; }
 }
 
-ensure_compiler() {
+# What each tool's absence asks apt-get for; one apt-get run installs them all.
+missing_packages() {
+  local want
+  for want in "$@"; do
+    case $want in
+      compiler) command -v "$CXX_WIN" > /dev/null || echo g++-mingw-w64-x86-64-posix ;;
+      wine) find_wine || echo wine64 ;;
+    esac
+  done
+}
+
+# ensure_tools compiler [wine]: installs what is missing, then finds Wine.
+ensure_tools() {
   mkdir -p "$OUT"
-  if ! command -v "$CXX_WIN" > /dev/null; then ensure_packages g++-mingw-w64-x86-64-posix; fi
+  local missing
+  mapfile -t missing < <(missing_packages "$@")
+  ensure_packages "${missing[@]}"
+  command -v "$CXX_WIN" > /dev/null || { echo "windows: no $CXX_WIN after installing it" >&2; exit 1; }
+  if [[ " $* " == *" wine "* ]]; then
+    find_wine || { echo "windows: no wine64 after installing it" >&2; exit 1; }
+  fi
 }
 
 # Debian's wine64 package puts the loader in /usr/lib/wine; the `wine` package adds wrappers on PATH.
@@ -45,9 +64,4 @@ find_wine() {
     done
   fi
   [ -n "$WINE" ] && [ -n "$WINESERVER" ]
-}
-
-ensure_wine() {
-  mkdir -p "$OUT"
-  find_wine || { ensure_packages wine64; find_wine; } || { echo "windows: no wine64 after installing it" >&2; exit 1; }
 }

