@@ -3,6 +3,8 @@
  * `code` strings as on Linux (WSAGetLastError() mapped in native/platform_win.cc).
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { binding, constants } from '../../lib/native';
 import { errnoName, isSystemError } from '../../lib/errors';
 import { Socket } from '../../lib/socket';
@@ -143,6 +145,26 @@ describe('Winsock sockets (Windows)', () => {
     assert.throws(() => binding.bind(fd, 'not an address', 0), TypeError);
     assert.throws(() => binding.recv(-1, Buffer.alloc(1)), RangeError);
     assert.throws(() => binding.recv(fd, Buffer.alloc(4), 2, 3), RangeError);
+  });
+
+  it('new sockets are not inherited by child processes (Windows\' close-on-exec)', async () => {
+    const listener = binding.socket(AF_INET, SOCK_STREAM);
+    binding.bind(listener, '127.0.0.1', 0);
+    binding.listen(listener);
+    const port = binding.getsockname(listener).port;
+    // libuv starts children with bInheritHandles = TRUE: every inheritable handle goes along.
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      binding.close(listener);
+      // Had the child inherited the listener, the port would still be taken while it lives.
+      const again = binding.socket(AF_INET, SOCK_STREAM);
+      fds.push(again);
+      binding.bind(again, '127.0.0.1', port);
+      binding.listen(again);
+    } finally {
+      child.kill();
+    }
   });
 
   it('the Socket class works on Winsock: blocking send, recv with a timeout, then SocketTimeoutError', () => {
