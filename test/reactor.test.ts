@@ -1,0 +1,207 @@
+/** The reactor: dispatch, timers, stale events, and both run modes. */
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { binding } from '../lib/native';
+import { Reactor } from '../lib/reactor';
+import { EVENT_READ } from '../lib/selectors/selector';
+import { closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
+import { leakedSince, openKernelObjects } from './helpers';
+
+const byte = Buffer.from('x');
+const sink = Buffer.alloc(1024);
+
+function runNode(script: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', script], { timeout: timeoutMs, cwd: path.resolve(__dirname, '..', '..') }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('reactor', () => {
+  let before: Map<number, string>;
+  beforeEach(() => {
+    before = openKernelObjects();
+  });
+  afterEach(() => {
+    assert.deepEqual(leakedSince(before), []);
+  });
+
+  describe('timers', () => {
+    it('fire in deadline order, cleared ones never, intervals repeat; run() returns when nothing is left', () => {
+      const reactor = new Reactor();
+      const fired: string[] = [];
+      reactor.setTimeout(() => fired.push('b'), 6);
+      reactor.setTimeout(() => fired.push('a'), 2);
+      const cleared = reactor.setTimeout(() => fired.push('never'), 4);
+      reactor.clearTimer(cleared);
+      let ticks = 0;
+      const interval = reactor.setInterval(() => {
+        fired.push('tick');
+        if (++ticks === 3) reactor.clearTimer(interval);
+      }, 3);
+      reactor.run();
+      reactor.close();
+      assert.deepEqual(fired.filter((f) => f !== 'tick'), ['a', 'b']);
+      assert.equal(fired.filter((f) => f === 'tick').length, 3);
+      assert.equal(fired.includes('never'), false);
+    });
+  });
+
+  for (const variant of selectorVariants()) {
+    describe(`on ${variant.name}`, () => {
+      it('dispatches ready events to the handler of each descriptor', () => {
+        const reactor = new Reactor(makeSelector(variant));
+        const [a, b] = socketPair();
+        const seen: number[] = [];
+        reactor.add(a, EVENT_READ, (events, fd) => {
+          seen.push(events);
+          binding.recv(fd, sink);
+          reactor.stop();
+        });
+        binding.send(b, byte);
+        reactor.run();
+        reactor.close();
+        closeAll(a, b);
+        assert.deepEqual(seen, [EVENT_READ]);
+      });
+
+      it('stop() from a handler ends run() after the current turn', () => {
+        const reactor = new Reactor(makeSelector(variant));
+        const [a, b] = socketPair();
+        let calls = 0;
+        // Each call makes the next one ready (a new arrival, so edge-triggered too): without
+        // stop() this would turn forever.
+        reactor.add(a, EVENT_READ, () => {
+          binding.recv(a, sink);
+          binding.send(b, byte);
+          if (++calls === 5) reactor.stop();
+        });
+        binding.send(b, byte);
+        reactor.run();
+        reactor.close();
+        closeAll(a, b);
+        assert.equal(calls, 5);
+      });
+
+      it('never hands a stale event to the handler of a reused descriptor number', () => {
+        const reactor = new Reactor(makeSelector(variant));
+        const [a1, b1] = socketPair();
+        const [a2, b2] = socketPair();
+        const extra: number[] = [];
+        let reusedPair: [number, number] | null = null;
+        const calls: string[] = [];
+        reactor.add(a1, EVENT_READ, () => {
+          calls.push('first');
+          binding.recv(a1, sink);
+          // Close a2 while its event is still in this batch, and take its number at once.
+          reactor.remove(a2);
+          binding.close(a2);
+          for (;;) {
+            const p = socketPair();
+            if (p[0] === a2) { reusedPair = p; break; }
+            extra.push(...p);
+          }
+          reactor.add(reusedPair[0], EVENT_READ, () => {
+            calls.push('newcomer');
+            binding.recv(reusedPair![0], sink);
+          });
+          binding.send(reusedPair[1], byte);
+        });
+        reactor.add(a2, EVENT_READ, () => calls.push('stale'));
+        binding.send(b1, byte);
+        binding.send(b2, byte);
+        // Both ready in one batch (a1 registered first, so it is dispatched first on every mechanism).
+        reactor.runOnce(1000);
+        assert.deepEqual(calls, ['first'], 'the old a2 event must be dropped, not given to the newcomer');
+        reactor.runOnce(1000);
+        assert.deepEqual(calls, ['first', 'newcomer']);
+        reactor.close();
+        closeAll(a1, b1, b2, ...reusedPair!, ...extra);
+      });
+
+      it('attached: serves inside the event loop and leaves it when closed', async () => {
+        const reactor = new Reactor(makeSelector(variant));
+        const [a, b] = socketPair();
+        const received = await new Promise<string>((resolve) => {
+          reactor.add(a, EVENT_READ, () => {
+            const n = binding.recv(a, sink);
+            resolve(sink.toString('utf8', 0, n));
+          });
+          reactor.attach();
+          // Sent from a later turn of Node's loop, while the helper thread waits.
+          setTimeout(() => binding.send(b, Buffer.from('hello')), 10);
+        });
+        reactor.close();
+        closeAll(a, b);
+        assert.equal(received, 'hello');
+      });
+
+      it('attached: sees a descriptor added outside dispatch while a wait is in flight', async () => {
+        const reactor = new Reactor(makeSelector(variant)).attach();
+        const [a, b] = socketPair();
+        // Let the helper thread arm on an empty interest set first.
+        await new Promise((r) => setTimeout(r, 20));
+        const got = await new Promise<number>((resolve) => {
+          reactor.add(a, EVENT_READ, () => resolve(binding.recv(a, sink)));
+          binding.send(b, byte);
+        });
+        reactor.close();
+        closeAll(a, b);
+        assert.equal(got, 1);
+      });
+
+      it('attached: reactor timers fire without any I/O', async () => {
+        const reactor = new Reactor(makeSelector(variant)).attach();
+        await new Promise<void>((resolve) => reactor.setTimeout(resolve, 5));
+        reactor.close();
+      });
+
+      it('attached and idle: uses almost no CPU (no polling loop)', async () => {
+        const reactor = new Reactor(makeSelector(variant));
+        const [a, b] = socketPair();
+        reactor.add(a, EVENT_READ, () => binding.recv(a, sink));
+        reactor.attach();
+        const start = process.cpuUsage();
+        await new Promise((r) => setTimeout(r, 1000));
+        const used = process.cpuUsage(start);
+        reactor.close();
+        closeAll(a, b);
+        // A polling loop would burn most of the second; a blocked helper thread burns ~nothing.
+        assert.ok(used.user + used.system < 150_000, `idle second used ${(used.user + used.system) / 1000} ms of CPU`);
+      });
+    });
+  }
+
+  describe('process lifetime (attached mode)', () => {
+    const prelude = `const { Reactor } = require('./dist/lib/reactor');
+      const { createSelector, EVENT_READ } = require('./dist/lib/selectors');
+      const { binding, constants } = require('./dist/lib/native');`;
+
+    for (const mechanism of selectorVariants().map((v) => v.mechanism).filter((m, i, all) => all.indexOf(m) === i)) {
+      it(`${mechanism}: a process whose only attached reactor was unref'd exits by itself`, async () => {
+        const result = await runNode(`${prelude}
+          const [a, b] = binding.socketpair(constants.AF_UNIX, constants.SOCK_STREAM);
+          const r = new Reactor(createSelector('${mechanism}'));
+          r.add(a, EVENT_READ, () => {});
+          r.attach().unref();
+          process.on('exit', () => console.log('exited'));`, 10000);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout.trim(), 'exited');
+      });
+
+      it(`${mechanism}: a referenced attached reactor keeps the process alive`, async () => {
+        const result = await runNode(`${prelude}
+          const [a, b] = binding.socketpair(constants.AF_UNIX, constants.SOCK_STREAM);
+          const r = new Reactor(createSelector('${mechanism}'));
+          r.add(a, EVENT_READ, () => {});
+          r.attach();
+          // This timer does not hold the process: only the reactor can keep it alive to fire.
+          setTimeout(() => { console.log('still alive'); r.close(); }, 300).unref();`, 10000);
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout.trim(), 'still alive');
+      });
+    }
+  });
+});
