@@ -37,18 +37,29 @@ function table(head: string[], rows: (string | number)[][], aligns?: ('left' | '
   return t.toString();
 }
 
+/** A short tag for a table cell; the full reasons are listed once under the table. */
+function skipTag(reason: string | undefined, reasons: Set<string>): string {
+  if (reason === undefined) return 'skipped';
+  reasons.add(reason);
+  if (reason.includes('FD_SETSIZE')) return 'skipped: FD_SETSIZE';
+  if (reason.includes('RLIMIT_NOFILE')) return 'skipped: fd limit';
+  return 'skipped';
+}
+
 export function scalingTable(r: ScalingResult): string {
+  const reasons = new Set<string>();
   const rows = r.rows.map((row) => [
     row.mechanism, row.n, row.a,
-    row.js ? spreadText(row.js.roundNs, 1e-3) : `skipped: ${row.skipped.js ?? '?'}`,
-    row.c ? spreadText(row.c.roundNs, 1e-3) : `skipped: ${row.skipped.c ?? '?'}`,
+    row.js ? spreadText(row.js.roundNs, 1e-3) : skipTag(row.skipped.js, reasons),
+    row.c ? spreadText(row.c.roundNs, 1e-3) : skipTag(row.skipped.c, reasons),
     ratioText(row.roundJsToC),
     row.js ? spreadText(row.js.waitNs, 1e-3) : '–',
     row.c ? spreadText(row.c.waitNs, 1e-3) : '–',
     ratioText(row.waitJsToC),
   ]);
   return table(['mechanism', 'N', 'A', 'iomux round µs', 'C round µs', 'JS/C', 'iomux wait µs', 'C wait µs', 'JS/C wait'], rows,
-    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']);
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'])
+    + [...reasons].map((reason) => `\n  skipped: ${reason}`).join('');
 }
 
 export function microTable(r: MicroResult): string {

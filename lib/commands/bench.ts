@@ -116,6 +116,11 @@ Examples:
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = flags.repeat;
       e.pin = flags.pin;
       e.syscalls = flags.syscalls;
+      // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
+      process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+        if (err.code === 'EPIPE') process.exit(0);
+        throw err;
+      });
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
       const { runSuite } = await import('../../bench/suite');
       await runSuite({
