@@ -10,6 +10,7 @@ import Benchmark from 'benchmark';
 import { binding, constants, hasEpoll } from '../lib/native';
 import { PollFdArray } from '../lib/pollfds';
 import { programPath, runJsonLines } from './programs';
+import { yieldToEventLoop } from './scaling';
 import { groupBy, ratio, spread, Spread } from './stats';
 
 export interface MicroOptions {
@@ -77,6 +78,7 @@ export async function runMicro(options: MicroOptions, onCell: (label: string) =>
     for (let repetition = 0; repetition < options.repeat; repetition++) {
       for (const call of calls) {
         onCell(`JS ${call.name}`);
+        await yieldToEventLoop();
         // benchmark.js runs about twice its maxTime (calibration, then sampling): halve it to keep timeMs.
         const bench = new Benchmark(call.name, fns[call.name],
           { maxTime: options.timeMs / 2000, minTime: options.timeMs / 20000, minSamples: 5, initCount: 100 });

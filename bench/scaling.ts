@@ -99,7 +99,7 @@ export async function runScaling(options: ScalingOptions, onCell: (label: string
     for (const n of options.n) {
       const as = options.a.filter((a) => a <= n);
       if (as.length === 0) continue;
-      runJsCells(n, as, mechanisms, repetition, options, samples, skips, onCell);
+      await runJsCells(n, as, mechanisms, repetition, options, samples, skips, onCell);
       const lines = await runJsonLines<CLine>(cProgram, [
         '--n', String(n), '--a', as.join(','), '--mechanisms', mechanisms.join(','),
         '--time-ms', String(options.timeMs), '--warmup-rounds', String(options.warmupRounds),
@@ -135,8 +135,8 @@ interface CLine {
   waitNs?: number;
 }
 
-function runJsCells(n: number, as: number[], mechanisms: ScalingMechanism[], repetition: number, options: ScalingOptions,
-  samples: ScalingSample[], skips: ScalingSkip[], onCell: (label: string) => void): void {
+async function runJsCells(n: number, as: number[], mechanisms: ScalingMechanism[], repetition: number, options: ScalingOptions,
+  samples: ScalingSample[], skips: ScalingSkip[], onCell: (label: string) => void): Promise<void> {
   const skipAll = (reason: string) => {
     for (const a of as) for (const mechanism of mechanisms) {
       onCell(`JS ${mechanism} N=${n} A=${a}`);
@@ -154,6 +154,7 @@ function runJsCells(n: number, as: number[], mechanisms: ScalingMechanism[], rep
     for (const a of as) {
       for (const mechanism of mechanisms) {
         onCell(`JS ${mechanism} N=${n} A=${a}`);
+        await yieldToEventLoop();
         if (mechanism === 'select' && watched.maxFd >= constants.FD_SETSIZE) {
           skips.push({ impl: 'js', mechanism, n, a, reason: `descriptors reach FD_SETSIZE (${constants.FD_SETSIZE})` });
           continue;
@@ -170,6 +171,11 @@ function runJsCells(n: number, as: number[], mechanisms: ScalingMechanism[], rep
   } finally {
     watched.close();
   }
+}
+
+/** Lets timers run between synchronous cells (the progress bar redraws on one). */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The watched descriptors and, for each, the one written to make it readable (the same one for UDP). */
