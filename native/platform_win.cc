@@ -17,7 +17,7 @@ struct ErrorPair {
 };
 
 // Where Linux has two names for one value, the mapping picks the name Linux reports (EAGAIN, not
-// EWOULDBLOCK; ENOTSUP, not EOPNOTSUPP), as libuv's table does for Node's own errors.
+// EWOULDBLOCK; ENOTSUP, not EOPNOTSUPP), so codes compare equal across platforms.
 constexpr ErrorPair kErrors[] = {
     {WSAEINTR, EINTR},
     {WSAEBADF, EBADF},
