@@ -3,7 +3,7 @@
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 OUT=${IOMUX_WINDOWS_OUT:-$ROOT/build-win}
-CACHE=${IOMUX_WINDOWS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/iomux-windows}
+CACHE=${IOMUX_WINDOWS_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/iomux-windows}
 CXX_WIN=x86_64-w64-mingw32-g++-posix
 
 log() { printf '== windows: %s\n' "$*"; }

@@ -34,7 +34,7 @@ log "compiling TypeScript"
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/iomux-windows.XXXXXX")
 export WINEPREFIX=$STAGE/wineprefix
 cleanup() {
-  [ -d "$WINEPREFIX" ] && "$WINESERVER" -k > /dev/null 2>&1 || true
+  [ -d "$WINEPREFIX" ] && "$WINESERVER" -k < /dev/null > /dev/null 2>&1 || true
   rm -rf "$STAGE"
 }
 trap cleanup EXIT
@@ -48,7 +48,7 @@ cp "$OUT/iomux.node" "$STAGE/prebuilds/win32-x64/iomux.napi.node"
 # Node 20 refuses to start on the Windows version a fresh prefix reports, so say Windows 10.
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 log "making a fresh Wine prefix (Windows 10)"
-"$WINE" reg add 'HKCU\Software\Wine' /v Version /t REG_SZ /d win10 /f > "$STAGE/prefix.log" 2>&1 \
+"$WINE" reg add 'HKCU\Software\Wine' /v Version /t REG_SZ /d win10 /f < /dev/null > "$STAGE/prefix.log" 2>&1 \
   || { cat "$STAGE/prefix.log"; exit 1; }
 
 # node.exe under Wine fails with EBADF when a standard stream is a pipe: files and /dev/null only.
