@@ -6,7 +6,7 @@ OUT=${IOMUX_WINDOWS_OUT:-$ROOT/build-win}
 CACHE=${IOMUX_WINDOWS_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/iomux-windows}
 CXX_WIN=x86_64-w64-mingw32-g++-posix
 
-log() { printf '== windows: %s\n' "$*"; }
+log() { printf '== windows [%3d s]: %s\n' "$SECONDS" "$*"; }
 
 # apt-get install, only of the packages whose tool is absent. --no-install-recommends keeps a
 # cold install to the ~30 packages that are needed (Wine's recommends pull in ~100 more).
@@ -64,4 +64,13 @@ find_wine() {
     done
   fi
   [ -n "$WINE" ] && [ -n "$WINESERVER" ]
+}
+
+# The cross build (Makefile beside this file), one at a time in this tree.
+build_addon() {
+  log "cross-building $OUT/iomux.node"
+  (
+    flock 9
+    make --no-print-directory -C "$ROOT/scripts/windows" -j"$(nproc)" ROOT="$ROOT" OUT="$OUT"
+  ) 9> "$OUT/.build.lock"
 }

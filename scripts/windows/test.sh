@@ -24,7 +24,7 @@ if [ ! -f "$NODE_EXE" ]; then
   rm -rf "$pack"
 fi
 
-"$ROOT/scripts/windows/build.sh"
+build_addon
 log "compiling TypeScript"
 # tsc emits even when it reports errors; the Linux `npm test` is what gates the types.
 (cd "$ROOT" && npx tsc -p tsconfig.json) > "$OUT/tsc.log" 2>&1 || { log "tsc reported errors (see $OUT/tsc.log); running what it emitted"; }
