@@ -87,6 +87,8 @@ export interface EchoRow {
   serverCpuNsPerMessage: Spread;
   /** The load generator's CPU time / wall time in the window (median); near 1 means it may be the bottleneck. */
   loadgenCpuShare: number;
+  /** The server's CPU time / wall time in the window (median): below 1 with the load generator also below 1 means latency-bound. */
+  serverCpuShare: number | null;
   bytesVerified: number;
   /** Median messages/s over the C ceiling's. */
   toCeiling: number | null;
@@ -355,6 +357,8 @@ function summarize(samples: EchoSample[]): EchoRow[] {
       p99Us: spread(reports.map((r) => r.latencyUs.p99)),
       serverCpuNsPerMessage: spread(reports.map((r) => r.serverCpuNsPerMessage).filter((x) => x >= 0)),
       loadgenCpuShare: spread(reports.map((r) => r.loadgenCpu.share)).median,
+      serverCpuShare: reports.some((r) => r.serverCpuNs >= 0)
+        ? spread(reports.filter((r) => r.serverCpuNs >= 0).map((r) => r.serverCpuNs / r.windowNs)).median : null,
       bytesVerified: reports.reduce((sum, r) => sum + r.bytesVerified, 0),
       toCeiling: null, toNode: null, cpuToNode: null,
     });

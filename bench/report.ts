@@ -31,10 +31,31 @@ function ratioText(x: number | null | undefined): string {
   return x == null ? '–' : `${num(x)}×`;
 }
 
-function table(head: string[], rows: (string | number)[][], aligns?: ('left' | 'right')[]): string {
-  const t = new Table({ head, style: { head: [], border: [], compact: true }, colAligns: aligns ?? head.map((_, i) => (i === 0 ? 'left' : 'right')) });
-  for (const row of rows) t.push(row.map(String));
-  return t.toString();
+/** A table before it is drawn: for the terminal (cli-table3) or as Markdown (results.md). */
+export interface TableData {
+  title: string;
+  head: string[];
+  rows: string[][];
+  /** Column alignment; the first column is left-aligned, the rest right-aligned, unless given. */
+  aligns?: ('left' | 'right')[];
+  /** Lines shown under the table (e.g. the full reason behind a short "skipped" tag). */
+  footer?: string[];
+}
+
+function alignsOf(t: TableData): ('left' | 'right')[] {
+  return t.aligns ?? t.head.map((_, i) => (i === 0 ? 'left' : 'right'));
+}
+
+export function terminalTable(t: TableData): string {
+  const table = new Table({ head: t.head, style: { head: [], border: [], compact: true }, colAligns: alignsOf(t) });
+  for (const row of t.rows) table.push(row);
+  return [t.title, table.toString(), ...(t.footer ?? []).map((line) => `  ${line}`)].join('\n');
+}
+
+export function markdownTable(t: TableData): string {
+  const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  const rule = alignsOf(t).map((a) => (a === 'right' ? '---:' : ':---'));
+  return [`**${t.title}**`, '', line(t.head), `|${rule.join('|')}|`, ...t.rows.map(line), ...(t.footer ?? []).map((f) => `\n${f}`)].join('\n');
 }
 
 /** A short tag for a table cell; the full reasons are listed once under the table. */
@@ -46,10 +67,12 @@ function skipTag(reason: string | undefined, reasons: Set<string>): string {
   return 'skipped';
 }
 
-export function scalingTable(r: ScalingResult): string {
+const percent = (x: number | null) => (x === null ? '–' : `${num(x * 100)}%`);
+
+export function scalingTable(r: ScalingResult): TableData {
   const reasons = new Set<string>();
   const rows = r.rows.map((row) => [
-    row.mechanism, row.n, row.a,
+    row.mechanism, String(row.n), String(row.a),
     row.js ? spreadText(row.js.roundNs, 1e-3) : skipTag(row.skipped.js, reasons),
     row.c ? spreadText(row.c.roundNs, 1e-3) : skipTag(row.skipped.c, reasons),
     ratioText(row.roundJsToC),
@@ -57,51 +80,92 @@ export function scalingTable(r: ScalingResult): string {
     row.c ? spreadText(row.c.waitNs, 1e-3) : '–',
     ratioText(row.waitJsToC),
   ]);
-  return table(['mechanism', 'N', 'A', 'iomux round µs', 'C round µs', 'JS/C', 'iomux wait µs', 'C wait µs', 'JS/C wait'], rows,
-    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right'])
-    + [...reasons].map((reason) => `\n  skipped: ${reason}`).join('');
+  return {
+    title: 'Scaling: µs per round and per wait call (median, min–max over repetitions)',
+    head: ['mechanism', 'N', 'A', 'iomux round µs', 'C round µs', 'JS/C', 'iomux wait µs', 'C wait µs', 'JS/C wait'],
+    rows, footer: [...reasons].map((reason) => `skipped: ${reason}`),
+  };
 }
 
-export function microTable(r: MicroResult): string {
-  return table(['call', 'iomux (JS)', 'ns/call', 'C', 'ns/call', 'JS/C', 'crossing ns'],
-    r.rows.map((row) => [row.name, row.js, spreadText(row.jsNs), row.c, spreadText(row.cNs), ratioText(row.jsToC), num(row.overheadNs)]),
-    ['left', 'left', 'right', 'left', 'right', 'right', 'right']);
+export function microTable(r: MicroResult): TableData {
+  return {
+    title: 'Micro-benchmarks: ns per call (median, min–max)',
+    head: ['call', 'iomux (JS)', 'ns/call', 'C', 'ns/call', 'JS/C', 'crossing ns'],
+    rows: r.rows.map((row) => [row.name, row.js, spreadText(row.jsNs), row.c, spreadText(row.cNs), ratioText(row.jsToC), num(row.overheadNs)]),
+    aligns: ['left', 'left', 'right', 'left', 'right', 'right', 'right'],
+  };
 }
 
-export function echoTable(r: EchoResult): string {
+export function echoTable(r: EchoResult): TableData {
   const rows = r.rows.map((row) => [
-    row.server, row.connections, row.size,
+    row.server, String(row.connections), String(row.size),
     spreadText(row.messagesPerSec),
     spreadText(row.p50Us), spreadText(row.p99Us),
     spreadText(row.serverCpuNsPerMessage, 1e-3),
-    `${num(row.loadgenCpuShare * 100)}%`,
+    percent(row.serverCpuShare), percent(row.loadgenCpuShare),
     ratioText(row.toCeiling), ratioText(row.toNode), ratioText(row.cpuToNode),
   ]);
-  for (const skip of r.skips) rows.push([skip.server, skip.connections, skip.size, `skipped: ${skip.reason}`, '', '', '', '', '', '', '']);
-  return table(['server', 'C', 'S', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'loadgen CPU', '/ C ceiling', '/ Node net', 'CPU / Node'], rows,
-    ['left', ...Array<'right'>(10).fill('right')]);
+  for (const skip of r.skips) rows.push([skip.server, String(skip.connections), String(skip.size), 'skipped', ...Array<string>(8).fill('')]);
+  return {
+    title: `Echo throughput (D=${r.options.depth}; median, min–max)`,
+    head: ['server', 'C', 'S', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'server CPU', 'loadgen CPU', '/ C ceiling', '/ Node net', 'CPU / Node'],
+    rows, footer: [...new Set(r.skips.map((skip) => `skipped: ${skip.reason}`))],
+  };
 }
 
 /** The syscalls that matter for an event loop, then the rest summed. */
 const SYSCALL_COLUMNS = ['epoll_wait', 'epoll_pwait', 'epoll_ctl', 'poll', 'pselect6', 'select', 'read', 'recvfrom', 'write', 'writev', 'sendto'];
 
-export function syscallTable(r: EchoResult): string {
-  if (r.syscalls.length === 0) return `syscalls per message: ${r.syscallsSkipped ?? 'none counted'}`;
+export function syscallTable(r: EchoResult): TableData {
   const present = SYSCALL_COLUMNS.filter((name) => r.syscalls.some((s) => (s.perMessage[name] ?? 0) > 0));
+  const fixed = (x: number) => x.toFixed(2);
   const rows = r.syscalls.map((s) => {
     const listed = present.reduce((sum, name) => sum + (s.perMessage[name] ?? 0), 0);
-    const fixed = (x: number) => x.toFixed(2);
     return [s.server, ...present.map((name) => fixed(s.perMessage[name] ?? 0)), fixed(s.totalPerMessage - listed), fixed(s.totalPerMessage)];
   });
-  const { connections, size } = r.syscalls[0];
-  return `System calls per echoed message (strace -c -f, C=${connections}, S=${size}):\n` +
-    table(['server', ...present, 'other', 'total'], rows);
+  const where = r.syscalls.length > 0 ? `C=${r.syscalls[0].connections}, S=${r.syscalls[0].size}` : 'none counted';
+  return {
+    title: `System calls per echoed message (strace -c -f, ${where})`,
+    head: ['server', ...present, 'other', 'total'],
+    rows, footer: r.syscallsSkipped ? [`not counted: ${r.syscallsSkipped}`] : [],
+  };
 }
 
-export function targetTable(checks: TargetCheck[]): string {
-  return table(['target', 'measured', 'needed', 'met'], checks.map((c) => [
-    c.target, ratioText(c.value), `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}×`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
-  ]), ['left', 'right', 'right', 'left']);
+export function targetTable(checks: TargetCheck[]): TableData {
+  return {
+    title: 'Targets (ratios from this run)',
+    head: ['target', 'measured', 'needed', 'met'],
+    rows: checks.map((c) => [
+      c.target, ratioText(c.value), `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}×`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
+    ]),
+    aligns: ['left', 'right', 'right', 'left'],
+  };
+}
+
+/** Every table of a run, in the order they are printed. */
+export function resultTables(r: SuiteResult): { table: TableData; notes: string[] }[] {
+  const tables: { table: TableData; notes: string[] }[] = [];
+  if (r.scaling) tables.push({ table: scalingTable(r.scaling), notes: r.scaling.notes });
+  if (r.micro) tables.push({ table: microTable(r.micro), notes: r.micro.notes });
+  if (r.echo) {
+    tables.push({ table: echoTable(r.echo), notes: r.echo.notes });
+    tables.push({ table: syscallTable(r.echo), notes: [] });
+  }
+  if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
+  return tables;
+}
+
+/** results.md: the same tables in Markdown, headed by the machine and the command, for docs/benchmarks.md. */
+export function markdownReport(r: SuiteResult): string {
+  const m = r.machine;
+  const parts = [
+    `Measured ${r.startedAt} on ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node} (load average at start: ${m.loadAverage.join(', ')}), ` +
+    `with \`${['iomux', ...r.command.slice(1)].join(' ')}\` in ${r.durationSec} s.`,
+  ];
+  for (const { table, notes } of resultTables(r)) {
+    parts.push(markdownTable(table) + (notes.length > 0 ? `\n\n${notes.map((n) => `- ${n}`).join('\n')}` : ''));
+  }
+  return `${parts.join('\n\n')}\n`;
 }
 
 // ---- CSV ----
@@ -142,9 +206,9 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
     const depth = result.echo.options.depth;
     files['echo.csv'] = csv(header, ['server', 'connections', 'size', 'depth', 'msgs_per_sec_median', 'msgs_per_sec_min', 'msgs_per_sec_max',
       'p50_us_median', 'p99_us_median', 'server_cpu_us_per_msg_median', 'server_cpu_us_per_msg_min', 'server_cpu_us_per_msg_max',
-      'loadgen_cpu_share', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
+      'server_cpu_share', 'loadgen_cpu_share', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
     result.echo.rows.map((r) => [r.server, r.connections, r.size, depth, ...spreadCells(r.messagesPerSec), r.p50Us.median, r.p99Us.median,
-      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.loadgenCpuShare, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
+      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.serverCpuShare, r.loadgenCpuShare, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
     if (result.echo.syscalls.length > 0) {
       const rows: unknown[][] = [];
       for (const s of result.echo.syscalls) {

@@ -11,7 +11,7 @@ import { machineInfo, MachineInfo, machineSummary } from './machine';
 import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
 import type { Part, SuiteOptions } from './options';
 import { createProgress } from './progress';
-import { csvFiles, echoTable, microTable, scalingTable, syscallTable, targetTable } from './report';
+import { csvFiles, markdownReport, resultTables, terminalTable } from './report';
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
 import { checkTargets, TargetCheck } from './targets';
 
@@ -101,25 +101,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
 
 function printTables(r: SuiteResult, print: (text: string) => void): void {
   print(`iomux bench ${r.version} — ${machineSummary(r.machine)}; load average ${r.machine.loadAverage.join(' ')}`);
-  if (r.scaling) {
-    print('\nScaling: microseconds per round and per wait call (median, min–max over repetitions)');
-    for (const note of r.scaling.notes) print(`  · ${note}`);
-    print(scalingTable(r.scaling));
-  }
-  if (r.micro) {
-    print('\nMicro-benchmarks: nanoseconds per call (median, min–max)');
-    for (const note of r.micro.notes) print(`  · ${note}`);
-    print(microTable(r.micro));
-  }
-  if (r.echo) {
-    print(`\nEcho throughput (D=${r.echo.options.depth}; median, min–max)`);
-    for (const note of r.echo.notes) print(`  · ${note}`);
-    print(echoTable(r.echo));
-    print(syscallTable(r.echo));
-  }
-  if (r.targets.length > 0) {
-    print('\nTargets (ratios from this run)');
-    print(targetTable(r.targets));
+  for (const { table, notes } of resultTables(r)) {
+    print('');
+    print(terminalTable({ ...table, title: [table.title, ...notes.map((n) => `  · ${n}`)].join('\n') }));
   }
 }
 
@@ -139,6 +123,7 @@ async function writeFiles(result: SuiteResult, o: SuiteOptions, machine: Machine
       write(path.join(o.outDir, chart.file), chart.svg);
     }
   }
+  write(path.join(o.outDir, 'results.md'), markdownReport(result));
   const jsonPath = path.join(o.outDir, 'results.json');
   result.files.push(shown(jsonPath));
   if (o.jsonFile) result.files.push(shown(o.jsonFile));

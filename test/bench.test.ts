@@ -126,7 +126,10 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
       assert.ok(r.loadgenCpu.share > 0, sample.server);
       assert.ok(r.serverCpuNs >= 0, `${sample.server}: server CPU read from /proc`);
     }
-    for (const row of echo.rows) assert.equal(row.messagesPerSec.count, 2, row.server);
+    for (const row of echo.rows) {
+      assert.equal(row.messagesPerSec.count, 2, row.server);
+      assert.ok(row.serverCpuShare !== null && row.serverCpuShare >= 0, `${row.server}: server CPU share`);
+    }
     assert.equal(echo.rows.find((r) => r.server === 'c')!.toCeiling, 1);
     assert.equal(echo.rows.find((r) => r.server === 'node')!.toNode, 1);
     assert.ok(echo.rows.every((r) => r.toCeiling !== null && r.toNode !== null));
@@ -166,9 +169,15 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     }
   });
 
-  it('prints tables and the target checks', () => {
-    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo throughput', 'Targets']) assert.ok(run.stdout.includes(heading), heading);
+  it('prints tables and the target checks, and writes the same tables as Markdown', () => {
+    const markdown = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo throughput', 'Targets']) {
+      assert.ok(run.stdout.includes(heading), heading);
+      assert.ok(markdown.includes(`**${heading}`), `results.md: ${heading}`);
+    }
     assert.match(run.stdout, /iomux-epoll msgs\/s \/ Node net/);
+    assert.match(markdown, new RegExp(`Node ${process.version}`));
+    assert.match(markdown, /^\| mechanism \| N \| A \|/m);
   });
 });
 
