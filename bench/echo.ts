@@ -90,6 +90,11 @@ export interface EchoRow {
   /** The server's CPU time / wall time in the window (median): below 1 with the load generator also below 1 means latency-bound. */
   serverCpuShare: number | null;
   bytesVerified: number;
+  /**
+   * Readiness events the server dispatched per echoed message (its own stats, whole run; iomux only):
+   * 1 when a reply goes out at once, 2 when every reply waits for a writable event.
+   */
+  eventsPerMessage: number | null;
   /** Median messages/s over the C ceiling's. */
   toCeiling: number | null;
   /** Median messages/s over Node's net. */
@@ -344,6 +349,15 @@ export function parseStraceSummary(text: string): Record<string, number> {
   return calls;
 }
 
+function eventsPerMessage(group: EchoSample[]): number | null {
+  const values = group.flatMap((s) => {
+    const stats = s.serverStats;
+    if (!stats || typeof stats.events !== 'number' || !(stats.bytesIn > 0)) return [];
+    return [stats.events / (stats.bytesIn / s.size)];
+  });
+  return values.length > 0 ? spread(values).median : null;
+}
+
 function summarize(samples: EchoSample[]): EchoRow[] {
   const groups = groupBy(samples, (s) => `${s.server}|${s.connections}|${s.size}`);
   const rows: EchoRow[] = [];
@@ -360,6 +374,7 @@ function summarize(samples: EchoSample[]): EchoRow[] {
       serverCpuShare: reports.some((r) => r.serverCpuNs >= 0)
         ? spread(reports.filter((r) => r.serverCpuNs >= 0).map((r) => r.serverCpuNs / r.windowNs)).median : null,
       bytesVerified: reports.reduce((sum, r) => sum + r.bytesVerified, 0),
+      eventsPerMessage: eventsPerMessage(group),
       toCeiling: null, toNode: null, cpuToNode: null,
     });
   }

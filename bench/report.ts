@@ -102,13 +102,14 @@ export function echoTable(r: EchoResult): TableData {
     spreadText(row.messagesPerSec),
     spreadText(row.p50Us), spreadText(row.p99Us),
     spreadText(row.serverCpuNsPerMessage, 1e-3),
-    percent(row.serverCpuShare), percent(row.loadgenCpuShare),
+    percent(row.serverCpuShare), percent(row.loadgenCpuShare), row.eventsPerMessage === null ? '–' : row.eventsPerMessage.toFixed(2),
     ratioText(row.toCeiling), ratioText(row.toNode), ratioText(row.cpuToNode),
   ]);
-  for (const skip of r.skips) rows.push([skip.server, String(skip.connections), String(skip.size), 'skipped', ...Array<string>(8).fill('')]);
+  for (const skip of r.skips) rows.push([skip.server, String(skip.connections), String(skip.size), 'skipped', ...Array<string>(9).fill('')]);
   return {
     title: `Echo throughput (D=${r.options.depth}; median, min–max)`,
-    head: ['server', 'C', 'S', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'server CPU', 'loadgen CPU', '/ C ceiling', '/ Node net', 'CPU / Node'],
+    head: ['server', 'C', 'S', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'server CPU', 'loadgen CPU', 'events/msg', '/ C ceiling',
+      '/ Node net', 'CPU / Node'],
     rows, footer: [...new Set(r.skips.map((skip) => `skipped: ${skip.reason}`))],
   };
 }
@@ -206,9 +207,9 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
     const depth = result.echo.options.depth;
     files['echo.csv'] = csv(header, ['server', 'connections', 'size', 'depth', 'msgs_per_sec_median', 'msgs_per_sec_min', 'msgs_per_sec_max',
       'p50_us_median', 'p99_us_median', 'server_cpu_us_per_msg_median', 'server_cpu_us_per_msg_min', 'server_cpu_us_per_msg_max',
-      'server_cpu_share', 'loadgen_cpu_share', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
+      'server_cpu_share', 'loadgen_cpu_share', 'events_per_msg', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
     result.echo.rows.map((r) => [r.server, r.connections, r.size, depth, ...spreadCells(r.messagesPerSec), r.p50Us.median, r.p99Us.median,
-      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.serverCpuShare, r.loadgenCpuShare, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
+      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.serverCpuShare, r.loadgenCpuShare, r.eventsPerMessage, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
     if (result.echo.syscalls.length > 0) {
       const rows: unknown[][] = [];
       for (const s of result.echo.syscalls) {
