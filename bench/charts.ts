@@ -23,6 +23,13 @@ async function render(spec: Spec): Promise<string> {
 
 const logAxis = (title: string) => ({ type: 'quantitative' as const, title, scale: { type: 'log' as const }, axis: { grid: true } });
 
+/** A log x axis that spans exactly the swept values and labels each of them. */
+const sweptAxis = (field: string, title: string, values: number[]) => ({
+  field, type: 'quantitative' as const, title,
+  scale: { type: 'log' as const, nice: false, domain: [Math.min(...values), Math.max(...values)] },
+  axis: { grid: true, values: [...new Set(values)].sort((a, b) => a - b), format: '~s' },
+});
+
 /** Time per round and wait time against N, log–log, a line per mechanism and implementation, a column per A. */
 function scalingSpec(result: ScalingResult, subtitle: string[]): Spec {
   const values: object[] = [];
@@ -35,7 +42,7 @@ function scalingSpec(result: ScalingResult, subtitle: string[]): Spec {
       }
     }
   }
-  const x = { field: 'n', ...logAxis('N watched descriptors') };
+  const x = sweptAxis('n', 'N watched descriptors', result.rows.filter((r) => r.js || r.c).map((r) => r.n));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: 'Scaling: microseconds per round vs descriptors watched (median, bars: min–max)', subtitle },
@@ -54,7 +61,8 @@ function scalingSpec(result: ScalingResult, subtitle: string[]): Spec {
             x, y: { field: 'us', ...logAxis('µs (log)') },
             color: { field: 'mechanism', type: 'nominal', title: 'mechanism' },
             strokeDash: { field: 'impl', type: 'nominal', title: 'loop', sort: ['iomux (JS)', 'C'],
-              legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400 } },
+              legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400,
+                encode: { symbols: { update: { stroke: { value: '#333' } } } } } },
           },
         },
         {
@@ -75,7 +83,7 @@ function echoSpec(result: EchoResult, subtitle: string[], metric: 'throughput' |
     const scale = metric === 'throughput' ? 1 : 1 / 1000;
     return { server: r.server, connections: r.connections, size: `S = ${r.size} B`, value: s.median * scale, min: s.min * scale, max: s.max * scale };
   });
-  const x = { field: 'connections', ...logAxis('connections (C)') };
+  const x = sweptAxis('connections', 'connections (C)', result.rows.map((r) => r.connections));
   const yTitle = metric === 'throughput' ? 'messages per second' : 'server CPU µs per message';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
