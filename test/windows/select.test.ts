@@ -8,37 +8,22 @@ import { binding, constants } from '../../lib/native';
 import { PollFdArray } from '../../lib/pollfds';
 import { SelectSelector } from '../../lib/selectors/select';
 import { EVENT_READ } from '../../lib/selectors/selector';
-import { closeAll, tcpPair } from '../fixtures';
+import { closedPort, socketsPerTest } from './loopback';
 
 const { POLLIN, POLLOUT, POLLERR, FD_SETSIZE } = constants;
 const SAFETY_MS = 5000;
 /** Winsock retries a refused SYN before giving up (about 2 s on Windows; at once under Wine). */
 const REFUSED_CONNECT_MS = 15000;
 
-/** A port on 127.0.0.1 that nothing listens on: bound, then released. */
-function closedPort(): number {
-  const s = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
-  try {
-    binding.bind(s, '127.0.0.1', 0);
-    return binding.getsockname(s).port;
-  } finally {
-    binding.close(s);
-  }
-}
-
 describe('select over Winsock (Windows)', () => {
-  let fds: number[];
+  const { track, pair } = socketsPerTest();
 
-  beforeEach(() => {
-    fds = [];
-  });
-
-  afterEach(() => closeAll(...fds));
-
-  function pair(): [number, number] {
-    const p = tcpPair();
-    fds.push(...p);
-    return p;
+  /** A non-blocking socket whose connect to a closed port is under way. */
+  function refusedConnect(): number {
+    const fd = track(binding.socket(constants.AF_INET, constants.SOCK_STREAM));
+    binding.setNonBlocking(fd, true);
+    assert.equal(binding.connect(fd, '127.0.0.1', closedPort()), false);
+    return fd;
   }
 
   it('sorts sockets into readable, writable and idle as Python\'s select does', () => {
@@ -92,10 +77,7 @@ describe('select over Winsock (Windows)', () => {
   });
 
   it('a failed non-blocking connect shows in the except set, and SO_ERROR reads ECONNREFUSED', () => {
-    const fd = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
-    fds.push(fd);
-    binding.setNonBlocking(fd, true);
-    assert.equal(binding.connect(fd, '127.0.0.1', closedPort()), false);
+    const fd = refusedConnect();
     const [, writable, exceptional] = binding.select(null, [fd], [fd], REFUSED_CONNECT_MS);
     assert.deepEqual(writable, []);
     assert.deepEqual(exceptional, [fd]);
@@ -103,10 +85,7 @@ describe('select over Winsock (Windows)', () => {
   });
 
   it('selectPollfds turns that except-set report into POLLERR for a POLLOUT interest', () => {
-    const fd = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
-    fds.push(fd);
-    binding.setNonBlocking(fd, true);
-    binding.connect(fd, '127.0.0.1', closedPort());
+    const fd = refusedConnect();
     const entries = new PollFdArray(1);
     entries.push(fd, POLLOUT);
     assert.equal(binding.selectPollfds(entries.buffer, 1, REFUSED_CONNECT_MS), 1);

@@ -12,11 +12,13 @@ import { PollSelector } from '../../lib/selectors/poll';
 import { EVENT_READ } from '../../lib/selectors/selector';
 import { WSAPollSelector } from '../../lib/selectors/wsapoll';
 import { PollFdArray } from '../../lib/pollfds';
-import { closeAll, tcpPair } from '../fixtures';
+import { socketsPerTest } from './loopback';
 
 const SAFETY_MS = 5000;
 
 describe('selectors on Windows', () => {
+  const { untrack, pair } = socketsPerTest();
+
   it('DefaultSelector is a WSAPollSelector; WSAPoll and select are the mechanisms here', () => {
     assert.deepEqual(availableMechanisms(), ['wsapoll', 'select']);
     const selector = new DefaultSelector();
@@ -34,10 +36,11 @@ describe('selectors on Windows', () => {
   });
 
   it('a peer\'s close (POLLHUP on Windows) reaches a WSAPollSelector reader as readable', () => {
-    const [client, server] = tcpPair();
+    const [client, server] = pair();
     const selector = new WSAPollSelector<string>();
     try {
       selector.register(server, EVENT_READ, 'server');
+      untrack(client);
       binding.close(client);
       const ready = selector.select(SAFETY_MS);
       assert.equal(ready.length, 1);
@@ -45,71 +48,51 @@ describe('selectors on Windows', () => {
       assert.equal(binding.recv(server, Buffer.alloc(4)), 0);
     } finally {
       selector.close();
-      closeAll(server);
     }
   });
 });
 
 describe('WaitThread on Windows (the attached reactor\'s helper thread)', () => {
-  /** Arms one wait and resolves with the errno its onReady reports. */
-  function waitOnce(arm: (thread: WaitThread) => void, poke?: (thread: WaitThread) => void): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const guard = setTimeout(() => {
-        thread.close();
-        reject(new Error('the helper thread never reported back'));
-      }, SAFETY_MS);
-      const thread = new binding.WaitThread((err) => {
-        clearTimeout(guard);
-        thread.close();
-        resolve(err);
+  const { pair } = socketsPerTest();
+
+  // Each case arms a wait on an idle socket that nothing else would end, then ends it its way.
+  const cases: { name: string; mechanism: WaitMechanism; end: (thread: WaitThread, client: number) => void }[] = [
+    {
+      name: 'reports back when a socket in its WSAPoll wait becomes readable',
+      mechanism: WaitMechanism.Poll,
+      end: (_, client) => binding.send(client, Buffer.from('x')),
+    },
+    {
+      name: 'wake() ends a WSAPoll wait (the loopback-socket waker works)',
+      mechanism: WaitMechanism.Poll,
+      end: (thread) => thread.wake(),
+    },
+    {
+      name: 'wake() ends a select() wait too',
+      mechanism: WaitMechanism.Select,
+      end: (thread) => thread.wake(),
+    },
+  ];
+
+  for (const { name, mechanism, end } of cases) {
+    it(name, async () => {
+      const [client, server] = pair();
+      const entries = new PollFdArray(1);
+      entries.push(server, binding.constants.POLLIN);
+      const err = await new Promise<number>((resolve, reject) => {
+        const thread = new binding.WaitThread((errno) => {
+          clearTimeout(guard);
+          thread.close();
+          resolve(errno);
+        });
+        const guard = setTimeout(() => {
+          thread.close();
+          reject(new Error('the helper thread never reported back'));
+        }, SAFETY_MS);
+        thread.arm(mechanism, entries.buffer, entries.length, -1, null);
+        setTimeout(() => end(thread, client), 10);
       });
-      arm(thread);
-      poke?.(thread);
+      assert.equal(err, 0);
     });
   }
-
-  it('reports back when a socket in its WSAPoll wait becomes readable', async () => {
-    const [client, server] = tcpPair();
-    try {
-      const entries = new PollFdArray(1);
-      entries.push(server, binding.constants.POLLIN);
-      const err = await waitOnce(
-        (thread) => thread.arm(WaitMechanism.Poll, entries.buffer, entries.length, -1, null),
-        () => setTimeout(() => binding.send(client, Buffer.from('x')), 10),
-      );
-      assert.equal(err, 0);
-    } finally {
-      closeAll(client, server);
-    }
-  });
-
-  it('wake() ends a wait that nothing would end (the loopback-socket waker works)', async () => {
-    const [client, server] = tcpPair();
-    try {
-      const entries = new PollFdArray(1);
-      entries.push(server, binding.constants.POLLIN);
-      const err = await waitOnce(
-        (thread) => thread.arm(WaitMechanism.Poll, entries.buffer, entries.length, -1, null),
-        (thread) => setTimeout(() => thread.wake(), 10),
-      );
-      assert.equal(err, 0);
-    } finally {
-      closeAll(client, server);
-    }
-  });
-
-  it('wake() ends a select() wait too', async () => {
-    const [client, server] = tcpPair();
-    try {
-      const entries = new PollFdArray(1);
-      entries.push(server, binding.constants.POLLIN);
-      const err = await waitOnce(
-        (thread) => thread.arm(WaitMechanism.Select, entries.buffer, entries.length, -1, null),
-        (thread) => setTimeout(() => thread.wake(), 10),
-      );
-      assert.equal(err, 0);
-    } finally {
-      closeAll(client, server);
-    }
-  });
 });

@@ -8,36 +8,13 @@ import { once } from 'node:events';
 import { binding, constants } from '../../lib/native';
 import { errnoName, isSystemError } from '../../lib/errors';
 import { Socket } from '../../lib/socket';
-import { closeAll, tcpPair } from '../fixtures';
+import { closedPort, socketsPerTest } from './loopback';
 
 const { AF_INET, SOCK_STREAM, SOL_SOCKET, SO_ERROR } = constants;
 const E = constants.errno;
 
-/** A port on 127.0.0.1 that nothing listens on: bound, then released. */
-function closedPort(): number {
-  const s = binding.socket(AF_INET, SOCK_STREAM);
-  try {
-    binding.bind(s, '127.0.0.1', 0);
-    return binding.getsockname(s).port;
-  } finally {
-    binding.close(s);
-  }
-}
-
 describe('Winsock sockets (Windows)', () => {
-  let fds: number[];
-
-  beforeEach(() => {
-    fds = [];
-  });
-
-  afterEach(() => closeAll(...fds));
-
-  function pair(): [number, number] {
-    const p = tcpPair();
-    fds.push(...p);
-    return p;
-  }
+  const { track, untrack, pair, listener: listening } = socketsPerTest();
 
   it('round trip over loopback TCP: what one side sends, the other receives, both ways', () => {
     const [client, server] = pair();
@@ -65,22 +42,15 @@ describe('Winsock sockets (Windows)', () => {
   it('would-block is a value, not an exception: recv and accept return -1 when nothing is there', () => {
     const [, server] = pair();
     assert.equal(binding.recv(server, Buffer.alloc(8)), -1);
-    const listener = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(listener);
-    binding.bind(listener, '127.0.0.1', 0);
-    binding.listen(listener);
+    const listener = listening();
     binding.setNonBlocking(listener, true);
     assert.equal(binding.accept(listener), -1);
     assert.equal(binding.acceptWithAddress(listener), null);
   });
 
   it('a non-blocking connect is in progress (false), then writable with SO_ERROR 0', () => {
-    const listener = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(listener);
-    binding.bind(listener, '127.0.0.1', 0);
-    binding.listen(listener);
-    const fd = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(fd);
+    const listener = listening();
+    const fd = track(binding.socket(AF_INET, SOCK_STREAM));
     binding.setNonBlocking(fd, true);
     const connected = binding.connect(fd, '127.0.0.1', binding.getsockname(listener).port);
     assert.equal(typeof connected, 'boolean');
@@ -90,8 +60,7 @@ describe('Winsock sockets (Windows)', () => {
   });
 
   it('connect to a port nobody listens on throws ECONNREFUSED, errno and syscall as on Linux', () => {
-    const fd = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(fd);
+    const fd = track(binding.socket(AF_INET, SOCK_STREAM));
     assert.throws(() => binding.connect(fd, '127.0.0.1', closedPort()), (err: unknown) => {
       assert.ok(isSystemError(err, 'ECONNREFUSED'), String(err));
       assert.equal(err.errno, -E.ECONNREFUSED);
@@ -102,12 +71,8 @@ describe('Winsock sockets (Windows)', () => {
   });
 
   it('bind to the port of a listening socket throws EADDRINUSE', () => {
-    const listener = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(listener);
-    binding.bind(listener, '127.0.0.1', 0);
-    binding.listen(listener);
-    const fd = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(fd);
+    const listener = listening();
+    const fd = track(binding.socket(AF_INET, SOCK_STREAM));
     const port = binding.getsockname(listener).port;
     assert.throws(() => binding.bind(fd, '127.0.0.1', port), { code: 'EADDRINUSE', syscall: 'bind' });
   });
@@ -139,8 +104,7 @@ describe('Winsock sockets (Windows)', () => {
 
   it('refuses bad arguments with TypeError/RangeError, never a crash', () => {
     assert.throws(() => binding.socket('inet' as unknown as number, SOCK_STREAM), TypeError);
-    const fd = binding.socket(AF_INET, SOCK_STREAM);
-    fds.push(fd);
+    const fd = track(binding.socket(AF_INET, SOCK_STREAM));
     assert.throws(() => binding.bind(fd, '127.0.0.1', 70000), RangeError);
     assert.throws(() => binding.bind(fd, 'not an address', 0), TypeError);
     assert.throws(() => binding.recv(-1, Buffer.alloc(1)), RangeError);
@@ -148,18 +112,16 @@ describe('Winsock sockets (Windows)', () => {
   });
 
   it('new sockets are not inherited by child processes (Windows\' close-on-exec)', async () => {
-    const listener = binding.socket(AF_INET, SOCK_STREAM);
-    binding.bind(listener, '127.0.0.1', 0);
-    binding.listen(listener);
+    const listener = listening();
     const port = binding.getsockname(listener).port;
     // libuv starts children with bInheritHandles = TRUE: every inheritable handle goes along.
     const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
     try {
       await once(child, 'spawn');
+      untrack(listener);
       binding.close(listener);
       // Had the child inherited the listener, the port would still be taken while it lives.
-      const again = binding.socket(AF_INET, SOCK_STREAM);
-      fds.push(again);
+      const again = track(binding.socket(AF_INET, SOCK_STREAM));
       binding.bind(again, '127.0.0.1', port);
       binding.listen(again);
     } finally {
@@ -171,7 +133,8 @@ describe('Winsock sockets (Windows)', () => {
     const [client, server] = pair();
     const a = Socket.fromFd(client, AF_INET);
     const b = Socket.fromFd(server, AF_INET);
-    fds.length = 0; // The Socket objects own them now.
+    untrack(client); // The Socket objects own them now.
+    untrack(server);
     try {
       a.setTimeout(null);
       a.sendAll('hello windows');

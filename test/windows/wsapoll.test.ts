@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { binding, constants } from '../../lib/native';
 import { PollFdArray } from '../../lib/pollfds';
-import { closeAll, tcpPair } from '../fixtures';
+import { socketsPerTest } from './loopback';
 import { underWine } from './wine';
 
 const { POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLHUP, POLLNVAL } = constants;
@@ -14,21 +14,12 @@ const wsapoll = binding.wsapoll!;
 const SAFETY_MS = 5000;
 
 describe('WSAPoll (Windows)', () => {
-  let fds: number[];
+  const { track, untrack, pair, listener: listening } = socketsPerTest();
   let entries: PollFdArray;
 
   beforeEach(() => {
-    fds = [];
     entries = new PollFdArray(4);
   });
-
-  afterEach(() => closeAll(...fds));
-
-  function pair(): [number, number] {
-    const p = tcpPair();
-    fds.push(...p);
-    return p;
-  }
 
   /** WSAPoll on one socket; returns [count, revents]. */
   function pollOne(fd: number, events: number, timeoutMs: number): [number, number] {
@@ -67,24 +58,18 @@ describe('WSAPoll (Windows)', () => {
   });
 
   it('listening socket: a pending connection sets POLLRDNORM (accept will not block)', () => {
-    const listener = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
-    fds.push(listener);
-    binding.bind(listener, '127.0.0.1', 0);
-    binding.listen(listener, 4);
+    const listener = listening();
     assert.deepEqual(pollOne(listener, POLLIN, 0), [0, 0]);
-    const client = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
-    fds.push(client);
+    const client = track(binding.socket(constants.AF_INET, constants.SOCK_STREAM));
     binding.connect(client, '127.0.0.1', binding.getsockname(listener).port);
     assert.deepEqual(pollOne(listener, POLLIN, SAFETY_MS), [1, POLLRDNORM]);
-    const accepted = binding.accept(listener);
-    assert.ok(accepted >= 0);
-    fds.push(accepted);
+    assert.ok(track(binding.accept(listener)) >= 0);
   });
 
   it('peer close: a graceful disconnect sets POLLHUP, and recv then returns 0', () => {
     const [client, server] = pair();
+    untrack(client);
     binding.close(client);
-    fds.splice(fds.indexOf(client), 1);
     const [n, revents] = pollOne(server, POLLIN, SAFETY_MS);
     assert.equal(n, 1);
     assert.equal(revents & POLLHUP, POLLHUP, `revents 0x${revents.toString(16)}`);
@@ -143,8 +128,8 @@ describe('WSAPoll (Windows)', () => {
     // Windows documents POLLNVAL for "an invalid socket was used"; Wine fails the whole call instead.
     if (underWine) this.skip();
     const [client] = pair();
+    untrack(client);
     binding.close(client);
-    fds.splice(fds.indexOf(client), 1);
     const [n, revents] = pollOne(client, POLLIN, 0);
     assert.equal(n, 1);
     assert.equal(revents & POLLNVAL, POLLNVAL);
