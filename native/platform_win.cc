@@ -93,6 +93,8 @@ std::string ErrorMessage(int err) {
       length--;
     }
     if (length > 0) return std::string(text, length);
+    // Wine has no text for some codes; the number still tells a reader where to look.
+    return "Winsock error " + std::to_string(windowsCode);
   }
   return std::strerror(err);
 }
