@@ -39,13 +39,13 @@ function packageVersion(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-function subtitles(o: SuiteOptions, machine: MachineInfo): { scaling: string[]; echo: string[] } {
-  const m = machineSummary(machine);
-  const s = o.scaling;
-  const e = o.echo;
+function subtitles(r: SuiteResult): { scaling: string[]; echo: string[] } {
+  const m = machineSummary(r.machine);
+  const s = r.parameters.scaling;
+  const e = r.parameters.echo;
   return {
-    scaling: [m, `N ${s.n.join(', ')}; A ${s.a.join(', ')}; ${s.transport} descriptors; ${s.timeMs} ms per cell; repeat ${s.repeat}`],
-    echo: [m, `D ${e.depth}; ${e.durationMs} ms window after ${e.warmupMs} ms warm-up; repeat ${e.repeat}; ${e.pin ? 'pinned' : 'not pinned'}`],
+    scaling: [m, s ? `N ${s.n.join(', ')}; A ${s.a.join(', ')}; ${s.transport} descriptors; ${s.timeMs} ms per cell; repeat ${s.repeat}` : ''],
+    echo: [m, e ? `D ${e.depth}; ${e.durationMs} ms window after ${e.warmupMs} ms warm-up; repeat ${e.repeat}; ${e.pin ? 'pinned' : 'not pinned'}` : ''],
   };
 }
 
@@ -94,8 +94,19 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     files: [],
   };
   printTables(result, o.print);
-  await writeFiles(result, o, machine);
+  await writeFiles(result, o);
   o.print(`\nWrote ${result.files.join(', ')} (${result.durationSec} s)`);
+  return result;
+}
+
+/** Prints and writes a saved run again (tables, CSV, charts, Markdown) without measuring anything. */
+export async function redrawSuite(file: string, o: Pick<SuiteOptions, 'outDir' | 'jsonFile' | 'charts' | 'print'>): Promise<SuiteResult> {
+  const result = JSON.parse(fs.readFileSync(file, 'utf8')) as SuiteResult;
+  if (result.tool !== 'iomux bench') throw new Error(`${file} is not a results.json written by iomux bench`);
+  result.files = [];
+  printTables(result, o.print);
+  await writeFiles(result, o);
+  o.print(`\nWrote ${result.files.join(', ')} (from ${file})`);
   return result;
 }
 
@@ -107,7 +118,7 @@ function printTables(r: SuiteResult, print: (text: string) => void): void {
   }
 }
 
-async function writeFiles(result: SuiteResult, o: SuiteOptions, machine: MachineInfo): Promise<void> {
+async function writeFiles(result: SuiteResult, o: Pick<SuiteOptions, 'outDir' | 'jsonFile' | 'charts'>): Promise<void> {
   fs.mkdirSync(o.outDir, { recursive: true });
   const shown = (file: string) => {
     const relative = path.relative(process.cwd(), path.resolve(file));
@@ -119,7 +130,7 @@ async function writeFiles(result: SuiteResult, o: SuiteOptions, machine: Machine
   };
   for (const [name, text] of Object.entries(csvFiles(result))) write(path.join(o.outDir, name), text);
   if (o.charts) {
-    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(o, machine))) {
+    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result))) {
       write(path.join(o.outDir, chart.file), chart.svg);
     }
   }

@@ -172,6 +172,14 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     }
   });
 
+  it('--from redraws a saved run without measuring: the same tables, and no new samples', async () => {
+    const again = path.join(dir, 'again');
+    const redraw = await bench(['--from', path.join(out, 'results.json'), '--out', again, '--no-charts']);
+    assert.equal(redraw.code, 0, redraw.stderr);
+    assert.equal(fs.readFileSync(path.join(again, 'results.md'), 'utf8'), fs.readFileSync(path.join(out, 'results.md'), 'utf8'));
+    assert.deepEqual(readJson(path.join(again, 'results.json')).echo!.samples, result.echo!.samples);
+  });
+
   it('prints tables and the target checks, and writes the same tables as Markdown', () => {
     const markdown = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
     for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo throughput', 'Targets']) {

@@ -51,6 +51,7 @@ interface BenchFlags {
   syscalls: boolean;
   charts: boolean;
   progress: boolean;
+  from?: string;
 }
 
 export function register(program: Command): void {
@@ -83,6 +84,7 @@ export function register(program: Command): void {
     .option('--no-syscalls', 'echo: skip the strace -c run that counts system calls per message')
     .option('--no-charts', 'do not render SVG charts')
     .option('--no-progress', 'no progress bar')
+    .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
     .addHelpText('after', `
 Without part flags every part runs. The default suite takes under three minutes on two cores;
 --full sweeps N up to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096.
@@ -122,11 +124,16 @@ Examples:
         throw err;
       });
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
-      const { runSuite } = await import('../../bench/suite');
+      const { redrawSuite, runSuite } = await import('../../bench/suite');
+      const print = (text: string) => process.stdout.write(`${text}\n`);
+      if (flags.from) {
+        await redrawSuite(flags.from, { outDir: flags.out, jsonFile: flags.json, charts: flags.charts, print });
+        return;
+      }
       await runSuite({
         parts, full, scaling: s, micro: m, echo: e,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
-        print: (text) => process.stdout.write(`${text}\n`),
+        print,
       });
     });
 }
