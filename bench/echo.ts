@@ -130,12 +130,12 @@ const STOP_TIMEOUT_MS = 5000;
 /** Descriptors a server holds besides its connections (stdio, listener, epoll, wakers, Node's own). */
 const SELECT_HEADROOM = 40;
 
-interface ServerCommand {
+interface Command {
   file: string;
   args: string[];
 }
 
-function serverCommand(name: EchoServerName): ServerCommand {
+function serverCommand(name: EchoServerName): Command {
   const listen = ['--host', '127.0.0.1', '--port', '0', '--backlog', '4096'];
   if (name === 'c') return { file: programPath('bench-echo-server'), args: listen };
   if (name === 'node') return { file: process.execPath, args: [path.join(__dirname, 'node-echo-server.js'), '--host', '127.0.0.1', '--port', '0'] };
@@ -165,8 +165,14 @@ function pinning(pin: boolean): [string, string] | null {
   return pin && onPath('taskset') && os.cpus().length >= 2 ? ['0', '1'] : null;
 }
 
-function withPin(command: ServerCommand, core: string | undefined): ServerCommand {
+function withPin(command: Command, core: string | undefined): Command {
   return core === undefined ? command : { file: 'taskset', args: ['-c', core, command.file, ...command.args] };
+}
+
+async function runLoadgen(command: Command): Promise<LoadgenReport> {
+  const [report] = await runJsonLines<LoadgenReport>(command.file, command.args);
+  if (!report) throw new Error('the load generator printed no report');
+  return report;
 }
 
 export async function runEcho(options: EchoOptions, onCell: (label: string) => void = () => {}): Promise<EchoResult> {
@@ -186,12 +192,11 @@ export async function runEcho(options: EchoOptions, onCell: (label: string) => v
           onCell(`${server} C=${connections} S=${size}`);
           const running = await startServer(withPin(serverCommand(server), cores?.[0]));
           try {
-            const [report] = await runJsonLines<LoadgenReport>(cores ? 'taskset' : loadgen, [
-              ...(cores ? ['-c', cores[1], loadgen] : []),
+            const report = await runLoadgen(withPin({ file: loadgen, args: [
               '--port', String(running.port), '--connections', String(connections), '--depth', String(options.depth),
               '--size', String(size), '--warmup-ms', String(options.warmupMs), '--duration-ms', String(options.durationMs),
               '--server-pid', String(running.child.pid),
-            ]);
+            ] }, cores?.[1]));
             samples.push({ server, connections, size, repetition, report, serverStats: await running.stop() });
           } finally {
             await running.stop();
@@ -222,7 +227,7 @@ interface RunningServer {
   stop(): Promise<Record<string, number> | null>;
 }
 
-function startServer(command: ServerCommand): Promise<RunningServer> {
+function startServer(command: Command): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const child = spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -285,11 +290,10 @@ async function countSyscalls(options: EchoOptions, cores: [string, string] | nul
     const strace = spawn('strace', ['-c', '-f', '-o', output, '-p', String(running.child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
     try {
       await waitForAttach(strace);
-      const [report] = await runJsonLines<LoadgenReport>(cores ? 'taskset' : loadgen, [
-        ...(cores ? ['-c', cores[1], loadgen] : []),
+      const report = await runLoadgen(withPin({ file: loadgen, args: [
         '--port', String(running.port), '--connections', String(c), '--depth', String(options.depth), '--size', String(size),
         '--warmup-ms', '0', '--duration-ms', String(options.syscallDurationMs),
-      ]);
+      ] }, cores?.[1]));
       await stopStrace(strace);
       if (report.messagesTotal === 0) throw new Error(`${server} echoed no message under strace in ${options.syscallDurationMs} ms`);
       const calls = parseStraceSummary(fs.readFileSync(output, 'utf8'));

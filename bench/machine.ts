@@ -40,14 +40,22 @@ export function machineSummary(m: MachineInfo): string {
   return `${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node}`;
 }
 
-function descriptorLimits(): { soft: number; hard: number } | null {
+/** This process's RLIMIT_NOFILE from /proc (Node has no getrlimit); null where there is no /proc. */
+export function descriptorLimits(): { soft: number; hard: number } | null {
   try {
     const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
     const [soft, hard] = (line ?? '').trim().split(/\s+/).slice(3, 5).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
-    return Number.isFinite(soft) || soft === Infinity ? { soft, hard } : null;
+    return soft === undefined || Number.isNaN(soft) ? null : { soft, hard };
   } catch {
     return null;
   }
+}
+
+/** Descriptors this process may still open under its soft limit, less a margin for Node's own. */
+export function freeDescriptors(): number {
+  const limits = descriptorLimits();
+  if (!limits || limits.soft === Infinity) return Infinity; // No /proc: socket() will say EMFILE if it must.
+  return limits.soft - fs.readdirSync('/proc/self/fd').length - 64;
 }
 
 /** Whether an executable is on PATH (no shell, no spawn). */

@@ -8,10 +8,10 @@
  * Watched descriptors are UDP sockets connected to themselves by default: one descriptor each, so
  * N = 10000 fits a 20000-descriptor limit that 10000 socketpairs (20000 + stdio) do not.
  */
-import * as fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { binding, constants, hasEpoll } from '../lib/native';
 import { PollFdArray } from '../lib/pollfds';
+import { freeDescriptors } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
 
@@ -337,18 +337,6 @@ function timeRounds(watched: Watched, a: number, loop: WaitLoop, timeMs: number,
     elapsed = performance.now() - start;
   } while (elapsed < timeMs);
   return { rounds, roundNs: (elapsed * 1e6) / rounds, waitNs: (loop.waitMs * 1e6) / rounds };
-}
-
-/** Descriptors this process may still open under its soft RLIMIT_NOFILE, less a margin for Node's own. */
-function freeDescriptors(): number {
-  try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
-    const soft = line?.trim().split(/\s+/)[3];
-    if (soft === undefined || soft === 'unlimited') return Infinity;
-    return Number(soft) - fs.readdirSync('/proc/self/fd').length - 64;
-  } catch {
-    return Infinity; // No /proc: let socket() say EMFILE if it must.
-  }
 }
 
 function summarize(samples: ScalingSample[], skips: ScalingSkip[]): ScalingRow[] {

@@ -122,15 +122,18 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
       const r = sample.report;
       assert.ok(r.messages > 0, sample.server);
       assert.equal(r.bytesVerified, r.messagesTotal * 100, `${sample.server}: whole messages, all verified`);
-      assert.ok(r.latencyUs.p50 > 0 && r.latencyUs.p50 <= r.latencyUs.p99, sample.server);
-      assert.ok(r.loadgenCpu.share > 0, sample.server);
+      assert.ok(r.latencyUs.p50 > 0 && r.latencyUs.p50 <= r.latencyUs.p99, `${sample.server}: ${JSON.stringify(r.latencyUs)}`);
+      assert.ok(r.loadgenCpu.share > 0, `${sample.server}: load generator CPU ${JSON.stringify(r.loadgenCpu)}`);
       assert.ok(r.serverCpuNs >= 0, `${sample.server}: server CPU read from /proc`);
     }
     for (const row of echo.rows) {
       assert.equal(row.messagesPerSec.count, 2, row.server);
       assert.ok(row.serverCpuShare !== null && row.serverCpuShare >= 0, `${row.server}: server CPU share`);
       // Only iomux servers report their readiness events; every message needs at least one.
-      if (row.server.startsWith('iomux-')) assert.ok(row.eventsPerMessage !== null && row.eventsPerMessage >= 0.9, row.server);
+      if (row.server.startsWith('iomux-')) {
+        const stats = JSON.stringify(echo.samples.filter((x) => x.server === row.server).map((x) => x.serverStats));
+        assert.ok(row.eventsPerMessage !== null && row.eventsPerMessage >= 0.9, `${row.server}: events per message from ${stats}`);
+      }
       else assert.equal(row.eventsPerMessage, null);
     }
     assert.equal(echo.rows.find((r) => r.server === 'c')!.toCeiling, 1);
