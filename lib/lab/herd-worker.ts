@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { binding } from '../native';
+import { isSystemError } from '../errors';
 import { openWatcher } from './mechanisms';
 import type { Row } from './model';
 import {
@@ -74,11 +75,8 @@ function main(data: HerdWorkerData): void {
 }
 
 function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as Error & { code?: unknown }).code;
-    return typeof code === 'string' ? `${code} (${err.message})` : err.message;
-  }
-  return String(err);
+  if (isSystemError(err)) return `${err.syscall} failed with ${err.code}`;
+  return err instanceof Error ? err.message : String(err);
 }
 
 main(workerData as HerdWorkerData);

@@ -67,7 +67,7 @@ export const arrivals: Scenario = {
     if (et && et.summary.counts.afterArrival === p.messages && p.messages > 1) {
       lines.push(`Edge-triggered epoll woke for every one of the ${plural(p.messages, 'arrival')}, although unread data ` +
         'was already waiting each time: on a socket an "edge" is each arrival, not only the empty-to-non-empty ' +
-        'transition. A handler that counts on getting one wake-up per burst is counting on folklore.');
+        'transition.');
     }
     return lines;
   },

@@ -72,7 +72,8 @@ export const partialRead: Scenario = {
         ? `reported the socket ${times(t.summary.wakeups)}, then stayed silent with ${t.summary.bytesLeft} bytes unread`
         : `reported the socket ${times(t.summary.wakeups)} and all ${t.summary.bytesRead} bytes were read`);
     if (!p.drain && traces.some((t) => t.summary.stalled)) {
-      lines.push('An edge-triggered handler must read until EAGAIN: try --drain. A one-shot handler must also re-arm: try --rearm.');
+      lines.push('An edge-triggered or one-shot handler must read until EAGAIN (try --drain), or re-arm with ' +
+        'EPOLL_CTL_MOD, which reports data still waiting (try --rearm).');
     }
     return lines;
   },

@@ -72,7 +72,7 @@ export const writable: Scenario = {
         }
         sentTotal += filled;
         const got = receiveExactly(peer, filled, s.scratch, 1000);
-        s.timeline.step(`peer: recv everything → ${got} bytes; the send buffer is empty again`, peer, got);
+        s.timeline.step(`peer: recv everything → ${got} bytes; all that was sent has arrived`, peer, got);
         afterDrain += phase(p.waits, 'nothing to send');
       }
       return s.finish({
