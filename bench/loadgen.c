@@ -2,9 +2,10 @@
  * Closed-loop echo load generator, in C so that it is not the bottleneck. C connections each keep D
  * messages of S bytes in flight: a message is sent as soon as an earlier one's echo has fully
  * arrived. Every echoed byte is compared with what was sent (a pseudo-random stream per
- * connection), so a server that drops, reorders or corrupts bytes fails the run. After a warm-up,
- * a timed window counts messages, their round-trip latency (p50/p99), this process's own CPU time
- * and, given --server-pid, the server's CPU time from /proc/PID/stat.
+ * connection), so a server that drops, reorders or corrupts bytes fails the run. Once every
+ * connection is up and a warm-up has passed, a timed window counts messages, their round-trip
+ * latency (p50/p99), this process's own CPU time and, given --server-pid, the server's CPU time
+ * from /proc/PID/stat.
  *
  *   loadgen --port P [--host 127.0.0.1] [--connections 100] [--depth 1] [--size 64]
  *           [--warmup-ms 500] [--duration-ms 2000] [--server-pid PID]
@@ -25,6 +26,7 @@
 
 /* The byte stream every connection sends: a pseudo-random pattern with a prime period, stored with
  * one extra chunk appended so that any window of up to CHUNK bytes is contiguous. */
+#define CONNECT_TIMEOUT_MS 15000
 #define PERIOD 65521
 #define CHUNK 65536
 static unsigned char pattern[PERIOD + CHUNK];
@@ -281,21 +283,26 @@ int main(int argc, char **argv) {
   }
   freeaddrinfo(addr);
 
-  const uint64_t window_start = start + (uint64_t)warmup_ms * 1000000u;
-  const uint64_t window_end = window_start + (uint64_t)duration_ms * 1000000u;
+  /* The warm-up starts once every connection is up (SYN retries can take a second at C = 1000). */
+  const uint64_t connect_deadline = start + (uint64_t)CONNECT_TIMEOUT_MS * 1000000u;
+  uint64_t window_start = UINT64_MAX, window_end = UINT64_MAX;
   double server_cpu0 = 0, self_cpu0 = 0, user0 = 0, sys0 = 0, user1 = 0, sys1 = 0;
   uint64_t connected_at = 0;
   long connected = 0;
   struct epoll_event events[1024];
   for (;;) {
     uint64_t now = now_ns();
+    if (connected < n_conns && now >= connect_deadline) {
+      errno = 0;
+      die("only %ld of %ld connections were established within %d ms", connected, n_conns, CONNECT_TIMEOUT_MS);
+    }
     if (!in_window && now >= window_start) {
       in_window = 1;
       self_cpu0 = self_cpu_ns(&user0, &sys0);
       if (server_pid) server_cpu0 = process_cpu_ns(server_pid);
     }
     if (now >= window_end) break;
-    uint64_t next = in_window ? window_end : window_start;
+    uint64_t next = connected < n_conns ? connect_deadline : in_window ? window_end : window_start;
     int timeout = (int)((next - now + 999999) / 1000000);
     int n = epoll_wait(epfd, events, 1024, timeout < 100 ? timeout : 100);
     if (n < 0) {
@@ -307,7 +314,11 @@ int main(int argc, char **argv) {
       if (!c->connected) {
         if (!(events[i].events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) continue;
         on_connected(c);
-        if (++connected == n_conns) connected_at = now_ns();
+        if (++connected == n_conns) {
+          connected_at = now_ns();
+          window_start = connected_at + (uint64_t)warmup_ms * 1000000u;
+          window_end = window_start + (uint64_t)duration_ms * 1000000u;
+        }
         continue;
       }
       if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
@@ -318,10 +329,6 @@ int main(int argc, char **argv) {
   double self_cpu1 = self_cpu_ns(&user1, &sys1);
   double window_ns = (double)(now_ns() - window_start);
   int drained = drain_in_flight(events);
-  if (connected < n_conns) {
-    errno = 0;
-    die("only %ld of %ld connections were established before the window ended", connected, n_conns);
-  }
   double server_cpu = server_pid && server_cpu0 >= 0 && server_cpu1 >= 0 ? server_cpu1 - server_cpu0 : -1;
   printf("{\"connections\":%ld,\"depth\":%ld,\"size\":%ld,\"warmupMs\":%ld,\"durationMs\":%ld,"
          "\"connectMs\":%.3f,\"windowNs\":%.0f,\"messages\":%llu,\"messagesTotal\":%llu,\"bytesVerified\":%llu,"

@@ -47,12 +47,14 @@ function alignsOf(t: TableData): ('left' | 'right')[] {
 }
 
 export function terminalTable(t: TableData): string {
+  if (t.rows.length === 0) return [t.title, ...(t.footer ?? []).map((line) => `  ${line}`)].join('\n');
   const table = new Table({ head: t.head, style: { head: [], border: [], compact: true }, colAligns: alignsOf(t) });
   for (const row of t.rows) table.push(row);
   return [t.title, table.toString(), ...(t.footer ?? []).map((line) => `  ${line}`)].join('\n');
 }
 
 export function markdownTable(t: TableData): string {
+  if (t.rows.length === 0) return [`**${t.title}**`, ...(t.footer ?? []).map((f) => `\n${f}`)].join('\n');
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
   const rule = alignsOf(t).map((a) => (a === 'right' ? '---:' : ':---'));
   return [`**${t.title}**`, '', line(t.head), `|${rule.join('|')}|`, ...t.rows.map(line), ...(t.footer ?? []).map((f) => `\n${f}`)].join('\n');
