@@ -50,8 +50,9 @@ describe('lab: mechanism adapters and parameters', () => {
     }
   });
 
-  it('EPOLLEXCLUSIVE is refused for select and poll', () => {
+  it('options a mechanism does not have are refused: EPOLLEXCLUSIVE outside epoll, RDHUP for select', () => {
     assert.throws(() => openWatcher({ mechanism: 'poll', rdhup: false, exclusive: true }), RangeError);
+    assert.throws(() => openWatcher({ mechanism: 'select', rdhup: true, exclusive: false }), RangeError);
   });
 
   it('scenario parameters: wrong type is a TypeError, out of range or not taken a RangeError', async () => {

@@ -73,6 +73,7 @@ export function openWatcher(variant: Variant): Watcher {
   if (variant.exclusive && !variant.mechanism.startsWith('epoll')) {
     throw new RangeError('EPOLLEXCLUSIVE exists only for epoll');
   }
+  if (variant.rdhup && variant.mechanism === 'select') throw new RangeError('select has no RDHUP');
   if (variant.mechanism === 'select') return new SelectWatcher(variant);
   if (variant.mechanism === 'poll') return new PollWatcher(variant);
   return new EpollWatcher(variant);

@@ -77,6 +77,9 @@ async function runHerd(variant: Variant, p: LabParams): Promise<Trace> {
   const workers: Worker[] = [];
   const exits: Array<Promise<void>> = [];
   const inbox: HerdMessage[][] = [];
+  let failWith: (err: unknown) => void = () => {};
+  const failure = new Promise<never>((_, reject) => { failWith = reject; });
+  failure.catch(() => {}); // Observed through until(); never left unhandled.
   const trace = (rows: Row[], summary: Trace['summary']): Trace => ({
     label: variantLabel(variant),
     variant,
@@ -95,13 +98,11 @@ async function runHerd(variant: Variant, p: LabParams): Promise<Trace> {
       const messages: HerdMessage[] = [];
       inbox.push(messages);
       worker.on('message', (m: HerdMessage) => messages.push(m));
-      exits.push(new Promise((resolve, reject) => {
-        worker.once('error', reject);
-        worker.once('exit', () => resolve());
-      }));
+      worker.once('error', failWith);
+      exits.push(new Promise((resolve) => worker.once('exit', () => resolve())));
       workers.push(worker);
     }
-    await until(() => inbox.every((m) => m.some((x) => x.type !== 'finished')), STARTUP_MS, exits);
+    await until(() => inbox.every((m) => m.some((x) => x.type !== 'finished')), STARTUP_MS, failure);
     const refused = inbox.flat().find((m): m is Extract<HerdMessage, { type: 'refused' }> => m.type === 'refused');
     if (refused) {
       bump(control, STOP);
@@ -139,7 +140,7 @@ async function runHerd(variant: Variant, p: LabParams): Promise<Trace> {
       bump(control, ROUND);
     }
     bump(control, STOP);
-    await Promise.all(exits);
+    await until(() => inbox.every((m) => m.some((x) => x.type === 'finished')), STEP_MS, failure);
     const rows = [...timeline.rows];
     for (const messages of inbox) {
       for (const m of messages) if (m.type === 'finished') rows.push(...m.rows);
@@ -171,11 +172,10 @@ function sleep(ms: number): void {
 }
 
 /** Lets the event loop deliver worker messages until `done()`, a worker fails, or the time is up. */
-async function until(done: () => boolean, timeoutMs: number, exits: Array<Promise<void>>): Promise<void> {
+async function until(done: () => boolean, timeoutMs: number, failure: Promise<never>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const failure = Promise.all(exits).then(() => undefined);
   while (!done()) {
-    if (Date.now() > deadline) throw new Error('thundering-herd: the workers did not start in time');
+    if (Date.now() > deadline) throw new Error('thundering-herd: the workers did not answer in time');
     await Promise.race([new Promise((resolve) => setTimeout(resolve, 5)), failure]);
   }
 }
