@@ -80,6 +80,9 @@ inline int SetNonBlocking(sock_t s, bool on) {
   u_long mode = on ? 1 : 0;
   return ioctlsocket(s, FIONBIO, &mode) == 0 ? 0 : -1;
 }
+// A datagram longer than the buffer: Winsock fills the buffer, drops the rest and fails with
+// WSAEMSGSIZE, where POSIX returns the part that fit. True when `err` is that report.
+inline bool DatagramTruncated(int err) { return err == EMSGSIZE; }
 // Winsock keeps no readable non-blocking flag (callers track it, as Python's socket does).
 inline int GetNonBlocking(sock_t, bool*) {
   WSASetLastError(WSAEOPNOTSUPP);
@@ -103,6 +106,7 @@ constexpr int kSendFlags = 0;  // macOS: SO_NOSIGPIPE is set on every new socket
 #endif
 
 inline int ToErrno(int err) { return err; }
+inline bool DatagramTruncated(int) { return false; }
 inline int LastError() { return errno; }
 inline std::string ErrorMessage(int err) { return std::strerror(err); }
 inline int CloseSocket(sock_t s) { return ::close(s); }

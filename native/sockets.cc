@@ -210,6 +210,7 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
     int err = platform::LastError();
     if (err == EINTR) continue;
     if (platform::WouldBlock(err)) return Napi::Number::New(env, -1);
+    if (platform::DatagramTruncated(err)) return Napi::Number::New(env, static_cast<double>(range.length));
     ThrowSystemError(env, err, "recv");
   }
 }
@@ -241,6 +242,7 @@ Napi::Value RecvFrom(const Napi::CallbackInfo& info) {
     peer.length = sizeof(peer.storage);
     auto n = ::recvfrom(fd, reinterpret_cast<char*>(range.data), static_cast<platform::buflen_t>(range.length), flags,
                         peer.get(), &peer.length);
+    if (n < 0 && platform::DatagramTruncated(platform::LastError())) n = static_cast<decltype(n)>(range.length);
     if (n >= 0) {
       Napi::Object result = Napi::Object::New(env);
       result.Set("bytes", Napi::Number::New(env, static_cast<double>(n)));
