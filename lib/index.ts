@@ -10,6 +10,7 @@ export { WaitMechanism } from './native';
 export type { WaitThread, EpollBinding } from './native';
 export {
   EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
+  WSAPollSelector,
   DefaultSelector, availableMechanisms, createSelector,
 } from './selectors';
 export type { Selector, EpollOptions, MechanismName } from './selectors';
