@@ -63,7 +63,7 @@ int64_t CheckInteger(Napi::Env env, Napi::Value value, const char* name, int64_t
     // Printed as a double: a value beyond int64's range must not be cast to one.
     std::ostringstream message;
     message << "The \"" << name << "\" argument must be >= " << min << " and <= " << max
-            << ". Received " << std::setprecision(17) << d;
+            << ". Received " << std::setprecision(16) << d;
     ThrowRange(env, message.str());
   }
   return static_cast<int64_t>(d);
@@ -92,7 +92,7 @@ std::string ArgString(const Napi::CallbackInfo& info, size_t index, const char* 
   return value.As<Napi::String>().Utf8Value();
 }
 
-int64_t ArgDescriptor(const Napi::CallbackInfo& info, size_t index, const char* name) {
+int64_t CheckDescriptor(Napi::Env env, Napi::Value value, const char* name) {
   // Descriptors are ints on POSIX; Winsock SOCKETs are handles that still fit a JS number.
   constexpr int64_t kMax =
 #ifdef _WIN32
@@ -100,7 +100,11 @@ int64_t ArgDescriptor(const Napi::CallbackInfo& info, size_t index, const char* 
 #else
       std::numeric_limits<int>::max();
 #endif
-  return ArgInteger(info, index, name, 0, kMax);
+  return CheckInteger(env, value, name, 0, kMax);
+}
+
+int64_t ArgDescriptor(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  return CheckDescriptor(info.Env(), info[index], name);
 }
 
 int ArgTimeoutMs(const Napi::CallbackInfo& info, size_t index) {

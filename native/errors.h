@@ -21,6 +21,8 @@ void AddErrnoConstants(Napi::Env env, Napi::Object target);
 // CheckInteger is the rule for any integer (also one inside an array): a non-number or a fraction
 // is a TypeError, an integer outside [min, max] a RangeError.
 int64_t CheckInteger(Napi::Env env, Napi::Value value, const char* name, int64_t min, int64_t max);
+// A descriptor number (also one inside an array): a non-negative integer the platform can hold.
+int64_t CheckDescriptor(Napi::Env env, Napi::Value value, const char* name);
 int64_t ArgInteger(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min,
                    int64_t max);
 int64_t ArgIntegerOr(const Napi::CallbackInfo& info, size_t index, const char* name,

@@ -75,18 +75,13 @@ std::vector<sock_t> ArgDescriptorList(const Napi::CallbackInfo& info, size_t ind
   Napi::Array array = value.As<Napi::Array>();
   uint32_t length = array.Length();
   CheckSetCount(info.Env(), length);
-  fds.reserve(length);
+  // No reserve(length): a sparse array can claim 2^32 - 1 entries while holding none.
   for (uint32_t i = 0; i < length; i++) {
-    Napi::Value item = array.Get(i);
-    if (!item.IsNumber()) {
-      throw Napi::TypeError::New(info.Env(), std::string("\"") + name + "\" must hold only descriptor numbers");
-    }
-    double d = item.As<Napi::Number>().DoubleValue();
-    if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d))) {
-      throw Napi::RangeError::New(info.Env(), std::string("\"") + name + "\" holds an invalid descriptor");
-    }
-    CheckSelectable(info.Env(), static_cast<int64_t>(d));
-    fds.push_back(static_cast<sock_t>(d));
+    // Each entry follows the rule of every descriptor argument; "read[2]" fits the short-string buffer.
+    std::string entry = std::string(name) + "[" + std::to_string(i) + "]";
+    int64_t fd = CheckDescriptor(info.Env(), array.Get(i), entry.c_str());
+    CheckSelectable(info.Env(), fd);
+    fds.push_back(static_cast<sock_t>(fd));
   }
   return fds;
 }

@@ -371,10 +371,8 @@ Napi::Value SetSockOpt(const Napi::CallbackInfo& info) {
       if (!(onoff.IsBoolean() || onoff.IsNumber()) || !seconds.IsNumber()) {
         throw Napi::TypeError::New(env, "SO_LINGER takes { onoff: boolean, linger: seconds }");
       }
-      double secs = seconds.As<Napi::Number>().DoubleValue();
-      if (!(secs >= 0 && secs <= 65535) || secs != static_cast<int>(secs)) {
-        throw Napi::RangeError::New(env, "SO_LINGER's linger must be an integer from 0 to 65535 seconds");
-      }
+      // Whole seconds, by the rule of every integer argument (a fraction is a TypeError).
+      int64_t secs = CheckInteger(env, seconds, "linger", 0, 65535);
       linger l;
       l.l_onoff = onoff.ToBoolean().Value() ? 1 : 0;
       l.l_linger = static_cast<decltype(l.l_linger)>(secs);

@@ -1,0 +1,397 @@
+/**
+ * Every exported binding, called with wrong types and out-of-range values: each must throw a
+ * TypeError or a RangeError before it touches the kernel, and the process must survive all of it.
+ * The table is keyed by export name and checked against Object.keys(binding), so a new binding
+ * without an entry fails here. A second pass throws random argument lists at every binding in a
+ * child process, where a crash shows up as a failed test instead of a dead test runner.
+ */
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { inspect } from 'node:util';
+import { WaitMechanism, binding as b, constants as C } from '../lib/native';
+import { PollFdArray } from '../lib/pollfds';
+import { Resources, abstractName, boundSocket, connectedPair, listener, releaseAfterEach } from './fixtures/sockets';
+
+const res = new Resources();
+const NONBLOCK = C.SOCK_NONBLOCK!;
+
+// ---------------------------------------------------------------------------------------------
+// Kinds of parameter: the values of the wrong type and the values out of range for each.
+
+interface Kind {
+  /** Each must throw TypeError. */
+  typeErrors: unknown[];
+  /** Each must throw RangeError; computed from the other (valid) arguments when it depends on them. */
+  rangeErrors?: (args: unknown[]) => unknown[];
+}
+
+const NOT_NUMBERS: unknown[] = ['7', '', {}, [], [7], true, null, 7n, Symbol('seven'), () => 7, new Number(7)];
+const NOT_INTEGERS: unknown[] = [NaN, 0.5, -0.5, 2 ** 31 - 0.5, Infinity, -Infinity];
+const INT32_OUT: unknown[] = [2 ** 31, -(2 ** 31) - 1, 2 ** 53, -(2 ** 64)];
+
+function integer(required: boolean, rangeErrors: unknown[] | ((args: unknown[]) => unknown[])): Kind {
+  return {
+    typeErrors: [...NOT_NUMBERS, ...NOT_INTEGERS, ...(required ? [undefined] : [])],
+    rangeErrors: typeof rangeErrors === 'function' ? rangeErrors : () => rangeErrors,
+  };
+}
+
+function byteLength(memory: unknown): number {
+  return (memory as ArrayBufferView | ArrayBuffer).byteLength;
+}
+
+const MISALIGNED = (): Uint8Array => new Uint8Array(new ArrayBuffer(17), 1);
+const NOT_MEMORY: unknown[] = ['bytes', 16, {}, [0, 1], null, undefined, true, Symbol('m'), new SharedArrayBuffer(8)];
+
+const K = {
+  fd: integer(true, [-1, 2 ** 31, 2 ** 53, -(2 ** 53)]),
+  int32: integer(true, INT32_OUT),
+  protocol: integer(false, [-1, 2 ** 31]),
+  backlog: integer(false, [-1, 2 ** 31]),
+  flags: integer(false, [-1, 2 ** 31]),
+  how: integer(true, [-1, 3, 2 ** 31]),
+  port: integer(true, [-1, 65536, 70000, 2 ** 31]),
+  optionalBoolean: { typeErrors: [1, 0, 'true', {}, null, Symbol('b')] } as Kind,
+  boolean: { typeErrors: [1, 0, 'true', {}, null, undefined] } as Kind,
+  buffer: { typeErrors: NOT_MEMORY } as Kind,
+  // Offsets and lengths are relative to the buffer two and three places before / after.
+  offset: integer(false, (args) => [-1, byteLength(args[1]) + 1, 2 ** 31]),
+  length: integer(false, (args) => [-1, byteLength(args[1]) + 1, 2 ** 31]),
+  host: {
+    // A host must be a numeric address of the socket's family; anything else is the wrong value.
+    typeErrors: [7, {}, null, undefined, true, Symbol('h'), '', 'localhost', '256.0.0.1', 'not an address', '::1'],
+  } as Kind,
+  host6: { typeErrors: [7, null, undefined, '', '127.0.0.1', ':::', 'localhost'] } as Kind,
+  path: {
+    typeErrors: [7, null, undefined, {}, Buffer.from('name'), Symbol('p')],
+    // sun_path holds 108 bytes: 107 and a NUL for a path, 108 for an abstract name. Bytes, not characters.
+    rangeErrors: () => ['', 'x'.repeat(108), 'é'.repeat(54), `\0${'x'.repeat(108)}`],
+  } as Kind,
+  intOption: {
+    typeErrors: ['1', {}, null, undefined, 1.5, NaN, 1n, Symbol('v'), [1]],
+    rangeErrors: () => INT32_OUT,
+  } as Kind,
+  linger: {
+    typeErrors: [5, 'x', null, undefined, true, {}, { onoff: true }, { linger: 1 }, { onoff: 'yes', linger: 1 },
+      { onoff: true, linger: '1' }, { onoff: true, linger: 1.5 }, { onoff: true, linger: NaN }],
+    rangeErrors: () => [{ onoff: true, linger: -1 }, { onoff: true, linger: 65536 }, { onoff: false, linger: 2 ** 31 }],
+  } as Kind,
+  timeoutOption: integer(true, [-1, 2 ** 31]),
+  device: { typeErrors: [5, null, undefined, {}, true, Symbol('d')] } as Kind,
+  fdList: {
+    typeErrors: ['3', 3, {}, new Int32Array(1), true, ['3'], [0.5], [NaN], [null], [undefined], [{}], [true], [3n]],
+    rangeErrors: () => [[-1], [C.FD_SETSIZE], [2 ** 31], [2 ** 53], [0, -5]],
+  } as Kind,
+  timeout: { typeErrors: ['5', {}, [], true, NaN, 1n, Symbol('t')] } as Kind,
+  pollfds: { typeErrors: NOT_MEMORY, rangeErrors: () => [MISALIGNED()] } as Kind,
+  nfds: nfdsAfter(0),
+  epollEvents: { typeErrors: NOT_MEMORY, rangeErrors: () => [MISALIGNED(), new Int32Array(1), new Int32Array(0)] } as Kind,
+  maxevents: integer(true, (args) => [0, -1, byteLength(args[1]) / 8 + 1, 2 ** 31]),
+  op: integer(true, [0, 4, -1]),
+  epollMask: integer(false, [2 ** 32, -(2 ** 31) - 1]),
+  epollData: integer(false, [2 ** 32, -(2 ** 31) - 1]),
+  epollCreateFlags: integer(false, [-1, 2 ** 31]),
+  onReady: { typeErrors: [undefined, null, 5, 'onReady', {}, Symbol('f')] } as Kind,
+  mechanism: integer(true, [-1, 3, 2 ** 31]),
+  /** A parameter this form does not read (e.g. arm's epfd when it polls a pollfd array). */
+  unread: { typeErrors: [] } as Kind,
+};
+
+/** nfds: at most the number of entries in the pollfd memory at args[memoryIndex]. */
+function nfdsAfter(memoryIndex: number): Kind {
+  return integer(true, (args) => [-1, byteLength(args[memoryIndex]) / C.POLLFD_SIZE + 1, 2 ** 31]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table: every binding, in each of its forms, with a factory of valid arguments.
+
+interface Form {
+  label: string;
+  kinds: Kind[];
+  /** Fresh valid arguments (non-blocking descriptors, so no call can wait). */
+  valid(): unknown[];
+  /** How the arguments are used; by default `binding[name](...args)`. */
+  invoke?: (args: unknown[]) => unknown;
+  /** Combinations of otherwise valid values that must still be refused. */
+  combined?: Array<{ args: () => unknown[]; error: typeof TypeError | typeof RangeError }>;
+}
+
+const socketpair = (): number => connectedPair(res, 'socketpair').client;
+const udp4 = (): { fd: number; port: number } => {
+  const bound = boundSocket(res, 'tcp4', C.SOCK_DGRAM | NONBLOCK);
+  return { fd: bound.fd, port: bound.endpoint[1] as number };
+};
+const unixDgram = (): number => res.fd(b.socket(C.AF_UNIX, C.SOCK_DGRAM | NONBLOCK));
+const receiverName = (): string => boundSocket(res, 'abstract', C.SOCK_DGRAM | NONBLOCK).endpoint[0];
+const pollfds = (): ArrayBuffer => {
+  const entries = new PollFdArray(2);
+  entries.push(socketpair(), C.POLLIN);
+  return entries.buffer;
+};
+const bufferRange = (fd: () => number): Form => ({
+  label: 'fd, buffer, offset, length, flags',
+  kinds: [K.fd, K.buffer, K.offset, K.length, K.flags],
+  valid: () => [fd(), Buffer.alloc(16), 0, 16, 0],
+  combined: [
+    { args: () => [fd(), Buffer.alloc(16), 8, 9], error: RangeError }, // Each fits; together they pass the end.
+    { args: () => [fd(), Buffer.alloc(16), 17], error: RangeError },
+    { args: () => [fd(), new Uint8Array(new ArrayBuffer(32), 24), 0, 9], error: RangeError }, // The view's end, not the buffer's.
+  ],
+});
+const waitOnPollfds: Form[] = [{
+  label: 'pollfds, nfds, timeoutMs',
+  kinds: [K.pollfds, K.nfds, K.timeout],
+  valid: () => [pollfds(), 1, 0],
+  combined: [{ args: () => [new ArrayBuffer(7), 1, 0], error: RangeError }], // Less than one entry.
+}];
+
+const TABLE: Record<string, Form[]> = {
+  socket: [{ label: 'domain, type, protocol', kinds: [K.int32, K.int32, K.protocol], valid: () => [C.AF_INET, C.SOCK_STREAM | NONBLOCK, 0] }],
+  socketpair: [{ label: 'domain, type, protocol', kinds: [K.int32, K.int32, K.protocol], valid: () => [C.AF_UNIX, C.SOCK_STREAM | NONBLOCK, 0] }],
+  bind: [
+    { label: 'IPv4 fd, host, port', kinds: [K.fd, K.host, K.port], valid: () => [res.fd(b.socket(C.AF_INET, C.SOCK_DGRAM)), '127.0.0.1', 0] },
+    { label: 'IPv6 fd, host, port', kinds: [K.fd, K.host6, K.port], valid: () => [res.fd(b.socket(C.AF_INET6, C.SOCK_DGRAM)), '::1', 0] },
+    { label: 'Unix fd, path', kinds: [K.fd, K.path], valid: () => [unixDgram(), abstractName()] },
+  ],
+  listen: [{
+    label: 'fd, backlog',
+    kinds: [K.fd, K.backlog],
+    valid: () => [boundSocket(res, 'tcp4', C.SOCK_STREAM).fd, 8],
+  }],
+  accept: [{ label: 'fd, nonBlocking', kinds: [K.fd, K.optionalBoolean], valid: () => [nonBlockingListener(), true] }],
+  acceptWithAddress: [{ label: 'fd, nonBlocking', kinds: [K.fd, K.optionalBoolean], valid: () => [nonBlockingListener(), false] }],
+  connect: [
+    {
+      label: 'IPv4 fd, host, port',
+      kinds: [K.fd, K.host, K.port],
+      valid: () => [res.fd(b.socket(C.AF_INET, C.SOCK_DGRAM | NONBLOCK)), '127.0.0.1', udp4().port],
+    },
+    { label: 'Unix fd, path', kinds: [K.fd, K.path], valid: () => [unixDgram(), receiverName()] },
+  ],
+  recv: [bufferRange(socketpair)],
+  send: [bufferRange(socketpair)],
+  recvfrom: [bufferRange(() => udp4().fd)],
+  sendto: [
+    {
+      label: 'IPv4 fd, buffer, offset, length, flags, host, port',
+      kinds: [K.fd, K.buffer, K.offset, K.length, K.flags, K.host, K.port],
+      valid: () => [udp4().fd, Buffer.alloc(4), 0, 4, 0, '127.0.0.1', udp4().port],
+    },
+    {
+      label: 'Unix fd, buffer, offset, length, flags, path',
+      kinds: [K.fd, K.buffer, K.offset, K.length, K.flags, K.path],
+      valid: () => [unixDgram(), Buffer.alloc(4), 0, 4, 0, receiverName()],
+    },
+  ],
+  shutdown: [{ label: 'fd, how', kinds: [K.fd, K.how], valid: () => [socketpair(), C.SHUT_WR] }],
+  close: [{ label: 'fd', kinds: [K.fd], valid: () => [res.fd(b.socket(C.AF_INET, C.SOCK_STREAM))] }],
+  setNonBlocking: [{ label: 'fd, nonBlocking', kinds: [K.fd, K.boolean], valid: () => [socketpair(), true] }],
+  getNonBlocking: [{ label: 'fd', kinds: [K.fd], valid: () => [socketpair()] }],
+  getsockname: [{ label: 'fd', kinds: [K.fd], valid: () => [socketpair()] }],
+  getpeername: [{ label: 'fd', kinds: [K.fd], valid: () => [socketpair()] }],
+  setsockopt: [
+    { label: 'fd, level, option, integer', kinds: [K.fd, K.int32, K.int32, K.intOption], valid: () => [socketpair(), C.SOL_SOCKET, C.SO_RCVBUF, 65536] },
+    { label: 'fd, SOL_SOCKET, SO_LINGER, linger', kinds: [K.fd, K.int32, K.int32, K.linger], valid: () => [socketpair(), C.SOL_SOCKET, C.SO_LINGER, { onoff: false, linger: 0 }] },
+    { label: 'fd, SOL_SOCKET, SO_RCVTIMEO, ms', kinds: [K.fd, K.int32, K.int32, K.timeoutOption], valid: () => [socketpair(), C.SOL_SOCKET, C.SO_RCVTIMEO, 100] },
+    { label: 'fd, SOL_SOCKET, SO_SNDTIMEO, ms', kinds: [K.fd, K.int32, K.int32, K.timeoutOption], valid: () => [socketpair(), C.SOL_SOCKET, C.SO_SNDTIMEO, 100] },
+    {
+      label: 'fd, SOL_SOCKET, SO_BINDTODEVICE, name',
+      kinds: [K.fd, K.int32, K.int32, K.device],
+      valid: () => [res.fd(b.socket(C.AF_INET, C.SOCK_DGRAM)), C.SOL_SOCKET, C.SO_BINDTODEVICE, ''],
+    },
+  ],
+  getsockopt: [{ label: 'fd, level, option', kinds: [K.fd, K.int32, K.int32], valid: () => [socketpair(), C.SOL_SOCKET, C.SO_TYPE] }],
+  select: [{
+    label: 'read, write, except, timeoutMs',
+    kinds: [K.fdList, K.fdList, K.fdList, K.timeout],
+    valid: () => [[socketpair()], [socketpair()], [], 0],
+  }],
+  selectPollfds: waitOnPollfds,
+  poll: waitOnPollfds,
+  wsapoll: waitOnPollfds,
+  epoll_create1: [{ label: 'flags', kinds: [K.epollCreateFlags], valid: () => [0] }],
+  epoll_ctl: [{
+    label: 'epfd, op, fd, events, data',
+    kinds: [K.fd, K.op, K.fd, K.epollMask, K.epollData],
+    valid: () => [res.fd(b.epoll_create1!()), C.EPOLL_CTL_ADD, socketpair(), C.EPOLLIN, 0xffffffff],
+  }],
+  epoll_wait: [{
+    label: 'epfd, events, maxevents, timeoutMs',
+    kinds: [K.fd, K.epollEvents, K.maxevents, K.timeout],
+    valid: () => [res.fd(b.epoll_create1!()), new Int32Array(8), 4, 0],
+  }],
+  WaitThread: [
+    {
+      label: 'new WaitThread(onReady)',
+      kinds: [K.onReady],
+      valid: () => [() => undefined],
+      invoke: (args) => new b.WaitThread(...(args as [() => void])).close(),
+    },
+    {
+      label: '.arm(Poll or Select, pollfds, nfds, unread epfd, timeoutMs)',
+      kinds: [K.mechanism, K.pollfds, nfdsAfter(1), K.unread, K.timeout],
+      valid: () => [WaitMechanism.Poll, pollfds(), 1, -1, 0],
+      invoke: armFreshThread,
+    },
+    {
+      label: '.arm(Epoll, unread pollfds, unread nfds, epfd, timeoutMs)',
+      kinds: [K.mechanism, K.unread, K.unread, K.fd, K.timeout],
+      valid: () => [WaitMechanism.Epoll, null, 0, res.fd(b.epoll_create1!()), 0],
+      invoke: armFreshThread,
+    },
+  ],
+};
+
+/** arm() on a thread of its own (one wait in flight per thread), closed again at once. */
+function armFreshThread(args: unknown[]): void {
+  const thread = new b.WaitThread(() => undefined);
+  try {
+    (thread.arm as (...a: unknown[]) => void)(...args);
+  } finally {
+    thread.close();
+  }
+}
+
+/** Exports that exist only on another platform. */
+const ELSEWHERE: Record<string, string> = { wsapoll: 'win32' };
+/** Exports that are not functions. */
+const VALUES = ['constants', 'platform'];
+
+function nonBlockingListener(): number {
+  const listening = listener(res, 'tcp4');
+  b.setNonBlocking(listening.fd, true);
+  return listening.fd;
+}
+
+/** The calls whose result is a new descriptor (other numbers, such as byte counts, are not). */
+const CREATES = new Set(['socket', 'socketpair', 'accept', 'acceptWithAddress', 'epoll_create1']);
+
+/** Keeps any descriptor a call created, so the test's release closes it. */
+function adopt(name: string, result: unknown): void {
+  if (!CREATES.has(name)) return;
+  if (typeof result === 'number' && result >= 0) res.fd(result);
+  else if (Array.isArray(result)) result.forEach((fd: number) => res.fd(fd));
+  else if (result && typeof result === 'object') res.fd((result as { fd: number }).fd);
+}
+
+function call(name: string, form: Form, args: unknown[]): unknown {
+  if (form.invoke) return form.invoke(args);
+  return (b as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...args);
+}
+
+const show = (value: unknown): string => inspect(value, { depth: 1, maxStringLength: 24, breakLength: Infinity });
+
+/** Calls the binding; returns '' when it threw `expected`, else what happened instead. */
+function expectThrow(name: string, form: Form, args: unknown[], expected: typeof TypeError | typeof RangeError): string {
+  try {
+    adopt(name, call(name, form, args));
+    return `${name}(${args.map(show).join(', ')}) returned instead of throwing ${expected.name}`;
+  } catch (err) {
+    if (err instanceof expected && (err as Error).message.length > 0) return '';
+    const e = err as Error & { code?: string };
+    return `${name}(${args.map(show).join(', ')}) threw ${e?.constructor?.name} ${e?.code ?? ''} ${e?.message} instead of ${expected.name}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe('native arguments: the table covers every binding', () => {
+  it('every exported function has a table entry, and every entry is exported here or on its own platform', () => {
+    const exported = Object.keys(b).filter((key) => typeof (b as unknown as Record<string, unknown>)[key] === 'function');
+    assert.deepEqual(exported.filter((name) => !(name in TABLE)), [], 'exports without a table entry');
+    const missing = Object.keys(TABLE).filter((name) => !exported.includes(name) && ELSEWHERE[name] !== b.platform);
+    assert.deepEqual(missing.filter((name) => !(name in ELSEWHERE)), [], 'table entries for no export');
+    assert.deepEqual(Object.keys(b).filter((key) => !exported.includes(key)).sort(), VALUES);
+  });
+});
+
+describe('native arguments: wrong types are TypeErrors, out-of-range values RangeErrors', () => {
+  releaseAfterEach(res);
+
+  for (const [name, forms] of Object.entries(TABLE)) {
+    // An export of another platform (ELSEWHERE) has no test here; the coverage test vouches for it.
+    if (typeof (b as unknown as Record<string, unknown>)[name] !== 'function') continue;
+    for (const form of forms) {
+      it(`${name}(${form.label})`, () => {
+        // The valid call succeeds: so each failure below is caused by the one value changed.
+        const valid = form.valid();
+        adopt(name, call(name, form, valid));
+        if (name === 'close') res.forget(valid[0] as number);
+
+        const failures: string[] = [];
+        let calls = 0;
+        if (form.kinds.some((kind) => kind.typeErrors.includes(undefined))) {
+          calls++;
+          failures.push(expectThrow(name, form, [], TypeError));
+        }
+        form.kinds.forEach((kind, index) => {
+          for (const value of kind.typeErrors) {
+            const args = form.valid();
+            args[index] = value;
+            calls++;
+            failures.push(expectThrow(name, form, args, TypeError));
+          }
+          for (const value of kind.rangeErrors?.(form.valid()) ?? []) {
+            const args = form.valid();
+            args[index] = value;
+            calls++;
+            failures.push(expectThrow(name, form, args, RangeError));
+          }
+        });
+        for (const { args, error } of form.combined ?? []) {
+          calls++;
+          failures.push(expectThrow(name, form, args(), error));
+        }
+        assert.deepEqual(failures.filter(Boolean), []);
+        assert.ok(calls >= form.kinds.length, `${calls} calls`);
+      });
+    }
+  }
+
+  it('a detached buffer is memory of length 0: an offset or length past it is a RangeError', () => {
+    const memory = new ArrayBuffer(16);
+    structuredClone(memory, { transfer: [memory] });
+    const fd = socketpair();
+    assert.throws(() => b.recv(fd, memory, 0, 1), RangeError);
+    assert.throws(() => b.poll!(memory, 1, 0), RangeError);
+    assert.equal(b.recv(fd, memory), -1); // Zero bytes asked of a non-blocking socket with nothing: would block.
+  });
+
+  it('a huge sparse array is refused by its first hole, without reserving room for 2^32 - 1 entries', () => {
+    const sparse: number[] = [];
+    sparse.length = 2 ** 32 - 1;
+    assert.throws(() => b.select(sparse, null, null, 0), TypeError);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('native arguments: random argument lists (fast-check, in a child process)', () => {
+  it('no call crashes or hangs the process; every refusal is a TypeError, a RangeError or a system error', function () {
+    this.timeout(60_000);
+    const workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-random-calls-'));
+    const log = path.join(workdir, 'calls.log');
+    try {
+      const child = spawnSync(process.execPath, [require.resolve('./fixtures/random-calls'), log, '3000'], {
+        cwd: workdir, // Unix paths in the random arguments become socket files here.
+        stdio: 'ignore', // Descriptors 0-2 are /dev/null: a random recv(1) must find no socket to block on.
+        timeout: 45_000,
+      });
+      const lines = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trimEnd().split('\n') : [];
+      const last = lines.slice(-3).join('\n');
+      assert.equal(child.signal, null, `the child died of ${child.signal}; its last calls:\n${last}`);
+      assert.equal(child.status, 0, `the property failed:\n${last}`);
+      const summary = /^ok: (\d+) calls (\{.*\})$/.exec(lines[lines.length - 1]);
+      assert.ok(summary, `no summary line: ${last}`);
+      assert.ok(Number(summary[1]) >= 3000);
+      // Every kind of outcome happened: the calls reached the kernel, not only the argument checks.
+      const outcomes = JSON.parse(summary[2]) as Record<string, number>;
+      for (const [outcome, count] of Object.entries(outcomes)) assert.ok(count > 0, `no call ended in ${outcome}`);
+    } finally {
+      fs.rmSync(workdir, { recursive: true, force: true });
+    }
+  });
+});
