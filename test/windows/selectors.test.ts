@@ -30,6 +30,13 @@ describe('selectors on Windows', () => {
     }
   });
 
+  it('the package root loads on Windows and exports WSAPollSelector', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const root = require('../../lib/index') as typeof import('../../lib/index');
+    assert.equal(root.WSAPollSelector, WSAPollSelector);
+    assert.equal(root.binding.platform, 'win32');
+  });
+
   it('EpollSelector and PollSelector refuse to be built, with an error that names the way out', () => {
     assert.throws(() => new EpollSelector(), /epoll is not available on this platform \(win32\)/);
     assert.throws(() => new PollSelector(), /WSAPollSelector/);
