@@ -177,12 +177,13 @@ describe('reactor', () => {
   describe('process lifetime (attached mode)', () => {
     const prelude = `const { Reactor } = require('./dist/lib/reactor');
       const { createSelector, EVENT_READ } = require('./dist/lib/selectors');
-      const { binding, constants } = require('./dist/lib/native');`;
+      const { binding, constants } = require('./dist/lib/native');
+      const { socketPair } = require('./dist/test/fixtures');`;
 
     for (const mechanism of selectorVariants().map((v) => v.mechanism).filter((m, i, all) => all.indexOf(m) === i)) {
       it(`${mechanism}: a process whose only attached reactor was unref'd exits by itself`, async () => {
         const result = await runNode(`${prelude}
-          const [a, b] = binding.socketpair(constants.AF_UNIX, constants.SOCK_STREAM);
+          const [a, b] = socketPair();
           const r = new Reactor(createSelector('${mechanism}'));
           r.add(a, EVENT_READ, () => {});
           r.attach().unref();
@@ -193,7 +194,7 @@ describe('reactor', () => {
 
       it(`${mechanism}: a referenced attached reactor keeps the process alive`, async () => {
         const result = await runNode(`${prelude}
-          const [a, b] = binding.socketpair(constants.AF_UNIX, constants.SOCK_STREAM);
+          const [a, b] = socketPair();
           const r = new Reactor(createSelector('${mechanism}'));
           r.add(a, EVENT_READ, () => {});
           r.attach();
