@@ -40,7 +40,7 @@ export interface AcceptedSocket {
 export interface Datagram {
   /** How many bytes were written into the buffer. */
   bytes: number;
-  /** The sender, or null for a connected stream socket that reports none. */
+  /** The sender, or null when the kernel names none: a connected stream socket, an unbound Unix datagram sender. */
   peer: SocketAddress | null;
 }
 

@@ -3,6 +3,8 @@
 #ifdef __linux__
 #include <sys/epoll.h>
 
+#include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "bindings.h"
@@ -42,7 +44,10 @@ Napi::Value EpollWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int epfd = static_cast<int>(ArgDescriptor(info, 0, "epfd"));
   ByteRange memory = ArgTypedMemory(info, 1, "events", alignof(uint32_t));
-  int64_t capacity = static_cast<int64_t>(memory.length / (2 * sizeof(uint32_t)));
+  // The kernel takes at most INT_MAX / sizeof(epoll_event) (EP_MAX_EVENTS); refusing more here
+  // also keeps the scratch array below from attempting an allocation that could only fail.
+  constexpr int64_t kMaxEvents = std::numeric_limits<int>::max() / sizeof(epoll_event);
+  int64_t capacity = std::min<int64_t>(static_cast<int64_t>(memory.length / (2 * sizeof(uint32_t))), kMaxEvents);
   int maxEvents = static_cast<int>(ArgInteger(info, 2, "maxevents", 1, capacity < 1 ? 1 : capacity));
   if (capacity < 1) throw Napi::RangeError::New(env, "The \"events\" array must hold at least one [data, events] pair");
   int timeoutMs = ArgTimeoutMs(info, 3);

@@ -360,6 +360,14 @@ describe('native arguments: wrong types are TypeErrors, out-of-range values Rang
     assert.equal(b.recv(fd, memory), -1); // Zero bytes asked of a non-blocking socket with nothing: would block.
   });
 
+  it('maxevents past the kernel\'s limit (INT_MAX / sizeof(epoll_event)) is a RangeError, even in an array that large', () => {
+    const overLimit = Math.floor((2 ** 31 - 1) / 12) + 1; // 12: the packed x86-64 epoll_event; larger elsewhere.
+    // 1.4 GB of address space, never touched: the refusal must come before any allocation or wait.
+    const events = new Int32Array(new ArrayBuffer(overLimit * 8));
+    const epfd = res.fd(b.epoll_create1!());
+    assert.throws(() => b.epoll_wait!(epfd, events, overLimit, 0), RangeError);
+  });
+
   it('a huge sparse array is refused by its first hole, without reserving room for 2^32 - 1 entries', () => {
     const sparse: number[] = [];
     sparse.length = 2 ** 32 - 1;
