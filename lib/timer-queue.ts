@@ -16,9 +16,11 @@ interface Entry extends Timer {
 export class TimerQueue {
   private readonly heap: Entry[] = [];
   private sequence = 0;
+  private live = 0;
 
+  /** Timers still to fire (cancelled ones excluded, even while they wait in the heap). */
   get size(): number {
-    return this.heap.length;
+    return this.live;
   }
 
   add(delayMs: number, callback: () => void, interval = 0, now = performance.now()): Timer {
@@ -26,12 +28,15 @@ export class TimerQueue {
     if (!(delayMs >= 0)) delayMs = 0;
     const entry: Entry = { deadline: now + delayMs, interval, callback, active: true, sequence: this.sequence++ };
     this.push(entry);
+    this.live++;
     return entry;
   }
 
   /** Cancelled timers stay in the heap until they reach the top (cheap cancel). */
   cancel(timer: Timer): void {
+    if (!timer.active) return;
     timer.active = false;
+    this.live--;
   }
 
   /** Milliseconds until the next live timer (0 if due), or null when there is none. */
@@ -55,6 +60,7 @@ export class TimerQueue {
         this.push(top);
       } else {
         top.active = false;
+        this.live--;
       }
       ran++;
       top.callback();

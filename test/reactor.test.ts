@@ -206,3 +206,23 @@ describe('reactor', () => {
     }
   });
 });
+
+describe('reactor: run() ends when nothing is left', () => {
+  it('a cleared timer does not keep run() waiting, and no descriptor means no wait at all', () => {
+    const reactor = new Reactor();
+    const [a, b] = socketPair();
+    const far = reactor.setTimeout(() => assert.fail('a cleared timer fired'), 60_000);
+    reactor.add(a, EVENT_READ, () => {
+      binding.recv(a, sink);
+      reactor.remove(a);
+      reactor.clearTimer(far);
+    });
+    binding.send(b, byte);
+    const start = Date.now();
+    reactor.run();
+    reactor.close();
+    closeAll(a, b);
+    // Had the cleared timer counted, run() would have slept for its whole minute.
+    assert.ok(Date.now() - start < 30_000);
+  });
+});
