@@ -694,6 +694,7 @@ describe('native readiness: a signal during a wait (EINTR)', () => {
         signals++;
       };
       process.on('SIGUSR2', onSignal);
+      const signalled = new Promise((resolve) => process.once('SIGUSR2', resolve));
       try {
         const worker = interruptLater(server, 50, 50);
         const exited = new Promise((resolve) => worker.once('exit', resolve));
@@ -701,7 +702,7 @@ describe('native readiness: a signal during a wait (EINTR)', () => {
         assert.equal(await exited, 0);
         assert.deepEqual(ready, comparable({ readable: true, writable: false, priority: false, hangup: false, rdhup: false, error: false }, ready));
         // The signal was delivered during the wait: its handler runs now that JavaScript is free.
-        await new Promise((resolve) => setImmediate(resolve));
+        await signalled;
         assert.equal(signals, 1);
       } finally {
         process.removeListener('SIGUSR2', onSignal);
@@ -715,12 +716,13 @@ describe('native readiness: a signal during a wait (EINTR)', () => {
         signals++;
       };
       process.on('SIGUSR2', onSignal);
+      const signalled = new Promise((resolve) => process.once('SIGUSR2', resolve));
       try {
         const worker = interruptLater(client, 30);
         const exited = new Promise((resolve) => worker.once('exit', resolve));
         assert.equal(mechanism.wait(client, READ, 150), null);
         assert.equal(await exited, 0);
-        await new Promise((resolve) => setImmediate(resolve));
+        await signalled;
         assert.equal(signals, 1);
       } finally {
         process.removeListener('SIGUSR2', onSignal);

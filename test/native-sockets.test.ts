@@ -307,6 +307,26 @@ describe('native sockets: bind, listen, connect, accept', () => {
     assertSystemError(() => connectTo(client, listening.endpoint), 'EISCONN', 'connect');
   });
 
+  it('a non-blocking Unix connect to a listener whose backlog is full is EAGAIN, not "in progress"', () => {
+    const listening = boundSocket(res, 'abstract', C.SOCK_STREAM);
+    b.listen(listening.fd, 0); // Room for one connection that was not accepted yet.
+    const first = res.fd(b.socket(C.AF_UNIX, C.SOCK_STREAM | NONBLOCK));
+    assert.equal(connectTo(first, listening.endpoint), true);
+    const second = res.fd(b.socket(C.AF_UNIX, C.SOCK_STREAM | NONBLOCK));
+    // Unix sockets have no handshake to wait for: the kernel says "try again", and so do we.
+    assertSystemError(() => connectTo(second, listening.endpoint), 'EAGAIN', 'connect');
+  });
+
+  it('a Unix client that bound a name of its own is reported by that name', () => {
+    const listening = listener(res, 'unix');
+    const client = boundSocket(res, 'abstract', C.SOCK_STREAM);
+    connectTo(client.fd, listening.endpoint);
+    const accepted = b.acceptWithAddress(listening.fd)!;
+    res.fd(accepted.fd);
+    assert.deepEqual(accepted.peer, { family: 'unix', address: client.endpoint[0], port: 0 });
+    assert.deepEqual(b.getpeername(client.fd), { family: 'unix', address: listening.endpoint[0], port: 0 });
+  });
+
   it('a Unix connect to a path that does not exist is ENOENT', () => {
     const client = res.fd(b.socket(C.AF_UNIX, C.SOCK_STREAM));
     assertSystemError(() => b.connect(client, res.socketPath()), 'ENOENT', 'connect');
