@@ -124,6 +124,24 @@ namespace {
 
 // The C API is used directly: it yields the data pointer of a view over a SharedArrayBuffer too,
 // where node-addon-api's ArrayBuffer() wrapper would fail on the shared buffer.
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:  // Float64, BigInt64, BigUint64.
+      return 8;
+  }
+}
+
 bool MemoryOf(Napi::Env env, Napi::Value value, uint8_t** data, size_t* length) {
   void* start = nullptr;
   if (value.IsTypedArray()) {
@@ -132,7 +150,8 @@ bool MemoryOf(Napi::Env env, Napi::Value value, uint8_t** data, size_t* length) 
     NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, value, &type, &elements, &start, nullptr, nullptr),
                          false);
     *data = static_cast<uint8_t*>(start);
-    *length = value.As<Napi::TypedArray>().ByteLength();
+    // One N-API call on the hot path: the byte length follows from the type and element count.
+    *length = elements * ElementSize(type);
     return true;
   }
   if (value.IsDataView()) {

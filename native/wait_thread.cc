@@ -73,7 +73,7 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     }
     int timeoutMs = ArgTimeoutMs(info, 4);
     std::lock_guard<std::mutex> lock(mutex_);
-    if (state_ != State::Idle) throw Napi::Error::New(env, "WaitThread.arm: a wait is already in flight");
+    if (state_ != State::Idle) throw StateError(env, "WaitThread.arm: a wait is already in flight");
     // The snapshot is the thread's own copy: JavaScript may change its pollfd array meanwhile.
     snapshot_.swap(entries);
     PollFd wake{};
@@ -114,13 +114,20 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     return info.Env().Undefined();
   }
 
+  // Misuse of the protocol is not a system error: Node's code for it is ERR_INVALID_STATE.
+  static Napi::Error StateError(Napi::Env env, const char* message) {
+    Napi::Error error = Napi::Error::New(env, message);
+    error.Set("code", Napi::String::New(env, "ERR_INVALID_STATE"));
+    return error;
+  }
+
   void Unhook(Napi::Env env) {
     if (hooked_) cleanup_.Remove(env);
     hooked_ = false;
   }
 
   void CheckOpen(Napi::Env env) {
-    if (closed_) throw Napi::Error::New(env, "WaitThread is closed");
+    if (closed_) throw StateError(env, "WaitThread is closed");
   }
 
   void Run() {

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { binding } from '../lib/native';
+import { binding, WaitMechanism } from '../lib/native';
 import { Reactor } from '../lib/reactor';
 import { EVENT_READ } from '../lib/selectors/selector';
 import { closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
@@ -224,5 +224,20 @@ describe('reactor: run() ends when nothing is left', () => {
     closeAll(a, b);
     // Had the cleared timer counted, run() would have slept for its whole minute.
     assert.ok(Date.now() - start < 30_000);
+  });
+});
+
+describe('WaitThread (the attached mode\'s helper thread)', () => {
+  it('refuses a second wait in flight and any use after close with ERR_INVALID_STATE', () => {
+    const thread = new binding.WaitThread(() => undefined);
+    const memory = new Int32Array(4);
+    try {
+      thread.arm(WaitMechanism.Poll, memory, 0, -1, 60_000);
+      assert.throws(() => thread.arm(WaitMechanism.Poll, memory, 0, -1, 60_000), { code: 'ERR_INVALID_STATE' });
+    } finally {
+      thread.close();
+    }
+    thread.close(); // Idempotent.
+    assert.throws(() => thread.arm(WaitMechanism.Poll, memory, 0, -1, 0), { code: 'ERR_INVALID_STATE' });
   });
 });
