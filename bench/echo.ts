@@ -15,13 +15,14 @@ import { onPath } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
 
+/** iomux servers run `iomux serve`'s default write strategy (direct); "-queued" is the seed's strict separation. */
 export const ECHO_SERVERS = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-direct',
-  'iomux-poll-direct', 'iomux-epoll-et-direct',
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-queued',
+  'iomux-poll-queued', 'iomux-epoll-et-queued',
 ] as const;
 export type EchoServerName = (typeof ECHO_SERVERS)[number];
 export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-direct',
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-queued',
 ];
 
 export interface EchoOptions {
@@ -142,7 +143,7 @@ function serverCommand(name: EchoServerName): Command {
   const [, mechanism, ...variant] = name.split('-');
   const args = [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'serve', '--mechanism', mechanism, ...listen, '--quiet', '--grace', '0'];
   if (variant.includes('et')) args.push('--edge');
-  args.push('--write', variant.includes('direct') ? 'direct' : 'queued');
+  args.push('--write', variant.includes('queued') ? 'queued' : 'direct');
   return { file: process.execPath, args };
 }
 

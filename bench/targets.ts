@@ -34,7 +34,7 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
   }
   if (echo) {
     const row = (server: EchoServerName) => echo.rows.find((r) => r.server === server && r.connections === 100 && r.size === 64);
-    for (const server of ['iomux-epoll', 'iomux-epoll-direct'] as const) {
+    for (const server of ['iomux-epoll', 'iomux-epoll-queued'] as const) {
       const r = row(server);
       if (!r && server !== 'iomux-epoll') continue;
       checks.push(check(`${server} msgs/s / Node net (C=100, S=64)`, r?.toNode ?? null, 'min', 1.2, 'throughput against the everyday baseline'));

@@ -201,7 +201,7 @@ describe('iomux bench: system calls per message', function () {
   it('counts them under strace -c, or says why it could not', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-bench-test-'));
     try {
-      const run = await bench(['--echo', '--servers', 'c,iomux-epoll', '-c', '2', '--warmup', '10', '--duration', '100',
+      const run = await bench(['--echo', '--servers', 'c,iomux-epoll-queued', '-c', '2', '--warmup', '10', '--duration', '100',
         '--repeat', '1', '--syscall-duration', '600', '--no-charts', '--out', dir]);
       assert.equal(run.code, 0, run.stderr);
       const echo = readJson(path.join(dir, 'results.json')).echo!;
@@ -219,7 +219,7 @@ describe('iomux bench: system calls per message', function () {
         assert.ok(s.totalPerMessage >= per('recvfrom', 'sendto'));
       }
       // The queued strategy adds and removes write interest around every reply.
-      assert.ok((echo.syscalls.find((s) => s.server === 'iomux-epoll')!.perMessage.epoll_ctl ?? 0) >= 1);
+      assert.ok((echo.syscalls.find((s) => s.server === 'iomux-epoll-queued')!.perMessage.epoll_ctl ?? 0) >= 1);
       assert.ok((echo.syscalls.find((s) => s.server === 'c')!.perMessage.epoll_ctl ?? 0) < 0.5);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

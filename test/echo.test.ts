@@ -179,3 +179,35 @@ describe('echo server: many connections', function () {
     assert.deepEqual(leakedSince(before), []);
   });
 });
+
+describe('echo server: graceful shutdown', function () {
+  this.timeout(30000);
+  for (const variant of selectorVariants()) {
+    it(`${variant.name}: shutdown() delivers every reply to a slow reader, then end-of-stream (no reset)`, async () => {
+      const before = openKernelObjects();
+      const { server, port } = startServer(variant, 'queued', { highWater: 64 * 1024 });
+      const socket = net.connect(port, '127.0.0.1');
+      await new Promise((r) => socket.on('connect', r));
+      socket.pause();
+      socket.write(randomBytes(random(3), 1024 * 1024));
+      // Let the server read what it can and fill its queue toward this paused reader.
+      await waitFor(() => server.stats.maxQueued > 0, 5000, 'the server to queue replies');
+      let drained = false;
+      server.shutdown(() => { drained = true; });
+      const received: Buffer[] = [];
+      const outcome = new Promise<string>((resolve) => {
+        socket.on('data', (d: Buffer) => received.push(d));
+        socket.on('end', () => { socket.end(); resolve('end'); });
+        socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+      });
+      socket.resume();
+      assert.equal(await outcome, 'end');
+      await waitFor(() => drained, 5000, 'shutdown to report every connection closed');
+      assert.equal(Buffer.concat(received).length, server.stats.bytesIn, 'every byte read was echoed before the close');
+      stop(server);
+      socket.destroy();
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(leakedSince(before), []);
+    });
+  }
+});

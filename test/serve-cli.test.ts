@@ -103,7 +103,8 @@ describe('iomux serve (CLI, blocking mode on a worker thread)', function () {
     const received: Buffer[] = [];
     await new Promise<void>((resolve) => socket.once('data', (d: Buffer) => { received.push(d); resolve(); }));
     socket.pause();
-    const ended = new Promise<void>((resolve) => socket.on('end', resolve));
+    // Our end of stream lets the server's lingering close finish at once.
+    const ended = new Promise<void>((resolve) => socket.on('end', () => { socket.end(); resolve(); }));
     const stopped = terminate(served);
     socket.on('data', (d: Buffer) => received.push(d));
     socket.resume();

@@ -13,8 +13,15 @@ export class Connection {
   queued = 0;
   /** False while paused by backpressure, and after end-of-stream. */
   reading = true;
-  /** The peer finished sending (recv returned 0), or the server is shutting down. */
+  /** No more reading for replies: the peer finished sending, or the server is shutting down. */
   finishing = false;
+  /** The peer finished sending (recv returned 0): nothing unread can remain. */
+  peerClosed = false;
+  /**
+   * Our side is shut down for writing and we only read and discard until the peer's end of
+   * stream: closing with unread input would send a reset and drop replies still in flight.
+   */
+  lingering = false;
   /** What is registered with the reactor now. */
   interest = EVENT_READ;
   /** Set once closed: its handler must not touch it again. */
@@ -52,6 +59,7 @@ export class Connection {
 
   /** The interest this connection needs now: read unless paused or finishing, write while queued. */
   wantedInterest(): number {
+    if (this.lingering) return EVENT_READ;
     return (this.reading && !this.finishing ? EVENT_READ : 0) | (this.queued > 0 ? EVENT_WRITE : 0);
   }
 

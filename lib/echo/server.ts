@@ -29,6 +29,11 @@ export interface EchoServerOptions {
   /** Listen on a Unix socket path instead of TCP. */
   unixPath?: string;
   backlog?: number;
+  /**
+   * 'direct' (default): send at once, queue and register write interest only for what would block.
+   * 'queued': the seed's strict separation: every reply waits in the queue for a writable event
+   * (two extra epoll_ctl calls per message: the benchmark prices it).
+   */
   write?: WriteStrategy;
   /** Sent to each client on connect (the seed's demo). */
   greeting?: string | Uint8Array;
@@ -94,7 +99,7 @@ export class EchoServer {
     }
     this.reactor = options.reactor ??
       new Reactor(createSelector(options.mechanism ?? availableMechanisms()[0], { edgeTriggered: this.edge }));
-    this.direct = (options.write ?? 'queued') === 'direct';
+    this.direct = (options.write ?? 'direct') === 'direct';
     if (options.write !== undefined && options.write !== 'queued' && options.write !== 'direct') {
       throw new RangeError(`write must be 'queued' or 'direct'; got ${String(options.write)}`);
     }
@@ -121,7 +126,9 @@ export class EchoServer {
       if (unixPath !== undefined) {
         binding.bind(fd, unixPath);
       } else {
-        binding.setsockopt(fd, constants.SOL_SOCKET, constants.SO_REUSEADDR, true);
+        // Rebind at once over TIME_WAIT. Not on Windows, where SO_REUSEADDR lets another socket
+        // steal a port in use.
+        if (binding.platform !== 'win32') binding.setsockopt(fd, constants.SOL_SOCKET, constants.SO_REUSEADDR, true);
         binding.bind(fd, host, this.options.port ?? 0);
       }
       binding.listen(fd, this.options.backlog ?? 511);
@@ -154,15 +161,18 @@ export class EchoServer {
   }
 
   /**
-   * Graceful stop: no new connections, no more reading; every queue is flushed, then each
-   * connection closes. `done` runs when the last one has (at once if there are none).
+   * Graceful stop: no new connections, no more replies read; every queue is flushed, then our side
+   * half-closes and input is discarded until the peer's end of stream (a lingering close: closing
+   * with unread input would send a reset that destroys replies still in flight), then each
+   * connection closes. `done` runs when the last one has (at once if there are none). Bound it
+   * with a timer and close(): a peer that never finishes would linger forever.
    */
   shutdown(done?: () => void): void {
     this.stopAccepting();
     this.onDrained = done ?? null;
     for (const conn of [...this.connections.values()]) {
       conn.finishing = true;
-      if (conn.queued === 0) this.closeConnection(conn);
+      if (conn.queued === 0) this.finish(conn);
       else this.updateInterest(conn);
     }
     this.checkDrained();
@@ -234,6 +244,10 @@ export class EchoServer {
 
   private onReadable(conn: Connection): void {
     const buffer = this.readBuffer;
+    if (conn.lingering) {
+      this.discardUntilEnd(conn);
+      return;
+    }
     while (conn.reading && !conn.finishing) {
       let n: number;
       try {
@@ -246,6 +260,7 @@ export class EchoServer {
       if (n === 0) {
         // End of stream: send what is queued, then close.
         conn.finishing = true;
+        conn.peerClosed = true;
         if (conn.queued === 0) this.closeConnection(conn);
         return;
       }
@@ -294,10 +309,46 @@ export class EchoServer {
       conn.consume(sent);
     }
     if (conn.queued === 0 && conn.finishing) {
-      this.closeConnection(conn);
+      this.finish(conn);
       return;
     }
     if (!conn.reading && conn.queued <= this.lowWater) conn.reading = true;
+  }
+
+  /** Everything queued has been sent: close now if the peer is done, else half-close and linger. */
+  private finish(conn: Connection): void {
+    if (conn.peerClosed) {
+      this.closeConnection(conn);
+      return;
+    }
+    try {
+      binding.shutdown(conn.fd, constants.SHUT_WR);
+    } catch (err) {
+      this.fail(conn, err);
+      return;
+    }
+    conn.lingering = true;
+    this.updateInterest(conn);
+    // The peer may already have finished; in edge-triggered mode no new event would say so.
+    this.discardUntilEnd(conn);
+  }
+
+  /** Reads and drops input until the peer's end of stream, then closes. */
+  private discardUntilEnd(conn: Connection): void {
+    for (;;) {
+      let n: number;
+      try {
+        n = binding.recv(conn.fd, this.readBuffer, 0, this.readBuffer.length);
+      } catch (err) {
+        this.fail(conn, err);
+        return;
+      }
+      if (n === WOULD_BLOCK) return;
+      if (n === 0) {
+        this.closeConnection(conn);
+        return;
+      }
+    }
   }
 
   private updateInterest(conn: Connection): void {
