@@ -115,6 +115,22 @@ describe('iomux serve (CLI, blocking mode on a worker thread)', function () {
     socket.destroy();
   });
 
+  it('iomux client: prints the greeting, each reply with its suffix, and quits on q', async () => {
+    const served = await serve(['--port', '0', '--greeting', 'Welcome!', '--suffix', ' 好好']);
+    const transcript = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, 'client', '--port', String(served.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`client hung: ${out}`)); }, 15000);
+      child.on('exit', (code) => { clearTimeout(timer); if (code === 0) resolve(out); else reject(new Error(`client exited ${code}: ${out}`)); });
+      child.stdin.end('hello\nwörld\nq\nnever sent\n');
+    });
+    assert.equal(transcript, 'Welcome!\nhello 好好\nwörld 好好\n');
+    const { stats } = await terminate(served);
+    assert.equal(stats.bytesIn, Buffer.byteLength('hellowörld'));
+  });
+
   it('serves a Unix socket path and removes it on exit', async () => {
     const sock = path.join(os.tmpdir(), `iomux-test-${process.pid}.sock`);
     const child = spawn(process.execPath, [cli, 'serve', '--unix', sock], { stdio: ['ignore', 'pipe', 'pipe'] });

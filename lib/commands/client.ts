@@ -49,7 +49,9 @@ export function register(program: Command): void {
         const lines = readline.createInterface({ input: process.stdin, terminal: false });
         for await (const line of lines) {
           if (line === 'q') break;
-          socket.sendAll(`${line}\n`);
+          if (line.length === 0) continue; // Nothing to send, so nothing would come back.
+          // As the seed's client: the line as typed, no newline (the echo server replies per chunk).
+          socket.sendAll(line);
           const reply = receiveReply(socket, REPLY_TIMEOUT_MS);
           if (reply === null) {
             process.stdout.write('(the server closed the connection)\n');
