@@ -56,8 +56,9 @@ namespace {
 }  // namespace
 
 int64_t CheckInteger(Napi::Env env, Napi::Value value, const char* name, int64_t min, int64_t max) {
-  if (!value.IsNumber()) ThrowType(env, name, "an integer");
-  double d = value.As<Napi::Number>().DoubleValue();
+  // One N-API call on the hot path: napi_get_value_double itself says when it is not a number.
+  double d = 0;
+  if (napi_get_value_double(env, value, &d) != napi_ok) ThrowType(env, name, "an integer");
   if (!std::isfinite(d) || std::trunc(d) != d) ThrowType(env, name, "an integer");
   if (d < static_cast<double>(min) || d > static_cast<double>(max)) {
     // Printed as a double: a value beyond int64's range must not be cast to one.
