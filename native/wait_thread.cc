@@ -13,6 +13,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -86,6 +87,19 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
       snapshot_.push_back(epoll);
     }
     snapshot_.push_back(wake);
+#ifndef _WIN32
+    if (mechanism == Mechanism::Select) {
+      // FD_SET past FD_SETSIZE writes outside the set; the wake-up descriptor is checked too.
+      for (const PollFd& entry : snapshot_) {
+        if (entry.fd >= FD_SETSIZE) {
+          snapshot_.clear();
+          throw Napi::RangeError::New(env, "select() cannot watch fd " + std::to_string(entry.fd) +
+                                               ": descriptors must be below FD_SETSIZE (" +
+                                               std::to_string(FD_SETSIZE) + ")");
+        }
+      }
+    }
+#endif
     mechanism_ = mechanism;
     timeoutMs_ = timeoutMs;
     state_ = State::Armed;

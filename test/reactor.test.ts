@@ -2,7 +2,8 @@
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
-import { binding, WaitMechanism } from '../lib/native';
+import { binding, constants, WaitMechanism } from '../lib/native';
+import { PollFdArray } from '../lib/pollfds';
 import { Reactor } from '../lib/reactor';
 import { EVENT_READ } from '../lib/selectors/selector';
 import { closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
@@ -239,5 +240,23 @@ describe('WaitThread (the attached mode\'s helper thread)', () => {
     }
     thread.close(); // Idempotent.
     assert.throws(() => thread.arm(WaitMechanism.Poll, memory, 0, -1, 0), { code: 'ERR_INVALID_STATE' });
+  });
+});
+
+describe('WaitThread and FD_SETSIZE', () => {
+  it('a select wait refuses a descriptor >= FD_SETSIZE with a RangeError instead of overrunning the fd_set', function () {
+    // Windows' fd_set limits how many sockets, not their values.
+    if (binding.platform === 'win32') this.skip();
+    const thread = new binding.WaitThread(() => undefined);
+    const entries = new PollFdArray(1);
+    entries.push(constants.FD_SETSIZE + 5, constants.POLLIN);
+    try {
+      assert.throws(() => thread.arm(WaitMechanism.Select, entries.buffer, 1, -1, 0), RangeError);
+      // Nothing is in flight after the refusal: a valid wait can be armed.
+      entries.set(0, -1, constants.POLLIN);
+      assert.doesNotThrow(() => thread.arm(WaitMechanism.Select, entries.buffer, 1, -1, 0));
+    } finally {
+      thread.close();
+    }
   });
 });
