@@ -136,7 +136,13 @@ export class Reactor {
     if (this.waitThread) return this;
     this.waitThread = new binding.WaitThread((errno) => this.onWaitEnded(errno));
     if (!this.referenced) this.waitThread.unref();
-    this.arm();
+    try {
+      this.arm();
+    } catch (err) {
+      // E.g. select with a descriptor past FD_SETSIZE: leave no thread behind, stay detached.
+      this.detach();
+      throw err;
+    }
     return this;
   }
 

@@ -33,16 +33,21 @@ constexpr const char* kSyscallName = "poll";
 // poll(pollfds, nfds, timeoutMs) -> how many entries have revents set.
 Napi::Value Poll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ByteRange memory = ArgTypedMemory(info, 0, "pollfds", alignof(PollFd));
-  int64_t capacity = static_cast<int64_t>(memory.length / sizeof(PollFd));
-  int64_t count = ArgInteger(info, 1, "nfds", 0, capacity);
+  PollFdRange range = ArgPollFds(info, 0);
   int timeoutMs = ArgTimeoutMs(info, 2);
-  int rc = PollWait(reinterpret_cast<PollFd*>(memory.data), count, timeoutMs);
+  int rc = PollWait(range.fds, range.count, timeoutMs);
   if (rc < 0) ThrowSystemError(env, errno, kSyscallName);
   return Napi::Number::New(env, rc);
 }
 
 }  // namespace
+
+PollFdRange ArgPollFds(const Napi::CallbackInfo& info, size_t index) {
+  ByteRange memory = ArgTypedMemory(info, index, "pollfds", alignof(PollFd));
+  int64_t capacity = static_cast<int64_t>(memory.length / sizeof(PollFd));
+  int64_t count = ArgInteger(info, index + 1, "nfds", 0, capacity);
+  return PollFdRange{reinterpret_cast<PollFd*>(memory.data), count};
+}
 
 int PollWait(PollFd* fds, int64_t count, int timeoutMs) {
   return WaitRetryingEintr(timeoutMs, [&](int ms) { return SystemPoll(fds, count, ms); });

@@ -167,11 +167,8 @@ namespace {
 // selectors share their bookkeeping. Returns how many entries have revents set.
 Napi::Value SelectPollfds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ByteRange memory = ArgTypedMemory(info, 0, "pollfds", alignof(PollFd));
-  int64_t capacity = static_cast<int64_t>(memory.length / sizeof(PollFd));
-  int64_t count = ArgInteger(info, 1, "nfds", 0, capacity);
+  auto [fds, count] = ArgPollFds(info, 0);
   int timeoutMs = ArgTimeoutMs(info, 2);
-  PollFd* fds = reinterpret_cast<PollFd*>(memory.data);
   size_t watched = 0;
   for (int64_t i = 0; i < count; i++) {
     if (fds[i].fd == platform::kInvalidSocket || static_cast<int64_t>(fds[i].fd) < 0) continue;

@@ -41,7 +41,12 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "The \"onReady\" argument must be a function");
     if (platform::CreateWaker(&waker_) != 0) ThrowSystemError(env, platform::LastError(), "eventfd");
-    tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "iomux.WaitThread", 0, 1);
+    try {
+      tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "iomux.WaitThread", 0, 1);
+    } catch (...) {
+      platform::CloseWaker(&waker_);  // A throwing constructor runs no destructor: free it here.
+      throw;
+    }
     // A worker thread's environment can end with the wait in flight: stop and join first.
     cleanup_ = env.AddCleanupHook(std::function<void()>([this]() {
       hooked_ = false;
@@ -67,10 +72,8 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     if (mechanism == Mechanism::Epoll) {
       epfd = static_cast<int>(ArgDescriptor(info, 3, "epfd"));
     } else {
-      ByteRange memory = ArgTypedMemory(info, 1, "pollfds", alignof(PollFd));
-      int64_t count = ArgInteger(info, 2, "nfds", 0, static_cast<int64_t>(memory.length / sizeof(PollFd)));
-      const PollFd* source = reinterpret_cast<const PollFd*>(memory.data);
-      entries.assign(source, source + count);
+      PollFdRange range = ArgPollFds(info, 1);
+      entries.assign(range.fds, range.fds + range.count);
     }
     int timeoutMs = ArgTimeoutMs(info, 4);
     std::lock_guard<std::mutex> lock(mutex_);

@@ -1,6 +1,8 @@
 // The blocking waits themselves, shared by the bindings (select.cc, poll.cc) and the helper
 // thread that lets a reactor live inside Node's event loop (wait_thread.cc).
 #pragma once
+#include <napi.h>
+
 #include <cstdint>
 
 #include "platform.h"
@@ -12,6 +14,15 @@ using PollFd = WSAPOLLFD;
 #else
 using PollFd = pollfd;
 #endif
+
+// The (pollfds, nfds) arguments at info[index], info[index + 1]: a caller-owned, aligned pollfd
+// array and how many of its entries to use (RangeError past its end). Written once for poll,
+// selectPollfds and WaitThread.arm.
+struct PollFdRange {
+  PollFd* fds;
+  int64_t count;
+};
+PollFdRange ArgPollFds(const Napi::CallbackInfo& info, size_t index);
 
 // poll()/WSAPoll() on `fds`, EINTR retried with the remaining time. Returns the count, or -1
 // with errno set.

@@ -260,3 +260,23 @@ describe('WaitThread and FD_SETSIZE', () => {
     }
   });
 });
+
+describe('reactor: attach() that cannot arm leaves nothing behind', () => {
+  it('select with every descriptor below FD_SETSIZE taken: attach() throws RangeError and stays detached', function () {
+    // The limit is on descriptor values on POSIX only; Windows' fd_set limits how many sockets.
+    if (binding.platform === 'win32') this.skip();
+    const before = openKernelObjects();
+    const held: number[] = [];
+    const reactor = new Reactor(makeSelector({ name: 'select', mechanism: 'select', options: {} }));
+    try {
+      // Fill every free number below FD_SETSIZE, so the helper's wake-up descriptor lands above it.
+      while (held.length === 0 || Math.max(...held.slice(-2)) < constants.FD_SETSIZE) held.push(...socketPair());
+      assert.throws(() => reactor.attach(), RangeError);
+      assert.equal(reactor.isAttached, false);
+    } finally {
+      reactor.close();
+      closeAll(...held);
+    }
+    assert.deepEqual(leakedSince(before), [], 'the helper thread\'s wake-up descriptor must be closed');
+  });
+});
