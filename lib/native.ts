@@ -144,6 +144,13 @@ export interface Binding {
   recv(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): number;
   /** Bytes sent, or -1 if the send buffer is full. Never raises SIGPIPE. */
   send(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): number;
+  /**
+   * Gathered send of chunks[first .. first + count) in one system call, the first chunk from byte
+   * `firstOffset`. Bytes sent, or -1 if the send buffer is full. Never raises SIGPIPE.
+   */
+  writev?(fd: number, chunks: readonly ArrayBufferView[], first?: number, count?: number, firstOffset?: number): number;
+  /** Linux: sendfile(2) of `length` bytes of file `inFd` from `offset` to socket `outFd`; 0 at end of file, -1 if the socket is full. */
+  sendfile?(outFd: number, inFd: number, offset: number, length: number): number;
   recvfrom(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): Datagram | null;
   sendto(fd: number, buffer: BufferLike, offset: number | undefined, length: number | undefined,
     flags: number | undefined, host: string, port: number): number;

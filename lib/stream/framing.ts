@@ -1,0 +1,236 @@
+/**
+ * Framing, the answer to the "sticky packet" problem: TCP is a byte stream, so two sends can arrive
+ * in one read and one send in several. A decoder turns reads back into the messages that were sent.
+ *
+ * - LineDecoder: messages end with a delimiter byte ('\n'), at most `maxLineLength` bytes each.
+ * - LengthPrefixedDecoder: each message is a u32 big-endian length, then that many bytes, at most
+ *   `maxFrameSize`. `writeFrame()` sends one with a gathered write.
+ *
+ * A message that lies within one read is handed out as a view of that read (no copy); only a
+ * message split across reads is assembled in the decoder's own buffer, which never grows past the
+ * limit. A message over the limit is a FrameError as soon as it is known to be too long, before it
+ * is buffered: throw it from onData and the connection alone is destroyed.
+ *
+ * Views are valid only during the callback (the read buffer and the assembly buffer are reused).
+ */
+import { Connection } from './connection';
+
+export class FrameError extends Error {
+  constructor(readonly code: 'ERR_LINE_TOO_LONG' | 'ERR_FRAME_TOO_LARGE', message: string) {
+    super(message);
+    this.name = 'FrameError';
+  }
+}
+
+/** Bytes of the length prefix. */
+export const FRAME_HEADER_SIZE = 4;
+
+/** The largest frame the u32 prefix can describe. */
+const MAX_U32 = 0xffffffff;
+
+function checkLimit(name: string, value: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < 0 || value > max) throw new RangeError(`${name} must be an integer from 0 to ${max}; got ${value}`);
+  return value;
+}
+
+/** An owned buffer that grows on demand, never past `limit` bytes. */
+class Assembly {
+  private memory: Buffer = Buffer.alloc(0);
+  length = 0;
+
+  constructor(private readonly limit: number) {}
+
+  append(bytes: Uint8Array, start: number, end: number): void {
+    const needed = this.length + (end - start);
+    if (needed > this.memory.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.limit, Math.max(needed, this.memory.length * 2, 256)));
+      this.memory.copy(grown, 0, 0, this.length);
+      this.memory = grown;
+    }
+    this.memory.set(bytes.subarray(start, end), this.length);
+    this.length = needed;
+  }
+
+  view(): Buffer {
+    return this.memory.subarray(0, this.length);
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
+}
+
+export interface LineDecoderOptions {
+  /** The longest line accepted, delimiter excluded. */
+  maxLineLength: number;
+  /** The byte that ends a line. Default '\n'. */
+  delimiter?: number;
+  /** Also drop a '\r' before the delimiter (CRLF protocols: FTP, SMTP, HTTP). Default false. */
+  dropCarriageReturn?: boolean;
+}
+
+export class LineDecoder {
+  private readonly max: number;
+  private readonly delimiter: number;
+  private readonly dropCR: boolean;
+  private readonly partial: Assembly;
+  private stopped = false;
+
+  constructor(private readonly onLine: (line: Buffer) => void, options: LineDecoderOptions) {
+    this.max = checkLimit('maxLineLength', options.maxLineLength, 2 ** 31 - 2);
+    this.delimiter = options.delimiter ?? 0x0a;
+    this.dropCR = options.dropCarriageReturn === true;
+    // Room for the longest line plus a '\r' that will be dropped.
+    this.partial = new Assembly(this.max + 1);
+  }
+
+  /** Bytes of an unfinished line held from earlier reads. */
+  get buffered(): number {
+    return this.partial.length;
+  }
+
+  /** Delivers no more lines (say, the connection is gone). */
+  stop(): void {
+    this.stopped = true;
+    this.partial.clear();
+  }
+
+  /** Feeds one read; calls onLine for each complete line. Throws FrameError for a line over the limit. */
+  push(data: Uint8Array): void {
+    let start = 0;
+    while (!this.stopped && start < data.length) {
+      const end = data.indexOf(this.delimiter, start);
+      if (end < 0) {
+        this.keep(data, start, data.length);
+        return;
+      }
+      if (this.partial.length === 0) {
+        this.emit(asBuffer(data).subarray(start, end));
+      } else {
+        this.keep(data, start, end);
+        const line = this.partial.view();
+        this.partial.clear();
+        this.emit(line);
+      }
+      start = end + 1;
+    }
+  }
+
+  private keep(data: Uint8Array, start: number, end: number): void {
+    // One more byte than a line may hold is allowed while it could still be a dropped '\r'.
+    const limit = this.dropCR ? this.max + 1 : this.max;
+    if (this.partial.length + (end - start) > limit) {
+      this.stop();
+      throw new FrameError('ERR_LINE_TOO_LONG', `A line is longer than ${this.max} bytes`);
+    }
+    this.partial.append(data, start, end);
+  }
+
+  private emit(line: Buffer): void {
+    if (this.dropCR && line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+    if (line.length > this.max) {
+      this.stop();
+      throw new FrameError('ERR_LINE_TOO_LONG', `A line is longer than ${this.max} bytes`);
+    }
+    this.onLine(line);
+  }
+}
+
+export interface LengthPrefixedOptions {
+  /** The largest body accepted, in bytes. */
+  maxFrameSize: number;
+}
+
+export class LengthPrefixedDecoder {
+  private readonly max: number;
+  private readonly header = Buffer.alloc(FRAME_HEADER_SIZE);
+  private headerFill = 0;
+  /** Body length of the frame being assembled, or -1 when none is. */
+  private bodyLength = -1;
+  private readonly body: Assembly;
+  private stopped = false;
+
+  constructor(private readonly onFrame: (body: Buffer) => void, options: LengthPrefixedOptions) {
+    this.max = checkLimit('maxFrameSize', options.maxFrameSize, Math.min(MAX_U32, 2 ** 31 - 1));
+    this.body = new Assembly(this.max);
+  }
+
+  /** Bytes of an unfinished frame (header included) held from earlier reads. */
+  get buffered(): number {
+    return this.headerFill + this.body.length;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.headerFill = 0;
+    this.bodyLength = -1;
+    this.body.clear();
+  }
+
+  /** Feeds one read; calls onFrame for each complete frame. Throws FrameError for a frame over the limit. */
+  push(data: Uint8Array): void {
+    const bytes = asBuffer(data);
+    let at = 0;
+    while (!this.stopped && at < bytes.length) {
+      if (this.bodyLength >= 0) {
+        // Assembling a body split across reads.
+        const take = Math.min(this.bodyLength - this.body.length, bytes.length - at);
+        this.body.append(bytes, at, at + take);
+        at += take;
+        if (this.body.length === this.bodyLength) {
+          const frame = this.body.view();
+          this.bodyLength = -1;
+          this.body.clear();
+          this.onFrame(frame);
+        }
+        continue;
+      }
+      let length: number;
+      if (this.headerFill > 0 || bytes.length - at < FRAME_HEADER_SIZE) {
+        // A header split across reads.
+        const take = Math.min(FRAME_HEADER_SIZE - this.headerFill, bytes.length - at);
+        bytes.copy(this.header, this.headerFill, at, at + take);
+        this.headerFill += take;
+        at += take;
+        if (this.headerFill < FRAME_HEADER_SIZE) return;
+        this.headerFill = 0;
+        length = this.header.readUInt32BE(0);
+      } else {
+        length = bytes.readUInt32BE(at);
+        at += FRAME_HEADER_SIZE;
+      }
+      if (length > this.max) {
+        this.stop();
+        throw new FrameError('ERR_FRAME_TOO_LARGE', `A frame of ${length} bytes is larger than the limit of ${this.max}`);
+      }
+      if (bytes.length - at >= length) {
+        // The whole body is in this read: hand out a view, no copy.
+        const frame = bytes.subarray(at, at + length);
+        at += length;
+        this.onFrame(frame);
+      } else {
+        this.bodyLength = length;
+      }
+    }
+  }
+}
+
+/** The 4-byte big-endian length prefix of a body of `length` bytes. */
+export function frameHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_SIZE);
+  header.writeUInt32BE(checkLimit('A frame body length', length, MAX_U32), 0);
+  return header;
+}
+
+/** Writes one length-prefixed frame; header and body leave in one gathered write. Returns write()'s answer. */
+export function writeFrame(conn: Connection, body: Uint8Array): boolean {
+  conn.cork();
+  conn.write(frameHeader(body.length));
+  const ok = conn.write(body);
+  conn.uncork();
+  return ok;
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}

@@ -1,0 +1,149 @@
+/**
+ * Framing, the sticky-packet fix: whatever way the byte stream is cut into reads, the decoders give
+ * back exactly the messages that were sent, copy nothing when a message lies within one read, and
+ * refuse an oversize message before buffering it.
+ */
+import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { FrameError, frameHeader, LengthPrefixedDecoder, LineDecoder } from '../lib/stream/framing';
+
+/** `stream` cut at `cuts` (positions, any order, duplicates allowed). */
+function cut(stream: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+  const pieces: Buffer[] = [];
+  let start = 0;
+  for (const point of [...points, stream.length]) {
+    pieces.push(stream.subarray(start, point));
+    start = point;
+  }
+  return pieces;
+}
+
+function encodeFrames(bodies: Uint8Array[]): Buffer {
+  return Buffer.concat(bodies.flatMap((body) => [frameHeader(body.length), Buffer.from(body)]));
+}
+
+/** Every piece as a fresh copy: a decoder must not rely on a read's memory after push() returns. */
+function feed(push: (data: Buffer) => void, pieces: Buffer[]): void {
+  for (const piece of pieces) {
+    const read = Buffer.from(piece);
+    push(read);
+    read.fill(0xee); // The next read overwrites the shared buffer.
+  }
+}
+
+describe('framing: length-prefixed (u32 big-endian)', () => {
+  it('gives back every frame, whatever the cut points, with many frames per read (property)', () => {
+    fc.assert(fc.property(
+      fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (bodies, cuts) => {
+        const stream = encodeFrames(bodies);
+        const got: Buffer[] = [];
+        const decoder = new LengthPrefixedDecoder((frame) => got.push(Buffer.from(frame)), { maxFrameSize: 300 });
+        feed((d) => decoder.push(d), cut(stream, cuts));
+        assert.deepEqual(got.map((g) => g.toString('hex')), bodies.map((b) => Buffer.from(b).toString('hex')));
+        assert.equal(decoder.buffered, 0);
+      },
+    ), { numRuns: 300 });
+  });
+
+  it('gives back every frame when the stream is cut at every single byte boundary', () => {
+    const bodies = [Buffer.from('a'), Buffer.alloc(0), Buffer.from('sticky packets'), Buffer.alloc(70000, 7)];
+    const stream = encodeFrames(bodies);
+    for (const step of [1, 2, 3, 5, 4096]) {
+      const got: Buffer[] = [];
+      const decoder = new LengthPrefixedDecoder((frame) => got.push(Buffer.from(frame)), { maxFrameSize: 1 << 20 });
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < stream.length; i += step) pieces.push(stream.subarray(i, i + step));
+      feed((d) => decoder.push(d), pieces);
+      assert.deepEqual(got, bodies, `cut every ${step} bytes`);
+    }
+  });
+
+  it('hands out a view of the read, not a copy, when a frame lies within one read', () => {
+    const read = encodeFrames([Buffer.from('one'), Buffer.from('two')]);
+    const views: Buffer[] = [];
+    new LengthPrefixedDecoder((frame) => views.push(frame), { maxFrameSize: 16 }).push(read);
+    assert.equal(views.length, 2);
+    for (const view of views) assert.equal(view.buffer, read.buffer, 'the frame shares the read buffer');
+    assert.deepEqual(views.map(String), ['one', 'two']);
+  });
+
+  it('refuses a frame over the limit from its header alone, before buffering a byte of it', () => {
+    const decoder = new LengthPrefixedDecoder(() => assert.fail('no frame expected'), { maxFrameSize: 1024 });
+    const header = frameHeader(1025);
+    decoder.push(header.subarray(0, 2));
+    assert.throws(() => decoder.push(header.subarray(2)), (err: FrameError) => err.code === 'ERR_FRAME_TOO_LARGE');
+    assert.equal(decoder.buffered, 0);
+    // An absurd size (4 GiB - 1) is the same error, not an allocation.
+    const absurd = new LengthPrefixedDecoder(() => undefined, { maxFrameSize: 1 << 20 });
+    assert.throws(() => absurd.push(Buffer.from([0xff, 0xff, 0xff, 0xff, 1, 2, 3])), FrameError);
+    assert.equal(absurd.buffered, 0);
+  });
+
+  it('a frame of exactly the limit passes; the frames before an oversize one are delivered', () => {
+    const got: number[] = [];
+    const decoder = new LengthPrefixedDecoder((frame) => got.push(frame.length), { maxFrameSize: 8 });
+    const stream = Buffer.concat([encodeFrames([Buffer.alloc(8), Buffer.alloc(3)]), frameHeader(9), Buffer.alloc(9)]);
+    assert.throws(() => decoder.push(stream), FrameError);
+    assert.deepEqual(got, [8, 3]);
+    decoder.push(encodeFrames([Buffer.alloc(1)])); // Stopped: nothing more is delivered.
+    assert.deepEqual(got, [8, 3]);
+  });
+
+  it('checks its limit and the header length', () => {
+    assert.throws(() => new LengthPrefixedDecoder(() => undefined, { maxFrameSize: -1 }), RangeError);
+    assert.throws(() => new LengthPrefixedDecoder(() => undefined, { maxFrameSize: 1.5 }), RangeError);
+    assert.throws(() => frameHeader(2 ** 32), RangeError);
+    assert.deepEqual([...frameHeader(0x01020304)], [1, 2, 3, 4]);
+  });
+});
+
+describe('framing: lines', () => {
+  const line = fc.uint8Array({ maxLength: 80 }).map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0a ? 0x20 : b))));
+
+  it('gives back every line, whatever the cut points (property)', () => {
+    fc.assert(fc.property(fc.array(line, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 40 }), (lines, cuts) => {
+      const stream = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+      const got: Buffer[] = [];
+      const decoder = new LineDecoder((l) => got.push(Buffer.from(l)), { maxLineLength: 80 });
+      feed((d) => decoder.push(d), cut(stream, cuts));
+      assert.deepEqual(got, lines);
+      assert.equal(decoder.buffered, 0);
+    }), { numRuns: 300 });
+  });
+
+  it('drops CR before LF when asked (CRLF protocols), also when CR and LF arrive in different reads', () => {
+    const got: string[] = [];
+    const decoder = new LineDecoder((l) => got.push(l.toString()), { maxLineLength: 4, dropCarriageReturn: true });
+    feed((d) => decoder.push(d), [Buffer.from('USER\r'), Buffer.from('\nPASS\r\nNO'), Buffer.from('OP\r\n')]);
+    assert.deepEqual(got, ['USER', 'PASS', 'NOOP']);
+  });
+
+  it('hands out views of the read when a line lies within it', () => {
+    const read = Buffer.from('abc\ndef\n');
+    const views: Buffer[] = [];
+    new LineDecoder((l) => views.push(l), { maxLineLength: 10 }).push(read);
+    for (const view of views) assert.equal(view.buffer, read.buffer);
+    assert.deepEqual(views.map(String), ['abc', 'def']);
+  });
+
+  it('refuses a line over the limit as soon as it is known to be too long, holding at most the limit', () => {
+    const decoder = new LineDecoder(() => assert.fail('no line expected'), { maxLineLength: 100 });
+    decoder.push(Buffer.alloc(60, 0x61));
+    assert.throws(() => decoder.push(Buffer.alloc(60, 0x61)), (err: FrameError) => err.code === 'ERR_LINE_TOO_LONG');
+    assert.equal(decoder.buffered, 0);
+    // A complete line over the limit within one read is refused too.
+    const whole = new LineDecoder(() => assert.fail('no line expected'), { maxLineLength: 3 });
+    assert.throws(() => whole.push(Buffer.from('abcd\n')), FrameError);
+  });
+
+  it('a line of exactly the limit passes, in one read or split', () => {
+    const got: number[] = [];
+    const decoder = new LineDecoder((l) => got.push(l.length), { maxLineLength: 5 });
+    decoder.push(Buffer.from('12345\n123'));
+    decoder.push(Buffer.from('45\n'));
+    assert.deepEqual(got, [5, 5]);
+  });
+});
