@@ -1,0 +1,93 @@
+/**
+ * The seed's own client against `--suffix hello`: one `sendall` and then ONE `recv` per line,
+ * expecting `line + "hello"`. That only works if a reply and its suffix leave in one send (one
+ * segment): with two sends the client can read the reply alone and take the suffix for the answer
+ * to its next line. Python's socket module is the client, as in the seed; strace counts the
+ * server's send calls, which is what makes the promise exact rather than likely.
+ */
+import * as assert from 'node:assert/strict';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { EchoServer, WriteStrategy } from '../lib/echo/server';
+import { Reactor } from '../lib/reactor';
+import { makeSelector, selectorVariants } from './fixtures';
+
+const LINES = 200;
+
+/** The seed's client loop, in Python, against 127.0.0.1:port; prints "ok N" or the first mismatch. */
+const SEED_CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.connect(('127.0.0.1', int(sys.argv[1])))
+for i in range(int(sys.argv[2])):
+    line = ('line %d' % i).encode()
+    s.sendall(line)
+    data = s.recv(1024)
+    if data != line + b'hello':
+        print('mismatch at line %d: %r' % (i, data))
+        sys.exit(1)
+s.close()
+print('ok %s' % sys.argv[2])
+`;
+
+function python(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', SEED_CLIENT, ...args], { timeout: 30000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${stdout}${stderr}${err.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+describe('echo server: the seed client (one recv per sendall) with --suffix hello', function () {
+  this.timeout(60000);
+
+  for (const variant of selectorVariants()) {
+    for (const write of ['direct', 'queued'] as WriteStrategy[]) {
+      it(`${variant.name}, ${write}: reads "line N" + "hello" for every one of ${LINES} lines`, async () => {
+        const reactor = new Reactor(makeSelector(variant));
+        const server = new EchoServer({ reactor, write, suffix: 'hello' });
+        const { port } = server.listen();
+        reactor.attach();
+        try {
+          assert.equal(await python([String(port), String(LINES)]), `ok ${LINES}`);
+        } finally {
+          server.close();
+          reactor.close();
+        }
+      });
+    }
+  }
+
+  it('each reply and its suffix leave in one send call (strace counts them), on every mechanism', async function () {
+    if (spawnSync('strace', ['-V']).status !== 0) throw new Error('this test needs strace (apt-get install strace; .ci/run installs it)');
+    const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+    for (const args of selectorVariants().map((v) => ['--mechanism', v.mechanism, ...(v.options.edgeTriggered ? ['--edge'] : [])])) {
+      const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-')), 'trace');
+      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=sendto,sendmsg,writev', '-o', trace,
+        process.execPath, cli, 'serve', ...args, '--port', '0', '--suffix', 'hello', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          let out = '';
+          child.stdout!.on('data', (d: Buffer) => {
+            out += d.toString();
+            const m = /listening on [^:]+:(\d+)/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+          child.once('exit', (code) => reject(new Error(`iomux serve exited (${code}) before listening: ${out}`)));
+        });
+        assert.equal(await python([String(port), '50']), 'ok 50');
+      } finally {
+        child.kill('SIGTERM');
+      }
+      assert.equal(await exited, 0);
+      const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(sendto|sendmsg|writev)\(/.test(l));
+      fs.rmSync(path.dirname(trace), { recursive: true, force: true });
+      assert.equal(calls.length, 50, `${args.join(' ')}: one send per reply, got ${calls.length}:\n${calls.slice(0, 6).join('\n')}`);
+      assert.ok(calls.every((l) => /hello/.test(l)), 'every send carries the suffix');
+    }
+  });
+});
