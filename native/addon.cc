@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   InitConstants(env, exports);
   InitSockets(env, exports);
+  InitBulkSend(env, exports);
   InitSelect(env, exports);
   InitPoll(env, exports);
   InitEpoll(env, exports);

@@ -146,6 +146,8 @@ void InitConstants(Napi::Env env, Napi::Object exports) {
   c.Set("POLLFD_EVENTS_OFFSET", static_cast<double>(offsetof(pollfd, events)));
 #endif
   c.Set("FD_SETSIZE", static_cast<double>(FD_SETSIZE));
+  // The most chunks one writev sends (Linux: IOV_MAX; Windows: the same number, by choice).
+  c.Set("IOV_MAX", static_cast<double>(platform::kMaxGather));
 
 #ifdef __linux__
   // epoll: every flag this kernel's headers define.

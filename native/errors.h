@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace iomux {
 
@@ -18,6 +19,12 @@ Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
 void AddErrnoConstants(Napi::Env env, Napi::Object target);
 
 // Argument checks: a wrong type throws TypeError, a value out of range throws RangeError.
+// TypeError 'The "<name>" argument must be <expected>'.
+[[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& name, const char* expected);
+// RangeError "<what> (<value>) is past the end of <end> (<size>)": every offset, index or count
+// that runs past what it points into is reported in these words.
+[[noreturn]] void ThrowPastEnd(Napi::Env env, const std::string& what, int64_t value, const std::string& end,
+                               size_t size);
 // CheckInteger is the rule for any integer (also one inside an array): a non-number or a fraction
 // is a TypeError, an integer outside [min, max] a RangeError.
 int64_t CheckInteger(Napi::Env env, Napi::Value value, const char* name, int64_t min, int64_t max);
@@ -35,6 +42,16 @@ int64_t ArgDescriptor(const Napi::CallbackInfo& info, size_t index, const char* 
 // up so that a wait lasts at least what was asked.
 int ArgTimeoutMs(const Napi::CallbackInfo& info, size_t index);
 
+// [start, start + count) of something `size` long (a buffer's bytes, an array's elements), from the
+// optional integer arguments at index (start, default 0) and index + 1 (count, default: the rest).
+// `of` names the whole in a RangeError ("the buffer").
+struct Span {
+  size_t start;
+  size_t count;
+};
+Span ArgSpan(const Napi::CallbackInfo& info, size_t index, size_t size, const char* startName,
+             const char* countName, const char* of);
+
 // A byte range of a caller's buffer: (buffer, offset = 0, length = rest of buffer) at index,
 // index + 1, index + 2. Any TypedArray, DataView or ArrayBuffer is accepted.
 struct ByteRange {
@@ -42,6 +59,10 @@ struct ByteRange {
   size_t length;
 };
 ByteRange ArgByteRange(const Napi::CallbackInfo& info, size_t index, const char* name);
+
+// The bytes of a TypedArray or DataView (a view over a resizable buffer: as long as it is now),
+// else a TypeError naming the value: `name`, or `name[index]` for an array's element (index >= 0).
+ByteRange CheckView(Napi::Env env, napi_value value, const char* name, int64_t index = -1);
 
 // The whole memory of a typed array (for caller-owned wait arrays), checked for alignment.
 ByteRange ArgTypedMemory(const Napi::CallbackInfo& info, size_t index, const char* name,

@@ -46,10 +46,12 @@ static_assert(FD_SETSIZE == 1024, "platform.h must be included before any other 
 #include <poll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 #endif
 
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -93,6 +95,24 @@ int SetNoInherit(sock_t s);
 // The address family of a socket, bound or not (getsockname fails on an unbound Winsock socket).
 int SocketFamily(sock_t s, int* family);
 bool StartUp();  // WSAStartup once per process; reference-counted by Winsock itself.
+
+// A gathered send (writev): WSASend over an array of WSABUFs.
+using GatherBuffer = WSABUF;
+constexpr const char* kGatherSyscall = "WSASend";
+// Winsock names no limit; Linux's keeps the caller's loop and the stack array the same everywhere.
+constexpr size_t kMaxGather = 1024;
+// A WSABUF length is a ULONG and WSASend reports a DWORD: one call gathers at most INT_MAX bytes.
+constexpr size_t kMaxGatherBytes = INT_MAX;
+inline void SetGatherBuffer(GatherBuffer* buffer, uint8_t* data, size_t length) {
+  buffer->buf = reinterpret_cast<char*>(data);
+  buffer->len = static_cast<ULONG>(length);
+}
+// Bytes sent, or -1 with the error in LastError().
+inline int64_t SendGathered(sock_t s, GatherBuffer* buffers, size_t count) {
+  DWORD sent = 0;
+  if (WSASend(s, buffers, static_cast<DWORD>(count), &sent, 0, nullptr, nullptr) != 0) return -1;
+  return sent;
+}
 #else
 using sock_t = int;
 using socklen_t = ::socklen_t;
@@ -124,6 +144,27 @@ inline int GetNonBlocking(sock_t s, bool* on) {
   return 0;
 }
 inline bool StartUp() { return true; }
+
+// A gathered send (writev): sendmsg over an iovec array, so that kSendFlags (MSG_NOSIGNAL) apply.
+using GatherBuffer = iovec;
+constexpr const char* kGatherSyscall = "sendmsg";
+#ifdef IOV_MAX
+constexpr size_t kMaxGather = IOV_MAX;  // 1024 on Linux: more is EMSGSIZE.
+#else
+constexpr size_t kMaxGather = 16;  // POSIX's floor (_XOPEN_IOV_MAX).
+#endif
+constexpr size_t kMaxGatherBytes = SSIZE_MAX;  // Linux sends at most 0x7ffff000 per call anyway.
+inline void SetGatherBuffer(GatherBuffer* buffer, uint8_t* data, size_t length) {
+  buffer->iov_base = data;
+  buffer->iov_len = length;
+}
+// Bytes sent, or -1 with the error in LastError().
+inline int64_t SendGathered(sock_t s, GatherBuffer* buffers, size_t count) {
+  msghdr message{};
+  message.msg_iov = buffers;
+  message.msg_iovlen = static_cast<decltype(message.msg_iovlen)>(count);
+  return ::sendmsg(s, &message, kSendFlags);
+}
 #endif
 
 // A descriptor another thread can make readable to interrupt a wait (mio's Waker): an eventfd

@@ -1,0 +1,144 @@
+// Sends of many bytes per system call, for a stream's write queue: writev gathers queued chunks
+// into one sendmsg (WSASend), sendfile moves a file's bytes to a socket inside the kernel (Linux).
+// Like send, both return -1 for "would block" instead of throwing, and never raise SIGPIPE.
+#ifdef __linux__
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "bindings.h"
+#include "errors.h"
+#include "platform.h"
+
+namespace iomux {
+namespace {
+
+using platform::sock_t;
+
+constexpr int64_t kMaxSafeInteger = (int64_t(1) << 53) - 1;
+
+// writev(fd, chunks, first = 0, count = chunks.length - first, firstOffset = 0) -> bytes sent or -1.
+// At most platform::kMaxGather chunks go in one call; the caller loops on the count it gets back.
+Napi::Value Writev(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  sock_t fd = static_cast<sock_t>(ArgDescriptor(info, 0));
+  napi_value chunks = info[1];
+  bool isArray = false;
+  NAPI_THROW_IF_FAILED(env, napi_is_array(env, chunks, &isArray), Napi::Value());
+  if (!isArray) ThrowTypeError(env, "chunks", "an Array of TypedArrays or DataViews");
+  uint32_t chunkCount = 0;
+  NAPI_THROW_IF_FAILED(env, napi_get_array_length(env, chunks, &chunkCount), Napi::Value());
+  Span span = ArgSpan(info, 2, chunkCount, "first", "count", "chunks");
+  int64_t firstOffset = ArgIntegerOr(info, 4, "firstOffset", 0, 0, kMaxSafeInteger);
+  if (span.count == 0 && firstOffset != 0) {
+    ThrowPastEnd(env, "The \"firstOffset\" argument", firstOffset, "the 0 chunks selected", 0);
+  }
+
+  // Every element is read before any memory is: reading one may run JavaScript (a getter, a
+  // Proxy in the prototype chain) that shrinks or detaches a buffer. Once all are in hand, nothing
+  // runs JavaScript until the system call returns, so the pointers below stay valid.
+  size_t count = std::min(span.count, platform::kMaxGather);
+  napi_value elements[platform::kMaxGather];
+  for (size_t i = 0; i < count; i++) {
+    NAPI_THROW_IF_FAILED(env, napi_get_element(env, chunks, static_cast<uint32_t>(span.start + i), &elements[i]),
+                         Napi::Value());
+  }
+  platform::GatherBuffer buffers[platform::kMaxGather];
+  size_t gathered = 0;
+  size_t bytes = 0;
+  for (size_t i = 0; i < count; i++) {
+    ByteRange chunk = CheckView(env, elements[i], "chunks", static_cast<int64_t>(span.start + i));
+    if (i == 0) {
+      if (static_cast<uint64_t>(firstOffset) > chunk.length) {
+        ThrowPastEnd(env, "The \"firstOffset\" argument", firstOffset,
+                     "chunks[" + std::to_string(span.start) + "]", chunk.length);
+      }
+      chunk.data += firstOffset;
+      chunk.length -= static_cast<size_t>(firstOffset);
+    }
+    // Past what one call can report, the rest waits for the next call (still checked above).
+    size_t room = platform::kMaxGatherBytes - bytes;
+    if (room == 0) continue;
+    size_t length = std::min(chunk.length, room);
+    platform::SetGatherBuffer(&buffers[gathered++], chunk.data, length);
+    bytes += length;
+  }
+
+  for (;;) {
+    int64_t sent = platform::SendGathered(fd, buffers, gathered);
+    if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
+    int err = platform::LastError();
+    if (err == EINTR) continue;
+    if (platform::WouldBlock(err)) return Napi::Number::New(env, -1);
+    ThrowSystemError(env, err, platform::kGatherSyscall);
+  }
+}
+
+#ifdef __linux__
+// sendfile(2) takes no MSG_NOSIGNAL: a send to a closed peer raises SIGPIPE, which kills a process
+// that does not ignore it. So SIGPIPE is blocked on this thread for the call, and one the call
+// raised is taken back before the old mask returns (libcurl's sigpipe.h does the same).
+class SigPipeBlocked {
+ public:
+  SigPipeBlocked() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigPipeBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SigPipeBlocked(const SigPipeBlocked&) = delete;
+  SigPipeBlocked& operator=(const SigPipeBlocked&) = delete;
+
+  // After EPIPE. A thread that blocked SIGPIPE itself may have one pending from before: not ours.
+  void TakeBack() {
+    if (sigismember(&old_, SIGPIPE)) return;
+    timespec now{};
+    while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+};
+
+// sendfile(outFd, inFd, offset, length) -> bytes sent (0: offset is at or past the end of the
+// file), or -1 when outFd would block. The offset is passed explicitly, so the file position of
+// inFd is neither used nor moved; the kernel sends at most 0x7ffff000 bytes per call.
+Napi::Value SendFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int outFd = static_cast<int>(ArgDescriptor(info, 0, "outFd"));
+  int inFd = static_cast<int>(ArgDescriptor(info, 1, "inFd"));
+  constexpr int64_t kMaxOffset = std::min<int64_t>(kMaxSafeInteger, std::numeric_limits<off_t>::max());
+  int64_t offset = ArgInteger(info, 2, "offset", 0, kMaxOffset);
+  int64_t length = ArgInteger(info, 3, "length", 0, kMaxSafeInteger);
+  size_t count = static_cast<size_t>(std::min<int64_t>(length, std::numeric_limits<ssize_t>::max()));
+  SigPipeBlocked noSigPipe;
+  for (;;) {
+    off_t at = static_cast<off_t>(offset);
+    ssize_t sent = ::sendfile(outFd, inFd, &at, count);
+    if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
+    int err = errno;
+    if (err == EINTR) continue;  // Interrupted before anything was sent.
+    if (platform::WouldBlock(err)) return Napi::Number::New(env, -1);
+    if (err == EPIPE) noSigPipe.TakeBack();
+    ThrowSystemError(env, err, "sendfile");
+  }
+}
+#endif
+
+}  // namespace
+
+void InitBulkSend(Napi::Env env, Napi::Object exports) {
+  exports.Set("writev", Napi::Function::New(env, Writev, "writev"));
+#ifdef __linux__
+  exports.Set("sendfile", Napi::Function::New(env, SendFile, "sendfile"));
+#endif
+}
+
+}  // namespace iomux
