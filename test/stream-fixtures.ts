@@ -52,6 +52,14 @@ export function readAll(socket: net.Socket): Promise<Buffer> {
   });
 }
 
+/** Ends our side too (a half-open client stays open after the server's end), reads what is left, and awaits 'close'. */
+export function finish(socket: net.Socket): Promise<boolean> {
+  const done = closed(socket);
+  socket.end();
+  socket.resume();
+  return done;
+}
+
 /** Resolves when `socket` has closed (its 'close' event), with whether it had an error. */
 export function closed(socket: net.Socket): Promise<boolean> {
   return new Promise((resolve) => {

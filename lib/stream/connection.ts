@@ -445,21 +445,28 @@ export class Connection {
     else if (this.writeEnded && !this.writeShut) this.finishWriting();
   }
 
-  /** Sends the queue until it is empty or the socket is full; then what follows from either. */
+  /**
+   * Sends the queue until it is empty or the socket is full, then what follows from either. What
+   * onDrain writes goes out in the same turn: under edge-triggered epoll no new writable event would
+   * come for a socket that never filled up.
+   */
   private flush(): void {
-    let result: FlushResult;
-    try {
-      result = this.queue.flush(this.fd);
-    } catch (err) {
-      this.fail(err);
-      return;
-    }
-    if (this.destroyed) return;
-    this.touch();
-    this.blocked = result === FlushResult.Blocked;
-    if (this.needDrain && this.queue.bytes <= this.lowWater) {
-      this.needDrain = false;
-      if (!this.call(this.onDrain)) return;
+    for (;;) {
+      let result: FlushResult;
+      try {
+        result = this.queue.flush(this.fd);
+      } catch (err) {
+        this.fail(err);
+        return;
+      }
+      if (this.destroyed) return;
+      this.touch();
+      this.blocked = result === FlushResult.Blocked;
+      if (this.needDrain && this.queue.bytes <= this.lowWater) {
+        this.needDrain = false;
+        if (!this.call(this.onDrain) || this.destroyed) return;
+      }
+      if (this.blocked || this.queue.isEmpty) break;
     }
     if (!this.blocked && this.queue.isEmpty && this.writeEnded && !this.writeShut) this.finishWriting();
   }
