@@ -233,6 +233,41 @@ describe('native writev: gathered sends', () => {
     await signalled;
   });
 
+  it('bad input is refused before any byte is sent, naming what is wrong', () => {
+    const { client, server } = connectedPair(res, 'socketpair');
+    const chunks = [Buffer.from('abc'), Buffer.from('de'), Buffer.from('f')];
+    const refusals: Array<[unknown[], RegExp | string, typeof TypeError | typeof RangeError]> = [
+      [[chunks[0]], 'The "chunks" argument must be an Array of TypedArrays or DataViews', TypeError],
+      [[[...chunks, 5]], 'The "chunks[3]" argument must be a TypedArray or DataView', TypeError],
+      [[[...chunks, new ArrayBuffer(1)]], 'The "chunks[3]" argument must be a TypedArray or DataView', TypeError],
+      [[chunks, 4], 'The "first" argument (4) is past the end of chunks (3)', RangeError],
+      [[chunks, 1, 3], 'first + count (4) is past the end of chunks (3)', RangeError],
+      [[chunks, 1, 2, 3], 'The "firstOffset" argument (3) is past the end of chunks[1] (2)', RangeError],
+      [[chunks, 3, 0, 1], 'The "firstOffset" argument (1) is past the end of the 0 chunks selected (0)', RangeError],
+      [[chunks, 0.5], /^The "first" argument must be an integer$/, TypeError],
+      [[chunks, 0, -1], /^The "count" argument must be >= 0/, RangeError],
+    ];
+    for (const [args, message, type] of refusals) {
+      assert.throws(() => (b.writev as (fd: number, ...rest: unknown[]) => number)(client, ...args), (err: Error) => {
+        assert.ok(err instanceof type, `${err}`);
+        if (typeof message === 'string') assert.equal(err.message, message);
+        else assert.match(err.message, message);
+        return true;
+      });
+    }
+    assert.equal(b.recv(server, Buffer.alloc(8)), -1, 'nothing was sent');
+  });
+
+  it('only the chunks a call sends are read: a bad element past IOV_MAX is refused by the call that reaches it', () => {
+    const { client, server } = connectedPair(res, 'socketpair');
+    const chunks: unknown[] = Array.from({ length: C.IOV_MAX }, () => Buffer.from('x'));
+    chunks.push('not a chunk');
+    const writev = b.writev as (fd: number, chunks: unknown[], first?: number) => number;
+    assert.equal(writev(client, chunks), C.IOV_MAX);
+    assert.throws(() => writev(client, chunks, C.IOV_MAX), { name: 'TypeError', message: `The "chunks[${C.IOV_MAX}]" argument must be a TypedArray or DataView` });
+    assert.equal(b.recv(server, Buffer.alloc(2 * C.IOV_MAX)), C.IOV_MAX);
+  });
+
   it('the errors name sendmsg: EPIPE after shutdown(SHUT_WR), ENOTSOCK on a file', () => {
     const { client } = connectedPair(res, 'tcp4');
     b.shutdown(client, C.SHUT_WR);
