@@ -4,7 +4,7 @@
  *
  * Conventions of the bindings (see docs/ARCHITECTURE.md):
  * - descriptors are plain numbers;
- * - hot paths (`recv`, `send`, `accept`, `sendto`) return -1 for "would block" instead of throwing;
+ * - hot paths (`recv`, `send`, `writev`, `sendfile`, `accept`, `sendto`) return -1 for "would block" instead of throwing;
  * - a failing call throws an Error with `code` ('EBADF'), `errno` (negative, as Node's) and `syscall`;
  * - wrong argument types throw TypeError, out-of-range values RangeError;
  * - waits take milliseconds (fractions round up; negative, null, undefined or Infinity = forever)
@@ -94,6 +94,8 @@ export interface Constants {
   /** Byte offset of `events` in a pollfd entry; `revents` follows it. */
   readonly POLLFD_EVENTS_OFFSET: number;
   readonly FD_SETSIZE: number;
+  /** The most chunks one `writev` sends (Linux's IOV_MAX, 1024; the same number on Windows). */
+  readonly IOV_MAX: number;
   /** errno names to their (positive) values, like `os.constants.errno`. */
   readonly errno: Readonly<Record<string, number>>;
   // Present where the platform has them (Linux has all of these).
@@ -145,11 +147,22 @@ export interface Binding {
   /** Bytes sent, or -1 if the send buffer is full. Never raises SIGPIPE. */
   send(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): number;
   /**
-   * Gathered send of chunks[first .. first + count) in one system call, the first chunk from byte
-   * `firstOffset`. Bytes sent, or -1 if the send buffer is full. Never raises SIGPIPE.
+   * Sends `chunks[first .. first + count)` (defaults: from 0, to the end) in one system call
+   * (sendmsg, WSASend on Windows), the first of them from byte `firstOffset`: how a queue resends the
+   * unsent rest of its head chunk. Bytes sent (a partial count when the send buffer fills), or -1 if
+   * it is full. At most `constants.IOV_MAX` chunks go per call: with more, the first IOV_MAX are sent
+   * and the count says how far it got, so the caller loops. Empty chunks are fine. Never raises
+   * SIGPIPE. Only the chunks a call sends are read (and type-checked). On a datagram socket the
+   * chunks make one datagram, so keep to IOV_MAX there.
    */
-  writev?(fd: number, chunks: readonly ArrayBufferView[], first?: number, count?: number, firstOffset?: number): number;
-  /** Linux: sendfile(2) of `length` bytes of file `inFd` from `offset` to socket `outFd`; 0 at end of file, -1 if the socket is full. */
+  writev(fd: number, chunks: readonly ArrayBufferView[], first?: number, count?: number, firstOffset?: number): number;
+  /**
+   * Linux only: up to `length` bytes of file `inFd` from `offset` to `outFd` (usually a socket),
+   * copied inside the kernel; the file position is neither used nor moved. Bytes sent (the kernel
+   * sends at most 0x7ffff000 per call), 0 when `offset` is at or past the end of the file, or -1 when
+   * `outFd` would block. Never raises SIGPIPE. An offset past the largest file the file system
+   * allows is EOVERFLOW; a socket (or pipe) as `inFd` is ESPIPE.
+   */
   sendfile?(outFd: number, inFd: number, offset: number, length: number): number;
   recvfrom(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): Datagram | null;
   sendto(fd: number, buffer: BufferLike, offset: number | undefined, length: number | undefined,

@@ -13,7 +13,16 @@ import * as path from 'node:path';
 import { inspect } from 'node:util';
 import { WaitMechanism, binding as b, constants as C } from '../lib/native';
 import { PollFdArray } from '../lib/pollfds';
-import { Resources, abstractName, boundSocket, connectedPair, listener, releaseAfterEach } from './fixtures/sockets';
+import {
+  ResizableArrayBuffer,
+  Resources,
+  abstractName,
+  boundSocket,
+  connectedPair,
+  listener,
+  releaseAfterEach,
+  resizableBuffer,
+} from './fixtures/sockets';
 
 const res = new Resources();
 const NONBLOCK = C.SOCK_NONBLOCK!;
@@ -96,9 +105,29 @@ const K = {
   epollCreateFlags: integer(false, [-1, 2 ** 31]),
   onReady: { typeErrors: [undefined, null, 5, 'onReady', {}, Symbol('f')] } as Kind,
   mechanism: integer(true, [-1, 3, 2 ** 31]),
+  chunks: {
+    typeErrors: ['chunks', 5, {}, null, undefined, Buffer.alloc(8), new Uint8Array(8), { length: 3, 0: Buffer.alloc(8) },
+      new Set([Buffer.alloc(8)]), chunksWith(0, 5), chunksWith(1, 'x'), chunksWith(2, null), chunksWith(1, undefined),
+      chunksWith(1, new ArrayBuffer(4)), chunksWith(1, new SharedArrayBuffer(4)), chunksWith(2, {}),
+      chunksWith(1, [Buffer.alloc(1)]), chunksWith(1, 7n), chunksWith(1)],
+  } as Kind,
+  // first, count and firstOffset are relative to the chunks before them (args[1]) and to first (args[2]).
+  first: integer(false, (args) => [-1, (args[1] as unknown[]).length + 1, 2 ** 31]),
+  count: integer(false, (args) => [-1, (args[1] as unknown[]).length - (args[2] as number) + 1, 2 ** 31]),
+  firstOffset: integer(false, (args) => [-1, byteLength((args[1] as unknown[])[args[2] as number]) + 1, 2 ** 53]),
+  fileOffset: integer(true, [-1, 2 ** 53, -(2 ** 53), 2 ** 64]),
+  fileLength: integer(true, [-1, 2 ** 53, 2 ** 64]),
   /** A parameter this form does not read (e.g. arm's epfd when it polls a pollfd array). */
   unread: { typeErrors: [] } as Kind,
 };
+
+/** Three chunks a valid writev accepts, but with `bad` at `index` (no argument: a hole there). */
+function chunksWith(index: number, ...bad: unknown[]): unknown[] {
+  const chunks: unknown[] = [Buffer.alloc(8), Buffer.alloc(1), Buffer.alloc(1)];
+  if (bad.length > 0) chunks[index] = bad[0];
+  else delete chunks[index];
+  return chunks;
+}
 
 /** nfds: at most the number of entries in the pollfd memory at args[memoryIndex]. */
 function nfdsAfter(memoryIndex: number): Kind {
@@ -148,6 +177,11 @@ const waitOnPollfds: Form[] = [{
   combined: [{ args: () => [new ArrayBuffer(7), 1, 0], error: RangeError }], // Less than one entry.
 }];
 
+/** A file of 16 bytes (written by the suite's before hook), opened for reading; released with the sockets. */
+let dataDirectory = '';
+const dataFile = (): number => res.fd(fs.openSync(path.join(dataDirectory, 'data'), 'r'));
+const threeChunks = (): ArrayBufferView[] => [Buffer.alloc(8), new Uint16Array(2), new DataView(new ArrayBuffer(2))];
+
 const TABLE: Record<string, Form[]> = {
   socket: [{ label: 'domain, type, protocol', kinds: [K.int32, K.int32, K.protocol], valid: () => [C.AF_INET, C.SOCK_STREAM | NONBLOCK, 0] }],
   socketpair: [{ label: 'domain, type, protocol', kinds: [K.int32, K.int32, K.protocol], valid: () => [C.AF_UNIX, C.SOCK_STREAM | NONBLOCK, 0] }],
@@ -174,6 +208,22 @@ const TABLE: Record<string, Form[]> = {
   recv: [bufferRange(socketpair)],
   send: [bufferRange(socketpair)],
   recvfrom: [bufferRange(() => udp4().fd)],
+  writev: [{
+    label: 'fd, chunks, first, count, firstOffset',
+    kinds: [K.fd, K.chunks, K.first, K.count, K.firstOffset],
+    valid: () => [socketpair(), threeChunks(), 0, 3, 2],
+    combined: [
+      { args: () => [socketpair(), threeChunks(), 2, 2], error: RangeError }, // Each fits; together they pass the end.
+      { args: () => [socketpair(), threeChunks(), 3, 0, 1], error: RangeError }, // An offset into no chunk.
+      { args: () => [socketpair(), threeChunks(), 1, 1, 5], error: RangeError }, // Past chunks[1], not chunks[0].
+      { args: () => [socketpair(), [...threeChunks(), 'x'], 1], error: TypeError }, // The bad one is in the window.
+    ],
+  }],
+  sendfile: [{
+    label: 'outFd, inFd, offset, length',
+    kinds: [K.fd, K.fd, K.fileOffset, K.fileLength],
+    valid: () => [socketpair(), dataFile(), 0, 4],
+  }],
   sendto: [
     {
       label: 'IPv4 fd, buffer, offset, length, flags, host, port',
@@ -256,7 +306,7 @@ function armFreshThread(args: unknown[]): void {
 }
 
 /** Exports that exist only on another platform. */
-const ELSEWHERE: Record<string, string> = { wsapoll: 'win32' };
+const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux' };
 /** Exports that are not functions. */
 const VALUES = ['constants', 'platform'];
 
@@ -310,6 +360,11 @@ describe('native arguments: the table covers every binding', () => {
 
 describe('native arguments: wrong types are TypeErrors, out-of-range values RangeErrors', () => {
   releaseAfterEach(res);
+  before(() => {
+    dataDirectory = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-arguments-'));
+    fs.writeFileSync(path.join(dataDirectory, 'data'), 'sixteen bytes...');
+  });
+  after(() => fs.rmSync(dataDirectory, { recursive: true, force: true }));
 
   for (const [name, forms] of Object.entries(TABLE)) {
     // An export of another platform (ELSEWHERE) has no test here; the coverage test vouches for it.
@@ -373,6 +428,128 @@ describe('native arguments: wrong types are TypeErrors, out-of-range values Rang
     sparse.length = 2 ** 32 - 1;
     assert.throws(() => b.select(sparse, null, null, 0), TypeError);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Every kind of memory a buffer parameter takes, and the bytes a binding must see in it: a typed
+// array's length times its element size, a view's bytes as they are now (a view over a resizable
+// buffer follows it; one the buffer shrank below is out of bounds: 0 bytes). Too few bytes would
+// lose data; too many would read or write past the view.
+
+interface MemorySample {
+  memory: ArrayBufferView | ArrayBuffer;
+  /** The bytes a binding may touch. */
+  bytes: number;
+  /** All of the underlying buffer (as long as it is now), to check nothing around the view changed. */
+  whole: Uint8Array;
+  /** Where the view starts in it. */
+  start: number;
+}
+
+type TypedArrayConstructor = new (buffer: ArrayBufferLike, byteOffset?: number, length?: number) => ArrayBufferView;
+const Float16 = (globalThis as { Float16Array?: TypedArrayConstructor }).Float16Array;
+
+/** 16 bytes at offset 16 of a 64-byte buffer, as `Type` (so both a short and a long reach would show). */
+function typed(Type: TypedArrayConstructor, bytesPerElement: number): () => MemorySample {
+  return () => {
+    const buffer = new ArrayBuffer(64);
+    return { memory: new Type(buffer, 16, 16 / bytesPerElement), bytes: 16, whole: new Uint8Array(buffer), start: 16 };
+  };
+}
+
+/** A view over a resizable buffer of `initial` bytes, resized to `now` after the view was made. */
+function resizable(initial: number, now: number, view: (buffer: ResizableArrayBuffer) => ArrayBufferView | ArrayBuffer,
+  bytes: number, start: number): () => MemorySample {
+  return () => {
+    const buffer = resizableBuffer(initial, 128);
+    const memory = view(buffer);
+    buffer.resize(now);
+    return { memory, bytes, whole: new Uint8Array(buffer), start };
+  };
+}
+
+/** `sample` is undefined where this Node lacks the kind (Float16Array came with Node 24). */
+const MEMORY: Array<{ label: string; sample: (() => MemorySample) | undefined }> = [
+  { label: 'Buffer', sample: () => { const memory = Buffer.alloc(16); return { memory, bytes: 16, whole: new Uint8Array(memory.buffer), start: 0 }; } },
+  { label: 'Int8Array', sample: typed(Int8Array, 1) },
+  { label: 'Uint8Array', sample: typed(Uint8Array, 1) },
+  { label: 'Uint8ClampedArray', sample: typed(Uint8ClampedArray, 1) },
+  { label: 'Int16Array', sample: typed(Int16Array, 2) },
+  { label: 'Uint16Array', sample: typed(Uint16Array, 2) },
+  { label: 'Float16Array', sample: Float16 && typed(Float16, 2) },
+  { label: 'Int32Array', sample: typed(Int32Array, 4) },
+  { label: 'Uint32Array', sample: typed(Uint32Array, 4) },
+  { label: 'Float32Array', sample: typed(Float32Array, 4) },
+  { label: 'Float64Array', sample: typed(Float64Array, 8) },
+  { label: 'BigInt64Array', sample: typed(BigInt64Array, 8) },
+  { label: 'BigUint64Array', sample: typed(BigUint64Array, 8) },
+  { label: 'DataView', sample: typed(DataView as unknown as TypedArrayConstructor, 1) },
+  { label: 'ArrayBuffer', sample: () => { const memory = new ArrayBuffer(16); return { memory, bytes: 16, whole: new Uint8Array(memory), start: 0 }; } },
+  {
+    label: 'a view over a SharedArrayBuffer',
+    sample: () => { const buffer = new SharedArrayBuffer(64); return { memory: new Uint8Array(buffer, 16, 16), bytes: 16, whole: new Uint8Array(buffer), start: 16 }; },
+  },
+  { label: 'resizable: a fixed-length view', sample: resizable(64, 64, (rab) => new Uint32Array(rab, 16, 4), 16, 16) },
+  { label: 'resizable: a length-tracking view after the buffer grew', sample: resizable(32, 64, (rab) => new Uint16Array(rab, 16), 48, 16) },
+  {
+    label: 'resizable: a length-tracking BigInt64Array over a length that is not whole elements',
+    sample: resizable(16, 44, (rab) => new BigInt64Array(rab, 8), 32, 8),
+  },
+  { label: 'resizable: a length-tracking DataView after the buffer shrank', sample: resizable(64, 40, (rab) => new DataView(rab, 16), 24, 16) },
+  { label: 'resizable: a fixed-length view the buffer shrank below (out of bounds)', sample: resizable(64, 40, (rab) => new Uint8Array(rab, 16, 32), 0, 16) },
+  { label: 'resizable: a fixed-length DataView the buffer shrank below', sample: resizable(64, 40, (rab) => new DataView(rab, 16, 32), 0, 16) },
+  { label: 'resizable: a length-tracking view that starts past the shrunk end', sample: resizable(64, 40, (rab) => new Float32Array(rab, 48), 0, 48) },
+  { label: 'resizable: the ArrayBuffer itself, grown', sample: resizable(16, 40, (rab) => rab, 40, 0) },
+];
+
+describe('native arguments: every kind of memory is used at exactly its byte length', () => {
+  releaseAfterEach(res);
+
+  for (const { label, sample } of MEMORY) {
+    it(`${label}: send, writev and recv use exactly its bytes; an offset or length past them is a RangeError`, function () {
+      if (!sample) this.skip(); // This Node has no such kind of memory.
+      const { memory, bytes, whole, start } = sample();
+      const { client, server } = connectedPair(res, 'socketpair');
+      whole.fill(0xee);
+      for (let i = 0; i < bytes; i++) whole[start + i] = i + 1;
+      const region = Buffer.from(whole.subarray(start, start + bytes));
+      const sink = Buffer.alloc(256);
+      const isView = ArrayBuffer.isView(memory);
+
+      if (label === 'Float16Array') {
+        // Node 24 has Float16Array but N-API named no type for it until napi_float16_array: a
+        // build that cannot size it refuses it rather than guess.
+        try {
+          b.send(client, memory);
+        } catch (err) {
+          assert.ok(err instanceof TypeError && /element type/.test(err.message), String(err));
+          assert.throws(() => b.writev(client, [memory as ArrayBufferView]), TypeError);
+          return;
+        }
+        assert.deepEqual(sink.subarray(0, b.recv(server, sink)), region);
+      } else {
+        assert.equal(b.send(client, memory), bytes);
+        if (bytes > 0) assert.deepEqual(sink.subarray(0, b.recv(server, sink)), region);
+      }
+      if (isView) {
+        assert.equal(b.writev(client, [memory as ArrayBufferView, Buffer.from('|')]), bytes + 1);
+        assert.deepEqual(sink.subarray(0, b.recv(server, sink)), Buffer.concat([region, Buffer.from('|')]));
+      } else {
+        assert.throws(() => b.writev(client, [memory as unknown as ArrayBufferView]), TypeError);
+      }
+
+      // Into it: exactly its bytes are written, nothing around them.
+      b.send(server, Buffer.alloc(bytes + 8, 0x55));
+      assert.equal(b.recv(client, memory), bytes); // (0 bytes asked: 0, though data is waiting.)
+      const expected = new Uint8Array(whole.length).fill(0xee);
+      expected.fill(0x55, start, start + bytes);
+      assert.deepEqual(new Uint8Array(whole), expected);
+
+      assert.throws(() => b.send(client, memory, bytes + 1), RangeError);
+      assert.throws(() => b.send(client, memory, 0, bytes + 1), RangeError);
+      if (isView) assert.throws(() => b.writev(client, [memory as ArrayBufferView], 0, 1, bytes + 1), RangeError);
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import {
   listener,
   loopback,
   settle,
+  withFatalSigpipe,
 } from './fixtures/sockets';
 
 const NONBLOCK = C.SOCK_NONBLOCK!;
@@ -116,6 +117,7 @@ describe('native sockets: socket, socketpair, close', () => {
     assertSystemError(() => b.connect(fd, '127.0.0.1', 1), 'EBADF', 'connect');
     assertSystemError(() => b.recv(fd, buffer), 'EBADF', 'recv');
     assertSystemError(() => b.send(fd, buffer), 'EBADF', 'send');
+    assertSystemError(() => b.writev(fd, [buffer]), 'EBADF', 'sendmsg');
     assertSystemError(() => b.recvfrom(fd, buffer), 'EBADF', 'recvfrom');
     assertSystemError(() => b.sendto(fd, buffer, 0, 4, 0, '127.0.0.1', 1), 'EBADF', 'sendto');
     assertSystemError(() => b.shutdown(fd, C.SHUT_RDWR), 'EBADF', 'shutdown');
@@ -479,24 +481,13 @@ describe('native sockets: recv and send', () => {
   });
 
   it('send after the peer closed is EPIPE and does not kill a process whose SIGPIPE is fatal; write(2) does', () => {
-    // Node ignores SIGPIPE, so the proof runs in a child that restores the default action
-    // (adding and removing a listener leaves SIG_DFL behind) and then sends on a dead connection.
-    const child = spawnSync(process.execPath, ['-e', `
-      const fs = require('node:fs');
-      const { binding: b, constants: C } = require(${JSON.stringify(require.resolve('../lib/native'))});
-      const noop = () => {};
-      process.on('SIGPIPE', noop);
-      process.removeListener('SIGPIPE', noop);
-      setImmediate(() => {
-        const ignored = BigInt('0x' + /^SigIgn:\\s+(\\w+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]);
-        console.log('SIGPIPE ignored: ' + Boolean(ignored & (1n << 12n)));
-        const [x, y] = b.socketpair(C.AF_UNIX, C.SOCK_STREAM);
-        b.close(y);
-        try { b.send(x, Buffer.from('x')); } catch (err) { console.log('send: ' + err.code); }
-        fs.writeSync(x, 'x'); // The control: write(2) raises SIGPIPE and the process dies here.
-        console.log('not reached');
-      });
-    `], { encoding: 'utf8' });
+    const child = withFatalSigpipe(`
+      const [x, y] = b.socketpair(C.AF_UNIX, C.SOCK_STREAM);
+      b.close(y);
+      try { b.send(x, Buffer.from('x')); } catch (err) { console.log('send: ' + err.code); }
+      fs.writeSync(x, 'x'); // The control: write(2) raises SIGPIPE and the process dies here.
+      console.log('not reached');
+    `);
     assert.equal(child.stderr, '');
     assert.equal(child.stdout, 'SIGPIPE ignored: false\nsend: EPIPE\n');
     assert.equal(child.signal, 'SIGPIPE');

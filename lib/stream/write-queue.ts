@@ -123,7 +123,7 @@ export class WriteQueue {
       const run = this.byteRunLength();
       const n = run === 1
         ? binding.send(fd, item, this.headOffset, item.length - this.headOffset)
-        : binding.writev!(fd, this.items as Uint8Array[], this.head, run, this.headOffset);
+        : binding.writev(fd, this.items as Uint8Array[], this.head, run, this.headOffset);
       if (n === WOULD_BLOCK) return FlushResult.Blocked;
       this.consume(n);
     }

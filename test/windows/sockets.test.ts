@@ -4,6 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { binding, constants } from '../../lib/native';
 import { errnoName, isSystemError } from '../../lib/errors';
@@ -109,6 +110,101 @@ describe('Winsock sockets (Windows)', () => {
     assert.throws(() => binding.bind(fd, 'not an address', 0), TypeError);
     assert.throws(() => binding.recv(-1, Buffer.alloc(1)), RangeError);
     assert.throws(() => binding.recv(fd, Buffer.alloc(4), 2, 3), RangeError);
+  });
+
+  /** Reads from `fd` (waiting in select) until `length` bytes have come. */
+  function receive(fd: number, length: number): Buffer {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const buffer = Buffer.alloc(65536);
+    while (got < length) {
+      const n = binding.recv(fd, buffer);
+      assert.notEqual(n, 0, 'end of stream before every byte arrived');
+      if (n < 0) {
+        assert.deepEqual(binding.select([fd], null, null, 5000)[0], [fd], 'no data came');
+        continue;
+      }
+      parts.push(Buffer.from(buffer.subarray(0, n)));
+      got += n;
+    }
+    return Buffer.concat(parts);
+  }
+
+  it('writev (WSASend): chunks, empty ones too, arrive in order from firstOffset; one call returns the total', () => {
+    const [client, server] = pair();
+    const chunks = [Buffer.from('xxhead'), Buffer.alloc(0), Buffer.from('-middle-'), new Uint16Array(0), Buffer.from('tail')];
+    assert.equal(binding.writev(client, chunks, 0, chunks.length, 2), 16);
+    assert.equal(receive(server, 16).toString('latin1'), 'head-middle-tail');
+    assert.equal(binding.writev(client, chunks, 2, 1), 8, 'first and count choose a window');
+    assert.equal(receive(server, 8).toString('latin1'), '-middle-');
+  });
+
+  it('writev into a full send buffer: a partial count or -1, and looping on the count delivers every byte (sha256)', () => {
+    const [client, server] = pair();
+    binding.setsockopt(client, SOL_SOCKET, constants.SO_SNDBUF, 16384);
+    binding.setsockopt(server, SOL_SOCKET, constants.SO_RCVBUF, 65536);
+    const chunks = Array.from({ length: 64 }, (_, i) => Buffer.alloc(65536 + i, i));
+    const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    let [first, offset, sent] = [0, 0, 0];
+    const advance = (n: number): void => {
+      sent += n;
+      while (n > 0) {
+        const left = chunks[first].length - offset;
+        if (n < left) {
+          offset += n;
+          return;
+        }
+        n -= left;
+        first++;
+        offset = 0;
+      }
+    };
+    // Nobody reads yet: the calls take what fits until the buffers are full.
+    let n: number;
+    while ((n = binding.writev(client, chunks, first, chunks.length - first, offset)) > 0) advance(n);
+    assert.equal(n, -1, 'a full send buffer is -1, not an exception');
+    assert.ok(sent > 0 && sent < total, `${sent} of ${total} bytes went before the buffers filled`);
+    const parts: Buffer[] = [];
+    let received = 0;
+    const buffer = Buffer.alloc(65536);
+    while (received < total) {
+      if (sent < total) {
+        const wrote = binding.writev(client, chunks, first, chunks.length - first, offset);
+        if (wrote > 0) advance(wrote);
+      }
+      const got = binding.recv(server, buffer);
+      if (got > 0) {
+        parts.push(Buffer.from(buffer.subarray(0, got)));
+        received += got;
+      } else {
+        assert.notEqual(got, 0, 'end of stream before every byte arrived');
+        binding.select([server], sent < total ? [client] : null, null, 5000);
+      }
+    }
+    const sha256 = (data: Buffer[]): string => data.reduce((hash, part) => hash.update(part), createHash('sha256')).digest('hex');
+    assert.equal(sha256(parts), sha256(chunks));
+  });
+
+  it(`writev sends at most IOV_MAX (${constants.IOV_MAX}) chunks per call; looping sends the rest`, () => {
+    const [client, server] = pair();
+    const chunks = Array.from({ length: constants.IOV_MAX + 100 }, (_, i) => Buffer.from(`${i}`.padStart(5, '.')));
+    assert.equal(binding.writev(client, chunks), constants.IOV_MAX * 5);
+    assert.equal(binding.writev(client, chunks, constants.IOV_MAX), 100 * 5);
+    assert.equal(receive(server, chunks.length * 5).toString('latin1'), chunks.join(''));
+  });
+
+  it('writev after shutdown(SHUT_WR) throws EPIPE naming WSASend; bad chunks are TypeErrors, bad ranges RangeErrors', () => {
+    const [client] = pair();
+    assert.throws(() => binding.writev(client, 'chunks' as unknown as Buffer[]), TypeError);
+    assert.throws(() => binding.writev(client, [Buffer.alloc(1), {} as Buffer]), { name: 'TypeError', message: /"chunks\[1\]"/ });
+    assert.throws(() => binding.writev(client, [Buffer.alloc(1)], 1, 1), RangeError);
+    assert.throws(() => binding.writev(client, [Buffer.alloc(1)], 0, 1, 2), RangeError);
+    binding.shutdown(client, constants.SHUT_WR);
+    assert.throws(() => binding.writev(client, [Buffer.from('late')]), { code: 'EPIPE', syscall: 'WSASend' });
+  });
+
+  it('sendfile is Linux-only: not exported here (the stream layer reads and sends instead)', () => {
+    assert.equal(binding.sendfile, undefined);
   });
 
   it('new sockets are not inherited by child processes (Windows\' close-on-exec)', async () => {
