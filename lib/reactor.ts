@@ -28,7 +28,8 @@
  *   callback's would). The reactor stays attached and serving. A failed wait of the helper
  *   thread is passed to onError too.
  * An onError that does not throw keeps run() turning (log, close the offending connection...).
- * A failing wait is not a handler's error and skips onError: run() and runOnce() throw it.
+ * A failing wait is not a handler's error and skips onError: run() and runOnce() throw it
+ * (attached, a failing non-blocking wait after the helper's report is raised as uncaught).
  *
  * A Reactor is Disposable: `using reactor = new Reactor()` closes it.
  */
@@ -103,8 +104,9 @@ export class Reactor implements Disposable {
     this.interestChanged();
   }
 
+  /** Whether `fd` is registered; false once closed (so cleanup code can ask in any order). */
   has(fd: number): boolean {
-    return this.selector.getKey(fd) !== undefined;
+    return !this.selector.closed && this.selector.getKey(fd) !== undefined;
   }
 
   setTimeout(callback: () => void, delayMs: number): Timer {

@@ -549,6 +549,19 @@ describe('reactor: rescheduleTimer()', () => {
   });
 });
 
+describe('reactor: after close()', () => {
+  it('has() answers false (cleanup code may run after the reactor closed), while add/remove throw', () => {
+    const reactor = new Reactor();
+    const [a, b] = socketPair();
+    reactor.add(a, EVENT_READ, () => undefined);
+    reactor.close();
+    closeAll(a, b);
+    assert.equal(reactor.has(a), false);
+    assert.throws(() => reactor.remove(a), /closed/);
+    assert.throws(() => reactor.add(a, EVENT_READ, () => undefined), /closed/);
+  });
+});
+
 describe('reactor: Symbol.dispose', () => {
   it('a \'using\' declaration closes the reactor and its selector at the end of the block', () => {
     let outer: Reactor;
