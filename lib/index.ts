@@ -10,7 +10,7 @@ export { WaitMechanism } from './native';
 export type { WaitThread, EpollBinding } from './native';
 export {
   EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
-  WSAPollSelector,
+  WSAPollSelector, ReadonlyMapView,
   DefaultSelector, availableMechanisms, createSelector,
 } from './selectors';
 export type { Selector, EpollOptions, MechanismName } from './selectors';

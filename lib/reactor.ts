@@ -11,6 +11,27 @@
  * remove any descriptor: a descriptor removed during dispatch gets no further event from the
  * batch in flight, even if its number is reused at once (keys, not numbers, are dispatched).
  * Remove a descriptor from the reactor before closing it.
+ *
+ * A turn: wait, read the clock once (`now`), call the handler of every ready descriptor, run the
+ * due timers, then hand the errors of the turn to `onError`.
+ *
+ * Errors. A handler or timer callback that throws does not end its turn: every other ready
+ * descriptor still gets its event (under edge-triggered epoll a skipped event would never come
+ * back) and every due timer still runs. Once the turn is complete, each error is passed to
+ * `onError(err)`, in the order they were thrown. The default onError rethrows, so:
+ * - run() and runOnce() throw after the turn completed: nothing is lost, the state is
+ *   consistent, and calling run() again carries on. They throw what onError threw: the error
+ *   itself by default, or an AggregateError of them all when onError threw for several errors
+ *   of one turn.
+ * - attached, what onError throws becomes an uncaught exception, raised from a tick of its own
+ *   (process.on('uncaughtException') sees it; unhandled, it ends the process, as any Node
+ *   callback's would). The reactor stays attached and serving. A failed wait of the helper
+ *   thread is passed to onError too.
+ * An onError that does not throw keeps run() turning (log, close the offending connection...).
+ * A failing wait is not a handler's error and skips onError: run() and runOnce() throw it
+ * (attached, a failing non-blocking wait after the helper's report is raised as uncaught).
+ *
+ * A Reactor is Disposable: `using reactor = new Reactor()` closes it.
  */
 import { binding, WaitThread } from './native';
 import { systemError } from './errors';
@@ -28,10 +49,13 @@ export interface ReactorStats {
   timers: number;
 }
 
-export class Reactor {
+export class Reactor implements Disposable {
   readonly selector: Selector<IoHandler>;
   readonly stats: ReactorStats = { wakeups: 0, events: 0, timers: 0 };
   private readonly timers = new TimerQueue();
+  /** Errors thrown during the turn in flight, for onError once the turn is complete. */
+  private readonly failures: unknown[] = [];
+  private turnTime = performance.now();
   private running = false;
   private stopRequested = false;
   private dispatching = false;
@@ -39,13 +63,26 @@ export class Reactor {
   private armed = false;
   private armedDeadline = Infinity;
   private referenced = true;
-  /** Called with an error a handler threw in attached mode (default: rethrow, as Node does). */
+  /**
+   * Called, once a turn is complete, with each error a handler or timer callback threw during it
+   * (and, attached, with a failed wait). Default: rethrow (see the class comment for where to).
+   */
   onError: (err: unknown) => void = (err) => {
     throw err;
   };
 
   constructor(selector?: Selector<IoHandler>) {
     this.selector = selector ?? new DefaultSelector<IoHandler>();
+  }
+
+  /**
+   * Monotonic milliseconds (performance.now()'s clock), read once per turn, right after the wait
+   * returns: every handler and timer of a turn sees the same value, so it can stamp activity
+   * (last read, idle deadlines) without a clock call of its own. Between turns it holds the last
+   * turn's time (before the first, the construction time): outside a turn, call performance.now().
+   */
+  get now(): number {
+    return this.turnTime;
   }
 
   /** Watches `fd` for `events`, calling `handler(readyEvents, fd)`. */
@@ -67,8 +104,9 @@ export class Reactor {
     this.interestChanged();
   }
 
+  /** Whether `fd` is registered; false once closed (so cleanup code can ask in any order). */
   has(fd: number): boolean {
-    return this.selector.getKey(fd) !== undefined;
+    return !this.selector.closed && this.selector.getKey(fd) !== undefined;
   }
 
   setTimeout(callback: () => void, delayMs: number): Timer {
@@ -84,21 +122,31 @@ export class Reactor {
     return timer;
   }
 
+  /** Cancels `timer`; a timer that already fired or was cleared is ignored. */
   clearTimer(timer: Timer): void {
     this.timers.cancel(timer);
   }
 
   /**
+   * Makes `timer` due `delayMs` from now, in O(log n) — an idle timeout pushed back on every
+   * read costs no cancel-and-add. A timer that fired or was cleared becomes pending again.
+   */
+  rescheduleTimer(timer: Timer, delayMs: number): void {
+    this.timers.reschedule(timer, delayMs);
+    this.timerAdded(timer);
+  }
+
+  /**
    * One turn: wait up to `timeoutMs` (null: until the next timer or forever), dispatch what is
-   * ready, run due timers. Returns how many handlers ran.
+   * ready, run due timers, report errors (see the class comment). Returns how many handlers ran.
    */
   runOnce(timeoutMs: number | null = null): number {
-    const next = this.timers.nextTimeout();
-    const wait = next === null ? timeoutMs : timeoutMs === null ? next : Math.min(next, timeoutMs);
-    const ready = this.selector.select(wait);
+    const count = this.selector.waitReady(this.waitTimeout(timeoutMs));
+    this.turnTime = performance.now();
     this.stats.wakeups++;
-    const dispatched = this.dispatch(ready);
-    this.stats.timers += this.timers.runDue();
+    const dispatched = this.dispatch(count);
+    this.stats.timers += this.timers.runDue(this.turnTime, this.failures);
+    if (this.failures.length > 0) this.reportFailures();
     return dispatched;
   }
 
@@ -176,32 +224,63 @@ export class Reactor {
     this.selector.close();
   }
 
-  private dispatch(ready: readonly SelectorKey<IoHandler>[]): number {
+  /** close(), for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** How long the wait may block: no clock read unless a timer is pending and blocking is allowed. */
+  private waitTimeout(timeoutMs: number | null): number | null {
+    if (this.timers.size === 0 || (timeoutMs !== null && timeoutMs <= 0)) return timeoutMs;
+    const next = Math.max(0, this.timers.nextDeadline - performance.now());
+    return timeoutMs === null ? next : Math.min(next, timeoutMs);
+  }
+
+  private dispatch(count: number): number {
+    const ready = this.selector.readyKeys;
     let dispatched = 0;
     this.dispatching = true;
-    try {
-      for (let i = 0; i < ready.length; i++) {
-        const key = ready[i];
-        // Removed by an earlier handler of this batch: its event is stale.
-        if (!key.registered) continue;
-        dispatched++;
+    for (let i = 0; i < count; i++) {
+      const key = ready[i];
+      // Removed by an earlier handler of this batch: its event is stale.
+      if (!key.registered) continue;
+      dispatched++;
+      try {
         key.data(key.readyEvents, key.fd);
+      } catch (err) {
+        this.failures.push(err);
       }
-    } finally {
-      this.dispatching = false;
-      this.stats.events += dispatched;
     }
+    this.dispatching = false;
+    this.stats.events += dispatched;
     return dispatched;
+  }
+
+  /** Gives each error of the turn to onError; then throws what onError threw, if anything. */
+  private reportFailures(): void {
+    const failures = this.failures.splice(0);
+    const thrown: unknown[] = [];
+    for (const err of failures) {
+      try {
+        this.onError(err);
+      } catch (rethrown) {
+        thrown.push(rethrown);
+      }
+    }
+    if (thrown.length === 1) throw thrown[0];
+    if (thrown.length > 1) throw new AggregateError(thrown, `${thrown.length} errors in one reactor turn`);
   }
 
   private onWaitEnded(errno: number): void {
     this.armed = false;
     if (!this.waitThread) return;
     try {
-      if (errno !== 0) throw systemError(errno, this.selector.mechanism);
-      this.runOnce(0);
+      // runOnce() gives handler and timer errors to onError itself.
+      if (errno !== 0) this.onError(systemError(errno, this.selector.mechanism));
+      else this.runOnce(0);
     } catch (err) {
-      this.onError(err);
+      // What onError threw. Thrown back into the addon, Node would only print a warning (DEP0168).
+      process.nextTick(throwUncaught, err);
     } finally {
       if (this.waitThread && !this.selector.closed) this.arm();
     }
@@ -224,4 +303,9 @@ export class Reactor {
   private timerAdded(timer: Timer): void {
     if (this.armed && !this.dispatching && timer.deadline < this.armedDeadline) this.waitThread?.wake();
   }
+}
+
+/** Raises `err` as an uncaught exception, from a tick of its own as Node's callbacks do. */
+function throwUncaught(err: unknown): never {
+  throw err;
 }

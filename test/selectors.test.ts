@@ -159,15 +159,34 @@ for (const variant of selectorVariants()) {
       assert.equal(selector.keys.size, 0);
     });
 
-    it('reuses its ready array across calls (no allocation per wait)', () => {
+    it('waitReady() allocates nothing: it counts into readyKeys, one array reused and never shrunk', () => {
+      const pairs = [pair(), pair(), pair()];
+      const keys = pairs.map(([a], i) => selector.register(a, EVENT_READ, `p${i}`));
+      const readyKeys = selector.readyKeys;
+      for (const [, b] of pairs) binding.send(b, payload);
+      assert.equal(selector.waitReady(1000), 3);
+      assert.equal(selector.readyKeys, readyKeys);
+      assert.deepEqual(new Set(readyKeys.slice(0, 3)), new Set(keys));
+      // Drain all but one: the next wait counts one key, and the array keeps its size.
+      for (const [a] of pairs.slice(1)) binding.recv(a, Buffer.alloc(16));
+      const n = selector.waitReady(variant.options.edgeTriggered ? 0 : 1000);
+      assert.equal(n, variant.options.edgeTriggered ? 0 : 1);
+      if (n === 1) assert.equal(readyKeys[0], keys[0]);
+      assert.equal(selector.readyKeys, readyKeys);
+      assert.ok(readyKeys.length >= 3, 'the array was not shrunk (that would free its backing store)');
+    });
+
+    it('select() returns a new array of exactly the ready keys, the caller\'s to keep', () => {
       const [a, b] = pair();
-      selector.register(a, EVENT_READ, 'a');
+      const key = selector.register(a, EVENT_READ, 'a');
       binding.send(b, payload);
       const first = selector.select(1000);
+      assert.deepEqual(first, [key]);
       binding.recv(a, Buffer.alloc(16));
-      binding.send(b, payload);
-      const second = selector.select(1000);
-      assert.equal(first, second);
+      const second = selector.select(0);
+      assert.notEqual(second, first);
+      assert.deepEqual(second, []);
+      assert.deepEqual(first, [key], 'a later wait leaves an earlier result alone');
     });
 
     it('waits at least the timeout asked for, a fraction of a millisecond rounding up', () => {
@@ -190,7 +209,25 @@ for (const variant of selectorVariants()) {
       assert.equal(selector.closed, true);
       assert.equal(key.registered, false);
       assert.throws(() => selector.select(0), /closed/);
+      assert.throws(() => selector.waitReady(0), /closed/);
       assert.throws(() => selector.register(a, EVENT_READ), /closed/);
+      assert.throws(() => selector.modify(a, EVENT_READ), /closed/);
+      assert.throws(() => selector.unregister(a), /closed/);
+      assert.throws(() => selector.getKey(a), /closed/, 'getKey() too, like every other method');
+      assert.equal(selector.keys.size, 0);
+    });
+
+    it('keys cannot be used to change the registrations (the view has no mutators)', () => {
+      const [a, b] = pair();
+      const key = selector.register(a, EVENT_READ, 'a');
+      const asMap = selector.keys as unknown as Map<number, unknown>;
+      assert.throws(() => asMap.delete(a), TypeError);
+      assert.throws(() => asMap.set(a, 'x'), TypeError);
+      assert.throws(() => asMap.clear(), TypeError);
+      // Had the delete gone through: epoll would refuse this with EEXIST, poll would report a twice.
+      assert.throws(() => selector.register(a, EVENT_READ), { code: 'EEXIST' });
+      binding.send(b, payload);
+      assert.deepEqual(selector.select(1000), [key]);
     });
 
     it('handles many registrations and removals in any order (slots stay consistent)', () => {

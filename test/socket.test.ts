@@ -765,10 +765,19 @@ if (isMainThread) {
         binding.close(fd);
       });
 
-      it('Symbol.dispose closes the socket', function () {
+      it('Symbol.dispose closes the socket, and so does the end of a using block', function () {
+        // Were Symbol.dispose undefined, the method would be named "undefined" and this would prove nothing.
+        assert.equal(typeof Symbol.dispose, 'symbol');
         const sock = new Socket();
         sock[Symbol.dispose]();
         assert.equal(sock.closed, true);
+        let outer: Socket;
+        {
+          using scoped = new Socket();
+          outer = scoped;
+          assert.equal(scoped.closed, false);
+        }
+        assert.equal(outer.closed, true);
       });
 
       for (const kind of [ipv4, unix]) {

@@ -101,7 +101,7 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
       const ready = ((raw & this.READ_BITS ? EVENT_READ : 0) | (raw & this.WRITE_BITS ? EVENT_WRITE : 0)) & key.events;
       if (ready === 0) continue;
       key.readyEvents = ready;
-      this.ready.push(key);
+      this.pushReady(key);
     }
   }
 

@@ -59,7 +59,7 @@ export abstract class PollFdSelector<T = unknown> extends BaseSelector<T> {
       const ready = ((revents & READ_BITS ? EVENT_READ : 0) | (revents & WRITE_BITS ? EVENT_WRITE : 0)) & key.events;
       if (ready === 0) continue;
       key.readyEvents = ready;
-      this.ready.push(key);
+      this.pushReady(key);
     }
   }
 

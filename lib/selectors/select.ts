@@ -14,7 +14,7 @@ export class SelectSelector<T = unknown> extends PollFdSelector<T> {
 
   protected override add(key: SelectorKey<T>): void {
     // On POSIX the limit is on the descriptor's value; Windows' fd_set is a counted array.
-    const full = binding.platform === 'win32' ? this.keys.size > constants.FD_SETSIZE : key.fd >= constants.FD_SETSIZE;
+    const full = binding.platform === 'win32' ? this.map.size > constants.FD_SETSIZE : key.fd >= constants.FD_SETSIZE;
     if (full) {
       throw new RangeError(`select() cannot watch fd ${key.fd}: FD_SETSIZE is ${constants.FD_SETSIZE}; use poll or epoll`);
     }

@@ -6,15 +6,16 @@
  */
 import { systemError } from '../errors';
 import { constants, WaitMechanism, WaitThread } from '../native';
+import { ReadonlyMapView } from './readonly-map';
 
 /** Interest and readiness bits, as Python's selectors.EVENT_READ / EVENT_WRITE. */
 export const EVENT_READ = 1;
 export const EVENT_WRITE = 2;
 const ALL_EVENTS = EVENT_READ | EVENT_WRITE;
 
-/** One registration. `readyEvents` is filled by select(); `registered` turns false on unregister. */
+/** One registration. `readyEvents` is filled by a wait; `registered` turns false on unregister. */
 export class SelectorKey<T = unknown> {
-  /** What the last select() found ready on this descriptor (a subset of `events`). */
+  /** What the last wait found ready on this descriptor (a subset of `events`). */
   readyEvents = 0;
   /** False once unregistered: a ready key from an earlier batch must then be skipped. */
   registered = true;
@@ -24,21 +25,44 @@ export class SelectorKey<T = unknown> {
   constructor(readonly fd: number, public events: number, public data: T) {}
 }
 
-export interface Selector<T = unknown> {
+/**
+ * Once closed, every method throws "selector is closed" except close() (idempotent) and the
+ * `keys` view (empty). A selector is Disposable: `using sel = new DefaultSelector()` closes it.
+ */
+export interface Selector<T = unknown> extends Disposable {
   /** The mechanism's name: 'select', 'poll', 'epoll' or 'wsapoll'. */
   readonly mechanism: string;
   register(fd: number, events: number, data?: T): SelectorKey<T>;
-  /** Changes the interest (and data); returns the key. */
+  /**
+   * Changes the interest (and data); returns the same key. If the mechanism refuses the change
+   * (epoll: the descriptor was closed while registered), the descriptor is unregistered and the
+   * error thrown, as in Python's selectors: the kernel no longer holds what the key describes.
+   */
   modify(fd: number, events: number, data?: T): SelectorKey<T>;
   /** Forgets `fd`; tolerates a descriptor that was already closed. */
   unregister(fd: number): SelectorKey<T>;
   /**
-   * Waits up to `timeoutMs` (null/undefined: forever; <= 0: do not block; fractions round up)
-   * and returns the ready keys, each with `readyEvents` set. The array is reused: it is valid
-   * until the next call. A signal does not cut the wait short.
+   * The hot-path wait: waits up to `timeoutMs` (null/undefined: forever; <= 0: do not block;
+   * fractions round up; a signal does not cut it short) and returns how many keys are ready.
+   * They are `readyKeys[0]` to `readyKeys[n - 1]`, each with `readyEvents` set, valid until the
+   * next wait. Allocates nothing: `readyKeys` is one array, reused and never shrunk, so entries
+   * past `n` are leftovers of earlier waits — never read them.
    */
-  select(timeoutMs?: number | null): readonly SelectorKey<T>[];
+  waitReady(timeoutMs?: number | null): number;
+  /** The ready keys of the last wait, valid up to the count it returned (see waitReady). */
+  readonly readyKeys: readonly SelectorKey<T>[];
+  /**
+   * Python's select(): waits as waitReady() and returns a new array of exactly the ready keys,
+   * the caller's to keep. That array is the one allocation per call (n slots); loops that wait
+   * thousands of times a second use waitReady().
+   */
+  select(timeoutMs?: number | null): SelectorKey<T>[];
+  /** The key of `fd`, or undefined if it is not registered. */
   getKey(fd: number): SelectorKey<T> | undefined;
+  /**
+   * A read-only view of the fd -> key map: it follows later registrations, and offers no way to
+   * change them (use register/unregister). Empty once the selector is closed.
+   */
   readonly keys: ReadonlyMap<number, SelectorKey<T>>;
   /** Starts a wait on `thread` equivalent to select(timeoutMs), for the attached reactor. */
   armWait(thread: WaitThread, timeoutMs: number | null): void;
@@ -46,6 +70,8 @@ export interface Selector<T = unknown> {
   readonly liveInterest: boolean;
   close(): void;
   readonly closed: boolean;
+  /** close(), for `using`. */
+  [Symbol.dispose](): void;
 }
 
 /** Python's convention: null/undefined blocks; zero or negative polls. */
@@ -58,11 +84,14 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
   abstract readonly mechanism: string;
   readonly liveInterest: boolean = false;
   protected readonly map = new Map<number, SelectorKey<T>>();
-  protected readonly ready: SelectorKey<T>[] = [];
+  readonly keys: ReadonlyMap<number, SelectorKey<T>> = new ReadonlyMapView(this.map);
+  /** Grows to the largest batch seen and stays: `length = 0` would free V8's backing store. */
+  private readonly ready: SelectorKey<T>[] = [];
+  private readyCount = 0;
   private isClosed = false;
 
-  get keys(): ReadonlyMap<number, SelectorKey<T>> {
-    return this.map;
+  get readyKeys(): readonly SelectorKey<T>[] {
+    return this.ready;
   }
 
   get closed(): boolean {
@@ -70,6 +99,7 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
   }
 
   getKey(fd: number): SelectorKey<T> | undefined {
+    this.checkOpen();
     return this.map.get(fd);
   }
 
@@ -102,6 +132,13 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
         this.update(key, previous);
       } catch (err) {
         key.events = previous;
+        this.map.delete(fd);
+        key.registered = false;
+        try {
+          this.remove(key);
+        } catch {
+          // The update's error is the one that explains what happened.
+        }
         throw err;
       }
     }
@@ -118,20 +155,31 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
     return key;
   }
 
-  select(timeoutMs?: number | null): readonly SelectorKey<T>[] {
+  waitReady(timeoutMs?: number | null): number {
     this.checkOpen();
-    this.ready.length = 0;
+    this.readyCount = 0;
     this.wait(nativeTimeout(timeoutMs));
-    return this.ready;
+    return this.readyCount;
   }
 
+  select(timeoutMs?: number | null): SelectorKey<T>[] {
+    return this.ready.slice(0, this.waitReady(timeoutMs));
+  }
+
+  /**
+   * The ready keys are left in place: a reactor may be dispatching them when a handler closes
+   * the selector, and it skips them because they are no longer registered.
+   */
   close(): void {
     if (this.isClosed) return;
     for (const key of this.map.values()) key.registered = false;
     this.map.clear();
-    this.ready.length = 0;
     this.isClosed = true;
     this.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   abstract armWait(thread: WaitThread, timeoutMs: number | null): void;
@@ -142,13 +190,18 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
   protected abstract update(key: SelectorKey<T>, previous: number): void;
   /** `key` was unregistered; its descriptor may already be closed. */
   protected abstract remove(key: SelectorKey<T>): void;
-  /** Waits (native timeout convention: -1 forever) and pushes ready keys onto `this.ready`. */
+  /** Waits (native timeout convention: -1 forever) and reports each ready key with pushReady(). */
   protected abstract wait(timeoutMs: number): void;
   /** Frees the mechanism's own resources. */
   protected abstract release(): void;
   /** Whether modify() must reach the kernel even with unchanged events (epoll one-shot re-arm). */
   protected rearmsOnModify(): boolean {
     return false;
+  }
+
+  /** Adds `key` (its readyEvents set) to this wait's ready keys. */
+  protected pushReady(key: SelectorKey<T>): void {
+    this.ready[this.readyCount++] = key;
   }
 
   private mustGet(fd: number, syscall: string): SelectorKey<T> {
