@@ -6,7 +6,7 @@
  * server's send calls, which is what makes the promise exact rather than likely.
  */
 import * as assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -65,29 +65,47 @@ describe('echo server: the seed client (one recv per sendall) with --suffix hell
     if (spawnSync('strace', ['-V']).status !== 0) throw new Error('this test needs strace (apt-get install strace; .ci/run installs it)');
     const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
     for (const args of selectorVariants().map((v) => ['--mechanism', v.mechanism, ...(v.options.edgeTriggered ? ['--edge'] : [])])) {
+      const server = spawn(process.execPath, [cli, 'serve', ...args, '--port', '0', '--suffix', 'hello', '--quiet'],
+        { stdio: ['ignore', 'pipe', 'inherit'] });
+      const serverExited = new Promise<number | null>((resolve) => server.once('exit', resolve));
       const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-')), 'trace');
-      const child = spawn('strace', ['-f', '-qq', '-e', 'trace=sendto,sendmsg,writev', '-o', trace,
-        process.execPath, cli, 'serve', ...args, '--port', '0', '--suffix', 'hello', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      let tracer: ChildProcess | null = null;
       try {
         const port = await new Promise<number>((resolve, reject) => {
           let out = '';
-          child.stdout!.on('data', (d: Buffer) => {
+          server.stdout!.on('data', (d: Buffer) => {
             out += d.toString();
             const m = /listening on [^:]+:(\d+)/.exec(out);
             if (m) resolve(Number(m[1]));
           });
-          child.once('exit', (code) => reject(new Error(`iomux serve exited (${code}) before listening: ${out}`)));
+          server.once('exit', (code) => reject(new Error(`iomux serve exited (${code}) before listening: ${out}`)));
         });
+        // Attach to every thread of the running server (the reactor runs on a worker thread).
+        tracer = spawn('strace', ['-f', '-e', 'trace=sendto,sendmsg,writev', '-o', trace, '-p', String(server.pid)],
+          { stdio: ['ignore', 'ignore', 'pipe'] });
+        const traced = tracer;
+        await new Promise<void>((resolve, reject) => {
+          let text = '';
+          traced.stderr!.on('data', (d: Buffer) => {
+            text += d.toString();
+            // strace -f -p attaches to every thread first, then says "Process N attached with T threads".
+            if (/attached/.test(text)) resolve();
+          });
+          traced.once('exit', (code) => reject(new Error(`strace exited (${code}): ${text}`)));
+        });
+        const tracerExited = new Promise<void>((resolve) => traced.once('exit', () => resolve()));
         assert.equal(await python([String(port), '50']), 'ok 50');
+        server.kill('SIGTERM');
+        assert.equal(await serverExited, 0);
+        await tracerExited;
       } finally {
-        child.kill('SIGTERM');
+        server.kill('SIGKILL');
+        tracer?.kill('SIGKILL');
       }
-      assert.equal(await exited, 0);
-      const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(sendto|sendmsg|writev)\(/.test(l));
+      const calls = fs.readFileSync(trace, 'utf8').split('\n').filter((l) => /\b(sendto|sendmsg|writev)\(/.test(l) && /line \d/.test(l));
       fs.rmSync(path.dirname(trace), { recursive: true, force: true });
       assert.equal(calls.length, 50, `${args.join(' ')}: one send per reply, got ${calls.length}:\n${calls.slice(0, 6).join('\n')}`);
-      assert.ok(calls.every((l) => /hello/.test(l)), 'every send carries the suffix');
+      assert.ok(calls.every((l) => /hello/.test(l)), 'every send carries its suffix');
     }
   });
 });

@@ -25,10 +25,13 @@ class IdleList {
   constructor(readonly ms: number) {}
 }
 
-/** The clock the reactor reads once per turn, when it has one; otherwise a fresh reading. */
-function now(reactor: Reactor): number {
-  const turn = (reactor as { now?: number }).now;
-  return typeof turn === 'number' ? turn : performance.now();
+/**
+ * A fresh reading, not the reactor's per-turn `now`: activity can come from outside a turn (an
+ * attached reactor's application code), where the turn's time may be long past. It is a vDSO
+ * clock read, tens of nanoseconds.
+ */
+function now(): number {
+  return performance.now();
 }
 
 export class IdleTimers {
@@ -45,7 +48,7 @@ export class IdleTimers {
       this.lists.set(ms, list);
     }
     entry.list = list;
-    entry.lastActive = now(this.reactor);
+    entry.lastActive = now();
     append(list, entry);
     if (list.timer === null) this.arm(list, ms);
   }
@@ -54,7 +57,7 @@ export class IdleTimers {
   refresh(entry: IdleEntry): void {
     const list = entry.list;
     if (list === null) return;
-    entry.lastActive = now(this.reactor);
+    entry.lastActive = now();
     if (list.tail !== entry) {
       unlink(list, entry);
       append(list, entry);
@@ -78,7 +81,7 @@ export class IdleTimers {
 
   private expire(list: IdleList): void {
     list.timer = null;
-    const t = now(this.reactor);
+    const t = now();
     // Entries are in order of last activity: stop at the first one still within its period.
     for (let entry = list.head; entry !== null && entry.lastActive + list.ms <= t; entry = list.head) {
       this.untrack(entry);
