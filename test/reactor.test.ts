@@ -1,24 +1,13 @@
 /** The reactor: dispatch, timers, stale events, and both run modes. */
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
-import { binding, constants, WaitMechanism } from '../lib/native';
-import { PollFdArray } from '../lib/pollfds';
+import { binding, constants } from '../lib/native';
 import { Reactor } from '../lib/reactor';
 import { EVENT_READ } from '../lib/selectors/selector';
-import { closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
-import { leakedSince, openKernelObjects } from './helpers';
+import { attachVariants, closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
+import { leakedSince, openKernelObjects, runNode } from './helpers';
 
 const byte = Buffer.from('x');
 const sink = Buffer.alloc(1024);
-
-function runNode(script: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['-e', script], { timeout: timeoutMs, cwd: path.resolve(__dirname, '..', '..') }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('reactor', () => {
   let before: Map<number, string>;
@@ -121,8 +110,18 @@ describe('reactor', () => {
         reactor.close();
         closeAll(a1, b1, b2, ...reusedPair!, ...extra);
       });
+    });
+  }
 
-      it('attached: serves inside the event loop and leaves it when closed', async () => {
+  for (const variant of attachVariants()) {
+    describe(`attached, ${variant.name}`, () => {
+      const attached = (reactor: Reactor): Reactor => {
+        reactor.attach({ via: variant.via });
+        assert.equal(reactor.attachedVia, variant.via);
+        return reactor;
+      };
+
+      it('serves inside the event loop and leaves it when closed', async () => {
         const reactor = new Reactor(makeSelector(variant));
         const [a, b] = socketPair();
         const received = await new Promise<string>((resolve) => {
@@ -130,19 +129,20 @@ describe('reactor', () => {
             const n = binding.recv(a, sink);
             resolve(sink.toString('utf8', 0, n));
           });
-          reactor.attach();
-          // Sent from a later turn of Node's loop, while the helper thread waits.
+          attached(reactor);
+          // Sent from a later turn of Node's loop, while the reactor waits.
           setTimeout(() => binding.send(b, Buffer.from('hello')), 10);
         });
         reactor.close();
+        assert.equal(reactor.attachedVia, null);
         closeAll(a, b);
         assert.equal(received, 'hello');
       });
 
-      it('attached: sees a descriptor added outside dispatch while a wait is in flight', async () => {
-        const reactor = new Reactor(makeSelector(variant)).attach();
+      it('sees a descriptor added outside dispatch while a wait is in flight', async () => {
+        const reactor = attached(new Reactor(makeSelector(variant)));
         const [a, b] = socketPair();
-        // Let the helper thread arm on an empty interest set first.
+        // Let the wait start on an empty interest set first.
         await new Promise((r) => setTimeout(r, 20));
         const got = await new Promise<number>((resolve) => {
           reactor.add(a, EVENT_READ, () => resolve(binding.recv(a, sink)));
@@ -153,27 +153,151 @@ describe('reactor', () => {
         assert.equal(got, 1);
       });
 
-      it('attached: reactor timers fire without any I/O', async () => {
-        const reactor = new Reactor(makeSelector(variant)).attach();
+      it('reactor timers fire without any I/O', async () => {
+        const reactor = attached(new Reactor(makeSelector(variant)));
         await new Promise<void>((resolve) => reactor.setTimeout(resolve, 5));
         reactor.close();
       });
 
-      it('attached and idle: uses almost no CPU (no polling loop)', async () => {
+      it('timers fire in deadline order, a cleared one never, an earlier one added later first, intervals repeat', async () => {
+        const reactor = attached(new Reactor(makeSelector(variant)));
+        const fired: string[] = [];
+        await new Promise<void>((resolve) => {
+          reactor.setTimeout(() => fired.push('late'), 40);
+          const cleared = reactor.setTimeout(() => fired.push('never'), 20);
+          reactor.clearTimer(cleared);
+          // Added after a later one is armed: the wait must be shortened for it.
+          reactor.setTimeout(() => fired.push('early'), 5);
+          let ticks = 0;
+          const interval = reactor.setInterval(() => {
+            fired.push('tick');
+            if (++ticks === 3) reactor.clearTimer(interval);
+          }, 15);
+          reactor.setTimeout(resolve, 70);
+        });
+        reactor.close();
+        assert.deepEqual(fired.filter((f) => f !== 'tick'), ['early', 'late']);
+        assert.equal(fired.filter((f) => f === 'tick').length, 3);
+      });
+
+      it('process.nextTick and promise jobs queued by a handler run right after it, before the loop moves on', async () => {
+        const reactor = attached(new Reactor(makeSelector(variant)));
+        const [a, b] = socketPair();
+        const order: string[] = [];
+        await new Promise<void>((resolve) => {
+          reactor.add(a, EVENT_READ, () => {
+            binding.recv(a, sink);
+            setImmediate(() => {
+              order.push('immediate');
+              resolve();
+            });
+            process.nextTick(() => order.push('tick'));
+            void Promise.resolve().then(() => order.push('promise'));
+          });
+          binding.send(b, byte);
+        });
+        reactor.close();
+        closeAll(a, b);
+        assert.deepEqual(order, ['tick', 'promise', 'immediate']);
+      });
+
+      it('after detach() and attach() in one tick, a wake-up the old attachment had queued is ignored', async () => {
+        // In a child whose Node-API callbacks may not swallow exceptions (Node 20 only warns of
+        // them, DEP0168, unless this flag is given): a stale wake-up that re-armed the new
+        // attachment would throw ERR_INVALID_STATE out of it, uncaught.
+        const result = await runNode(`
+          const { Reactor } = require('./dist/lib/reactor');
+          const { createSelector, EVENT_READ } = require('./dist/lib/selectors');
+          const { binding } = require('./dist/lib/native');
+          const { socketPair } = require('./dist/test/fixtures');
+          const [a, b] = socketPair();
+          const sink = Buffer.alloc(16);
+          const reactor = new Reactor(createSelector('${variant.mechanism}', ${JSON.stringify(variant.options)}));
+          let reads = 0;
+          reactor.add(a, EVENT_READ, () => {
+            while (binding.recv(a, sink) > 0) reads++;
+          });
+          reactor.onError = (err) => console.log('onError: ' + err.message);
+          reactor.attach({ via: '${variant.via}' });
+          const spin = new Int32Array(new SharedArrayBuffer(4));
+          (async () => {
+            for (let round = 0; round < 20; round++) {
+              // The wait in flight ends (a is readable); give it time to queue its wake-up, then swap.
+              binding.send(b, Buffer.from('x'));
+              Atomics.wait(spin, 0, 0, 5);
+              reactor.detach();
+              reactor.attach({ via: '${variant.via}' });
+              await new Promise((r) => setTimeout(r, 5));
+            }
+            // The last attachment serves, and sees a timer added while it waits.
+            await new Promise((resolve) => reactor.setTimeout(resolve, 5));
+            const before = reads;
+            binding.send(b, Buffer.from('x'));
+            while (reads === before) await new Promise((r) => setTimeout(r, 1));
+            console.log('served');
+            reactor.close();
+            binding.close(a);
+            binding.close(b);
+          })();`, { args: ['--force-node-api-uncaught-exceptions-policy=true'], timeoutMs: 10000 });
+        assert.equal(result.code, 0, result.stderr);
+        assert.equal(result.stdout.trim(), 'served');
+      });
+
+      it('idle: uses almost no CPU (no polling loop)', async () => {
         const reactor = new Reactor(makeSelector(variant));
         const [a, b] = socketPair();
         reactor.add(a, EVENT_READ, () => binding.recv(a, sink));
-        reactor.attach();
+        attached(reactor);
         const start = process.cpuUsage();
         await new Promise((r) => setTimeout(r, 1000));
         const used = process.cpuUsage(start);
         reactor.close();
         closeAll(a, b);
-        // A polling loop would burn most of the second; a blocked helper thread burns ~nothing.
+        // A polling loop would burn most of the second; a blocked wait burns ~nothing.
         assert.ok(used.user + used.system < 150_000, `idle second used ${(used.user + used.system) / 1000} ms of CPU`);
       });
     });
   }
+
+  describe('attach routes', () => {
+    it('an epoll reactor attaches via uv-poll where the addon has it, every other one via wait-thread', function () {
+      for (const variant of selectorVariants()) {
+        const reactor = new Reactor(makeSelector(variant));
+        try {
+          assert.equal(reactor.attachedVia, null);
+          reactor.attach();
+          const expected = variant.mechanism === 'epoll' && binding.LoopWatcher ? 'uv-poll' : 'wait-thread';
+          assert.equal(reactor.attachedVia, expected, variant.name);
+          reactor.detach();
+          assert.equal(reactor.attachedVia, null);
+        } finally {
+          reactor.close();
+        }
+      }
+    });
+
+    it('a route the reactor cannot take, or no route at all, is refused with ERR_INVALID_ARG_VALUE; a second attach by another route with ERR_INVALID_STATE', () => {
+      const poll = new Reactor(makeSelector(selectorVariants()[0]));
+      try {
+        assert.throws(() => poll.attach({ via: 'uv-poll' }), { code: 'ERR_INVALID_ARG_VALUE', message: /cannot attach via 'uv-poll'/ });
+        assert.throws(() => poll.attach({ via: 'kqueue' as never }), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' });
+        assert.equal(poll.isAttached, false);
+        poll.attach({ via: 'wait-thread' });
+        assert.equal(poll.attach(), poll, 'attach() again is a no-op');
+        assert.equal(poll.attach({ via: 'wait-thread' }), poll);
+      } finally {
+        poll.close();
+      }
+      if (!binding.LoopWatcher || !binding.epoll_wait) return;
+      const epoll = new Reactor(makeSelector({ name: 'epoll', mechanism: 'epoll', options: {} })).attach();
+      try {
+        assert.throws(() => epoll.attach({ via: 'wait-thread' }), { code: 'ERR_INVALID_STATE' });
+        assert.equal(epoll.attachedVia, 'uv-poll');
+      } finally {
+        epoll.close();
+      }
+    });
+  });
 
   describe('process lifetime (attached mode)', () => {
     const prelude = `const { Reactor } = require('./dist/lib/reactor');
@@ -181,28 +305,85 @@ describe('reactor', () => {
       const { binding, constants } = require('./dist/lib/native');
       const { socketPair } = require('./dist/test/fixtures');`;
 
-    for (const mechanism of selectorVariants().map((v) => v.mechanism).filter((m, i, all) => all.indexOf(m) === i)) {
-      it(`${mechanism}: a process whose only attached reactor was unref'd exits by itself`, async () => {
+    for (const variant of attachVariants().filter((v) => !v.options.edgeTriggered)) {
+      const { mechanism, via } = variant;
+      it(`${variant.name}: a process whose only attached reactor was unref'd exits by itself`, async () => {
         const result = await runNode(`${prelude}
           const [a, b] = socketPair();
           const r = new Reactor(createSelector('${mechanism}'));
           r.add(a, EVENT_READ, () => {});
-          r.attach().unref();
-          process.on('exit', () => console.log('exited'));`, 10000);
+          r.attach({ via: '${via}' }).unref();
+          process.on('exit', () => console.log('exited'));`, { timeoutMs: 10000 });
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stdout.trim(), 'exited');
       });
 
-      it(`${mechanism}: a referenced attached reactor keeps the process alive`, async () => {
+      it(`${variant.name}: a referenced attached reactor keeps the process alive`, async () => {
         const result = await runNode(`${prelude}
           const [a, b] = socketPair();
           const r = new Reactor(createSelector('${mechanism}'));
           r.add(a, EVENT_READ, () => {});
-          r.attach();
+          r.attach({ via: '${via}' });
           // This timer does not hold the process: only the reactor can keep it alive to fire.
-          setTimeout(() => { console.log('still alive'); r.close(); }, 300).unref();`, 10000);
+          setTimeout(() => { console.log('still alive'); r.close(); }, 300).unref();`, { timeoutMs: 10000 });
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stdout.trim(), 'still alive');
+      });
+
+      it(`${variant.name}: an unref'd reactor's pending timer does not hold the process either; ref() again does`, async () => {
+        const result = await runNode(`${prelude}
+          const r = new Reactor(createSelector('${mechanism}'));
+          r.attach({ via: '${via}' }).unref();
+          r.setTimeout(() => console.log('never'), 60000);
+          const held = new Reactor(createSelector('${mechanism}'));
+          held.attach({ via: '${via}' }).unref().ref();
+          held.setTimeout(() => { console.log('held'); held.close(); }, 50);
+          process.on('exit', () => console.log('exited'));`, { timeoutMs: 10000 });
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(result.stdout.trim().split('\n'), ['held', 'exited']);
+      });
+
+      it(`${variant.name}: a handler that throws reaches 'uncaughtException', and the reactor goes on serving`, async () => {
+        const result = await runNode(`${prelude}
+          const [a, b] = socketPair();
+          const sink = Buffer.alloc(16);
+          const r = new Reactor(createSelector('${mechanism}'));
+          let calls = 0;
+          r.add(a, EVENT_READ, () => {
+            binding.recv(a, sink);
+            if (++calls === 1) throw new Error('from a handler');
+            console.log('served again');
+            r.close();
+          });
+          r.attach({ via: '${via}' });
+          process.on('uncaughtException', (err) => {
+            console.log('uncaught: ' + err.message);
+            binding.send(b, Buffer.from('y'));
+          });
+          binding.send(b, Buffer.from('x'));`, { timeoutMs: 10000 });
+        assert.equal(result.code, 0, result.stderr);
+        assert.deepEqual(result.stdout.trim().split('\n'), ['uncaught: from a handler', 'served again']);
+      });
+
+      it(`${variant.name}: a worker thread that ends with its reactor still attached ends cleanly`, async () => {
+        const result = await runNode(`
+          const { Worker } = require('node:worker_threads');
+          const worker = new Worker(\`
+            const { parentPort } = require('node:worker_threads');
+            const { Reactor } = require('./dist/lib/reactor');
+            const { createSelector, EVENT_READ } = require('./dist/lib/selectors');
+            const { socketPair } = require('./dist/test/fixtures');
+            const [a] = socketPair();
+            const r = new Reactor(createSelector('${mechanism}'));
+            r.add(a, EVENT_READ, () => {});
+            r.setTimeout(() => {}, 60000);
+            r.attach({ via: '${via}' });
+            parentPort.postMessage(r.attachedVia);
+          \`, { eval: true });
+          worker.on('message', (via) => { console.log('attached via ' + via); void worker.terminate(); });
+          worker.on('exit', (code) => console.log('worker exited ' + code));`, { timeoutMs: 10000 });
+        assert.equal(result.code, 0, `${result.signal ?? ''} ${result.stderr}`);
+        assert.deepEqual(result.stdout.trim().split('\n'), [`attached via ${via}`, 'worker exited 1']);
       });
     }
   });
@@ -225,39 +406,6 @@ describe('reactor: run() ends when nothing is left', () => {
     closeAll(a, b);
     // Had the cleared timer counted, run() would have slept for its whole minute.
     assert.ok(Date.now() - start < 30_000);
-  });
-});
-
-describe('WaitThread (the attached mode\'s helper thread)', () => {
-  it('refuses a second wait in flight and any use after close with ERR_INVALID_STATE', () => {
-    const thread = new binding.WaitThread(() => undefined);
-    const memory = new Int32Array(4);
-    try {
-      thread.arm(WaitMechanism.Poll, memory, 0, -1, 60_000);
-      assert.throws(() => thread.arm(WaitMechanism.Poll, memory, 0, -1, 60_000), { code: 'ERR_INVALID_STATE' });
-    } finally {
-      thread.close();
-    }
-    thread.close(); // Idempotent.
-    assert.throws(() => thread.arm(WaitMechanism.Poll, memory, 0, -1, 0), { code: 'ERR_INVALID_STATE' });
-  });
-});
-
-describe('WaitThread and FD_SETSIZE', () => {
-  it('a select wait refuses a descriptor >= FD_SETSIZE with a RangeError instead of overrunning the fd_set', function () {
-    // Windows' fd_set limits how many sockets, not their values.
-    if (binding.platform === 'win32') this.skip();
-    const thread = new binding.WaitThread(() => undefined);
-    const entries = new PollFdArray(1);
-    entries.push(constants.FD_SETSIZE + 5, constants.POLLIN);
-    try {
-      assert.throws(() => thread.arm(WaitMechanism.Select, entries.buffer, 1, -1, 0), RangeError);
-      // Nothing is in flight after the refusal: a valid wait can be armed.
-      entries.set(0, -1, constants.POLLIN);
-      assert.doesNotThrow(() => thread.arm(WaitMechanism.Select, entries.buffer, 1, -1, 0));
-    } finally {
-      thread.close();
-    }
   });
 });
 
