@@ -63,6 +63,8 @@ class ThreadAttachment implements Attachment {
   readonly via = 'wait-thread';
   private readonly thread: WaitThread;
   private inFlight = false;
+  /** The interest set changed while the wait in flight watched a snapshot of it. */
+  private stale = false;
   private deadline = Infinity;
   private closed = false;
 
@@ -75,11 +77,15 @@ class ThreadAttachment implements Attachment {
     this.deadline = timeoutMs === null ? Infinity : performance.now() + timeoutMs;
     this.selector.armWait(this.thread, timeoutMs);
     this.inFlight = true;
+    this.stale = false;
   }
 
   interestChanged(): void {
     // epoll's wait sees interest changes live; select and poll must start over on a new snapshot.
-    if (this.inFlight && !this.selector.liveInterest) this.thread.wake();
+    if (this.inFlight && !this.selector.liveInterest) {
+      this.stale = true;
+      this.thread.wake();
+    }
   }
 
   timerAdded(deadline: number): void {
@@ -104,7 +110,10 @@ class ThreadAttachment implements Attachment {
   private waitEnded(errno: number): void {
     if (this.closed) return; // Queued before close(): stale.
     this.inFlight = false;
-    this.turn(errno);
+    // A descriptor removed and closed during the wait was still in its snapshot: select fails with
+    // EBADF (ENOTSOCK on Windows) rescanning it. That is the snapshot's failure, not the interest
+    // set's; the turn's own select on the live set reports any real one.
+    this.turn(this.stale ? 0 : errno);
   }
 }
 
