@@ -9,6 +9,7 @@
         "native/constants.cc",
         "native/epoll.cc",
         "native/errors.cc",
+        "native/loop_watcher.cc",
         "native/poll.cc",
         "native/select.cc",
         "native/sockets.cc",
@@ -18,7 +19,10 @@
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "conditions": [
-        ["OS=='win'", {"sources": ["native/platform_win.cc"], "libraries": ["-lws2_32"]}]
+        ["OS=='win'", {"sources": ["native/platform_win.cc"], "libraries": ["-lws2_32"]}],
+        # node-gyp's headers hold libuv's, and node exports its symbols: the attached reactor can
+        # let Node's own loop watch the epoll descriptor (native/loop_watcher.cc).
+        ["OS!='win'", {"defines": ["IOMUX_LIBUV"]}]
       ]
     }
   ],

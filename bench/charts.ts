@@ -1,7 +1,8 @@
 /** SVG charts of a run, drawn with vega-lite (compiled to vega, rendered headless by vega's View). */
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import type { EchoResult } from './echo';
+import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
+import { boundOf } from './report';
 import type { ScalingResult } from './scaling';
 
 export interface Chart {
@@ -76,19 +77,36 @@ function scalingSpec(result: ScalingResult, subtitle: string[]): Spec {
   } as Spec;
 }
 
-/** One echo metric against connections, a line per server, a column per message size. */
+const SERVER_BOUND = 'measured: the server\'s rate';
+const CAPPED = `capped: load generator ≥ ${CAPPED_SHARE * 100} % busy`;
+
+/**
+ * One echo metric against connections, a line per server, a column per message size. On the
+ * throughput chart a cell whose rate was capped by the load generator is drawn as a hollow
+ * square, so no server seems to beat the C ceiling where the client was the limit.
+ */
 function echoSpec(result: EchoResult, subtitle: string[], metric: 'throughput' | 'cpu'): Spec {
   const values = result.rows.map((r) => {
     const s = metric === 'throughput' ? r.messagesPerSec : r.serverCpuNsPerMessage;
     const scale = metric === 'throughput' ? 1 : 1 / 1000;
-    return { server: r.server, connections: r.connections, size: `S = ${r.size} B`, value: s.median * scale, min: s.min * scale, max: s.max * scale };
+    return { server: r.server, connections: r.connections, size: `S = ${r.size} B`, value: s.median * scale, min: s.min * scale, max: s.max * scale,
+      rate: isCapped({ boundBy: boundOf(r) }) ? CAPPED : SERVER_BOUND };
   });
   const x = sweptAxis('connections', 'connections (C)', result.rows.map((r) => r.connections));
-  const yTitle = metric === 'throughput' ? 'messages per second' : 'server CPU µs per message';
+  const yTitle = metric === 'throughput' ? 'messages per second' : 'server CPU µs per message (lower is better)';
+  const color = { field: 'server', type: 'nominal' as const, title: 'server' };
+  const points = metric === 'throughput'
+    ? { mark: { type: 'point', filled: true, size: 60 },
+      encoding: { x, y: { field: 'value', type: 'quantitative' }, color,
+        shape: { field: 'rate', type: 'nominal', title: 'msgs/s', scale: { domain: [SERVER_BOUND, CAPPED], range: ['circle', 'square'] } },
+        fillOpacity: { condition: { test: `datum.rate === '${CAPPED}'`, value: 0 }, value: 1 } } }
+    : { mark: { type: 'point', filled: true, size: 40 }, encoding: { x, y: { field: 'value', type: 'quantitative' }, color } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {
-      text: metric === 'throughput' ? 'Echo throughput vs connections (median, bars: min–max)' : 'Echo server CPU time per message vs connections',
+      text: metric === 'throughput'
+        ? 'Echo throughput vs connections (median, bars: min–max; hollow squares: capped by the load generator)'
+        : 'Echo server CPU time per message vs connections (the server\'s own cost, whoever limited the rate)',
       subtitle,
     },
     data: { values },
@@ -97,10 +115,10 @@ function echoSpec(result: EchoResult, subtitle: string[], metric: 'throughput' |
       width: 340,
       height: 260,
       layer: [
-        { mark: { type: 'line', point: true },
-          encoding: { x, y: { field: 'value', type: 'quantitative', title: yTitle }, color: { field: 'server', type: 'nominal', title: 'server' } } },
+        { mark: { type: 'line' }, encoding: { x, y: { field: 'value', type: 'quantitative', title: yTitle }, color } },
+        points,
         { mark: { type: 'rule' },
-          encoding: { x, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' }, color: { field: 'server', type: 'nominal' } } },
+          encoding: { x, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' }, color } },
       ],
     },
   } as Spec;
@@ -114,8 +132,9 @@ export async function renderCharts(scaling: ScalingResult | null, echo: EchoResu
     charts.push({ file: 'scaling.svg', svg: await render(scalingSpec(scaling, subtitles.scaling)) });
   }
   if (echo && echo.rows.length > 0) {
-    charts.push({ file: 'echo-throughput.svg', svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
+    // The server-bound figure first: CPU per message is the server's own cost at every C.
     charts.push({ file: 'echo-cpu.svg', svg: await render(echoSpec(echo, subtitles.echo, 'cpu')) });
+    charts.push({ file: 'echo-throughput.svg', svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
   }
   return charts;
 }

@@ -15,14 +15,19 @@ import { onPath } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
 
-/** iomux servers run `iomux serve`'s default write strategy (direct); "-queued" is the seed's strict separation. */
+/**
+ * iomux servers run `iomux serve`'s default write strategy (direct); "-queued" is the seed's strict
+ * separation. They run blocking (reactor.run() on a worker thread) unless "-attached": inside Node's
+ * event loop, on epoll by Node's own loop watching the epoll descriptor (uv-poll), or with
+ * "-attached-thread" by the helper thread (wait-thread).
+ */
 export const ECHO_SERVERS = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-queued',
-  'iomux-poll-queued', 'iomux-epoll-et-queued',
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
+  'iomux-epoll-attached-thread', 'iomux-poll-queued', 'iomux-epoll-et-queued',
 ] as const;
 export type EchoServerName = (typeof ECHO_SERVERS)[number];
 export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-queued',
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
 ];
 
 export interface EchoOptions {
@@ -88,6 +93,12 @@ export interface EchoRow {
   serverCpuNsPerMessage: Spread;
   /** The load generator's CPU time / wall time in the window (median); near 1 means it may be the bottleneck. */
   loadgenCpuShare: number;
+  /**
+   * Who limited the rate, from the two CPU shares (CAPPED_SHARE and above = saturated): 'server';
+   * 'load generator' or 'both' — the rate is capped by the client, not the server's own limit; or
+   * 'latency' — neither side saturated, the closed loop waited on wake-ups and the network.
+   */
+  boundBy: BoundBy;
   /** The server's CPU time / wall time in the window (median): below 1 with the load generator also below 1 means latency-bound. */
   serverCpuShare: number | null;
   bytesVerified: number;
@@ -102,6 +113,22 @@ export interface EchoRow {
   toNode: number | null;
   /** Median server CPU per message over Node's net. */
   cpuToNode: number | null;
+}
+
+export type BoundBy = 'server' | 'load generator' | 'both' | 'latency';
+
+/** A CPU share at or above this counts as saturated (its core was the limit). */
+export const CAPPED_SHARE = 0.9;
+
+export function boundBy(serverShare: number | null, loadgenShare: number): BoundBy {
+  const server = serverShare !== null && serverShare >= CAPPED_SHARE;
+  const loadgen = loadgenShare >= CAPPED_SHARE;
+  return server && loadgen ? 'both' : loadgen ? 'load generator' : server ? 'server' : 'latency';
+}
+
+/** The rate of this cell is the load generator's limit (it saturated its core), not the server's. */
+export function isCapped(row: Pick<EchoRow, 'boundBy'>): boolean {
+  return row.boundBy === 'load generator' || row.boundBy === 'both';
 }
 
 export interface SyscallCount {
@@ -144,6 +171,8 @@ function serverCommand(name: EchoServerName): Command {
   const args = [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'serve', '--mechanism', mechanism, ...listen, '--quiet', '--grace', '0'];
   if (variant.includes('et')) args.push('--edge');
   args.push('--write', variant.includes('queued') ? 'queued' : 'direct');
+  if (variant.includes('attached')) args.push('--mode', 'attached');
+  if (variant.includes('thread')) args.push('--via', 'wait-thread');
   return { file: process.execPath, args };
 }
 
@@ -215,7 +244,8 @@ export async function runEcho(options: EchoOptions, onCell: (label: string) => v
     `closed loop: each connection keeps ${options.depth} message(s) in flight; every echoed byte is compared with what was sent`,
     cores ? `server pinned to core ${cores[0]}, load generator to core ${cores[1]} (taskset)` : 'no pinning (taskset missing, one core, or --no-pin)',
     'server CPU per message = (utime + stime of the whole server process over the timed window) / messages; /proc ticks are 1/CLK_TCK s',
-    'the iomux servers run `iomux serve` (blocking reactor on a worker thread); "direct" sends at once and queues only the rest, "queued" always waits for a writable event',
+    'the iomux servers run `iomux serve`: blocking (reactor.run() on a worker thread) or "-attached" (inside Node\'s event loop; on epoll Node\'s loop watches the epoll descriptor, "-attached-thread" a helper thread waits); "direct" sends at once and queues only the rest, "queued" always waits for a writable event',
+    `bound by: a side whose CPU share reached ${CAPPED_SHARE * 100} % saturated its core; "load generator" or "both" marks the rate as capped by the client (msgs/s and its ratios are then the load generator's limit, CPU per message is still the server's own)`,
     'syscalls per message come from a separate, shorter run under strace -c -f: tracing slows the server, so batching (calls per wait) can differ from the timed runs',
   ];
   return { options, notes, samples, skips, rows: summarize(samples), syscalls, syscallsSkipped };
@@ -369,15 +399,18 @@ function summarize(samples: EchoSample[]): EchoRow[] {
   for (const group of groups.values()) {
     const { server, connections, size } = group[0];
     const reports = group.map((s) => s.report);
+    const loadgenCpuShare = spread(reports.map((r) => r.loadgenCpu.share)).median;
+    const serverCpuShare = reports.some((r) => r.serverCpuNs >= 0)
+      ? spread(reports.filter((r) => r.serverCpuNs >= 0).map((r) => r.serverCpuNs / r.windowNs)).median : null;
     rows.push({
       server, connections, size,
       messagesPerSec: spread(reports.map((r) => r.messagesPerSec)),
       p50Us: spread(reports.map((r) => r.latencyUs.p50)),
       p99Us: spread(reports.map((r) => r.latencyUs.p99)),
       serverCpuNsPerMessage: spread(reports.map((r) => r.serverCpuNsPerMessage).filter((x) => x >= 0)),
-      loadgenCpuShare: spread(reports.map((r) => r.loadgenCpu.share)).median,
-      serverCpuShare: reports.some((r) => r.serverCpuNs >= 0)
-        ? spread(reports.filter((r) => r.serverCpuNs >= 0).map((r) => r.serverCpuNs / r.windowNs)).median : null,
+      loadgenCpuShare,
+      serverCpuShare,
+      boundBy: boundBy(serverCpuShare, loadgenCpuShare),
       bytesVerified: reports.reduce((sum, r) => sum + r.bytesVerified, 0),
       eventsPerMessage: eventsPerMessage(group),
       toCeiling: null, toNode: null, cpuToNode: null,

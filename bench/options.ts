@@ -44,7 +44,9 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
     micro: { repeat: 3, timeMs: full ? 1000 : 200 },
     echo: {
       servers: full ? [...ECHO_SERVERS] : [...DEFAULT_ECHO_SERVERS],
-      connections: full ? [1, 10, 100, 1000] : [10, 100],
+      // C = 1 (one message in flight: where embedded servers live, and where a wake-up costs most) and
+      // C = 100 (a busy server); --full adds 10 and 1000.
+      connections: full ? [1, 10, 100, 1000] : [1, 100],
       sizes: full ? [64, 4096] : [64],
       depth: 1,
       repeat: 3,

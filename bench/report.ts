@@ -1,6 +1,6 @@
 /** What a run leaves for people and programs: terminal tables (cli-table3), CSV files and the JSON record. */
 import Table from 'cli-table3';
-import type { EchoResult } from './echo';
+import { boundBy, BoundBy, CAPPED_SHARE, EchoResult, EchoRow, isCapped } from './echo';
 import type { MicroResult } from './micro';
 import type { ScalingResult } from './scaling';
 import type { Spread } from './stats';
@@ -98,21 +98,37 @@ export function microTable(r: MicroResult): TableData {
   };
 }
 
+/** Who limited a row's rate (computed for a saved run that predates the field). */
+export function boundOf(row: EchoRow): BoundBy {
+  return row.boundBy ?? boundBy(row.serverCpuShare, row.loadgenCpuShare);
+}
+
 export function echoTable(r: EchoResult): TableData {
-  const rows = r.rows.map((row) => [
-    row.server, String(row.connections), String(row.size),
-    spreadText(row.messagesPerSec),
-    spreadText(row.p50Us), spreadText(row.p99Us),
-    spreadText(row.serverCpuNsPerMessage, 1e-3),
-    percent(row.serverCpuShare), percent(row.loadgenCpuShare), row.eventsPerMessage === null ? '–' : row.eventsPerMessage.toFixed(2),
-    ratioText(row.toCeiling), ratioText(row.toNode), ratioText(row.cpuToNode),
-  ]);
-  for (const skip of r.skips) rows.push([skip.server, String(skip.connections), String(skip.size), 'skipped', ...Array<string>(9).fill('')]);
+  const rows = r.rows.map((row) => {
+    const bound = boundOf(row);
+    const capped = isCapped({ boundBy: bound });
+    return [
+      row.server, String(row.connections), String(row.size),
+      // CPU per message first: it is the server's own cost whoever limited the rate.
+      spreadText(row.serverCpuNsPerMessage, 1e-3),
+      `${spreadText(row.messagesPerSec)}${capped ? ' capped' : ''}`,
+      spreadText(row.p50Us), spreadText(row.p99Us),
+      percent(row.serverCpuShare), percent(row.loadgenCpuShare), bound,
+      row.eventsPerMessage === null ? '–' : row.eventsPerMessage.toFixed(2),
+      ratioText(row.cpuToNode), ratioText(row.toCeiling), ratioText(row.toNode),
+    ];
+  });
+  for (const skip of r.skips) rows.push([skip.server, String(skip.connections), String(skip.size), 'skipped', ...Array<string>(10).fill('')]);
+  const footer = [...new Set(r.skips.map((skip) => `skipped: ${skip.reason}`))];
+  if (r.rows.some((row) => isCapped({ boundBy: boundOf(row) }))) {
+    footer.push(`capped: the load generator used ≥ ${CAPPED_SHARE * 100} % of its core, so msgs/s (and / C ceiling, / Node net) is its limit, ` +
+      'not the server\'s; compare CPU µs/msg there');
+  }
   return {
-    title: `Echo throughput (D=${r.options.depth}; median, min–max)`,
-    head: ['server', 'C', 'S', 'msgs/s', 'p50 µs', 'p99 µs', 'CPU µs/msg', 'server CPU', 'loadgen CPU', 'events/msg', '/ C ceiling',
-      '/ Node net', 'CPU / Node'],
-    rows, footer: [...new Set(r.skips.map((skip) => `skipped: ${skip.reason}`))],
+    title: `Echo: server CPU per message, throughput, latency (D=${r.options.depth}; median, min–max)`,
+    head: ['server', 'C', 'S', 'CPU µs/msg', 'msgs/s', 'p50 µs', 'p99 µs', 'server CPU', 'loadgen CPU', 'bound by', 'events/msg',
+      'CPU / Node', '/ C ceiling', '/ Node net'],
+    rows, footer,
   };
 }
 
@@ -209,9 +225,10 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
     const depth = result.echo.options.depth;
     files['echo.csv'] = csv(header, ['server', 'connections', 'size', 'depth', 'msgs_per_sec_median', 'msgs_per_sec_min', 'msgs_per_sec_max',
       'p50_us_median', 'p99_us_median', 'server_cpu_us_per_msg_median', 'server_cpu_us_per_msg_min', 'server_cpu_us_per_msg_max',
-      'server_cpu_share', 'loadgen_cpu_share', 'events_per_msg', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
+      'server_cpu_share', 'loadgen_cpu_share', 'bound_by', 'capped', 'events_per_msg', 'bytes_verified', 'to_c_ceiling', 'to_node_net', 'cpu_to_node_net'],
     result.echo.rows.map((r) => [r.server, r.connections, r.size, depth, ...spreadCells(r.messagesPerSec), r.p50Us.median, r.p99Us.median,
-      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.serverCpuShare, r.loadgenCpuShare, r.eventsPerMessage, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
+      ...spreadCells(r.serverCpuNsPerMessage, 1e-3), r.serverCpuShare, r.loadgenCpuShare, boundOf(r), isCapped({ boundBy: boundOf(r) }),
+      r.eventsPerMessage, r.bytesVerified, r.toCeiling, r.toNode, r.cpuToNode]));
     if (result.echo.syscalls.length > 0) {
       const rows: unknown[][] = [];
       for (const s of result.echo.syscalls) {

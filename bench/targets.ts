@@ -1,5 +1,5 @@
 /** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
-import type { EchoResult, EchoServerName } from './echo';
+import { EchoResult, EchoRow, EchoServerName, isCapped } from './echo';
 import type { ScalingResult, ScalingRow } from './scaling';
 import { ratio } from './stats';
 
@@ -33,13 +33,34 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
       'what going through JavaScript costs per round'));
   }
   if (echo) {
-    const row = (server: EchoServerName) => echo.rows.find((r) => r.server === server && r.connections === 100 && r.size === 64);
+    const row = (server: EchoServerName, connections = 100) =>
+      echo.rows.find((r) => r.server === server && r.connections === connections && r.size === 64);
+    const capped = (...rows: (EchoRow | undefined)[]) => (rows.some((r) => r && isCapped(r)) ? ' (capped: the load generator was the limit)' : '');
     for (const server of ['iomux-epoll', 'iomux-epoll-queued'] as const) {
       const r = row(server);
       if (!r && server !== 'iomux-epoll') continue;
-      checks.push(check(`${server} msgs/s / Node net (C=100, S=64)`, r?.toNode ?? null, 'min', 1.2, 'throughput against the everyday baseline'));
+      checks.push(check(`${server} msgs/s / Node net (C=100, S=64)`, r?.toNode ?? null, 'min', 1.2,
+        `throughput against the everyday baseline${capped(r, row('node'))}`));
       checks.push(check(`${server} CPU per msg / Node net (C=100, S=64)`, r?.cpuToNode ?? null, 'max', 0.85, 'server CPU time per echoed message'));
-      checks.push(check(`${server} msgs/s / C ceiling (C=100, S=64)`, r?.toCeiling ?? null, 'min', 0.7, 'against a small C epoll server'));
+      checks.push(check(`${server} msgs/s / C ceiling (C=100, S=64)`, r?.toCeiling ?? null, 'min', 0.7,
+        `against a small C epoll server${capped(r, row('c'))}`));
+    }
+    // Attached mode (inside Node's event loop) should cost what blocking costs, at low and high load.
+    for (const connections of [1, 100]) {
+      const attached = row('iomux-epoll-attached', connections);
+      const blocking = row('iomux-epoll', connections);
+      checks.push(check(`iomux-epoll-attached CPU per msg / iomux-epoll (blocking) (C=${connections}, S=64)`,
+        ratio(attached?.serverCpuNsPerMessage.median, blocking?.serverCpuNsPerMessage.median), 'max', 1.1,
+        'the price of living inside Node\'s event loop'));
+    }
+    // One message in flight, where embedded servers live: no slower and no costlier than Node's net, in both modes.
+    for (const server of ['iomux-epoll', 'iomux-epoll-attached'] as const) {
+      const r = row(server, 1);
+      const node = row('node', 1);
+      checks.push(check(`${server} p50 latency / Node net (C=1, S=64)`, ratio(r?.p50Us.median, node?.p50Us.median), 'max', 1,
+        'round trip of one message at low load'));
+      checks.push(check(`${server} CPU per msg / Node net (C=1, S=64)`, r?.cpuToNode ?? null, 'max', 1,
+        'server CPU time per message at low load'));
     }
   }
   return checks;

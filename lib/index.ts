@@ -7,7 +7,7 @@ export { PollFdArray } from './pollfds';
 export { Socket, waitForDescriptor } from './socket';
 export type { ShutdownHow } from './socket';
 export { WaitMechanism } from './native';
-export type { WaitThread, EpollBinding } from './native';
+export type { WaitThread, LoopWatcher, EpollBinding } from './native';
 export {
   EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
   WSAPollSelector, ReadonlyMapView,
@@ -15,7 +15,7 @@ export {
 } from './selectors';
 export type { Selector, EpollOptions, MechanismName } from './selectors';
 export { Reactor } from './reactor';
-export type { IoHandler, ReactorStats } from './reactor';
+export type { IoHandler, ReactorStats, AttachedVia, AttachOptions } from './reactor';
 export type { Timer } from './timer-queue';
 export { Waker } from './waker';
 export { EchoServer } from './echo';

@@ -197,6 +197,8 @@ export interface Binding {
   epoll_wait?(epfd: number, events: Int32Array | Uint32Array, maxevents: number, timeoutMs?: number | null): number;
 
   readonly WaitThread: WaitThreadConstructor;
+  /** Absent from builds that cannot reach libuv (cmake-js, the Windows cross build): docs/ARCHITECTURE.md. */
+  readonly LoopWatcher?: LoopWatcherConstructor;
 }
 
 /** Which wait a WaitThread performs: the reactor's own mechanism. */
@@ -220,12 +222,33 @@ export interface WaitThread {
   wake(): void;
   ref(): void;
   unref(): void;
-  /** Stops and joins the thread; idempotent. */
+  /** Stops and joins the thread, dropping a wake-up not yet delivered: no onReady after it. Idempotent. */
   close(): void;
 }
 
 export interface WaitThreadConstructor {
   new(onReady: (errno: number) => void): WaitThread;
+}
+
+/**
+ * Node's own event loop watching one pollable descriptor (the epoll descriptor: readable while any
+ * of its events is pending) with a uv_poll_t, plus a uv_timer_t: `onReady(errno, timedOut)` runs on
+ * the JavaScript thread, in a callback scope, when the descriptor is readable (the poll stays
+ * started: a level-triggered watch) or the timer expires. No thread. Like a Node handle while open:
+ * it keeps the process alive unless unref'd, and it lives whatever JavaScript holds.
+ */
+export interface LoopWatcher {
+  /** onReady(0, true) after `timeoutMs` (fractions round up), unless set again first; null stops the timer. */
+  setTimer(timeoutMs: number | null): void;
+  ref(): void;
+  unref(): void;
+  /** Closes both handles; idempotent. No onReady runs after it. */
+  close(): void;
+}
+
+export interface LoopWatcherConstructor {
+  /** Throws a system error (syscall 'uv_poll_init') for a descriptor epoll cannot watch or this loop already watches. */
+  new(fd: number, onReady: (errno: number, timedOut: boolean) => void): LoopWatcher;
 }
 
 /** The epoll calls, present on Linux. */

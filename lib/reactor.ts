@@ -2,10 +2,11 @@
  * The event loop: per-descriptor handlers, timers, and two ways to run on the same code.
  *
  * - run() blocks its thread until stop() (a CLI server, a worker thread).
- * - attach() lives inside Node's event loop and never blocks JavaScript: a helper thread waits
- *   in the selector's own mechanism and calls back when something is ready; the reactor then
- *   does a non-blocking select and dispatches. Idle, it costs no CPU; unref() lets the process
- *   exit while it is attached, like a Node handle.
+ * - attach() lives inside Node's event loop and never blocks JavaScript: Node's own loop watches
+ *   the epoll descriptor ('uv-poll'), or a helper thread waits in the selector's own mechanism
+ *   ('wait-thread': select, poll, WSAPoll), and calls back when something is ready; the reactor
+ *   then does a non-blocking select and dispatches (lib/attachment.ts). Idle, it costs no CPU;
+ *   unref() lets the process exit while it is attached, like a Node handle.
  *
  * Handlers run with the ready events (EVENT_READ | EVENT_WRITE). A handler may add, modify or
  * remove any descriptor: a descriptor removed during dispatch gets no further event from the
@@ -33,13 +34,14 @@
  *
  * A Reactor is Disposable: `using reactor = new Reactor()` closes it.
  */
-import { binding, WaitThread } from './native';
+import { AttachedVia, Attachment, AttachOptions, createAttachment } from './attachment';
 import { systemError } from './errors';
 import { DefaultSelector } from './selectors/default';
 import { Selector, SelectorKey } from './selectors/selector';
 import { Timer, TimerQueue } from './timer-queue';
 
 export type IoHandler = (events: number, fd: number) => void;
+export type { AttachedVia, AttachOptions } from './attachment';
 
 export interface ReactorStats {
   /** Waits that returned (each select call). */
@@ -58,10 +60,7 @@ export class Reactor implements Disposable {
   private turnTime = performance.now();
   private running = false;
   private stopRequested = false;
-  private dispatching = false;
-  private waitThread: WaitThread | null = null;
-  private armed = false;
-  private armedDeadline = Infinity;
+  private attachment: Attachment | null = null;
   private referenced = true;
   /**
    * Called, once a turn is complete, with each error a handler or timer callback threw during it
@@ -155,7 +154,7 @@ export class Reactor implements Disposable {
    * (no descriptor and no timer).
    */
   run(): void {
-    if (this.waitThread) throw new Error('This reactor is attached to the event loop; detach() it before run()');
+    if (this.attachment) throw new Error('This reactor is attached to the event loop; detach() it before run()');
     if (this.running) throw new Error('The reactor is already running');
     this.running = true;
     this.stopRequested = false;
@@ -171,19 +170,32 @@ export class Reactor implements Disposable {
   /** Ends run() after the current turn; in attached mode, detaches. */
   stop(): void {
     this.stopRequested = true;
-    if (this.waitThread) this.detach();
+    if (this.attachment) this.detach();
   }
 
   get isAttached(): boolean {
-    return this.waitThread !== null;
+    return this.attachment !== null;
   }
 
-  /** Starts serving inside Node's event loop; returns at once. */
-  attach(): this {
+  /** How the attached reactor hears from Node's loop ('uv-poll' or 'wait-thread'); null when detached. */
+  get attachedVia(): AttachedVia | null {
+    return this.attachment?.via ?? null;
+  }
+
+  /**
+   * Starts serving inside Node's event loop; returns at once. By default an epoll reactor lets
+   * Node's own loop watch its epoll descriptor ('uv-poll') where the addon can, and every other
+   * one waits on a helper thread ('wait-thread'); `via` chooses.
+   */
+  attach(options: AttachOptions = {}): this {
     if (this.running) throw new Error('The reactor is running (blocking); it cannot also attach');
-    if (this.waitThread) return this;
-    this.waitThread = new binding.WaitThread((errno) => this.onWaitEnded(errno));
-    if (!this.referenced) this.waitThread.unref();
+    if (this.attachment) {
+      if (options.via === undefined || options.via === this.attachment.via) return this;
+      const err = new Error(`This reactor is already attached via '${this.attachment.via}'; detach() it first`);
+      throw Object.assign(err, { code: 'ERR_INVALID_STATE' });
+    }
+    this.attachment = createAttachment(this.selector, options.via, (errno) => this.turn(errno));
+    if (!this.referenced) this.attachment.unref();
     try {
       this.arm();
     } catch (err) {
@@ -196,24 +208,23 @@ export class Reactor implements Disposable {
 
   /** Leaves Node's event loop; descriptors and timers stay registered. */
   detach(): void {
-    const thread = this.waitThread;
-    if (!thread) return;
-    this.waitThread = null;
-    this.armed = false;
-    thread.close();
+    const attachment = this.attachment;
+    if (!attachment) return;
+    this.attachment = null;
+    attachment.close();
   }
 
   /** While attached, keep the process alive (the default). */
   ref(): this {
     this.referenced = true;
-    this.waitThread?.ref();
+    this.attachment?.ref();
     return this;
   }
 
   /** While attached, do not keep the process alive on this reactor's account. */
   unref(): this {
     this.referenced = false;
-    this.waitThread?.unref();
+    this.attachment?.unref();
     return this;
   }
 
@@ -239,7 +250,6 @@ export class Reactor implements Disposable {
   private dispatch(count: number): number {
     const ready = this.selector.readyKeys;
     let dispatched = 0;
-    this.dispatching = true;
     for (let i = 0; i < count; i++) {
       const key = ready[i];
       // Removed by an earlier handler of this batch: its event is stale.
@@ -251,7 +261,6 @@ export class Reactor implements Disposable {
         this.failures.push(err);
       }
     }
-    this.dispatching = false;
     this.stats.events += dispatched;
     return dispatched;
   }
@@ -271,9 +280,8 @@ export class Reactor implements Disposable {
     if (thrown.length > 1) throw new AggregateError(thrown, `${thrown.length} errors in one reactor turn`);
   }
 
-  private onWaitEnded(errno: number): void {
-    this.armed = false;
-    if (!this.waitThread) return;
+  /** One attached turn, called by the attachment (never by a closed one): select(0), dispatch, timers, re-arm. */
+  private turn(errno: number): void {
     try {
       // runOnce() gives handler and timer errors to onError itself.
       if (errno !== 0) this.onError(systemError(errno, this.selector.mechanism));
@@ -282,26 +290,23 @@ export class Reactor implements Disposable {
       // What onError threw. Thrown back into the addon, Node would only print a warning (DEP0168).
       process.nextTick(throwUncaught, err);
     } finally {
-      if (this.waitThread && !this.selector.closed) this.arm();
+      // A handler may have detached (nothing to arm), or detached and attached again (armed already).
+      if (!this.selector.closed) this.arm();
     }
   }
 
   private arm(): void {
-    const thread = this.waitThread;
-    if (!thread || this.armed) return;
-    const next = this.timers.nextTimeout();
-    this.armedDeadline = next === null ? Infinity : performance.now() + next;
-    this.selector.armWait(thread, next);
-    this.armed = true;
+    // No timer, no clock read.
+    this.attachment?.arm(this.timers.size > 0 ? this.timers.nextTimeout() : null);
   }
 
-  /** An armed helper thread waits on a snapshot (select/poll): make it start over. */
+  /** A helper thread waiting on a snapshot (select/poll) must start over; epoll sees changes live. */
   private interestChanged(): void {
-    if (this.armed && !this.dispatching && !this.selector.liveInterest) this.waitThread?.wake();
+    this.attachment?.interestChanged();
   }
 
   private timerAdded(timer: Timer): void {
-    if (this.armed && !this.dispatching && timer.deadline < this.armedDeadline) this.waitThread?.wake();
+    this.attachment?.timerAdded(timer.deadline);
   }
 }
 

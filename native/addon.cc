@@ -18,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPoll(env, exports);
   InitEpoll(env, exports);
   InitWaitThread(env, exports);
+  InitLoopWatcher(env, exports);
   return exports;
 }
 

@@ -11,5 +11,6 @@ void InitSelect(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitEpoll(Napi::Env env, Napi::Object exports);
 void InitWaitThread(Napi::Env env, Napi::Object exports);
+void InitLoopWatcher(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

@@ -28,15 +28,22 @@ void CheckSelectable(Napi::Env env, int64_t fd) {
 #endif
 }
 
-void CheckSetCount(Napi::Env env, size_t count) {
+// `reserved`: how many of the sockets counted are the caller's own (the helper thread's wake-up).
+void CheckSetCount(Napi::Env env, size_t count, int reserved = 0) {
 #ifdef _WIN32
   if (count > FD_SETSIZE) {
-    throw Napi::RangeError::New(env, "select() can watch at most FD_SETSIZE (" +
-                                         std::to_string(FD_SETSIZE) + ") sockets per set");
+    if (reserved == 0) {
+      throw Napi::RangeError::New(env, "select() can watch at most FD_SETSIZE (" +
+                                           std::to_string(FD_SETSIZE) + ") sockets per set");
+    }
+    throw Napi::RangeError::New(env, "select() can watch at most " + std::to_string(FD_SETSIZE - reserved) +
+                                         " sockets here: FD_SETSIZE is " + std::to_string(FD_SETSIZE) +
+                                         " and the helper thread's wake-up socket takes one");
   }
 #else
   (void)env;
   (void)count;
+  (void)reserved;
 #endif
 }
 
@@ -160,6 +167,16 @@ int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
   return ready;
 }
 
+void CheckSelectPollfds(Napi::Env env, const PollFd* fds, int64_t count, int reserved) {
+  size_t watched = 0;
+  for (int64_t i = 0; i < count; i++) {
+    if (fds[i].fd == platform::kInvalidSocket || static_cast<int64_t>(fds[i].fd) < 0) continue;
+    CheckSelectable(env, static_cast<int64_t>(fds[i].fd));
+    watched++;
+  }
+  CheckSetCount(env, watched, reserved);
+}
+
 namespace {
 
 // selectPollfds(pollfds, nfds, timeoutMs): select() driven by the same pollfd array poll() uses
@@ -169,13 +186,7 @@ Napi::Value SelectPollfds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto [fds, count] = ArgPollFds(info, 0);
   int timeoutMs = ArgTimeoutMs(info, 2);
-  size_t watched = 0;
-  for (int64_t i = 0; i < count; i++) {
-    if (fds[i].fd == platform::kInvalidSocket || static_cast<int64_t>(fds[i].fd) < 0) continue;
-    CheckSelectable(env, static_cast<int64_t>(fds[i].fd));
-    watched++;
-  }
-  CheckSetCount(env, watched);
+  CheckSelectPollfds(env, fds, count, 0);
   int ready = SelectWait(fds, count, timeoutMs);
   if (ready < 0) ThrowSystemError(env, errno, "select");
   return Napi::Number::New(env, ready);

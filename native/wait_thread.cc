@@ -7,13 +7,18 @@
 // Protocol (one wait in flight at a time): arm() starts a wait on a snapshot of the interest
 // set; when it ends (ready, timeout, wake() or error) onReady(errno) runs on the JS thread and
 // the thread goes idle until the next arm(). wake() ends an armed wait early, so an interest
-// change made outside dispatch is seen at once.
+// change made outside dispatch is seen at once. close() joins the thread and drops a wake-up
+// not yet delivered: no onReady runs after it.
+//
+// A wake-up allocates nothing: the snapshot vector is reused, and the errno travels to
+// JavaScript inside the thread-safe call's data pointer.
 #include <napi.h>
 
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <mutex>
-#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -41,19 +46,27 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     Napi::Env env = info.Env();
     if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "The \"onReady\" argument must be a function");
     if (platform::CreateWaker(&waker_) != 0) ThrowSystemError(env, platform::LastError(), "eventfd");
+    // A throwing constructor runs no destructor: whatever was made so far is freed here.
     try {
-      tsfn_ = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "iomux.WaitThread", 0, 1);
+      tsfn_ = WakeUps::New(env, info[0].As<Napi::Function>(), "iomux.WaitThread", 0, 1);
     } catch (...) {
-      platform::CloseWaker(&waker_);  // A throwing constructor runs no destructor: free it here.
+      platform::CloseWaker(&waker_);
       throw;
     }
+    try {
+      thread_ = std::thread([this]() { Run(); });
+    } catch (const std::system_error& error) {
+      tsfn_.Abort();
+      platform::CloseWaker(&waker_);
+      ThrowSystemError(env, error.code().value(), "pthread_create");
+    }
+    // Hooked only now that nothing can throw: a hook must never point at an object never made.
     // A worker thread's environment can end with the wait in flight: stop and join first.
     cleanup_ = env.AddCleanupHook(std::function<void()>([this]() {
       hooked_ = false;
       Shutdown();
     }));
     hooked_ = true;
-    thread_ = std::thread([this]() { Run(); });
   }
 
   ~WaitThread() override {
@@ -67,42 +80,28 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     Napi::Env env = info.Env();
     CheckOpen(env);
     auto mechanism = static_cast<Mechanism>(ArgInteger(info, 0, "mechanism", 0, 2));
-    std::vector<PollFd> entries;
-    int epfd = -1;
+    PollFdRange range{nullptr, 0};
+    PollFd epoll{};
     if (mechanism == Mechanism::Epoll) {
-      epfd = static_cast<int>(ArgDescriptor(info, 3, "epfd"));
+      epoll.fd = static_cast<platform::sock_t>(ArgDescriptor(info, 3, "epfd"));
+      epoll.events = POLLIN;
+      range = PollFdRange{&epoll, 1};
     } else {
-      PollFdRange range = ArgPollFds(info, 1);
-      entries.assign(range.fds, range.fds + range.count);
+      range = ArgPollFds(info, 1);
     }
     int timeoutMs = ArgTimeoutMs(info, 4);
     std::lock_guard<std::mutex> lock(mutex_);
     if (state_ != State::Idle) throw StateError(env, "WaitThread.arm: a wait is already in flight");
-    // The snapshot is the thread's own copy: JavaScript may change its pollfd array meanwhile.
-    snapshot_.swap(entries);
+    // The snapshot is the thread's own copy (JavaScript may change its pollfd array meanwhile),
+    // copied straight into the vector of the last wait: no allocation once it is big enough.
+    snapshot_.assign(range.fds, range.fds + range.count);
     PollFd wake{};
     wake.fd = waker_.readFd;
     wake.events = POLLIN;
-    if (mechanism == Mechanism::Epoll) {
-      PollFd epoll{};
-      epoll.fd = static_cast<platform::sock_t>(epfd);
-      epoll.events = POLLIN;
-      snapshot_.push_back(epoll);
-    }
     snapshot_.push_back(wake);
-#ifndef _WIN32
-    if (mechanism == Mechanism::Select) {
-      // FD_SET past FD_SETSIZE writes outside the set; the wake-up descriptor is checked too.
-      for (const PollFd& entry : snapshot_) {
-        if (entry.fd >= FD_SETSIZE) {
-          snapshot_.clear();
-          throw Napi::RangeError::New(env, "select() cannot watch fd " + std::to_string(entry.fd) +
-                                               ": descriptors must be below FD_SETSIZE (" +
-                                               std::to_string(FD_SETSIZE) + ")");
-        }
-      }
-    }
-#endif
+    // FD_SET past the set's end corrupts memory (POSIX) or drops the socket silently (Windows, a
+    // counted array): the wake-up descriptor is checked too, so it always fits.
+    if (mechanism == Mechanism::Select) CheckSelectPollfds(env, snapshot_.data(), snapshot_.size(), 1);
     mechanism_ = mechanism;
     timeoutMs_ = timeoutMs;
     state_ = State::Armed;
@@ -162,9 +161,22 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
       if (state_ == State::Stopping) return;
       state_ = State::Idle;
       lock.unlock();
-      tsfn_.NonBlockingCall([err](Napi::Env env, Napi::Function onReady) {
-        onReady.Call({Napi::Number::New(env, err)});
-      });
+      tsfn_.NonBlockingCall(ErrnoAsData(err));
+    }
+  }
+
+  static void* ErrnoAsData(int err) { return reinterpret_cast<void*>(static_cast<intptr_t>(err)); }
+
+  // On the JavaScript thread. env is null when close() dropped this call.
+  static void CallOnReady(Napi::Env env, Napi::Function onReady, std::nullptr_t*, void* data) {
+    if (env == nullptr || onReady.IsEmpty()) return;
+    int err = static_cast<int>(reinterpret_cast<intptr_t>(data));
+    try {
+      onReady.Call({Napi::Number::New(env, err)});
+    } catch (const Napi::Error& error) {
+      // As for Node's own callbacks: the error reaches 'uncaughtException' (a pending exception
+      // left to Node-API would only print a deprecation warning, DEP0168).
+      napi_fatal_exception(env, error.Value());
     }
   }
 
@@ -178,11 +190,12 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
     armed_.notify_one();
     platform::Wake(waker_);
     if (thread_.joinable()) thread_.join();
-    tsfn_.Release();
+    tsfn_.Abort();  // A wake-up queued but not yet delivered is dropped, not run after close().
     platform::CloseWaker(&waker_);
   }
 
   enum class State { Idle, Armed, Stopping };
+  using WakeUps = Napi::TypedThreadSafeFunction<std::nullptr_t, void, CallOnReady>;
 
   std::thread thread_;
   std::mutex mutex_;
@@ -192,7 +205,7 @@ class WaitThread : public Napi::ObjectWrap<WaitThread> {
   int timeoutMs_ = -1;
   std::vector<PollFd> snapshot_;
   platform::Waker waker_;
-  Napi::ThreadSafeFunction tsfn_;
+  WakeUps tsfn_;
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
   bool hooked_ = false;
   bool closed_ = false;

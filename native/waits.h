@@ -28,8 +28,14 @@ PollFdRange ArgPollFds(const Napi::CallbackInfo& info, size_t index);
 // with errno set.
 int PollWait(PollFd* fds, int64_t count, int timeoutMs);
 
+// Throws RangeError unless select() can take every entry of `fds`: on POSIX each descriptor
+// below FD_SETSIZE (FD_SET past the set writes outside it); on Windows, where an fd_set is a
+// counted array and FD_SET drops what does not fit without a word, at most FD_SETSIZE sockets
+// (`reserved` of them the caller's own, as the message says).
+void CheckSelectPollfds(Napi::Env env, const PollFd* fds, int64_t count, int reserved);
+
 // select() driven by pollfd entries (POLLIN -> read set, POLLOUT -> write set, POLLPRI ->
-// except set), filling revents. The caller has checked every fd with CheckSelectable().
+// except set), filling revents. The caller has checked the entries with CheckSelectPollfds().
 // Returns how many entries are ready, or -1 with errno set.
 int SelectWait(PollFd* fds, int64_t count, int timeoutMs);
 

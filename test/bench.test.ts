@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ECHO_SERVERS, echoCellCount, EchoOptions } from '../bench/echo';
+import { boundBy, CAPPED_SHARE, ECHO_SERVERS, echoCellCount, EchoOptions, isCapped } from '../bench/echo';
 import { onPath } from '../bench/machine';
 import { SCALING_MECHANISMS } from '../bench/scaling';
 import type { SuiteResult } from '../bench/suite';
@@ -136,9 +136,29 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
       }
       else assert.equal(row.eventsPerMessage, null);
     }
+    for (const row of echo.rows) {
+      assert.equal(row.boundBy, boundBy(row.serverCpuShare, row.loadgenCpuShare), `${row.server}: bound by`);
+    }
     assert.equal(echo.rows.find((r) => r.server === 'c')!.toCeiling, 1);
     assert.equal(echo.rows.find((r) => r.server === 'node')!.toNode, 1);
     assert.ok(echo.rows.every((r) => r.toCeiling !== null && r.toNode !== null));
+  });
+
+  it('echo: a side at 90 % of its core or more is the bottleneck; a busy load generator marks the rate as capped', () => {
+    assert.equal(CAPPED_SHARE, 0.9);
+    assert.equal(boundBy(0.99, 0.5), 'server');
+    assert.equal(boundBy(0.5, 0.95), 'load generator');
+    assert.equal(boundBy(0.99, 0.97), 'both');
+    assert.equal(boundBy(0.5, 0.5), 'latency');
+    assert.equal(boundBy(null, 0.5), 'latency');
+    assert.deepEqual((['server', 'load generator', 'both', 'latency'] as const).map((b) => isCapped({ boundBy: b })), [false, true, true, false]);
+    const markdown = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+    assert.match(markdown, /\| bound by \|/);
+    for (const row of result.echo!.rows) {
+      // The Markdown row of a capped cell says so next to its rate.
+      const line = markdown.split('\n').find((l) => l.startsWith(`| ${row.server} | ${row.connections} |`))!;
+      assert.equal(line.includes(' capped |'), isCapped(row), line);
+    }
   });
 
   it('echo: select is left out where the connections would not fit below FD_SETSIZE', () => {
@@ -185,11 +205,13 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
 
   it('prints tables and the target checks, and writes the same tables as Markdown', () => {
     const markdown = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
-    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo throughput', 'Targets']) {
+    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo: server CPU per message', 'Targets']) {
       assert.ok(run.stdout.includes(heading), heading);
       assert.ok(markdown.includes(`**${heading}`), `results.md: ${heading}`);
     }
     assert.match(run.stdout, /iomux-epoll msgs\/s \/ Node net/);
+    assert.match(run.stdout, /iomux-epoll-attached CPU per msg \/ iomux-epoll \(blocking\) \(C=1, S=64\)/);
+    assert.match(run.stdout, /iomux-epoll-attached p50 latency \/ Node net \(C=1, S=64\)/);
     assert.match(markdown, new RegExp(`Node ${process.version}`));
     assert.match(markdown, /^\| mechanism \| N \| A \|/m);
   });

@@ -9,15 +9,16 @@ import * as net from 'node:net';
 import { binding, constants } from '../lib/native';
 import { EchoServer, EchoServerOptions, WriteStrategy } from '../lib/echo/server';
 import { Reactor } from '../lib/reactor';
-import { makeSelector, selectorVariants, SelectorVariant } from './fixtures';
+import { AttachVariant, attachVariants, makeSelector } from './fixtures';
 import { concurrentEcho, echoOnce, random, randomBytes, waitFor } from './echo-clients';
 import { descriptorLimit, leakedSince, openKernelObjects } from './helpers';
 
-function startServer(variant: SelectorVariant, write: WriteStrategy, options: EchoServerOptions = {}): { server: EchoServer; port: number } {
+function startServer(variant: AttachVariant, write: WriteStrategy, options: EchoServerOptions = {}): { server: EchoServer; port: number } {
   const reactor = new Reactor(makeSelector(variant));
   const server = new EchoServer({ reactor, write, edge: variant.options.edgeTriggered, ...options });
   const { port } = server.listen();
-  reactor.attach();
+  reactor.attach({ via: variant.via });
+  assert.equal(reactor.attachedVia, variant.via);
   return { server, port };
 }
 
@@ -26,7 +27,7 @@ function stop(server: EchoServer): void {
   server.reactor.close();
 }
 
-for (const variant of selectorVariants()) {
+for (const variant of attachVariants()) {
   for (const write of ['queued', 'direct'] as WriteStrategy[]) {
     describe(`echo server: ${variant.name}, ${write} writes`, function () {
       this.timeout(60000);
@@ -123,7 +124,7 @@ for (const variant of selectorVariants()) {
 describe('echo server: many connections', function () {
   this.timeout(60000);
 
-  for (const variant of selectorVariants().filter((v) => v.mechanism !== 'select')) {
+  for (const variant of attachVariants().filter((v) => v.mechanism !== 'select')) {
     it(`${variant.name}: 1000 simultaneous connections are all served`, async function () {
       if (descriptorLimit() < 2200) throw new Error(`needs a descriptor limit of 2200 (ulimit -n); it is ${descriptorLimit()}`);
       const before = openKernelObjects();
@@ -145,7 +146,7 @@ describe('echo server: many connections', function () {
     if (descriptorLimit() < 2600) throw new Error(`needs a descriptor limit of 2600 (ulimit -n); it is ${descriptorLimit()}`);
     const before = openKernelObjects();
     const logged: string[] = [];
-    const { server, port } = startServer({ name: 'select', mechanism: 'select', options: {} }, 'queued', { log: (l) => logged.push(l) });
+    const { server, port } = startServer({ name: 'select', mechanism: 'select', options: {}, via: 'wait-thread' }, 'queued', { log: (l) => logged.push(l) });
     const clients: net.Socket[] = [];
     try {
       // Hold 1100 connections open at once: server-side descriptors pass 1024 (the clients' too).
@@ -182,7 +183,7 @@ describe('echo server: many connections', function () {
 
 describe('echo server: graceful shutdown', function () {
   this.timeout(30000);
-  for (const variant of selectorVariants()) {
+  for (const variant of attachVariants()) {
     it(`${variant.name}: shutdown() delivers every reply to a slow reader, then end-of-stream (no reset)`, async () => {
       const before = openKernelObjects();
       const { server, port } = startServer(variant, 'queued', { highWater: 64 * 1024 });

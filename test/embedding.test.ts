@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { EchoServer } from '../lib/echo/server';
 import { Reactor } from '../lib/reactor';
 import { concurrentEcho } from './echo-clients';
-import { makeSelector, selectorVariants } from './fixtures';
+import { attachVariants, makeSelector } from './fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 function get(port: number): Promise<string> {
@@ -25,13 +25,14 @@ function get(port: number): Promise<string> {
 describe('embedding: attached reactor inside an application', function () {
   this.timeout(60000);
 
-  for (const variant of selectorVariants()) {
+  for (const variant of attachVariants()) {
     it(`${variant.name}: timers keep firing and an HTTP server answers while 100 clients are echoed`, async () => {
       const before = openKernelObjects();
       const reactor = new Reactor(makeSelector(variant));
       const echo = new EchoServer({ reactor, edge: variant.options.edgeTriggered });
       const { port } = echo.listen();
-      reactor.attach();
+      reactor.attach({ via: variant.via });
+      assert.equal(reactor.attachedVia, variant.via);
       const web = http.createServer((_req, res) => res.end('ok'));
       await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
       const webPort = (web.address() as { port: number }).port;
@@ -67,13 +68,14 @@ describe('embedding: attached reactor inside an application', function () {
 
     it(`${variant.name}: works the same in a worker thread`, async () => {
       const worker = new Worker(path.join(__dirname, 'fixtures', 'echo-worker.js'), {
-        workerData: { mechanism: variant.mechanism, edge: variant.options.edgeTriggered === true },
+        workerData: { mechanism: variant.mechanism, edge: variant.options.edgeTriggered === true, via: variant.via },
       });
       try {
-        const port = await new Promise<number>((resolve, reject) => {
-          worker.once('message', (m: { port: number }) => resolve(m.port));
+        const { port, via } = await new Promise<{ port: number; via: string }>((resolve, reject) => {
+          worker.once('message', resolve);
           worker.once('error', reject);
         });
+        assert.equal(via, variant.via);
         await concurrentEcho({ port }, 50, 32 * 1024, 77);
         const stats = await new Promise<{ accepted: number }>((resolve, reject) => {
           worker.once('message', resolve);

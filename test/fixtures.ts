@@ -1,4 +1,5 @@
 /** Real-socket fixtures shared by the selector, reactor and echo suites. */
+import type { AttachedVia } from '../lib/attachment';
 import { binding, constants } from '../lib/native';
 import { createSelector, MechanismName } from '../lib/selectors/default';
 import { EpollOptions } from '../lib/selectors/epoll';
@@ -31,6 +32,26 @@ export function selectorVariants(): SelectorVariant[] {
   if (binding.epoll_wait) {
     variants.push({ name: 'epoll', mechanism: 'epoll', options: {} });
     variants.push({ name: 'epoll-et', mechanism: 'epoll', options: { edgeTriggered: true } });
+  }
+  return variants;
+}
+
+export interface AttachVariant extends SelectorVariant {
+  /** The route attach({ via }) takes; the reactor's attachedVia must say the same. */
+  via: AttachedVia;
+}
+
+/**
+ * Every selector with every route it can attach by: epoll by Node's own loop ('uv-poll', where
+ * the addon was built with libuv) and by the helper thread; the others by the helper thread.
+ */
+export function attachVariants(): AttachVariant[] {
+  const variants: AttachVariant[] = [];
+  for (const variant of selectorVariants()) {
+    const routes: AttachedVia[] = variant.mechanism === 'epoll' && binding.LoopWatcher ? ['uv-poll', 'wait-thread'] : ['wait-thread'];
+    for (const via of routes) {
+      variants.push({ ...variant, via, name: routes.length > 1 ? `${variant.name} via ${via}` : variant.name });
+    }
   }
   return variants;
 }

@@ -1,5 +1,7 @@
-/** Shared test helpers: descriptor accounting and small socket fixtures on real loopback sockets. */
+/** Shared test helpers: descriptor accounting, small socket fixtures on real loopback sockets, child Node processes. */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** The descriptors this process holds that iomux could have created (sockets, epoll, eventfd). */
 export function openKernelObjects(): Map<number, string> {
@@ -30,4 +32,19 @@ export function descriptorLimit(): number {
   const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
   const soft = line?.split(/\s+/)[3];
   return soft === 'unlimited' || soft === undefined ? Infinity : Number(soft);
+}
+
+const packageRoot = path.resolve(__dirname, '..', '..');
+
+/** Runs a script in a child Node (from the package root); resolves with how it ended. */
+export function runNode(script: string, options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; args?: string[] } = {}):
+  Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [...(options.args ?? []), '-e', script],
+      { timeout: options.timeoutMs ?? 15000, cwd: packageRoot, env: { ...process.env, ...options.env } },
+      (err, stdout, stderr) => {
+        const failure = err as (Error & { code?: number; signal?: string }) | null;
+        resolve({ code: failure ? (typeof failure.code === 'number' ? failure.code : null) : 0, signal: failure?.signal ?? null, stdout, stderr });
+      });
+  });
 }

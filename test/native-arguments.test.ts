@@ -293,6 +293,27 @@ const TABLE: Record<string, Form[]> = {
       invoke: armFreshThread,
     },
   ],
+  LoopWatcher: [
+    {
+      label: 'new LoopWatcher(epfd, onReady)',
+      kinds: [K.fd, K.onReady],
+      valid: () => [res.fd(b.epoll_create1!()), () => undefined],
+      invoke: (args) => new b.LoopWatcher!(...(args as [number, () => void])).close(),
+    },
+    {
+      label: '.setTimer(timeoutMs)',
+      kinds: [K.timeout],
+      valid: () => [0],
+      invoke: (args) => {
+        const watcher = new b.LoopWatcher!(res.fd(b.epoll_create1!()), () => undefined);
+        try {
+          (watcher.setTimer as (...a: unknown[]) => void)(...args);
+        } finally {
+          watcher.close();
+        }
+      },
+    },
+  ],
 };
 
 /** arm() on a thread of its own (one wait in flight per thread), closed again at once. */
@@ -306,7 +327,7 @@ function armFreshThread(args: unknown[]): void {
 }
 
 /** Exports that exist only on another platform. */
-const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux' };
+const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux', LoopWatcher: 'linux' };
 /** Exports that are not functions. */
 const VALUES = ['constants', 'platform'];
 

@@ -1,4 +1,4 @@
-/** `iomux serve` as a user runs it: a child process, blocking mode, real clients, SIGTERM. */
+/** `iomux serve` as a user runs it: a child process, blocking and attached modes, real clients, SIGTERM. */
 import * as assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as net from 'node:net';
@@ -57,10 +57,13 @@ function terminate(served: Served): Promise<{ code: number | null; stats: Record
   });
 }
 
-describe('iomux serve (CLI, blocking mode on a worker thread)', function () {
+describe('iomux serve (CLI)', function () {
   this.timeout(30000);
-  const variants: string[][] = [['--mechanism', 'select'], ['--mechanism', 'poll']];
-  if (binding.epoll_wait) variants.push(['--mechanism', 'epoll'], ['--mechanism', 'epoll', '--edge'], ['--mechanism', 'epoll', '--edge', '--write', 'direct']);
+  const variants: string[][] = [['--mechanism', 'select'], ['--mechanism', 'poll'], ['--mechanism', 'poll', '--mode', 'attached']];
+  if (binding.epoll_wait) {
+    variants.push(['--mechanism', 'epoll'], ['--mechanism', 'epoll', '--edge'], ['--mechanism', 'epoll', '--edge', '--write', 'direct'],
+      ['--mechanism', 'epoll', '--mode', 'attached'], ['--mechanism', 'epoll', '--mode', 'attached', '--via', 'wait-thread']);
+  }
 
   for (const args of variants) {
     it(`${args.join(' ')} --port 0: prints the real port, echoes real clients, stops on SIGTERM with stats`, async () => {
@@ -150,6 +153,24 @@ describe('iomux serve (CLI, blocking mode on a worker thread)', function () {
     assert.equal(require('node:fs').existsSync(sock), false);
   });
 
+  for (const mode of ['attached', 'blocking']) {
+    it(`--mode ${mode}: when the grace period runs out on a client that never ends, the stats are printed once`, async () => {
+      const served = await serve(['--mode', mode, '--grace', '100', '--port', '0']);
+      // A client that reads everything but never ends its side: the lingering close waits for it.
+      const socket = net.connect({ port: served.port, host: '127.0.0.1', allowHalfOpen: true });
+      await new Promise((r) => socket.on('connect', r));
+      socket.write('ping');
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.on('data', () => undefined);
+      const { code, stats } = await terminate(served);
+      socket.destroy();
+      assert.equal(code, 0);
+      assert.equal(stats.bytesIn, 4);
+      assert.equal(stats.connections, 0, 'the stats are the final ones, after the close');
+      assert.equal(served.output().match(/^stats /gm)?.length, 1, served.output());
+    });
+  }
+
   it('--help describes the command; a bad mechanism or --edge without epoll is a clear error', async () => {
     const run = (args: string[]) => new Promise<{ code: number | null; out: string }>((resolve) => {
       const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -168,5 +189,8 @@ describe('iomux serve (CLI, blocking mode on a worker thread)', function () {
     const edge = await run(['serve', '--mechanism', 'poll', '--edge']);
     assert.notEqual(edge.code, 0);
     assert.match(edge.out, /--edge needs --mechanism epoll/);
+    const via = await run(['serve', '--via', 'wait-thread']);
+    assert.notEqual(via.code, 0);
+    assert.match(via.out, /--via needs --mode attached/);
   });
 });

@@ -4,6 +4,7 @@ import { Worker } from 'node:worker_threads';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EchoServer, EchoServerOptions, EchoStats } from '../echo/server';
 import type { ServeWorkerData, ServeWorkerMessage } from '../echo/serve-worker';
+import type { AttachedVia } from '../attachment';
 import { SocketAddress } from '../native';
 import { availableMechanisms, MechanismName } from '../selectors/default';
 import { Waker } from '../waker';
@@ -38,6 +39,7 @@ interface ServeFlags {
   highWater: number;
   lowWater?: number;
   mode: 'blocking' | 'attached';
+  via?: AttachedVia;
   grace: number;
   quiet?: boolean;
 }
@@ -61,6 +63,8 @@ export function register(program: Command): void {
     .option('--low-water <bytes>', 'resume reading below this (default: high-water / 4)', integer('low-water', 0, 2 ** 31))
     .addOption(new Option('--mode <mode>', 'blocking: run() on a worker thread; attached: inside Node\'s event loop')
       .choices(['blocking', 'attached']).default('blocking'))
+    .addOption(new Option('--via <route>', 'attached mode: uv-poll (Node\'s loop watches the epoll descriptor; epoll\'s default) or wait-thread (a helper thread waits)')
+      .choices(['uv-poll', 'wait-thread']))
     .option('--grace <ms>', 'on SIGINT/SIGTERM, how long queues may flush before closing', integer('grace', 0, 600000), 5000)
     .option('-q, --quiet', 'do not log refusals and errors')
     .addHelpText('after', `
@@ -72,6 +76,7 @@ Examples:
   iomux serve --mechanism select --suffix ' hello' --greeting 'Welcome!' --port 9000`)
     .action((flags: ServeFlags) => {
       if (flags.edge && flags.mechanism !== 'epoll') throw new InvalidArgumentError('--edge needs --mechanism epoll');
+      if (flags.via !== undefined && flags.mode !== 'attached') throw new InvalidArgumentError('--via needs --mode attached');
       const options: Omit<EchoServerOptions, 'reactor' | 'log'> = {
         mechanism: flags.mechanism,
         edge: flags.edge === true,
@@ -86,27 +91,31 @@ Examples:
         lowWater: flags.lowWater,
       };
       const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
-      if (flags.mode === 'attached') serveAttached(options, flags.grace, log);
+      if (flags.mode === 'attached') serveAttached(options, flags.via, flags.grace, log);
       else serveBlocking(options, flags.grace, log);
     });
 }
 
-function serveAttached(options: Omit<EchoServerOptions, 'reactor' | 'log'>, graceMs: number, log: (line: string) => void): void {
+function serveAttached(options: Omit<EchoServerOptions, 'reactor' | 'log'>, via: AttachedVia | undefined, graceMs: number,
+  log: (line: string) => void): void {
   const server = new EchoServer({ ...options, log });
   process.stdout.write(`listening on ${describe(server.listen())}\n`);
-  server.reactor.attach();
+  server.reactor.attach({ via });
   const stop = () => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    // Once, whichever comes first: the last connection closing, or the grace period running out
+    // (whose close() closes the last connections, which calls this again).
+    let finished = false;
     const finish = () => {
-      printStats(server.stats);
+      if (finished) return;
+      finished = true;
+      clearTimeout(force);
       server.close();
+      printStats(server.stats);
     };
     const force = setTimeout(finish, graceMs);
-    server.shutdown(() => {
-      clearTimeout(force);
-      finish();
-    });
+    server.shutdown(finish);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

@@ -4,7 +4,7 @@
  * values; and a failed non-blocking connect is reported in the except set.
  */
 import * as assert from 'node:assert/strict';
-import { binding, constants } from '../../lib/native';
+import { binding, constants, WaitMechanism } from '../../lib/native';
 import { PollFdArray } from '../../lib/pollfds';
 import { SelectSelector } from '../../lib/selectors/select';
 import { EVENT_READ } from '../../lib/selectors/selector';
@@ -73,6 +73,32 @@ describe('select over Winsock (Windows)', () => {
       assert.equal(selector.getKey(4 * (FD_SETSIZE + 1)), undefined);
     } finally {
       selector.close();
+    }
+  });
+
+  it('a helper thread\'s select wait takes at most FD_SETSIZE - 1 sockets: its wake-up socket always fits', async () => {
+    // FD_SET on a full Winsock set drops the socket without a word: a wait whose wake-up socket
+    // was dropped could never be woken (nor closed). So 1023 sockets, plus the wake-up one, wait
+    // and are woken; a 1024th is refused before any wait.
+    const entries = new PollFdArray(FD_SETSIZE);
+    for (let i = 0; i < FD_SETSIZE - 1; i++) {
+      const fd = track(binding.socket(constants.AF_INET, constants.SOCK_DGRAM));
+      binding.bind(fd, '127.0.0.1', 0);
+      entries.push(fd, POLLIN);
+    }
+    let ended: (errno: number) => void = () => undefined;
+    const thread = new binding.WaitThread((errno) => ended(errno));
+    try {
+      const woken = new Promise<number>((resolve) => { ended = resolve; });
+      thread.arm(WaitMechanism.Select, entries.buffer, entries.length, -1, -1);
+      thread.wake();
+      assert.equal(await woken, 0);
+      const extra = track(binding.socket(constants.AF_INET, constants.SOCK_DGRAM));
+      entries.push(extra, POLLIN);
+      assert.throws(() => thread.arm(WaitMechanism.Select, entries.buffer, entries.length, -1, -1),
+        { name: 'RangeError', message: /at most 1023 sockets/ });
+    } finally {
+      thread.close();
     }
   });
 
