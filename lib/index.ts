@@ -20,3 +20,11 @@ export type { Timer } from './timer-queue';
 export { Waker } from './waker';
 export { EchoServer } from './echo';
 export type { EchoServerOptions, EchoStats, WriteStrategy } from './echo';
+export {
+  Connection, Listener, LineDecoder, LengthPrefixedDecoder, FrameError, FileTruncatedError, frameHeader, writeFrame,
+  acceptErrorAction, isDisconnect, FRAME_HEADER_SIZE,
+} from './stream';
+export type {
+  ConnectionOptions, ConnectOptions, ListenerOptions, ListenerStats, Endpoint, TcpEndpoint, UnixEndpoint,
+  LineDecoderOptions, LengthPrefixedOptions,
+} from './stream';

@@ -1,0 +1,85 @@
+/**
+ * docs/streams.md's custom server (examples/chat-server.ts), run as written: a child process,
+ * real `net` clients, broadcast, /quit, an oversize line closing that client alone, and SIGINT.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+/** A client that collects lines; `line()` resolves with the next one. */
+class ChatClient {
+  private buffered = '';
+  private readonly waiting: ((line: string) => void)[] = [];
+  private readonly lines: string[] = [];
+  readonly socket: net.Socket;
+  readonly closed: Promise<void>;
+
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.setEncoding('utf8');
+    this.socket.on('data', (text: string) => {
+      this.buffered += text;
+      for (let i = this.buffered.indexOf('\n'); i >= 0; i = this.buffered.indexOf('\n')) {
+        const line = this.buffered.slice(0, i);
+        this.buffered = this.buffered.slice(i + 1);
+        const take = this.waiting.shift();
+        if (take) take(line);
+        else this.lines.push(line);
+      }
+    });
+    this.closed = new Promise((resolve) => this.socket.once('close', () => resolve()));
+  }
+
+  line(): Promise<string> {
+    const ready = this.lines.shift();
+    return ready !== undefined ? Promise.resolve(ready) : new Promise((resolve) => this.waiting.push(resolve));
+  }
+}
+
+describe('examples: the chat server of docs/streams.md', function () {
+  this.timeout(20000);
+
+  it('broadcasts lines, lets /quit leave, closes an oversize line\'s sender alone, and stops on SIGINT', async () => {
+    const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'examples', 'chat-server.js'), '0'],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /chat on [^:]+:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`the chat server exited (${code}): ${out}`)));
+      });
+      const alice = new ChatClient(port);
+      assert.equal(await alice.line(), 'welcome; 0 other(s) here');
+      const bob = new ChatClient(port);
+      assert.equal(await bob.line(), 'welcome; 1 other(s) here');
+      const mallory = new ChatClient(port);
+      assert.equal(await mallory.line(), 'welcome; 2 other(s) here');
+
+      alice.socket.write('hello ');
+      alice.socket.write('bob\r\nsecond line\n'); // Split and merged on purpose: framing sorts it out.
+      assert.equal(await bob.line(), 'hello bob');
+      assert.equal(await bob.line(), 'second line');
+      assert.equal(await mallory.line(), 'hello bob');
+      assert.equal(await mallory.line(), 'second line');
+
+      mallory.socket.write(`${'x'.repeat(2000)}\n`);
+      await mallory.closed; // Over 1 KiB: closed, and nobody got it.
+      bob.socket.write('/quit\n');
+      await bob.closed;
+      alice.socket.write('anyone?\n');
+      alice.socket.end();
+      await alice.closed;
+
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
