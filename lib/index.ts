@@ -13,7 +13,7 @@ export {
   WSAPollSelector, ReadonlyMapView,
   DefaultSelector, availableMechanisms, createSelector,
 } from './selectors';
-export type { Selector, EpollOptions, MechanismName } from './selectors';
+export type { Selector, RegisterOptions, EpollOptions, MechanismName } from './selectors';
 export { Reactor } from './reactor';
 export type { IoHandler, ReactorStats, AttachedVia, AttachOptions } from './reactor';
 export type { Timer } from './timer-queue';

@@ -37,7 +37,7 @@
 import { AttachedVia, Attachment, AttachOptions, createAttachment } from './attachment';
 import { systemError } from './errors';
 import { DefaultSelector } from './selectors/default';
-import { Selector, SelectorKey } from './selectors/selector';
+import { RegisterOptions, Selector, SelectorKey } from './selectors/selector';
 import { Timer, TimerQueue } from './timer-queue';
 
 export type IoHandler = (events: number, fd: number) => void;
@@ -84,10 +84,13 @@ export class Reactor implements Disposable {
     return this.turnTime;
   }
 
-  /** Watches `fd` for `events`, calling `handler(readyEvents, fd)`. */
-  add(fd: number, events: number, handler: IoHandler): SelectorKey<IoHandler> {
+  /**
+   * Watches `fd` for `events`, calling `handler(readyEvents, fd)`. `options.exclusive`: EPOLLEXCLUSIVE
+   * for this descriptor (epoll only), as several reactors sharing one listening socket want.
+   */
+  add(fd: number, events: number, handler: IoHandler, options?: RegisterOptions): SelectorKey<IoHandler> {
     if (typeof handler !== 'function') throw new TypeError('The handler must be a function');
-    const key = this.selector.register(fd, events, handler);
+    const key = this.selector.register(fd, events, handler, options);
     this.interestChanged();
     return key;
   }

@@ -8,6 +8,7 @@ import { EpollSelector } from '../lib/selectors/epoll';
 import { SelectSelector } from '../lib/selectors/select';
 import { DefaultSelector, availableMechanisms } from '../lib/selectors/default';
 import { EVENT_READ, EVENT_WRITE, Selector } from '../lib/selectors/selector';
+import { IoHandler, Reactor } from '../lib/reactor';
 import { closeAll, makeSelector, selectorVariants, socketPair, tcpPair } from './fixtures';
 import { descriptorLimit, leakedSince, openKernelObjects } from './helpers';
 
@@ -359,6 +360,97 @@ describe('epoll trigger modes through the selector', () => {
       closeAll(a, b);
     }
   });
+});
+
+/** The kernel's own view of an epoll instance: the events mask it holds for `fd` (/proc/self/fdinfo). */
+function epollMask(epfd: number, fd: number): number {
+  const text = require('node:fs').readFileSync(`/proc/self/fdinfo/${epfd}`, 'utf8') as string;
+  const line = text.split('\n').find((l) => new RegExp(`^tfd:\\s+${fd}\\s`).test(l));
+  if (!line) throw new Error(`fd ${fd} is not in epoll instance ${epfd}:\n${text}`);
+  return parseInt(/events:\s*([0-9a-f]+)/.exec(line)![1], 16);
+}
+
+describe('exclusive registration of one descriptor (RegisterOptions.exclusive)', () => {
+  if (!binding.epoll_wait) return;
+  const EXCLUSIVE = constants.EPOLLEXCLUSIVE!;
+
+  it('epoll: the kernel holds EPOLLEXCLUSIVE for that descriptor alone, and keeps it across modify()', () => {
+    const selector = new EpollSelector<string>();
+    const [a, b] = socketPair();
+    try {
+      const key = selector.register(a, EVENT_READ, 'shared listener', { exclusive: true });
+      selector.register(b, EVENT_READ, 'plain');
+      assert.equal(key.exclusive, true);
+      assert.equal(selector.getKey(b)!.exclusive, false);
+      assert.equal(epollMask(selector.epfd, a) & EXCLUSIVE, EXCLUSIVE);
+      assert.equal(epollMask(selector.epfd, b) & EXCLUSIVE, 0);
+      // The kernel refuses EPOLL_CTL_MOD on an exclusive registration: the selector re-adds it.
+      selector.modify(a, EVENT_WRITE);
+      assert.equal(epollMask(selector.epfd, a) & EXCLUSIVE, EXCLUSIVE);
+      assert.equal(selector.select(1000).find((k) => k.fd === a)?.readyEvents, EVENT_WRITE);
+      selector.modify(b, EVENT_READ | EVENT_WRITE);
+      assert.equal(epollMask(selector.epfd, b) & EXCLUSIVE, 0);
+    } finally {
+      selector.close();
+      closeAll(a, b);
+    }
+  });
+
+  it('epoll: four selectors each hold an exclusive registration of one listening socket, and each reports it', () => {
+    const listener = binding.socket(constants.AF_INET, constants.SOCK_STREAM | constants.SOCK_NONBLOCK!);
+    const selectors = Array.from({ length: 4 }, () => new EpollSelector<string>());
+    let client = -1;
+    try {
+      binding.bind(listener, '127.0.0.1', 0);
+      binding.listen(listener, 16);
+      for (const s of selectors.slice(1)) s.register(listener, EVENT_READ, 'listener', { exclusive: true });
+      // Through a reactor, as a Listener registers it.
+      const reactor = new Reactor(selectors[0] as unknown as EpollSelector<IoHandler>);
+      reactor.add(listener, EVENT_READ, () => undefined, { exclusive: true });
+      client = binding.socket(constants.AF_INET, constants.SOCK_STREAM | constants.SOCK_NONBLOCK!);
+      binding.connect(client, '127.0.0.1', binding.getsockname(listener).port);
+      // Nobody is waiting yet, so the kernel walks every exclusive watcher without waking one: each
+      // finds the listener ready. What differs is the wake-up of a waiter, shown by the lab
+      // (iomux trace thundering-herd); here the registration itself is what is checked.
+      for (const s of selectors) assert.equal(s.select(1000).length, 1);
+      for (const s of selectors) assert.equal(epollMask(s.epfd, listener) & EXCLUSIVE, EXCLUSIVE);
+    } finally {
+      for (const s of selectors) s.close();
+      closeAll(listener, ...(client >= 0 ? [client] : []));
+    }
+  });
+
+  it('the kernel refuses an exclusive registration on a one-shot selector (EINVAL), and nothing stays registered', () => {
+    const selector = new EpollSelector<string>({ oneShot: true });
+    const [a, b] = socketPair();
+    try {
+      assert.throws(() => selector.register(a, EVENT_READ, 'x', { exclusive: true }), { code: 'EINVAL', syscall: 'epoll_ctl' });
+      assert.equal(selector.getKey(a), undefined);
+      selector.register(a, EVENT_READ, 'x');
+    } finally {
+      selector.close();
+      closeAll(a, b);
+    }
+  });
+});
+
+describe('exclusive registration elsewhere', () => {
+  for (const variant of selectorVariants().filter((v) => v.mechanism !== 'epoll')) {
+    it(`${variant.name}: refused with a RangeError that says why, and nothing is registered`, () => {
+      const selector = makeSelector<string>(variant);
+      const [a, b] = socketPair();
+      try {
+        assert.equal(selector.exclusiveRegistrations, false);
+        assert.throws(() => selector.register(a, EVENT_READ, 'x', { exclusive: true }), (err: Error) =>
+          err instanceof RangeError && /no exclusive registration/.test(err.message) && /EPOLLEXCLUSIVE/.test(err.message));
+        assert.equal(selector.getKey(a), undefined);
+        selector.register(a, EVENT_READ, 'x', { exclusive: false });
+      } finally {
+        selector.close();
+        closeAll(a, b);
+      }
+    });
+  }
 });
 
 describe('DefaultSelector', () => {

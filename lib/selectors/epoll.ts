@@ -11,7 +11,10 @@ export interface EpollOptions {
   edgeTriggered?: boolean;
   /** EPOLLONESHOT: after one event the descriptor is disabled until modify() re-arms it. */
   oneShot?: boolean;
-  /** EPOLLEXCLUSIVE: with several epoll instances on one descriptor, wake only some. */
+  /**
+   * EPOLLEXCLUSIVE on every registration: with several epoll instances on one descriptor, wake
+   * only some. For one descriptor alone (a shared listener), register it with `{ exclusive: true }`.
+   */
   exclusive?: boolean;
   /** EPOLLRDHUP: report the peer's half-close as readable. */
   rdhup?: boolean;
@@ -22,6 +25,7 @@ export interface EpollOptions {
 export class EpollSelector<T = unknown> extends BaseSelector<T> {
   readonly mechanism = 'epoll';
   override readonly liveInterest = true;
+  override readonly exclusiveRegistrations = true;
   readonly epfd: number;
   private readonly epoll: EpollBinding;
   private readonly flags: number;
@@ -64,12 +68,12 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   }
 
   protected add(key: SelectorKey<T>): void {
-    const exclusive = this.exclusive ? (constants.EPOLLEXCLUSIVE as number) : 0;
+    const exclusive = this.exclusive || key.exclusive ? (constants.EPOLLEXCLUSIVE as number) : 0;
     this.epoll.epoll_ctl(this.epfd, this.ADD, key.fd, this.toEpoll(key.events) | exclusive);
   }
 
   protected update(key: SelectorKey<T>): void {
-    if (this.exclusive) {
+    if (this.exclusive || key.exclusive) {
       // The kernel refuses EPOLL_CTL_MOD on an EPOLLEXCLUSIVE registration (EINVAL): re-add it.
       this.epoll.epoll_ctl(this.epfd, this.DEL, key.fd);
       this.add(key);

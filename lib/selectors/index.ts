@@ -1,5 +1,5 @@
 export { EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector } from './selector';
-export type { Selector } from './selector';
+export type { Selector, RegisterOptions } from './selector';
 export { ReadonlyMapView } from './readonly-map';
 export { PollFdSelector } from './pollfd-selector';
 export { SelectSelector } from './select';

@@ -22,7 +22,19 @@ export class SelectorKey<T = unknown> {
   /** Mechanism-private position (the pollfd slot for select/poll). */
   slot = -1;
 
-  constructor(readonly fd: number, public events: number, public data: T) {}
+  /** `exclusive`: registered with RegisterOptions.exclusive (EPOLLEXCLUSIVE for this descriptor alone). */
+  constructor(readonly fd: number, public events: number, public data: T, readonly exclusive = false) {}
+}
+
+/** Options of one registration. */
+export interface RegisterOptions {
+  /**
+   * EPOLLEXCLUSIVE for this descriptor alone (epoll only; other mechanisms refuse it with a
+   * RangeError): of several epoll instances waiting on it — one per thread on a shared listening
+   * socket — the kernel wakes one (or a few) per event instead of all of them. The kernel refuses
+   * it with one-shot (EINVAL).
+   */
+  exclusive?: boolean;
 }
 
 /**
@@ -32,7 +44,9 @@ export class SelectorKey<T = unknown> {
 export interface Selector<T = unknown> extends Disposable {
   /** The mechanism's name: 'select', 'poll', 'epoll' or 'wsapoll'. */
   readonly mechanism: string;
-  register(fd: number, events: number, data?: T): SelectorKey<T>;
+  /** Whether register() takes `{ exclusive: true }` (epoll). */
+  readonly exclusiveRegistrations: boolean;
+  register(fd: number, events: number, data?: T, options?: RegisterOptions): SelectorKey<T>;
   /**
    * Changes the interest (and data); returns the same key. If the mechanism refuses the change
    * (epoll: the descriptor was closed while registered), the descriptor is unregistered and the
@@ -83,6 +97,7 @@ export function nativeTimeout(timeoutMs: number | null | undefined): number {
 export abstract class BaseSelector<T = unknown> implements Selector<T> {
   abstract readonly mechanism: string;
   readonly liveInterest: boolean = false;
+  readonly exclusiveRegistrations: boolean = false;
   protected readonly map = new Map<number, SelectorKey<T>>();
   readonly keys: ReadonlyMap<number, SelectorKey<T>> = new ReadonlyMapView(this.map);
   /** Grows to the largest batch seen and stays: `length = 0` would free V8's backing store. */
@@ -103,12 +118,16 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
     return this.map.get(fd);
   }
 
-  register(fd: number, events: number, data?: T): SelectorKey<T> {
+  register(fd: number, events: number, data?: T, options?: RegisterOptions): SelectorKey<T> {
     this.checkOpen();
     checkDescriptor(fd);
     checkEvents(events);
+    const exclusive = options?.exclusive === true;
+    if (exclusive && !this.exclusiveRegistrations) {
+      throw new RangeError(`${this.mechanism} has no exclusive registration: every watcher of a shared descriptor wakes (EPOLLEXCLUSIVE is epoll's)`);
+    }
     if (this.map.has(fd)) throw systemError(constants.errno.EEXIST, 'register', `(fd ${fd} is already registered)`);
-    const key = new SelectorKey<T>(fd, events, data as T);
+    const key = new SelectorKey<T>(fd, events, data as T, exclusive);
     this.map.set(fd, key);
     try {
       this.add(key);
