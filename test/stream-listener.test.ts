@@ -6,6 +6,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { binding, constants } from '../lib/native';
@@ -16,7 +17,9 @@ import { Connection } from '../lib/stream/connection';
 import { Resources } from './fixtures/sockets';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
-import { closed, readAll } from './stream-fixtures';
+import { client, closed, readAll } from './stream-fixtures';
+import { EpollSelector } from '../lib/selectors/epoll';
+import { PollSelector } from '../lib/selectors/poll';
 
 function echo(conn: Connection): void {
   conn.onData = function (data) {
@@ -156,5 +159,138 @@ describe('stream listener', function () {
     reactor.run(); // Returns at once: no descriptor and no timer is left.
     reactor.close();
     binding.close(client);
+  });
+
+  describe('serving one port from several reactors (threads), and handing descriptors out', () => {
+    /** The kernel's events mask for `fd` in epoll instance `epfd` (/proc/self/fdinfo). */
+    function epollMask(epfd: number, fd: number): number {
+      const line = fs.readFileSync(`/proc/self/fdinfo/${epfd}`, 'utf8').split('\n').find((l) => new RegExp(`^tfd:\\s+${fd}\\s`).test(l));
+      if (!line) throw new Error(`fd ${fd} is not watched by epoll instance ${epfd}`);
+      return parseInt(/events:\s*([0-9a-f]+)/.exec(line)![1], 16);
+    }
+
+    function sharedListeningSocket(): { fd: number; port: number } {
+      const fd = binding.socket(constants.AF_INET, constants.SOCK_STREAM | constants.SOCK_NONBLOCK!);
+      binding.bind(fd, '127.0.0.1', 0);
+      binding.listen(fd, 64);
+      return { fd, port: binding.getsockname(fd).port };
+    }
+
+    it('a shared descriptor: two listeners on two reactors both accept from it; close() leaves it open for its owner', async () => {
+      const { fd, port } = sharedListeningSocket();
+      const reactors = [new Reactor(), new Reactor()];
+      const listeners = reactors.map((reactor) => new Listener(reactor, { fd, shared: true }, echo));
+      try {
+        listeners.forEach((l) => l.listen());
+        for (const reactor of reactors) reactor.attach();
+        // Serve through the first listener alone, then through the second alone: each accepts from the one descriptor.
+        reactors[1].detach();
+        const first = await client(port);
+        first.end('one');
+        assert.equal((await readAll(first)).toString(), 'one');
+        listeners[0].close();
+        assert.equal(listeners[0].listening, false);
+        assert.equal(binding.getsockname(fd).port, port, 'still open after the first listener closed');
+        reactors[1].attach();
+        const second = await client(port);
+        second.end('two');
+        assert.equal((await readAll(second)).toString(), 'two');
+        assert.equal(listeners[0].stats.accepted, 1);
+        assert.equal(listeners[1].stats.accepted, 1);
+        listeners[1].close();
+        assert.equal(binding.getsockname(fd).port, port, 'still open after both closed: the owner closes it');
+        await Promise.all([closed(first), closed(second)]);
+      } finally {
+        listeners.forEach((l) => l.close());
+        reactors.forEach((r) => r.close());
+        binding.close(fd);
+      }
+    });
+
+    it('exclusive: on epoll the listening descriptor alone is registered with EPOLLEXCLUSIVE', function () {
+      if (!binding.epoll_wait) this.skip(); // EPOLLEXCLUSIVE is Linux's
+      const { fd } = sharedListeningSocket();
+      const reactor = new Reactor(new EpollSelector());
+      const listener = new Listener(reactor, { fd, shared: true, exclusive: true }, echo);
+      try {
+        listener.listen();
+        const epfd = (reactor.selector as EpollSelector).epfd;
+        assert.equal(epollMask(epfd, fd) & constants.EPOLLEXCLUSIVE!, constants.EPOLLEXCLUSIVE);
+      } finally {
+        listener.close();
+        reactor.close();
+        binding.close(fd);
+      }
+    });
+
+    it('exclusive on poll is refused at listen() with a RangeError; a shared descriptor stays open, an own one is closed', () => {
+      const { fd } = sharedListeningSocket();
+      const reactor = new Reactor(new PollSelector());
+      const objects = openKernelObjects();
+      try {
+        assert.throws(() => new Listener(reactor, { fd, shared: true, exclusive: true }, echo).listen(), RangeError);
+        assert.ok(binding.getsockname(fd).port > 0, 'the shared descriptor is still open');
+        assert.throws(() => new Listener(reactor, { exclusive: true }, echo).listen(), RangeError);
+        assert.deepEqual(leakedSince(objects), [], 'the listener\'s own socket was closed');
+      } finally {
+        reactor.close();
+        binding.close(fd);
+      }
+    });
+
+    it('onDescriptor: accepted descriptors are handed out as numbers with the peer\'s address; a throwing callee\'s descriptor is closed', async () => {
+      const reactor = new Reactor();
+      reactor.attach();
+      const handed: { fd: number; peer: { address: string; port: number } }[] = [];
+      const logged: string[] = [];
+      let refuseNext = false;
+      let announce!: () => void;
+      const firstHanded = new Promise<void>((resolve) => {
+        announce = resolve;
+      });
+      const listener = new Listener(reactor, {
+        endpoint: { port: 0 },
+        log: (line) => logged.push(line),
+        onDescriptor: (fd, peer) => {
+          if (refuseNext) throw new Error('no room');
+          handed.push({ fd, peer });
+          announce();
+        },
+      });
+      const { port } = listener.listen();
+      try {
+        const socket = await client(port);
+        await firstHanded;
+        const [{ fd, peer }] = handed;
+        assert.deepEqual(peer, { family: 'IPv4', address: '127.0.0.1', port: socket.localPort });
+        assert.equal(reactor.has(fd), false, 'the listener does not watch what it handed out');
+        assert.equal(binding.getsockopt(fd, constants.IPPROTO_TCP, constants.TCP_NODELAY), 1);
+        // The number is ours now: write through it, then close it.
+        binding.send(fd, Buffer.from('from the callee'));
+        binding.close(fd);
+        assert.equal((await readAll(socket)).toString(), 'from the callee');
+        refuseNext = true;
+        const refused = await client(port);
+        await readAll(refused).catch(() => Buffer.alloc(0)); // closed by the listener: its end or a reset
+        assert.match(logged.join('\n'), /descriptor handler threw: no room/);
+        assert.equal(listener.stats.accepted, 2);
+        refused.destroy();
+        socket.destroy();
+      } finally {
+        listener.close();
+        reactor.close();
+      }
+    });
+
+    it('a Listener takes exactly one of onConnection and onDescriptor; shared needs fd', () => {
+      const reactor = new Reactor();
+      try {
+        assert.throws(() => new Listener(reactor, {}), TypeError);
+        assert.throws(() => new Listener(reactor, { onDescriptor: () => undefined }, echo), TypeError);
+        assert.throws(() => new Listener(reactor, { shared: true }, echo), /shared needs options.fd/);
+      } finally {
+        reactor.close();
+      }
+    });
   });
 });

@@ -9,6 +9,12 @@
  * - Out of descriptors (EMFILE, ENFILE): a level-triggered listener would report the same waiting
  *   connection forever, so accepting pauses for `acceptPauseMs`; close() cancels the pause.
  * - A descriptor the reactor cannot watch (select: fd >= FD_SETSIZE) is closed and counted as refused.
+ *
+ * Several threads can serve one port: one listener per thread with `reusePort` (the kernel spreads
+ * connections), or one listening descriptor adopted by every thread's listener with `fd` and
+ * `shared` (and `exclusive` on epoll, so that a connection wakes one thread, not all). With
+ * `onDescriptor` the accepted descriptors are handed out as numbers instead of Connections — how a
+ * ThreadingServer passes them to worker threads.
  */
 import * as fs from 'node:fs';
 import { isSystemError } from '../errors';
@@ -22,8 +28,24 @@ import { bindTo, Endpoint, isUnix, streamSocket } from './endpoint';
 export interface ListenerOptions {
   /** Where to listen: { host, port } (default 127.0.0.1, port 0 picks a free one) or { path }. */
   endpoint?: Endpoint;
-  /** Adopt this already listening, non-blocking descriptor instead of opening one (it becomes ours). */
+  /** Adopt this already listening, non-blocking descriptor instead of opening one (it becomes ours unless `shared`). */
   fd?: number;
+  /**
+   * With `fd`: the descriptor is shared with other listeners (one per thread), so close() stops
+   * watching it and leaves it open: its owner closes it once every listener on it is closed.
+   */
+  shared?: boolean;
+  /**
+   * Register the listening descriptor with EPOLLEXCLUSIVE (epoll only; other mechanisms refuse it):
+   * of the threads sharing it, a connection wakes one (or a few) instead of all.
+   */
+  exclusive?: boolean;
+  /**
+   * Hand each accepted descriptor out as a number, with the peer's address, instead of making a
+   * Connection: it is then the callee's to close (a blocking handler on another thread, say). It
+   * arrives non-blocking, with TCP_NODELAY as `noDelay` says. If it throws, the descriptor is closed.
+   */
+  onDescriptor?: (fd: number, peer: SocketAddress) => void;
   backlog?: number;
   /** SO_REUSEPORT (Linux): several listeners on one port, the kernel spreads connections. */
   reusePort?: boolean;
@@ -75,9 +97,13 @@ export class Listener {
   constructor(
     readonly reactor: Reactor,
     private readonly options: ListenerOptions,
-    /** Called with each new connection: set its callbacks here (no event reaches it before). */
-    private readonly onConnection: (conn: Connection) => void,
+    /** Called with each new connection: set its callbacks here (no event reaches it before). Not with `onDescriptor`. */
+    private readonly onConnection?: (conn: Connection) => void,
   ) {
+    if ((onConnection === undefined) === (options.onDescriptor === undefined)) {
+      throw new TypeError('A Listener takes either an onConnection callback or options.onDescriptor (exactly one)');
+    }
+    if (options.shared && options.fd === undefined) throw new TypeError('options.shared needs options.fd: the descriptor shared');
     this.log = options.log ?? (() => undefined);
   }
 
@@ -100,13 +126,12 @@ export class Listener {
         bindTo(fd, endpoint);
         binding.listen(fd, this.options.backlog ?? 511);
       }
-      this.reactor.add(fd, EVENT_READ, this.onReadable);
+      this.watch(fd);
     } catch (err) {
-      binding.close(fd);
+      if (!this.options.shared) binding.close(fd);
       throw err;
     }
     this.fd = fd;
-    this.registered = true;
     this.boundAddress = binding.getsockname(fd);
     return this.boundAddress;
   }
@@ -124,7 +149,10 @@ export class Listener {
     return this.fd;
   }
 
-  /** Stops accepting and closes the listening socket (and its Unix path); connections go on. Idempotent. */
+  /**
+   * Stops accepting and closes the listening socket (and its Unix path); connections go on. A
+   * `shared` descriptor is only unwatched: it stays open for its owner. Idempotent.
+   */
   close(): void {
     if (this.fd < 0) return;
     const fd = this.fd;
@@ -133,6 +161,7 @@ export class Listener {
     this.pauseTimer = null;
     if (this.registered && !this.reactor.selector.closed) this.reactor.remove(fd);
     this.registered = false;
+    if (this.options.shared) return;
     binding.close(fd);
     const endpoint = this.options.endpoint;
     if (endpoint !== undefined && isUnix(endpoint) && this.options.fd === undefined) fs.rmSync(endpoint.path, { force: true });
@@ -146,8 +175,15 @@ export class Listener {
     let skips = 0;
     while (this.fd >= 0) {
       let fd: number;
+      let peer: SocketAddress | null = null;
       try {
-        fd = binding.accept(this.fd);
+        if (this.options.onDescriptor === undefined) {
+          fd = binding.accept(this.fd);
+        } else {
+          const accepted = binding.acceptWithAddress(this.fd);
+          fd = accepted === null ? -1 : accepted.fd;
+          peer = accepted === null ? null : accepted.peer;
+        }
       } catch (err) {
         this.stats.acceptErrors++;
         if (acceptErrorAction(err) === 'skip' && ++skips < MAX_SKIPS_PER_WAKEUP) {
@@ -158,7 +194,26 @@ export class Listener {
         return;
       }
       if (fd === -1) return;
-      this.admit(fd);
+      if (peer === null) this.admit(fd);
+      else this.handOut(fd, peer);
+    }
+  }
+
+  /** onDescriptor's path: the number leaves this thread's care; only a failed hand-off is closed here. */
+  private handOut(fd: number, peer: SocketAddress): void {
+    this.stats.accepted++;
+    if (this.options.noDelay !== false && peer.family !== 'unix') {
+      try {
+        binding.setsockopt(fd, constants.IPPROTO_TCP, constants.TCP_NODELAY, true);
+      } catch (err) {
+        this.log(`fd ${fd}: setsockopt(TCP_NODELAY): ${(err as Error).message}`);
+      }
+    }
+    try {
+      this.options.onDescriptor!(fd, peer);
+    } catch (err) {
+      this.log(`fd ${fd}: the descriptor handler threw: ${(err as Error).message}`);
+      binding.close(fd);
     }
   }
 
@@ -183,7 +238,7 @@ export class Listener {
       }
     }
     try {
-      this.onConnection(conn);
+      this.onConnection!(conn);
     } catch (err) {
       // The application's setup failed for this connection alone.
       this.log(`fd ${fd}: the connection handler threw: ${(err as Error).message}`);
@@ -201,8 +256,12 @@ export class Listener {
     this.pauseTimer = this.reactor.setTimeout(() => {
       this.pauseTimer = null;
       if (this.fd < 0) return;
-      this.reactor.add(this.fd, EVENT_READ, this.onReadable);
-      this.registered = true;
+      this.watch(this.fd);
     }, ms);
+  }
+
+  private watch(fd: number): void {
+    this.reactor.add(fd, EVENT_READ, this.onReadable, this.options.exclusive ? { exclusive: true } : undefined);
+    this.registered = true;
   }
 }
