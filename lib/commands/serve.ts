@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EchoServer, EchoServerOptions, EchoStats } from '../echo/server';
-import type { ServeWorkerData, ServeWorkerMessage } from '../echo/serve-worker';
+import type { ServeWorkerData, ServeWorkerMessage } from '../echo/serve-protocol';
+import { Balance, BALANCES, defaultBalance, ThreadedEchoServer } from '../echo/threaded-server';
 import type { AttachedVia } from '../attachment';
 import { SocketAddress } from '../native';
 import { availableMechanisms, MechanismName } from '../selectors/default';
@@ -21,6 +22,8 @@ function describe(address: SocketAddress | { family: string; address: string; po
   if (address.family === 'unix') return `unix:${address.address}`;
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
+
+const quietLog = (): void => undefined;
 
 function printStats(stats: EchoStats): void {
   process.stdout.write(`stats ${JSON.stringify(stats)}\n`);
@@ -42,6 +45,9 @@ interface ServeFlags {
   via?: AttachedVia;
   grace: number;
   quiet?: boolean;
+  threads: number;
+  balance?: Balance;
+  handOff: boolean;
 }
 
 export function register(program: Command): void {
@@ -67,16 +73,28 @@ export function register(program: Command): void {
       .choices(['uv-poll', 'wait-thread']))
     .option('--grace <ms>', 'on SIGINT/SIGTERM, how long queues may flush before closing', integer('grace', 0, 600000), 5000)
     .option('-q, --quiet', 'do not log refusals and errors')
+    .option('-t, --threads <n>', 'reactor threads, each with its own echo server on the same port (blocking mode)', integer('threads', 1, 1024), 1)
+    .addOption(new Option('--balance <mode>', `how connections reach the threads: reuseport (a SO_REUSEPORT listener per thread; the kernel spreads them) or exclusive (one shared listener, EPOLLEXCLUSIVE on epoll); default ${defaultBalance()}`)
+      .choices([...BALANCES]))
+    .option('--no-hand-off', 'exclusive: leave the spread of connections to the kernel\'s wake-ups (by default the accepting thread hands each connection to the thread with the fewest)')
     .addHelpText('after', `
 Prints "listening on HOST:PORT" once it accepts connections. SIGINT/SIGTERM stop accepting,
 flush what is queued, close, and print "stats {...}" (JSON).
 
+With --threads N (N > 1, or any N with --balance) N reactor threads serve the port. It first prints
+"threads {...}" (count, balance, mechanism, kernel thread ids), and the stats line holds the totals
+and "threads": each thread's own. select and poll cannot share a listener exclusively: with
+--balance exclusive every thread wakes for every connection (a warning says so).
+
 Examples:
   iomux serve --mechanism epoll --edge --port 0
-  iomux serve --mechanism select --suffix ' hello' --greeting 'Welcome!' --port 9000`)
+  iomux serve --mechanism select --suffix ' hello' --greeting 'Welcome!' --port 9000
+  iomux serve --threads 2 --balance reuseport --port 9000`)
     .action((flags: ServeFlags) => {
       if (flags.edge && flags.mechanism !== 'epoll') throw new InvalidArgumentError('--edge needs --mechanism epoll');
       if (flags.via !== undefined && flags.mode !== 'attached') throw new InvalidArgumentError('--via needs --mode attached');
+      const threaded = flags.threads > 1 || flags.balance !== undefined;
+      if (threaded && flags.mode === 'attached') throw new InvalidArgumentError('--threads and --balance run blocking reactors on worker threads: not with --mode attached');
       const options: Omit<EchoServerOptions, 'reactor' | 'log'> = {
         mechanism: flags.mechanism,
         edge: flags.edge === true,
@@ -90,7 +108,8 @@ Examples:
         highWater: flags.highWater,
         lowWater: flags.lowWater,
       };
-      const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
+      const log = flags.quiet ? quietLog : (line: string) => process.stderr.write(`${line}\n`);
+      if (threaded) return serveThreads(options, flags.threads, flags.balance, flags.handOff, flags.grace, log);
       if (flags.mode === 'attached') serveAttached(options, flags.via, flags.grace, log);
       else serveBlocking(options, flags.grace, log);
     });
@@ -142,4 +161,29 @@ function serveBlocking(options: Omit<EchoServerOptions, 'reactor' | 'log'>, grac
   });
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** N reactor threads on one port; the totals and each thread's stats are printed once, after every thread drained. */
+async function serveThreads(options: Omit<EchoServerOptions, 'reactor' | 'log'>, threads: number, balance: Balance | undefined,
+  handOff: boolean, graceMs: number, log: (line: string) => void): Promise<void> {
+  const server = new ThreadedEchoServer({ ...options, threads, balance, handOff, log });
+  // The herd warning is printed even with --quiet: it is about the configuration, not the traffic.
+  if (log === quietLog) for (const warning of server.warnings) process.stderr.write(`${warning}\n`);
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void server.shutdown(graceMs).then((stats) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      printStats(stats);
+      if (server.failures.length > 0) process.exitCode = 1;
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  const address = await server.listen();
+  const info = { count: threads, balance: server.balance, handOff: server.handOff, mechanism: server.mechanism, tids: server.threadIds };
+  process.stdout.write(`threads ${JSON.stringify(info)}\n`);
+  process.stdout.write(`listening on ${describe(address)}\n`);
 }

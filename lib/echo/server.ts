@@ -8,11 +8,12 @@
  * the peer's end of stream ends ours once the queue is out. 'queued' writes keep the seed's strict
  * read/write separation: every reply waits for a writable event.
  */
-import { SocketAddress } from '../native';
+import { binding, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { availableMechanisms, createSelector, MechanismName } from '../selectors/default';
-import { Connection, isDisconnect, WriteStrategy } from '../stream/connection';
+import { Connection, ConnectionOptions, isDisconnect, WriteStrategy } from '../stream/connection';
 import { Listener } from '../stream/listener';
+import type { ConnectionBalancer } from './connection-balancer';
 
 export type { WriteStrategy };
 
@@ -28,6 +29,20 @@ export interface EchoServerOptions {
   /** Listen on a Unix socket path instead of TCP. */
   unixPath?: string;
   backlog?: number;
+  /** SO_REUSEPORT: one server per thread on one port, each with its own listening socket; the kernel spreads connections. */
+  reusePort?: boolean;
+  /**
+   * Serve from this listening descriptor, shared with the servers of other threads: it is never
+   * closed here (its owner closes it once every server has stopped accepting).
+   */
+  sharedFd?: number;
+  /** With sharedFd, on epoll: EPOLLEXCLUSIVE on the listener, so a connection wakes one thread, not all. */
+  exclusive?: boolean;
+  /**
+   * With sharedFd: give each accepted connection to the thread with the fewest open connections
+   * (this one, or another: see ConnectionBalancer); connections handed to this thread arrive by adopt().
+   */
+  balancer?: ConnectionBalancer;
   /**
    * 'direct' (default): send at once, queue and register write interest only for what would block.
    * 'queued': the seed's strict separation: every reply waits in the queue for a writable event
@@ -51,6 +66,7 @@ export interface EchoServerOptions {
 export interface EchoStats {
   /** Open connections now. */
   connections: number;
+  /** Connections this server took on: accepted by its listener (less those handed to another thread), and adopted. */
   accepted: number;
   /** Connections closed at once because they could not be served (select's FD_SETSIZE). */
   refused: number;
@@ -80,7 +96,11 @@ export class EchoServer {
   private readonly connections = new Set<Connection>();
   private readonly gone = { closed: 0, errors: 0, bytesOut: 0, maxQueued: 0 };
   private bytesIn = 0;
+  private adopted = 0;
+  private refusedHere = 0;
   private onDrained: (() => void) | null = null;
+  private readonly balancer: ConnectionBalancer | null;
+  private readonly connectionOptions: ConnectionOptions;
 
   constructor(options: EchoServerOptions = {}) {
     const edge = options.edge === true;
@@ -94,12 +114,42 @@ export class EchoServer {
     this.suffix = toBytes(options.suffix);
     this.log = options.log ?? (() => undefined);
     const highWater = options.highWater ?? 1024 * 1024;
+    this.connectionOptions = { highWater, lowWater: options.lowWater, readSize: options.readSize, write: options.write };
+    const balancer = options.balancer ?? null;
+    this.balancer = balancer;
     this.listener = new Listener(this.reactor, {
       endpoint: options.unixPath !== undefined ? { path: options.unixPath } : { host: options.host, port: options.port },
       backlog: options.backlog,
+      reusePort: options.reusePort,
+      fd: options.sharedFd,
+      shared: options.sharedFd !== undefined,
+      exclusive: options.exclusive,
       log: this.log,
-      connection: { highWater, lowWater: options.lowWater, readSize: options.readSize, write: options.write },
-    }, (conn) => this.serve(conn));
+      connection: this.connectionOptions,
+      onDescriptor: balancer === null ? undefined : (fd) => {
+        if (!balancer.place(fd)) this.adopt(fd);
+      },
+    }, balancer === null ? (conn) => this.serve(conn) : undefined);
+  }
+
+  /**
+   * Serves a connection accepted elsewhere — by another thread's listener, which handed over its
+   * descriptor. It is this server's from now on (it closes it).
+   */
+  adopt(fd: number): void {
+    let conn: Connection;
+    try {
+      conn = new Connection(this.reactor, fd, this.connectionOptions);
+    } catch (err) {
+      // Most likely select() and fd >= FD_SETSIZE, as in the Listener.
+      binding.close(fd);
+      this.refusedHere++;
+      this.balancer?.released();
+      this.log(`refused fd ${fd}: ${(err as Error).message}`);
+      return;
+    }
+    this.adopted++;
+    this.serve(conn);
   }
 
   /** Binds, listens and registers the listener; returns the bound address (the real port for port 0). */
@@ -118,7 +168,8 @@ export class EchoServer {
       bytesOut += conn.bytesWritten;
       maxQueued = Math.max(maxQueued, conn.peakWritableLength);
     }
-    const { accepted, refused } = this.listener.stats;
+    const accepted = this.balancer === null ? this.listener.stats.accepted : this.adopted;
+    const refused = this.listener.stats.refused + this.refusedHere;
     const { wakeups, events } = this.reactor.stats;
     return {
       connections: this.connections.size, accepted, refused, closed: this.gone.closed, errors: this.gone.errors,
@@ -166,6 +217,7 @@ export class EchoServer {
       if (!isDisconnect(err)) this.log(`fd ${conn.fd}: ${err.message}`);
     };
     conn.onClose = () => {
+      this.balancer?.released();
       this.connections.delete(conn);
       this.gone.closed++;
       this.gone.bytesOut += conn.bytesWritten;
