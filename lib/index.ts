@@ -28,3 +28,9 @@ export type {
   ConnectionOptions, ConnectOptions, ListenerOptions, ListenerStats, Endpoint, TcpEndpoint, UnixEndpoint,
   LineDecoderOptions, LengthPrefixedOptions,
 } from './stream';
+export {
+  BaseRequestHandler, StreamRequestHandler, SocketReader, SocketWriter, RequestSocket, BaseServer, TCPServer, ThreadingServer,
+} from './socketserver';
+export type { HandlerServer, RequestHandlerClass, ServerOptions, ThreadingServerOptions, ThreadingServerStats } from './socketserver';
+export { ThreadedEchoServer } from './echo/threaded-server';
+export type { Balance, ThreadedEchoOptions, ThreadedEchoStats, ThreadStats } from './echo/threaded-server';
