@@ -16,8 +16,9 @@
  *   the running handlers; then it takes their descriptors back, shuts them down (which wakes a
  *   handler blocked in recv or send) and stops their threads.
  *
- * Events: 'workerStart' (id), 'workerRetire' (id), 'workerDeath' (id, exit code), 'queue' (peer),
- * 'refuse' (peer), 'requestDone' (peer), 'handlerError' (peer, description).
+ * Events: 'workerStart' (id), 'workerReady' (id: its handler is loaded), 'workerRetire' (id),
+ * 'workerDeath' (id, exit code), 'queue' (peer), 'refuse' (peer), 'requestDone' (peer),
+ * 'handlerError' (peer, description).
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -232,7 +233,10 @@ export class ThreadingServer extends BaseServer {
     this.counts.started++;
     this.counts.peakThreads = Math.max(this.counts.peakThreads, this.workers.size);
     worker.on('message', (report: WorkerReport) => {
-      if (report.type === 'ready') w.ready = true;
+      if (report.type === 'ready') {
+        w.ready = true;
+        this.emit('workerReady', w.id);
+      }
       else this.onDone(w, report.error);
     });
     worker.on('error', (err) => this.log(`worker ${w.id}: ${err.stack ?? err.message}`));
