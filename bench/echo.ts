@@ -158,7 +158,7 @@ const STOP_TIMEOUT_MS = 5000;
 /** Descriptors a server holds besides its connections (stdio, listener, epoll, wakers, Node's own). */
 const SELECT_HEADROOM = 40;
 
-interface Command {
+export interface Command {
   file: string;
   args: string[];
 }
@@ -199,7 +199,7 @@ function withPin(command: Command, core: string | undefined): Command {
   return core === undefined ? command : { file: 'taskset', args: ['-c', core, command.file, ...command.args] };
 }
 
-async function runLoadgen(command: Command): Promise<LoadgenReport> {
+export async function runLoadgen(command: Command): Promise<LoadgenReport> {
   const [report] = await runJsonLines<LoadgenReport>(command.file, command.args);
   if (!report) throw new Error('the load generator printed no report');
   return report;
@@ -251,14 +251,16 @@ export async function runEcho(options: EchoOptions, onCell: (label: string) => v
   return { options, notes, samples, skips, rows: summarize(samples), syscalls, syscallsSkipped };
 }
 
-interface RunningServer {
+export interface RunningServer {
   child: ChildProcess;
   port: number;
+  /** Everything it printed on stdout so far. */
+  output: () => string;
   /** Stops the server (SIGTERM, then SIGKILL) and resolves with its stats line, if any. Idempotent. */
   stop(): Promise<Record<string, number> | null>;
 }
 
-function startServer(command: Command): Promise<RunningServer> {
+export function startServer(command: Command): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const child = spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -294,7 +296,7 @@ function startServer(command: Command): Promise<RunningServer> {
       const match = /listening on .*:(\d+)\s*$/m.exec(stdout);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, port: Number(match[1]), stop });
+        resolve({ child, port: Number(match[1]), stop, output: () => stdout });
       }
     });
     child.once('error', (err) => {

@@ -5,10 +5,12 @@
  * connection), so a server that drops, reorders or corrupts bytes fails the run. Once every
  * connection is up and a warm-up has passed, a timed window counts messages, their round-trip
  * latency (p50/p99), this process's own CPU time and, given --server-pid, the server's CPU time
- * from /proc/PID/stat.
+ * from /proc/PID/stat (summed over a comma-separated list of processes: a server of several, such as
+ * Node's cluster). --server-tasks names threads (PID/TID) or processes (PID) whose CPU time is
+ * reported one by one over the same window ("serverTasksCpuNs"): each thread's share.
  *
  *   loadgen --port P [--host 127.0.0.1] [--connections 100] [--depth 1] [--size 64]
- *           [--warmup-ms 500] [--duration-ms 2000] [--server-pid PID]
+ *           [--warmup-ms 500] [--duration-ms 2000] [--server-pid PID[,PID...]] [--server-tasks PID[/TID],...]
  *
  * Prints one JSON line (messages may be 0 if the server is too slow: the caller decides); exits 3 if
  * the server broke the stream, 2 on any other failure.
@@ -202,10 +204,12 @@ static int drain_in_flight(struct epoll_event *events) {
   }
 }
 
-/* utime + stime of a process, in ns, from /proc/PID/stat (clock ticks, so 10 ms resolution at 100 Hz). */
-static double process_cpu_ns(long pid) {
-  char path[64], text[2048];
-  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+/* utime + stime of a process (tid 0) or one of its threads, in ns, from /proc (clock ticks, so 10 ms
+ * resolution at 100 Hz). */
+static double task_cpu_ns(long pid, long tid) {
+  char path[96], text[2048];
+  if (tid) snprintf(path, sizeof path, "/proc/%ld/task/%ld/stat", pid, tid);
+  else snprintf(path, sizeof path, "/proc/%ld/stat", pid);
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   size_t got = fread(text, 1, sizeof text - 1, f);
@@ -219,6 +223,47 @@ static double process_cpu_ns(long pid) {
   return (double)(utime + stime) * 1e9 / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Processes and threads to read CPU time from: "PID" or "PID/TID" entries, comma-separated. */
+#define MAX_TASKS 64
+typedef struct {
+  int count;
+  long pid[MAX_TASKS], tid[MAX_TASKS];
+  double cpu0[MAX_TASKS], cpu1[MAX_TASKS];
+} task_list;
+
+static void parse_tasks(const char *name, const char *text, task_list *list, int threads_allowed) {
+  char *copy = strdup(text), *save = NULL;
+  for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    if (list->count == MAX_TASKS) {
+      errno = 0;
+      die("%s: at most %d entries", name, MAX_TASKS);
+    }
+    char *slash = strchr(item, '/');
+    if (slash && !threads_allowed) {
+      errno = 0;
+      die("%s takes process ids only", name);
+    }
+    if (slash) *slash = '\0';
+    list->pid[list->count] = parse_long(name, item, 1, 1L << 30);
+    list->tid[list->count] = slash ? parse_long(name, slash + 1, 1, 1L << 30) : 0;
+    list->count++;
+  }
+  free(copy);
+}
+
+/* Reads every entry into cpu0 (start) or cpu1 (end); returns their sum, or -1 if one could not be read. */
+static double read_tasks(task_list *list, int end) {
+  double sum = 0;
+  int ok = 1;
+  for (int i = 0; i < list->count; i++) {
+    double v = task_cpu_ns(list->pid[i], list->tid[i]);
+    (end ? list->cpu1 : list->cpu0)[i] = v;
+    if (v < 0) ok = 0;
+    sum += v;
+  }
+  return ok ? sum : -1;
+}
+
 static double self_cpu_ns(double *user, double *sys) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
@@ -229,7 +274,8 @@ static double self_cpu_ns(double *user, double *sys) {
 
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1", *port = NULL;
-  long warmup_ms = 500, duration_ms = 2000, server_pid = 0;
+  long warmup_ms = 500, duration_ms = 2000;
+  static task_list servers, tasks;
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *name = argv[i], *value = argv[i + 1];
     if (strcmp(name, "--host") == 0) host = value;
@@ -239,7 +285,8 @@ int main(int argc, char **argv) {
     else if (strcmp(name, "--size") == 0) size = parse_long(name, value, 1, 16 * 1024 * 1024);
     else if (strcmp(name, "--warmup-ms") == 0) warmup_ms = parse_long(name, value, 0, 3600000);
     else if (strcmp(name, "--duration-ms") == 0) duration_ms = parse_long(name, value, 1, 3600000);
-    else if (strcmp(name, "--server-pid") == 0) server_pid = parse_long(name, value, 1, 1L << 30);
+    else if (strcmp(name, "--server-pid") == 0) parse_tasks(name, value, &servers, 0);
+    else if (strcmp(name, "--server-tasks") == 0) parse_tasks(name, value, &tasks, 1);
     else {
       errno = 0;
       die("unknown option %s", name);
@@ -247,7 +294,7 @@ int main(int argc, char **argv) {
   }
   if (!port || argc % 2 == 0) {
     errno = 0;
-    die("usage: loadgen --port P [--host H] [--connections C] [--depth D] [--size S] [--warmup-ms W] [--duration-ms T] [--server-pid PID]");
+    die("usage: loadgen --port P [--host H] [--connections C] [--depth D] [--size S] [--warmup-ms W] [--duration-ms T] [--server-pid PID[,PID...]] [--server-tasks PID[/TID],...]");
   }
   char why[256];
   if (ensure_descriptors((rlim_t)n_conns + 64, why, sizeof why) != 0) {
@@ -299,7 +346,8 @@ int main(int argc, char **argv) {
     if (!in_window && now >= window_start) {
       in_window = 1;
       self_cpu0 = self_cpu_ns(&user0, &sys0);
-      if (server_pid) server_cpu0 = process_cpu_ns(server_pid);
+      if (servers.count) server_cpu0 = read_tasks(&servers, 0);
+      read_tasks(&tasks, 0);
     }
     if (now >= window_end) break;
     uint64_t next = connected < n_conns ? connect_deadline : in_window ? window_end : window_start;
@@ -325,22 +373,28 @@ int main(int argc, char **argv) {
       if (events[i].events & EPOLLOUT) flush(c);
     }
   }
-  double server_cpu1 = server_pid ? process_cpu_ns(server_pid) : 0;
+  double server_cpu1 = servers.count ? read_tasks(&servers, 1) : 0;
+  read_tasks(&tasks, 1);
   double self_cpu1 = self_cpu_ns(&user1, &sys1);
   double window_ns = (double)(now_ns() - window_start);
   int drained = drain_in_flight(events);
-  double server_cpu = server_pid && server_cpu0 >= 0 && server_cpu1 >= 0 ? server_cpu1 - server_cpu0 : -1;
+  double server_cpu = servers.count && server_cpu0 >= 0 && server_cpu1 >= 0 ? server_cpu1 - server_cpu0 : -1;
   printf("{\"connections\":%ld,\"depth\":%ld,\"size\":%ld,\"warmupMs\":%ld,\"durationMs\":%ld,"
          "\"connectMs\":%.3f,\"windowNs\":%.0f,\"messages\":%llu,\"messagesTotal\":%llu,\"bytesVerified\":%llu,"
          "\"messagesPerSec\":%.1f,\"latencyUs\":{\"p50\":%.2f,\"p99\":%.2f,\"p999\":%.2f,\"mean\":%.2f,\"max\":%.2f},"
          "\"loadgenCpu\":{\"userNs\":%.0f,\"sysNs\":%.0f,\"share\":%.4f},"
-         "\"serverCpuNs\":%.0f,\"serverCpuNsPerMessage\":%.1f,\"drained\":%s}\n",
+         "\"serverCpuNs\":%.0f,\"serverCpuNsPerMessage\":%.1f,\"drained\":%s,\"serverTasksCpuNs\":[",
          n_conns, depth, size, warmup_ms, duration_ms, connected_at ? (double)(connected_at - start) / 1e6 : -1.0,
          window_ns, (unsigned long long)window_messages, (unsigned long long)messages_total,
          (unsigned long long)bytes_verified, (double)window_messages * 1e9 / window_ns, percentile_us(0.5),
          percentile_us(0.99), percentile_us(0.999), latency_count ? (double)latency_sum_ns / (double)latency_count / 1000 : 0.0,
          (double)latency_max_ns / 1000, user1 - user0, sys1 - sys0, (self_cpu1 - self_cpu0) / window_ns, server_cpu,
          server_cpu >= 0 && window_messages > 0 ? server_cpu / (double)window_messages : -1.0, drained ? "true" : "false");
+  for (int i = 0; i < tasks.count; i++) {
+    double v = tasks.cpu0[i] >= 0 && tasks.cpu1[i] >= 0 ? tasks.cpu1[i] - tasks.cpu0[i] : -1;
+    printf("%s%.0f", i ? "," : "", v);
+  }
+  printf("]}\n");
   for (long i = 0; i < n_conns; i++) close(conns[i].fd);
   close(epfd);
   return 0;

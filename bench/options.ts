@@ -6,8 +6,9 @@
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
+import { THREADS_SERVER_KINDS, ThreadsOptions } from './threads';
 
-export const PARTS = ['scaling', 'micro', 'echo'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'threads'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface SuiteOptions {
@@ -16,6 +17,7 @@ export interface SuiteOptions {
   scaling: ScalingOptions;
   micro: MicroOptions;
   echo: EchoOptions;
+  threads: ThreadsOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -30,7 +32,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'threads'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -58,6 +60,28 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallSize: 64,
       syscallDurationMs: 1000,
     },
+    threads: threadsPreset(full),
+  };
+}
+
+/**
+ * The threads part: short in the default suite (one repetition, shorter cells, a small cost
+ * table); complete with `iomux bench --threads` or --full.
+ */
+export function threadsPreset(complete: boolean): ThreadsOptions {
+  return {
+    counts: [1, 2],
+    kinds: complete ? [...THREADS_SERVER_KINDS] : ['c', 'node-cluster', 'iomux-reuseport', 'iomux-exclusive'],
+    connections: [100, 1000],
+    size: 64,
+    depth: 1,
+    repeat: complete ? 3 : 1,
+    warmupMs: complete ? 300 : 200,
+    durationMs: complete ? 1000 : 700,
+    pin: true,
+    costs: complete
+      ? { reactorConnections: 2000, threadConnections: 32, samples: 200, startups: 20 }
+      : { reactorConnections: 500, threadConnections: 8, samples: 50, startups: 5 },
   };
 }
 

@@ -6,6 +6,7 @@ import type { ScalingResult } from './scaling';
 import type { Spread } from './stats';
 import type { SuiteResult } from './suite';
 import type { TargetCheck } from './targets';
+import { costTable, distributionTable, threadsCsv, threadsTable } from './threads-report';
 
 // ---- numbers for people ----
 
@@ -170,6 +171,12 @@ export function resultTables(r: SuiteResult): { table: TableData; notes: string[
     tables.push({ table: echoTable(r.echo), notes: r.echo.notes });
     tables.push({ table: syscallTable(r.echo), notes: [] });
   }
+  if (r.threads) {
+    tables.push({ table: threadsTable(r.threads), notes: r.threads.notes });
+    tables.push({ table: distributionTable(r.threads), notes: [] });
+    const costs = costTable(r.threads);
+    if (costs) tables.push({ table: costs, notes: r.threads.costs?.notes ?? [] });
+  }
   if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
   return tables;
 }
@@ -237,6 +244,10 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
       }
       files['syscalls.csv'] = csv(header, ['server', 'connections', 'size', 'messages', 'syscall', 'per_message'], rows);
     }
+  }
+  if (result.threads) {
+    const [head, ...rows] = threadsCsv(result.threads);
+    files['threads.csv'] = csv(header, head, rows);
   }
   return files;
 }

@@ -14,6 +14,8 @@ import { createProgress } from './progress';
 import { csvFiles, markdownReport, resultTables, terminalTable } from './report';
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
 import { checkTargets, TargetCheck } from './targets';
+import { checkThreadTargets } from './threads-report';
+import { runThreads, threadsCellCount, ThreadsOptions, ThreadsResult } from './threads';
 
 export type { Part, SuiteOptions } from './options';
 
@@ -25,10 +27,11 @@ export interface SuiteResult {
   durationSec: number;
   command: string[];
   machine: MachineInfo;
-  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions };
+  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; threads?: ThreadsOptions };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
   echo: EchoResult | null;
+  threads?: ThreadsResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
@@ -54,11 +57,12 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const machine = machineInfo();
   const has = (part: Part) => o.parts.includes(part);
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
-    + (has('echo') ? echoCellCount(o.echo) : 0);
+    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('threads') ? threadsCellCount(o.threads) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
   let echo: EchoResult | null = null;
+  let threads: ThreadsResult | null = null;
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -72,10 +76,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('echo', echoCellCount(o.echo));
       echo = await runEcho(o.echo, (label) => progress.tick(label));
     }
+    if (has('threads')) {
+      progress.part('threads', threadsCellCount(o.threads));
+      threads = await runThreads(o.threads, (label) => progress.tick(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = checkTargets(scaling, echo);
+  const targets = [...checkTargets(scaling, echo), ...checkThreadTargets(threads)];
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -89,8 +97,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       scaling: has('scaling') ? o.scaling : undefined,
       micro: has('micro') ? o.micro : undefined,
       echo: has('echo') ? o.echo : undefined,
+      threads: has('threads') ? o.threads : undefined,
     },
-    scaling, micro, echo, targets,
+    scaling, micro, echo, threads, targets,
     files: [],
   };
   printTables(result, o.print);

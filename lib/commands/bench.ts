@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
-import { defaultOutDir, Part, PARTS, presetOptions } from '../../bench/options';
+import { defaultOutDir, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -29,6 +29,8 @@ interface BenchFlags {
   scaling?: boolean;
   micro?: boolean;
   echo?: boolean;
+  /** The part flag, optionally with the thread counts to compare (true: the default 1,2). */
+  threads?: boolean | number[];
   only?: Part[];
   full?: boolean;
   mechanisms?: ScalingMechanism[];
@@ -49,6 +51,7 @@ interface BenchFlags {
   json?: string;
   pin: boolean;
   syscalls: boolean;
+  costs: boolean;
   charts: boolean;
   progress: boolean;
   from?: string;
@@ -61,6 +64,8 @@ export function register(program: Command): void {
     .option('--scaling', 'run the scaling part (N watched, A active per round)')
     .option('--micro', 'run the micro-benchmarks (one call through the addon vs C)')
     .option('--echo', 'run the echo throughput part')
+    .option('--threads [counts]', 'run the threads part (1 vs N threads: iomux serve --threads in both balance modes, Node cluster, the C server with SO_REUSEPORT) and the threads-vs-reactor cost table; counts default to 1,2',
+      integerList('thread counts', 1, 256))
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
@@ -82,26 +87,38 @@ export function register(program: Command): void {
     .option('--json <file>', 'also write the JSON record to this file')
     .option('--no-pin', 'echo: do not pin server and load generator to different cores')
     .option('--no-syscalls', 'echo: skip the strace -c run that counts system calls per message')
+    .option('--no-costs', 'threads: skip the table of what a connection costs on threads and on a reactor')
     .option('--no-charts', 'do not render SVG charts')
     .option('--no-progress', 'no progress bar')
     .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
     .addHelpText('after', `
 Without part flags every part runs. The default suite takes under three minutes on two cores;
 --full sweeps N up to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096.
+The threads part is short in the default suite; --threads (or --full) runs it complete.
 
 Examples:
   iomux bench                                  # the default suite
   iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
+  iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
+  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
   iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
     .action(async (flags: BenchFlags) => {
-      const chosen = PARTS.filter((p) => flags[p] === true);
+      const chosen = PARTS.filter((p) => (p === 'threads' ? flags.threads !== undefined : flags[p] === true));
       const parts = flags.only ?? (chosen.length > 0 ? chosen : [...PARTS]);
       const full = flags.full === true;
       const preset = presetOptions(full);
       const s = preset.scaling;
       const e = preset.echo;
       const m = preset.micro;
+      // Asked for by name, the threads part runs complete; in the default suite it is short.
+      const t = flags.threads !== undefined ? threadsPreset(true) : preset.threads;
+      if (Array.isArray(flags.threads)) t.counts = [...new Set([1, ...flags.threads])].sort((x, y) => x - y);
+      if (flags.connections) t.connections = flags.connections;
+      if (!flags.costs) t.costs = null;
+      if (flags.warmup !== undefined) t.warmupMs = flags.warmup;
+      if (flags.duration !== undefined) t.durationMs = flags.duration;
+      t.pin = flags.pin;
       if (flags.mechanisms) s.mechanisms = flags.mechanisms;
       if (flags.n) s.n = flags.n;
       if (flags.active) s.a = flags.active;
@@ -115,7 +132,7 @@ Examples:
       if (flags.duration !== undefined) e.durationMs = flags.duration;
       if (flags.syscallDuration !== undefined) e.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
-      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = flags.repeat;
+      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = t.repeat = flags.repeat;
       e.pin = flags.pin;
       e.syscalls = flags.syscalls;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
@@ -131,7 +148,7 @@ Examples:
         return;
       }
       await runSuite({
-        parts, full, scaling: s, micro: m, echo: e,
+        parts, full, scaling: s, micro: m, echo: e, threads: t,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
         print,
       });
