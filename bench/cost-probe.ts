@@ -3,36 +3,45 @@
  * alone: one of
  *
  *   node dist/bench/cost-probe.js reactor                  an EchoServer on an attached epoll reactor
- *   node dist/bench/cost-probe.js threading MIN MAX IDLE_MS QUEUE   a ThreadingServer of EchoHandler
+ *   node dist/bench/cost-probe.js threading MIN MAX IDLE_MS QUEUE   a ThreadingServer of EchoHandler (cost-handler.ts)
  *   node dist/bench/cost-probe.js startup COUNT            starts COUNT pool workers one after another
  *
  * The servers print "port N" (and "ready N" as pool workers load their handler); startup prints
- * one JSON line of milliseconds per worker, from new Worker() to its handler loaded.
+ * one JSON line of milliseconds per worker, from new Worker() to its handler loaded ("pool"), and
+ * for an empty worker that only says hello ("empty": Node's own part of it).
  */
 import { performance } from 'node:perf_hooks';
 import * as path from 'node:path';
 import { isMainThread, Worker } from 'node:worker_threads';
 import { EchoServer } from '../lib/echo/server';
-import { BaseRequestHandler, ThreadingServer } from '../lib/socketserver';
+import { ThreadingServer } from '../lib/socketserver';
+import { EchoHandler } from './cost-handler';
 import { OwnershipSlot } from '../lib/socketserver/ownership';
 import type { WorkerData } from '../lib/socketserver/worker-protocol';
 
-/** A blocking echo handler: what a ThreadingServer connection costs, with nothing of its own. */
-export class EchoHandler extends BaseRequestHandler {
-  static module = __filename;
-
-  override handle(): void {
-    const buffer = Buffer.allocUnsafe(4096);
-    for (let n = this.request.recvInto(buffer); n > 0; n = this.request.recvInto(buffer)) this.request.sendAll(buffer.subarray(0, n));
+/** ms from new Worker() to its first message, for an empty worker: Node's own share of a pool worker's start-up. */
+async function emptyStartup(count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const worker = new Worker('require("node:worker_threads").parentPort.postMessage(0)', { eval: true });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+    times.push(performance.now() - started);
+    await worker.terminate();
   }
+  return times;
 }
 
 async function startup(count: number): Promise<void> {
+  const empty = await emptyStartup(count);
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const slot = new OwnershipSlot();
     const data: WorkerData = {
-      module: __filename, exportName: 'EchoHandler', slot: slot.buffer, serverAddress: { family: 'IPv4', address: '127.0.0.1', port: 0 },
+      module: EchoHandler.module, exportName: 'EchoHandler', slot: slot.buffer, serverAddress: { family: 'IPv4', address: '127.0.0.1', port: 0 },
     };
     const started = performance.now();
     const worker = new Worker(path.join(__dirname, '..', 'lib', 'socketserver', 'handler-worker.js'), { workerData: data });
@@ -43,7 +52,7 @@ async function startup(count: number): Promise<void> {
     times.push(performance.now() - started);
     await worker.terminate();
   }
-  process.stdout.write(`${JSON.stringify(times)}\n`);
+  process.stdout.write(`${JSON.stringify({ pool: times, empty })}\n`);
 }
 
 function main(argv: string[]): void {

@@ -32,6 +32,8 @@ export interface CostResult {
   options: CostOptions;
   /** ms, new Worker() → handler loaded. */
   workerStartupMs: Spread;
+  /** ms, new Worker() → first message, for a worker that loads nothing (Node's own part). */
+  emptyWorkerStartupMs: Spread;
   /** ms, connect → first echo when the pool has to start a worker. */
   coldConnectMs: Spread;
   /** µs, connect → first echo on an idle pooled worker. */
@@ -140,11 +142,11 @@ export function costCellCount(): number {
 
 export async function runCosts(options: CostOptions, onCell: (label: string) => void = () => {}): Promise<CostResult> {
   onCell('worker start-up');
-  const startup = await new Promise<number[]>((resolve, reject) => {
+  const startup = await new Promise<{ pool: number[]; empty: number[] }>((resolve, reject) => {
     const child = spawn(process.execPath, [PROBE, 'startup', String(options.startups)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`cost-probe startup exited ${code}`))));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as { pool: number[]; empty: number[] }) : reject(new Error(`cost-probe startup exited ${code}`))));
   });
 
   onCell('ThreadingServer: a worker per held connection');
@@ -179,14 +181,15 @@ export async function runCosts(options: CostOptions, onCell: (label: string) => 
   }
   return {
     options,
-    workerStartupMs: spread(startup),
+    workerStartupMs: spread(startup.pool),
+    emptyWorkerStartupMs: spread(startup.empty),
     coldConnectMs: spread(cold),
     warmConnectUs: spread(warm.map((ms) => ms * 1000)),
     reactorConnectUs: spread(reactorTimes.map((ms) => ms * 1000)),
     workerBytesPerConnection: workerBytes,
     reactorBytesPerConnection: reactorBytes,
     notes: [
-      `start-up: ${options.startups} pool workers started one after another (new Worker() until its handler module is loaded)`,
+      `start-up: ${options.startups} pool workers started one after another (new Worker() until its handler module is loaded), and as many empty workers (Node's own part)`,
       `a connection that needs a new worker: ${options.threadConnections} connections held open at once, so each one grows the pool`,
       `an idle pooled worker and the reactor: ${options.samples} connections one after another, each closed before the next`,
       `memory: the server process's VmRSS with the connections held open, less before, per connection (${options.threadConnections} on threads, ${options.reactorConnections} on the reactor)`,

@@ -70,6 +70,7 @@ export function costTable(r: ThreadsResult): TableData | null {
     head: ['cost', 'ThreadingServer (a worker thread per connection)', 'reactor (a Connection on one thread)'],
     rows: [
       ['start a worker thread (new Worker → handler loaded)', `${spreadText(c.workerStartupMs)} ms`, '–'],
+      ['  of which Node\'s own (an empty worker)', c.emptyWorkerStartupMs ? `${spreadText(c.emptyWorkerStartupMs)} ms` : '–', '–'],
       ['connect → first echo, the pool grows (a new worker)', `${spreadText(c.coldConnectMs)} ms`, '–'],
       ['connect → first echo, an idle worker / the reactor', `${spreadText(c.warmConnectUs)} µs`, `${spreadText(c.reactorConnectUs)} µs`],
       ['memory per open connection (server RSS)', kib(c.workerBytesPerConnection), kib(c.reactorBytesPerConnection)],

@@ -89,6 +89,7 @@ describe('bench/costs: threads or a multiplexer (tiny parameters)', function () 
     const costs = await runCosts({ reactorConnections: 20, threadConnections: 2, samples: 5, startups: 2 });
     assert.equal(costs.workerStartupMs.count, 2);
     assert.ok(costs.workerStartupMs.median > 0);
+    assert.equal(costs.emptyWorkerStartupMs.count, 2);
     assert.equal(costs.coldConnectMs.count, 2);
     assert.equal(costs.warmConnectUs.count, 5);
     assert.equal(costs.reactorConnectUs.count, 5);

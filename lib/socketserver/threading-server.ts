@@ -129,9 +129,7 @@ export class ThreadingServer extends BaseServer {
   }
 
   get stats(): ThreadingServerStats {
-    let busy = 0;
-    for (const w of this.workers) if (w.job !== null) busy++;
-    return { threads: this.workers.size, busy, queued: this.queue.length, ...this.counts };
+    return { threads: this.workers.size, busy: this.busyCount(), queued: this.queue.length, ...this.counts };
   }
 
   override serveForever(): Promise<void> {
