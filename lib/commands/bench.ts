@@ -115,6 +115,8 @@ Examples:
       const t = flags.threads !== undefined ? threadsPreset(true) : preset.threads;
       if (Array.isArray(flags.threads)) t.counts = [...new Set([1, ...flags.threads])].sort((x, y) => x - y);
       if (flags.connections) t.connections = flags.connections;
+      if (flags.depth !== undefined) t.depth = flags.depth;
+      if (flags.size) t.size = flags.size[0];
       if (!flags.costs) t.costs = null;
       if (flags.warmup !== undefined) t.warmupMs = flags.warmup;
       if (flags.duration !== undefined) t.durationMs = flags.duration;
