@@ -34,9 +34,12 @@ function main(): void {
     } catch (err) {
       error = err;
     }
-    if (request !== null) error = runHandler(Handler, request, peer, server);
-    if (request !== null) request.finish();
-    else release(fd);
+    if (request === null) {
+      release(fd);
+    } else {
+      error = runHandler(Handler, request, peer, server);
+      request.finish();
+    }
     const report: WorkerReport = { type: 'done', error: error === null ? null : describeHandlerError(peer, error) };
     port.postMessage(report);
   });
