@@ -84,6 +84,11 @@ export class Reactor implements Disposable {
     return this.turnTime;
   }
 
+  /** Timers still to fire (the timer heap holds exactly these: a cleared timer leaves it at once). */
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
   /** Watches `fd` for `events`, calling `handler(readyEvents, fd)`. */
   add(fd: number, events: number, handler: IoHandler): SelectorKey<IoHandler> {
     if (typeof handler !== 'function') throw new TypeError('The handler must be a function');
