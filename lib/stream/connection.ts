@@ -233,6 +233,7 @@ export class Connection {
     if (this.writeEnded) throw writeAfterEnd();
     const owned = typeof chunk === 'string';
     const bytes = owned ? Buffer.from(chunk) : chunk;
+    if (bytes.length === 0) return this.checkHighWater();
     if (this.corks > 0) {
       this.queue.pushBytes(bytes, !owned);
     } else if (this.connecting || this.queuedWrites || !this.queue.isEmpty) {
@@ -302,7 +303,10 @@ export class Connection {
   /** Flushes, then half-closes our side (SHUT_WR); reading goes on until the peer's end of stream. */
   end(chunk?: Uint8Array | string): void {
     if (this.destroyed || this.writeEnded) return;
-    if (chunk !== undefined) this.write(chunk);
+    if (chunk !== undefined) {
+      this.write(chunk);
+      if (this.destroyed) return; // The send failed: the connection is gone, its descriptor closed.
+    }
     this.writeEnded = true;
     if (this.queue.isEmpty && !this.connecting && this.corks === 0) this.finishWriting();
     else if (!this.inEvent) this.applyInterest();
