@@ -89,7 +89,7 @@ export class EchoServer {
     }
     this.ownsReactor = options.reactor === undefined;
     this.reactor = options.reactor ??
-      new Reactor(createSelector(options.mechanism ?? availableMechanisms()[0], { edgeTriggered: edge }));
+      new Reactor(createSelector(options.mechanism ?? availableMechanisms()[0], { edgeTriggered: edge, batchInterest: true }));
     this.greeting = toBytes(options.greeting);
     this.suffix = toBytes(options.suffix);
     this.log = options.log ?? (() => undefined);

@@ -236,12 +236,12 @@ export class Connection {
     if (bytes.length === 0) return this.checkHighWater();
     if (this.corks > 0) {
       this.queue.pushBytes(bytes, !owned);
-    } else if (this.connecting || this.queuedWrites || !this.queue.isEmpty) {
+    } else if (this.queue.isEmpty && this.sendsNow()) {
+      this.sendNow(bytes, owned);
+    } else {
       this.queue.pushBytes(owned ? bytes : Buffer.from(bytes), false);
       this.notePeak();
-      if (!this.inEvent) this.applyInterest();
-    } else {
-      this.sendNow(bytes, owned);
+      this.queueChanged();
     }
     return this.checkHighWater();
   }
@@ -261,7 +261,8 @@ export class Connection {
     }
     if (this.writeEnded) throw writeAfterEnd();
     this.queue.pushFile(new FileSegment(fd, offset, offset + length, done ?? null));
-    if (this.corks === 0 && !this.inEvent) this.flushOrWait();
+    // Never from inside a flush (a range's done() may send the next): the event's end sends it.
+    if (this.corks === 0) this.queueChanged();
   }
 
   /** Holds writes until uncork(), so that they leave together in one gathered write. Nests. */
@@ -271,12 +272,10 @@ export class Connection {
 
   uncork(): void {
     if (this.corks === 0 || --this.corks > 0 || this.destroyed) return;
-    if (!this.connecting && !this.blocked) {
-      if (!this.queue.isEmpty) {
-        if (!this.queuedWrites) this.flush();
-      } else if (this.writeEnded && !this.writeShut) {
-        this.finishWriting();
-      }
+    if (!this.queue.isEmpty) {
+      if (this.sendsNow()) this.flush();
+    } else if (this.writeEnded && !this.writeShut && !this.connecting) {
+      this.finishWriting();
     }
     if (this.destroyed) return;
     this.queue.adoptBorrowed();
@@ -309,7 +308,7 @@ export class Connection {
     }
     this.writeEnded = true;
     if (this.queue.isEmpty && !this.connecting && this.corks === 0) this.finishWriting();
-    else if (!this.inEvent) this.applyInterest();
+    else if (this.corks === 0) this.queueChanged();
   }
 
   /**
@@ -382,10 +381,11 @@ export class Connection {
     try {
       if (this.connecting) {
         this.finishConnecting();
-      } else {
-        if (events & EVENT_READ) this.readable();
-        if (events & EVENT_WRITE && !this.destroyed) this.writable();
+        // Under edge-triggered epoll, bytes that came with this event get no event of their own.
+        if (!this.edgeTriggered || this.destroyed || this.connecting) return;
       }
+      if (events & EVENT_READ) this.readable();
+      if (events & EVENT_WRITE && !this.destroyed) this.writable();
     } finally {
       this.inEvent = false;
     }
@@ -475,8 +475,23 @@ export class Connection {
     if (!this.blocked && this.queue.isEmpty && this.writeEnded && !this.writeShut) this.finishWriting();
   }
 
-  private flushOrWait(): void {
-    if (!this.connecting && !this.queuedWrites && !this.blocked) this.flush();
+  /**
+   * Whether a write may go to the socket now, rather than wait in the queue for a writable event.
+   * 'direct': whenever the socket is not known to be full. 'queued' (the seed's strict separation):
+   * level-triggered, only from a writable event (write interest is what announces it); edge-
+   * triggered, the writable bit rides on every event of the socket, so writes wait for the end of
+   * the event in flight, and outside one go at once (no new edge would come for a socket that
+   * never filled up).
+   */
+  private sendsNow(): boolean {
+    if (this.connecting || this.blocked) return false;
+    return !this.queuedWrites || (this.edgeTriggered && !this.inEvent);
+  }
+
+  /** The queue grew outside a flush: send it, or register the interest that will. */
+  private queueChanged(): void {
+    if (this.inEvent) return; // The event's end takes care of it.
+    if (!this.queue.isEmpty && this.sendsNow()) this.flush();
     if (!this.destroyed) this.applyInterest();
   }
 
@@ -501,7 +516,7 @@ export class Connection {
     this.queue.pushBytes(owned ? rest : Buffer.from(rest), false);
     this.notePeak();
     this.blocked = true;
-    if (!this.inEvent) this.applyInterest();
+    this.queueChanged();
   }
 
   private notePeak(): void {
@@ -564,15 +579,10 @@ export class Connection {
     }
   }
 
+  /** Edge-triggered resume: an event of our own, as if the socket had reported both bits. */
   private resumeReading(): void {
     if (this.destroyed || this.paused || this.connecting) return;
-    this.inEvent = true;
-    try {
-      this.readable();
-    } finally {
-      this.inEvent = false;
-    }
-    if (!this.destroyed) this.applyInterest();
+    this.onEvents(EVENT_READ | EVENT_WRITE);
   }
 
   private timedOut(): void {
@@ -601,11 +611,18 @@ export class Connection {
     if (this.idle !== null && this.idle.list !== null) idleTimersOf(this.reactor).refresh(this.idle);
   }
 
-  /** Registers exactly the interest the state asks for, and nothing when nothing is wanted. */
+  /**
+   * Registers exactly the interest the state asks for, and nothing when nothing is wanted.
+   * Edge-triggered: reading and writing, once, never changed: every wake-up the socket sees carries
+   * its writable bit too, so a queued reply goes out in the turn of the read that queued it, and no
+   * epoll_ctl is ever spent on interest (a paused reader is read again on resume, by itself).
+   */
   private applyInterest(): void {
     if (this.destroyed || this.connectFailure !== null) return;
     let wanted = 0;
-    if (this.connecting) {
+    if (this.edgeTriggered) {
+      wanted = EVENT_READ | EVENT_WRITE;
+    } else if (this.connecting) {
       wanted = EVENT_WRITE;
     } else {
       const discarding = this.closing && this.writeShut;
