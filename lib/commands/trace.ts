@@ -17,6 +17,7 @@ const PARAM_FLAGS: ReadonlyArray<{ key: keyof LabParams; flags: string; help: st
   { key: 'cycles', flags: '--cycles <n>', help: 'fill/drain cycles (writable)' },
   { key: 'stallMs', flags: '--stall-ms <n>', help: 'a wait reporting nothing this long is quiet, or a stall if work remains' },
   { key: 'settleMs', flags: '--settle-ms <n>', help: 'how long to wait for more workers after the first woke (thundering-herd)' },
+  { key: 'depth', flags: '--depth <n>', help: 'messages the peer keeps in flight (interest-churn)' },
 ];
 
 interface TraceOptions extends Partial<LabParams> {
