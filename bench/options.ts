@@ -4,10 +4,11 @@
  * and benchmarking libraries.
  */
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
+import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
 
-export const PARTS = ['scaling', 'micro', 'echo'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'interest'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface SuiteOptions {
@@ -16,6 +17,7 @@ export interface SuiteOptions {
   scaling: ScalingOptions;
   micro: MicroOptions;
   echo: EchoOptions;
+  interest: InterestOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -30,7 +32,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -57,6 +59,17 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallConnections: 100,
       syscallSize: 64,
       syscallDurationMs: 1000,
+    },
+    // Interest churn: epoll level- vs edge-triggered, direct vs queued, at C = 100 and 1000, and D = 8.
+    interest: {
+      connections: [100, 1000],
+      deepDepth: 8,
+      repeat: 3,
+      warmupMs: full ? 500 : 200,
+      durationMs: full ? 3000 : 700,
+      pin: true,
+      syscalls: true,
+      syscallDurationMs: full ? 1000 : 700,
     },
   };
 }

@@ -1,6 +1,7 @@
 /** What a run leaves for people and programs: terminal tables (cli-table3), CSV files and the JSON record. */
 import Table from 'cli-table3';
 import { boundBy, BoundBy, CAPPED_SHARE, EchoResult, EchoRow, isCapped } from './echo';
+import type { InterestResult } from './interest';
 import type { MicroResult } from './micro';
 import type { ScalingResult } from './scaling';
 import type { Spread } from './stats';
@@ -150,6 +151,20 @@ export function syscallTable(r: EchoResult): TableData {
   };
 }
 
+export function interestTable(r: InterestResult): TableData {
+  const fixed = (x: number | null) => (x === null ? '–' : x.toFixed(2));
+  return {
+    title: 'Interest churn (epoll; S=64): what telling the kernel what you want costs per message',
+    head: ['server', 'C', 'D', 'CPU µs/msg', 'msgs/s', 'events/msg', 'epoll_ctl/msg', 'recv/msg', 'syscalls/msg'],
+    rows: r.rows.map((row) => [
+      row.server, String(row.connections), String(row.depth), spreadText(row.cpuNsPerMessage, 1e-3),
+      spreadText(row.messagesPerSec), fixed(row.eventsPerMessage), fixed(row.epollCtlPerMessage), fixed(row.recvPerMessage),
+      fixed(row.syscallsPerMessage),
+    ]),
+    footer: r.syscallsSkipped ? [`system calls not counted: ${r.syscallsSkipped}`] : [],
+  };
+}
+
 export function targetTable(checks: TargetCheck[]): TableData {
   return {
     title: 'Targets (ratios from this run)',
@@ -170,6 +185,7 @@ export function resultTables(r: SuiteResult): { table: TableData; notes: string[
     tables.push({ table: echoTable(r.echo), notes: r.echo.notes });
     tables.push({ table: syscallTable(r.echo), notes: [] });
   }
+  if (r.interest) tables.push({ table: interestTable(r.interest), notes: r.interest.notes });
   if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
   return tables;
 }
@@ -237,6 +253,12 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
       }
       files['syscalls.csv'] = csv(header, ['server', 'connections', 'size', 'messages', 'syscall', 'per_message'], rows);
     }
+  }
+  if (result.interest) {
+    files['interest.csv'] = csv(header, ['server', 'connections', 'depth', 'server_cpu_us_per_msg_median', 'server_cpu_us_per_msg_min',
+      'server_cpu_us_per_msg_max', 'msgs_per_sec_median', 'loadgen_cpu_share', 'events_per_msg', 'epoll_ctl_per_msg', 'recv_per_msg',
+      'syscalls_per_msg'], result.interest.rows.map((r) => [r.server, r.connections, r.depth, ...spreadCells(r.cpuNsPerMessage, 1e-3),
+      r.messagesPerSec.median, r.loadgenCpuShare, r.eventsPerMessage, r.epollCtlPerMessage, r.recvPerMessage, r.syscallsPerMessage]));
   }
   return files;
 }

@@ -14,6 +14,7 @@ import { createProgress } from './progress';
 import { csvFiles, markdownReport, resultTables, terminalTable } from './report';
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
 import { checkTargets, TargetCheck } from './targets';
+import { interestCellCount, InterestOptions, InterestResult, runInterest } from './interest';
 
 export type { Part, SuiteOptions } from './options';
 
@@ -25,10 +26,11 @@ export interface SuiteResult {
   durationSec: number;
   command: string[];
   machine: MachineInfo;
-  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions };
+  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; interest?: InterestOptions };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
   echo: EchoResult | null;
+  interest?: InterestResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
@@ -54,11 +56,12 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const machine = machineInfo();
   const has = (part: Part) => o.parts.includes(part);
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
-    + (has('echo') ? echoCellCount(o.echo) : 0);
+    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
   let echo: EchoResult | null = null;
+  let interest: InterestResult | null = null;
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -72,10 +75,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('echo', echoCellCount(o.echo));
       echo = await runEcho(o.echo, (label) => progress.tick(label));
     }
+    if (has('interest')) {
+      progress.part('interest', interestCellCount(o.interest));
+      interest = await runInterest(o.interest, (label) => progress.tick(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = checkTargets(scaling, echo);
+  const targets = checkTargets(scaling, echo, interest);
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -89,8 +96,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       scaling: has('scaling') ? o.scaling : undefined,
       micro: has('micro') ? o.micro : undefined,
       echo: has('echo') ? o.echo : undefined,
+      interest: has('interest') ? o.interest : undefined,
     },
-    scaling, micro, echo, targets,
+    scaling, micro, echo, interest, targets,
     files: [],
   };
   printTables(result, o.print);

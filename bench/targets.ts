@@ -1,6 +1,7 @@
 /** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
 import { EchoResult, EchoRow, EchoServerName, isCapped } from './echo';
 import type { ScalingResult, ScalingRow } from './scaling';
+import { InterestResult, interestRow } from './interest';
 import { ratio } from './stats';
 
 export interface TargetCheck {
@@ -19,7 +20,7 @@ function check(target: string, value: number | null, kind: 'min' | 'max', thresh
   return { target, value, kind, threshold, met, detail };
 }
 
-export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null): TargetCheck[] {
+export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null, interest: InterestResult | null = null): TargetCheck[] {
   const checks: TargetCheck[] = [];
   if (scaling) {
     const row = (mechanism: string, n: number, a: number): ScalingRow | undefined =>
@@ -63,5 +64,28 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
         'server CPU time per message at low load'));
     }
   }
+  if (interest) checks.push(...interestTargets(interest));
+  return checks;
+}
+
+/** Interest churn: edge-triggered registered once must cost no epoll_ctl and no more CPU than level-triggered. */
+function interestTargets(r: InterestResult): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const cpu = (server: EchoServerName, c: number, d = 1) => interestRow(r, server, c, d)?.cpuNsPerMessage.median;
+  const etQueued = interestRow(r, 'iomux-epoll-et-queued', 100);
+  checks.push(check('iomux-epoll-et-queued epoll_ctl per msg (C=100, D=1)', etQueued?.epollCtlPerMessage ?? null, 'max', 0.05,
+    '0 in steady state: IN|OUT registered once; what remains is one ADD and one DEL per connection'));
+  for (const c of r.options.connections) {
+    checks.push(check(`iomux-epoll-et-queued CPU per msg / iomux-epoll (C=${c}, D=1)`,
+      ratio(cpu('iomux-epoll-et-queued', c), cpu('iomux-epoll', c)), 'max', 1,
+      'the seed\'s strict separation, edge-triggered, against level-triggered direct writes'));
+    checks.push(check(`iomux-epoll-et CPU per msg / iomux-epoll (C=${c}, D=1)`,
+      ratio(cpu('iomux-epoll-et', c), cpu('iomux-epoll', c)), 'max', 1, 'edge- against level-triggered, both writing directly'));
+  }
+  const deep = r.options.deepDepth;
+  const batched = interestRow(r, 'iomux-epoll-queued', 100, deep)?.epollCtlPerMessage;
+  const unbatched = interestRow(r, 'iomux-epoll-queued-unbatched', 100, deep)?.epollCtlPerMessage;
+  checks.push(check(`iomux-epoll-queued epoll_ctl per msg, batched / unbatched (C=100, D=${deep})`, ratio(batched, unbatched), 'max', 0.9,
+    'interest changes applied just before the wait: fewer (by a tenth at least, beyond noise) where a change is undone within a turn'));
   return checks;
 }

@@ -29,6 +29,7 @@ interface BenchFlags {
   scaling?: boolean;
   micro?: boolean;
   echo?: boolean;
+  interest?: boolean;
   only?: Part[];
   full?: boolean;
   mechanisms?: ScalingMechanism[];
@@ -61,6 +62,7 @@ export function register(program: Command): void {
     .option('--scaling', 'run the scaling part (N watched, A active per round)')
     .option('--micro', 'run the micro-benchmarks (one call through the addon vs C)')
     .option('--echo', 'run the echo throughput part')
+    .option('--interest', 'run the interest-churn part (epoll level- vs edge-triggered, direct vs queued, C = 100 and 1000, D = 1 and 8)')
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
@@ -102,6 +104,7 @@ Examples:
       const s = preset.scaling;
       const e = preset.echo;
       const m = preset.micro;
+      const i = preset.interest;
       if (flags.mechanisms) s.mechanisms = flags.mechanisms;
       if (flags.n) s.n = flags.n;
       if (flags.active) s.a = flags.active;
@@ -115,9 +118,9 @@ Examples:
       if (flags.duration !== undefined) e.durationMs = flags.duration;
       if (flags.syscallDuration !== undefined) e.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
-      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = flags.repeat;
-      e.pin = flags.pin;
-      e.syscalls = flags.syscalls;
+      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = flags.repeat;
+      e.pin = i.pin = flags.pin;
+      e.syscalls = i.syscalls = flags.syscalls;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(0);
@@ -131,7 +134,7 @@ Examples:
         return;
       }
       await runSuite({
-        parts, full, scaling: s, micro: m, echo: e,
+        parts, full, scaling: s, micro: m, echo: e, interest: i,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
         print,
       });
