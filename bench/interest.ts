@@ -44,18 +44,17 @@ export interface InterestResult {
 
 const SHALLOW: EchoServerName[] = ['iomux-epoll', 'iomux-epoll-et', 'iomux-epoll-queued', 'iomux-epoll-et-queued'];
 const DEEP: EchoServerName[] = ['iomux-epoll-queued', 'iomux-epoll-queued-unbatched', 'iomux-epoll-et-queued'];
-const SYSCALL_CONNECTIONS = 100;
-
-/** The three runs, as echo options: D = 1 at every C; unbatched at D = 1, C = 100; the queued ones deep. */
+/** The three runs, as echo options: D = 1 at every C; unbatched at D = 1; the queued ones deep. The smallest C is where system calls are counted and the comparisons at depth are made. */
 function plans(o: InterestOptions): EchoOptions[] {
+  const c = Math.min(...o.connections);
   const base = {
     sizes: [64], repeat: o.repeat, warmupMs: o.warmupMs, durationMs: o.durationMs, pin: o.pin,
-    syscalls: o.syscalls, syscallConnections: SYSCALL_CONNECTIONS, syscallSize: 64, syscallDurationMs: o.syscallDurationMs,
+    syscalls: o.syscalls, syscallConnections: c, syscallSize: 64, syscallDurationMs: o.syscallDurationMs,
   };
   return [
     { ...base, servers: SHALLOW, connections: o.connections, depth: 1 },
-    { ...base, servers: ['iomux-epoll-queued-unbatched'], connections: [SYSCALL_CONNECTIONS], depth: 1 },
-    { ...base, servers: DEEP, connections: [SYSCALL_CONNECTIONS], depth: o.deepDepth },
+    { ...base, servers: ['iomux-epoll-queued-unbatched'], connections: [c], depth: 1 },
+    { ...base, servers: DEEP, connections: [c], depth: o.deepDepth },
   ];
 }
 
@@ -70,7 +69,7 @@ export async function runInterest(o: InterestOptions, onCell: (label: string) =>
     const result: EchoResult = await runEcho(plan, (label) => onCell(`D=${plan.depth} ${label}`));
     syscallsSkipped ??= result.syscallsSkipped;
     for (const row of result.rows) {
-      const counted = row.connections === SYSCALL_CONNECTIONS
+      const counted = row.connections === plan.syscallConnections
         ? result.syscalls.find((s) => s.server === row.server) : undefined;
       rows.push({
         server: row.server, connections: row.connections, depth: plan.depth,
@@ -90,7 +89,7 @@ export async function runInterest(o: InterestOptions, onCell: (label: string) =>
       'epoll only: level-triggered (direct: send at once, queue what would block; queued: every reply waits for a writable ' +
         'event, write interest on and off per reply, applied just before the next wait unless "unbatched") and ' +
         'edge-triggered (IN|OUT registered once per connection, never changed; reads drain until EAGAIN)',
-      `system calls per message: strace -c -f on a separate run at C = ${SYSCALL_CONNECTIONS}; what remains of epoll_ctl in ` +
+      `system calls per message: strace -c -f on a separate run at C = ${Math.min(...o.connections)}; what remains of epoll_ctl in ` +
         'the edge-triggered servers is one ADD and one DEL per connection, spread over its messages',
       `D = ${o.deepDepth}: each connection keeps ${o.deepDepth} messages in flight (the load generator sends the next one as ` +
         'soon as a reply arrives)',

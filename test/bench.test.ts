@@ -63,7 +63,8 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     assert.ok(result.machine.cores >= 1);
     assert.match(result.machine.kernel, /\S/);
     assert.equal(result.machine.node, process.version);
-    assert.deepEqual(result.parameters.parts, ['scaling', 'micro', 'echo']);
+    assert.deepEqual(result.parameters.parts, ['scaling', 'micro', 'echo', 'interest']);
+    assert.deepEqual(result.parameters.interest?.connections, [2]);
     assert.deepEqual(result.parameters.scaling?.n, [10, 1100]);
     assert.deepEqual(result.parameters.scaling?.a, [1, 3]);
     assert.equal(result.parameters.scaling?.repeat, 2);
@@ -169,10 +170,28 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     assert.equal(echoCellCount(options), 3); // c twice, select only at C=10
   });
 
+  it('interest: every server at every C with one message in flight, the queued ones deep as well, all verified', () => {
+    const interest = result.interest!;
+    const cells = interest.rows.map((r) => `${r.server} C=${r.connections} D=${r.depth}`).sort();
+    assert.deepEqual(cells, [
+      'iomux-epoll C=2 D=1', 'iomux-epoll-et C=2 D=1', 'iomux-epoll-et-queued C=2 D=1', 'iomux-epoll-et-queued C=2 D=8',
+      'iomux-epoll-queued C=2 D=1', 'iomux-epoll-queued C=2 D=8', 'iomux-epoll-queued-unbatched C=2 D=1',
+      'iomux-epoll-queued-unbatched C=2 D=8',
+    ]);
+    for (const row of interest.rows) {
+      assert.equal(row.messagesPerSec.count, 2, row.server);
+      assert.ok(row.messagesPerSec.median > 0);
+      // One event per message edge-triggered or direct, two for the level-triggered strict separation (D = 1).
+      assert.ok(row.eventsPerMessage !== null && row.eventsPerMessage > 0, `${row.server}: events per message`);
+      assert.equal(row.epollCtlPerMessage, null, '--no-syscalls: nothing counted');
+    }
+    assert.ok(result.targets.some((t) => /iomux-epoll-et-queued CPU per msg/.test(t.target)));
+  });
+
   it('writes CSV files that carry the machine and parameters, one line per row', () => {
     const lines = (name: string) => fs.readFileSync(path.join(out, name), 'utf8').trim().split('\n');
     for (const [name, rows] of [['scaling.csv', result.scaling!.rows.length * 2], ['micro.csv', result.micro!.rows.length],
-      ['echo.csv', result.echo!.rows.length]] as const) {
+      ['echo.csv', result.echo!.rows.length], ['interest.csv', result.interest!.rows.length]] as const) {
       const text = lines(name);
       assert.match(text[0], /^# machine: \{/);
       assert.match(text[1], /^# parameters: \{/);

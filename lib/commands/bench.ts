@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .option('--servers <list>', `echo servers: ${ECHO_SERVERS.join(', ')}`, choiceList('--servers', ECHO_SERVERS))
     .option('-n, --n <list>', 'scaling: descriptors watched, e.g. 10,100,1000,10000', integerList('N', 1, 10_000_000))
     .option('-a, --active <list>', 'scaling: descriptors made ready per round (A), e.g. 1,100', integerList('A', 1, 10_000_000))
-    .option('-c, --connections <list>', 'echo: concurrent connections (C), e.g. 10,100', integerList('C', 1, 100_000))
+    .option('-c, --connections <list>', 'echo and interest: concurrent connections (C), e.g. 10,100', integerList('C', 1, 100_000))
     .option('-s, --size <list>', 'echo: message size in bytes (S), e.g. 64,4096', integerList('S', 1, 16 * 2 ** 20))
     .option('-d, --depth <n>', 'echo: messages in flight per connection (D)', integer('D', 1, 1024))
     .option('-r, --repeat <n>', 'repetitions of every cell (the median is reported with min–max)', integer('repeat', 1, 100))
@@ -111,12 +111,12 @@ Examples:
       if (flags.time !== undefined) s.timeMs = flags.time;
       if (flags.transport) s.transport = flags.transport;
       if (flags.servers) e.servers = flags.servers;
-      if (flags.connections) e.connections = flags.connections;
+      if (flags.connections) e.connections = i.connections = flags.connections;
       if (flags.size) e.sizes = flags.size;
       if (flags.depth !== undefined) e.depth = flags.depth;
-      if (flags.warmup !== undefined) e.warmupMs = flags.warmup;
-      if (flags.duration !== undefined) e.durationMs = flags.duration;
-      if (flags.syscallDuration !== undefined) e.syscallDurationMs = flags.syscallDuration;
+      if (flags.warmup !== undefined) e.warmupMs = i.warmupMs = flags.warmup;
+      if (flags.duration !== undefined) e.durationMs = i.durationMs = flags.duration;
+      if (flags.syscallDuration !== undefined) e.syscallDurationMs = i.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = flags.repeat;
       e.pin = i.pin = flags.pin;
