@@ -256,9 +256,12 @@ abstract class Transfer {
       fs.closeSync(this.fd);
       this.fd = -1;
     }
-    if (this.ownsHasher) this.hasher.close();
-    if ('result' in this.outcome) this.resolve(this.outcome.result);
-    else this.reject(this.outcome.error);
+    const outcome = this.outcome;
+    // A hashing thread of our own is gone (with its loop's descriptors) before the promise settles.
+    void (this.ownsHasher ? this.hasher.close() : Promise.resolve()).then(() => {
+      if ('result' in outcome) this.resolve(outcome.result);
+      else this.reject(outcome.error);
+    });
   }
 
   /** For subclasses: a local failure (the file, the disk) as a TransferError reason. */

@@ -150,20 +150,24 @@ export class FileHasher {
 
   /**
    * Ends the thread. Jobs still pending are dropped without an answer: abort them (and wait for the
-   * answers) first if their descriptors are to be closed.
+   * answers) first if their descriptors are to be closed. The promise resolves once the thread has
+   * exited and given back its own loop's descriptors (that takes Node's loop to turn).
    */
-  close(): void {
-    if (this.closed) return;
+  close(): Promise<void> {
+    if (this.closed) return this.exited;
     this.closed = true;
     this.unwatch();
     this.jobs.clear();
-    void this.worker?.terminate();
+    if (this.worker !== null) this.exited = this.worker.terminate().then(() => undefined);
     this.port?.close();
     this.waker?.close();
     this.worker = null;
     this.port = null;
     this.waker = null;
+    return this.exited;
   }
+
+  private exited: Promise<void> = Promise.resolve();
 
   /** @internal */
   send(request: HashRequest): void {

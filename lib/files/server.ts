@@ -139,20 +139,29 @@ export class FileServer {
 
   /**
    * Stops accepting and ends every connection; transfers in flight keep their partials (an upload
-   * resumes from them next time). `done` runs once every file is closed and the hashing thread has
-   * ended: then close the reactor, or exit.
+   * resumes from them next time). `done` runs on the reactor once every connection and file is
+   * closed: then stop or close the reactor. The promise resolves after that, once the hashing thread
+   * has exited too (which needs Node's loop: await it only with the reactor attached, or after run()).
    */
-  close(done?: () => void): void {
-    if (this.closing) {
-      if (done) this.reactor.setTimeout(done, 0);
-      return;
+  close(done?: () => void): Promise<void> {
+    if (!this.closing) {
+      this.closing = true;
+      this.listener.close();
+      this.finished = new Promise((resolve) => {
+        this.onClosed = () => {
+          done?.();
+          void this.hasher.close().then(resolve);
+        };
+      });
+      for (const session of [...this.sessions]) session.shutdown();
+      this.checkClosed();
+    } else if (done) {
+      void this.finished.then(done);
     }
-    this.closing = true;
-    this.onClosed = done ?? null;
-    this.listener.close();
-    for (const session of [...this.sessions]) session.shutdown();
-    this.checkClosed();
+    return this.finished;
   }
+
+  private finished: Promise<void> = Promise.resolve();
 
   // ---- for sessions ----
 
@@ -228,7 +237,6 @@ export class FileServer {
 
   private checkClosed(): void {
     if (!this.closing || this.sessions.size > 0 || this.openFiles > 0) return;
-    this.hasher.close();
     const done = this.onClosed;
     this.onClosed = null;
     done?.();
