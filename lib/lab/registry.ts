@@ -12,9 +12,10 @@ import { acceptStorm } from './scenarios/accept-storm';
 import { halfClose } from './scenarios/half-close';
 import { oneshotRearm } from './scenarios/oneshot-rearm';
 import { thunderingHerd } from './scenarios/thundering-herd';
+import { stickyPackets } from './scenarios/sticky-packets';
 
 export const SCENARIOS: readonly Scenario[] = [
-  partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd,
+  partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd, stickyPackets,
 ];
 
 /** Parameters every scenario takes. */
