@@ -4,10 +4,11 @@
  * and benchmarking libraries.
  */
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
+import type { FilesOptions } from './files';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
 
-export const PARTS = ['scaling', 'micro', 'echo'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'files'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface SuiteOptions {
@@ -16,6 +17,7 @@ export interface SuiteOptions {
   scaling: ScalingOptions;
   micro: MicroOptions;
   echo: EchoOptions;
+  files: FilesOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -30,7 +32,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'files'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -58,7 +60,19 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallSize: 64,
       syscallDurationMs: 1000,
     },
+    files: filesPreset(full),
   };
+}
+
+/**
+ * The file part: the issue's 1 GiB and 100 concurrent 10 MiB uploads in --full and when the part is
+ * asked for by itself (`iomux bench --files`); 128 MiB and 100 uploads of 1 MiB inside the default
+ * suite, which must stay within its three minutes.
+ */
+export function filesPreset(large: boolean): FilesOptions {
+  return large
+    ? { sizeMiB: 1024, repeat: 3, uploads: 100, uploadMiB: 10 }
+    : { sizeMiB: 128, repeat: 3, uploads: 100, uploadMiB: 1 };
 }
 
 export function defaultOutDir(): string {

@@ -79,10 +79,7 @@ export class FileStore {
     try {
       const st = fs.fstatSync(fd, { bigint: true });
       if (!st.isFile()) throw new ProtocolError('FORBIDDEN', `${JSON.stringify(name)} is not a regular file`);
-      return {
-        fd, size: Number(st.size), mtimeNs: st.mtimeNs,
-        identity: `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`,
-      };
+      return { fd, size: Number(st.size), mtimeNs: st.mtimeNs, identity: identityOf(st) };
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -131,10 +128,15 @@ export class FileStore {
     }
   }
 
-  /** Puts a verified partial in place (one atomic rename over any older version) and forgets its metadata. */
-  commit(partial: PartialUpload): void {
+  /**
+   * Puts a verified partial in place (one atomic rename over any older version) and forgets its
+   * metadata. Returns the stored file's identity (as openSource would give it), for the hash cache.
+   */
+  commit(partial: PartialUpload): string {
     fs.renameSync(partial.dataPath, path.join(this.dir, partial.name));
     fs.rmSync(partial.metaPath, { force: true });
+    // After the rename: it changes the inode's ctime.
+    return identityOf(fs.fstatSync(partial.fd, { bigint: true }));
   }
 
   /** Drops a partial whose bytes are known to be wrong, so the next attempt starts from 0. */
@@ -177,6 +179,11 @@ export class FileStore {
       return '';
     }
   }
+}
+
+/** This version of a file: a change of content changes mtime or ctime (or the inode, when replaced). */
+function identityOf(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 function openNoFollow(file: string): number {
