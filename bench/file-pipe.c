@@ -8,7 +8,8 @@
  *
  * The listening side prints {"port":N} once it listens and serves one connection. The sender
  * sendfile()s the whole file, half-closes, and waits for the receiver's close, so its time covers
- * the receiver's last write. Each side prints one JSON line: {"role":..., "bytes":N, "seconds":S}.
+ * the receiver's last write. Each side prints one JSON line: {"role":..., "bytes":N, "seconds":S,
+ * "cpuSeconds":C}, C being its own user + system time (getrusage).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -16,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,6 +123,9 @@ int main(int argc, char **argv) {
   unsigned long long bytes = send_path ? send_file(sock, send_path) : receive_file(sock, recv_path);
   double seconds = (double)(now_ns() - start) / 1e9;
   close(sock);
-  printf("{\"role\":\"%s\",\"bytes\":%llu,\"seconds\":%.6f}\n", send_path ? "send" : "recv", bytes, seconds);
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  double cpu = (double)usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6;
+  printf("{\"role\":\"%s\",\"bytes\":%llu,\"seconds\":%.6f,\"cpuSeconds\":%.6f}\n", send_path ? "send" : "recv", bytes, seconds, cpu);
   return 0;
 }

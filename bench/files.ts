@@ -41,6 +41,8 @@ export interface FileSample {
   seconds: number;
   /** iomux only: the whole client command (process start, hashing before a put, exit). */
   commandSeconds: number | null;
+  /** The server side's CPU time (user + system, all threads) for this transfer. */
+  serverCpuSeconds: number;
 }
 
 export interface MemorySample {
@@ -69,6 +71,8 @@ export interface FileRow {
   mbPerSec: Spread;
   /** iomux only: MB/s of the whole command. */
   commandMbPerSec: Spread | null;
+  /** The server side's CPU seconds per GiB moved. */
+  serverCpuPerGiB: Spread;
   toNode: number | null;
   toC: number | null;
 }
@@ -167,6 +171,13 @@ function listen(file: string, args: string[]): Promise<Listening> {
   });
 }
 
+/** utime + stime of a live process, all threads, in seconds (/proc/PID/stat; CLK_TCK is 100 on Linux). */
+function cpuSeconds(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 /** A field of /proc/PID/status, in bytes. */
 function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
@@ -175,7 +186,7 @@ function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 /** One transfer through a pipe program (C or Node): the listener plays the server, the connecting side the client. */
-async function pipeTransfer(impl: 'c' | 'node', direction: 'put' | 'get', source: string, target: string): Promise<number> {
+async function pipeTransfer(impl: 'c' | 'node', direction: 'put' | 'get', source: string, target: string): Promise<{ seconds: number; serverCpuSeconds: number }> {
   const program = impl === 'c'
     ? { file: programPath('bench-file-pipe'), args: [] as string[] }
     : { file: process.execPath, args: [path.join(__dirname, 'node-file-pipe.js')] };
@@ -183,11 +194,12 @@ async function pipeTransfer(impl: 'c' | 'node', direction: 'put' | 'get', source
   const clientRole = direction === 'put' ? ['--send', source] : ['--recv', target];
   const server = await listen(program.file, [...program.args, '--listen', ...serverRole]);
   const client = await run(program.file, [...program.args, '--connect', String(server.port), ...clientRole]);
-  await server.done;
-  const report = JSON.parse(client.stdout.trim().split('\n').pop()!) as { bytes: number; seconds: number };
+  const last = (text: string) => JSON.parse(text.trim().split('\n').pop()!) as { bytes: number; seconds: number; cpuSeconds: number };
+  const serverReport = last(await server.done);
+  const report = last(client.stdout);
   const expected = fs.statSync(source).size;
   if (report.bytes !== expected || fs.statSync(target).size !== expected) throw new Error(`${impl} ${direction}: ${report.bytes} of ${expected} bytes`);
-  return report.seconds;
+  return { seconds: report.seconds, serverCpuSeconds: serverReport.cpuSeconds };
 }
 
 /** The transfer time an `iomux files put/get` printed in its final line. */
@@ -215,8 +227,8 @@ export async function runFiles(options: FilesOptions, onCell: (label: string) =>
       for (const impl of ['c', 'node'] as const) {
         for (const direction of ['put', 'get'] as const) {
           onCell(`${impl} ${direction} ${size}`);
-          const seconds = await pipeTransfer(impl, direction, source, target);
-          samples.push({ impl, direction, repetition, bytes, seconds, commandSeconds: null });
+          const { seconds, serverCpuSeconds } = await pipeTransfer(impl, direction, source, target);
+          samples.push({ impl, direction, repetition, bytes, seconds, commandSeconds: null, serverCpuSeconds });
           fs.rmSync(target, { force: true });
         }
       }
@@ -228,15 +240,19 @@ export async function runFiles(options: FilesOptions, onCell: (label: string) =>
         const to = `127.0.0.1:${server.port}`;
         const baselineBytes = statusBytes(pid, 'VmRSS');
         onCell(`iomux put ${size}`);
+        let cpu = cpuSeconds(pid);
         const put = await run(process.execPath, [cli, 'files', 'put', source, '--to', to, '--name', 'put.bin', '--no-progress']);
-        samples.push({ impl: 'iomux', direction: 'put', repetition, bytes, seconds: iomuxSeconds(put, bytes), commandSeconds: put.seconds });
+        samples.push({ impl: 'iomux', direction: 'put', repetition, bytes, seconds: iomuxSeconds(put, bytes), commandSeconds: put.seconds,
+          serverCpuSeconds: cpuSeconds(pid) - cpu });
         fs.rmSync(path.join(served, 'put.bin'));
         // A source the server has not hashed yet (a hard link: no copy), fetched twice.
         fs.linkSync(source, path.join(served, 'source.bin'));
         for (const direction of ['get-cold', 'get'] as const) {
           onCell(`iomux ${direction} ${size}`);
+          cpu = cpuSeconds(pid);
           const get = await run(process.execPath, [cli, 'files', 'get', 'source.bin', '--from', to, '-o', target, '--no-progress']);
-          samples.push({ impl: 'iomux', direction, repetition, bytes, seconds: iomuxSeconds(get, bytes), commandSeconds: get.seconds });
+          samples.push({ impl: 'iomux', direction, repetition, bytes, seconds: iomuxSeconds(get, bytes), commandSeconds: get.seconds,
+            serverCpuSeconds: cpuSeconds(pid) - cpu });
           fs.rmSync(target);
         }
         const peakBytes = statusBytes(pid, 'VmHWM');
@@ -260,6 +276,7 @@ export async function runFiles(options: FilesOptions, onCell: (label: string) =>
     'iomux: `iomux files put/get` against `iomux files serve` (one reactor, attached to Node\'s loop); its seconds run from the request to the verdict, the receiver\'s SHA-256 check included; "command MB/s" is the whole client process (start, hashing the file before a put, exit)',
     'iomux get-cold: the first request for a version of a file, which the server hashes before it answers (then caches); get: the same file again',
     'node: stream.pipeline(fs.createReadStream, socket) into a net socket piped into fs.createWriteStream (bench/node-file-pipe.ts); c: sendfile(2) into the socket, read(2) + write(2) out of it (bench/file-pipe.c); neither hashes',
+    'server CPU s/GiB: user + system time of the server side (the receiver of a put, the sender of a get), all threads (iomux: the reactor and the hashing thread; Node: its thread pool too), per GiB moved; /proc ticks are 10 ms',
     `memory: the iomux server's VmRSS once listening, and its VmHWM (the kernel's peak) after the large put and gets, and after ${options.uploads} concurrent uploads`,
     `concurrency: ${options.uploads} uploads of ${options.uploadMiB} MiB at once from one client process into one server; seconds from the first request to the last verdict, hashing on the client included`,
   ];
@@ -275,6 +292,7 @@ function summarize(samples: FileSample[]): FileRow[] {
       impl, direction,
       mbPerSec: spread(group.map((s) => s.bytes / s.seconds / 1e6)),
       commandMbPerSec: commands.length > 0 ? spread(commands.map((s) => s.bytes / s.commandSeconds! / 1e6)) : null,
+      serverCpuPerGiB: spread(group.map((s) => s.serverCpuSeconds / (s.bytes / 2 ** 30))),
       toNode: null, toC: null,
     });
   }

@@ -8,7 +8,8 @@
  *
  * The listening side prints {"port":N} and serves one connection. The sender's time runs from the
  * connection to the receiver's close (the receiver closes once its file is written), so it covers
- * the last write. Each side prints {"role":..., "bytes":N, "seconds":S}.
+ * the last write. Each side prints {"role":..., "bytes":N, "seconds":S, "cpuSeconds":C}, C being the
+ * whole process's user + system time (its thread pool's writes included).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -40,7 +41,9 @@ async function transfer(socket: net.Socket): Promise<void> {
     socket.destroy();
   }
   const seconds = (performance.now() - started) / 1000;
-  process.stdout.write(`${JSON.stringify({ role: sendPath !== undefined ? 'send' : 'recv', bytes, seconds })}\n`);
+  const cpu = process.cpuUsage();
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+  process.stdout.write(`${JSON.stringify({ role: sendPath !== undefined ? 'send' : 'recv', bytes, seconds, cpuSeconds })}\n`);
 }
 
 if (listening) {

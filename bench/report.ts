@@ -169,13 +169,13 @@ export function filesTable(r: FilesResult): TableData {
   const label: Record<string, string> = { put: 'put', get: 'get', 'get-cold': 'get (cold: hashes the source first)' };
   const rows = r.rows.map((row) => [
     row.impl, label[row.direction], spreadText(row.mbPerSec), row.commandMbPerSec ? spreadText(row.commandMbPerSec) : '–',
-    ratioText(row.toNode), ratioText(row.toC),
+    row.serverCpuPerGiB ? spreadText(row.serverCpuPerGiB) : '–', ratioText(row.toNode), ratioText(row.toC),
   ]);
   return {
     title: `Files: one ${r.options.sizeMiB} MiB file over loopback, MB/s (median, min–max over ${r.options.repeat})`,
-    head: ['implementation', 'direction', 'MB/s', 'command MB/s', '/ Node pipeline', '/ C sendfile'],
+    head: ['implementation', 'direction', 'MB/s', 'command MB/s', 'server CPU s/GiB', '/ Node pipeline', '/ C sendfile'],
     rows,
-    aligns: ['left', 'left', 'right', 'right', 'right', 'right'],
+    aligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
   };
 }
 
@@ -275,9 +275,9 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
   }
   if (result.fileTransfer) {
     files['files.csv'] = csv(header, ['implementation', 'direction', 'size_mib', 'mb_per_sec_median', 'mb_per_sec_min', 'mb_per_sec_max',
-      'command_mb_per_sec_median', 'to_node_pipeline', 'to_c_sendfile'],
+      'command_mb_per_sec_median', 'server_cpu_s_per_gib_median', 'to_node_pipeline', 'to_c_sendfile'],
     result.fileTransfer.rows.map((r) => [r.impl, r.direction, result.fileTransfer!.options.sizeMiB, ...spreadCells(r.mbPerSec), r.commandMbPerSec?.median,
-      r.toNode, r.toC]));
+      r.serverCpuPerGiB?.median, r.toNode, r.toC]));
     files['files-memory.csv'] = csv(header, ['repetition', 'rss_listening_bytes', 'peak_bytes', 'peak_after_uploads_bytes', 'uploads',
       'verified', 'upload_bytes', 'upload_seconds'],
     result.fileTransfer.memory.map((m, i) => [m.repetition, m.baselineBytes, m.peakBytes, m.peakAfterLoadBytes, result.fileTransfer!.load[i]?.uploads,

@@ -178,6 +178,7 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
       assert.equal(sample.bytes, 3 * 1024 * 1024);
       assert.ok(sample.seconds > 0, `${sample.impl} ${sample.direction}`);
       assert.equal(sample.commandSeconds !== null, sample.impl === 'iomux');
+      assert.ok(sample.serverCpuSeconds >= 0, `${sample.impl} ${sample.direction}: server CPU`);
     }
     const keys = files.rows.map((r) => `${r.impl} ${r.direction}`);
     assert.deepEqual(keys, ['iomux put', 'node put', 'c put', 'iomux get', 'node get', 'c get', 'iomux get-cold']);

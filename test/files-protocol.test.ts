@@ -72,13 +72,24 @@ describe('files protocol: the codec', () => {
 
   it('the worked example of docs/file-transfer.md, byte for byte', () => {
     const hash = sha('hello\n');
-    const put = Buffer.concat([frameHeader(47), encode({ type: 'put', name: 'hello.txt', size: 6, sha256: hash })]);
-    assert.equal(put.toString('hex'),
-      '0000002f' + '01' + '0000000000000006' + '20' + hash.toString('hex') + '0009' + Buffer.from('hello.txt').toString('hex'));
-    assert.equal(Buffer.concat([frameHeader(9), encode({ type: 'accept', offset: 0 })]).toString('hex'), '00000009810000000000000000');
-    assert.equal(Buffer.concat([frameHeader(42), encode({ type: 'stored', size: 6, sha256: hash })]).toString('hex'),
-      '0000002a' + '82' + '0000000000000006' + '20' + hash.toString('hex'));
-    assert.equal(encode({ type: 'error', code: 'BUSY', message: 'busy' }).toString('hex'), 'ff05000462757379');
+    assert.equal(hash.toString('hex'), '5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03');
+    const frame = (m: Message) => {
+      const body = encode(m);
+      return Buffer.concat([frameHeader(body.length), body]).toString('hex');
+    };
+    const hex = (text: string) => text.replace(/\s+/g, '');
+    assert.equal(frame({ type: 'put', name: 'hello.txt', size: 6, sha256: hash }), hex(`
+      00000035 01 0000000000000006 20 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03 0009 68656c6c6f2e747874`));
+    assert.equal(frame({ type: 'accept', offset: 0 }), hex('00000009 81 0000000000000000'));
+    assert.equal(frame({ type: 'stored', size: 6, sha256: hash }), hex(`
+      0000002a 82 0000000000000006 20 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03`));
+    assert.equal(frame({ type: 'accept', offset: 2 }), hex('00000009 81 0000000000000002'));
+    assert.equal(frame({ type: 'get', name: 'hello.txt', have: 2, size: 6, mtimeNs: 1764500000123456789n, sha256: hash }), hex(`
+      00000045 02 0000000000000002 0000000000000006 187cc366c1890d15 20 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03
+      0009 68656c6c6f2e747874`));
+    assert.equal(frame({ type: 'sending', offset: 2, size: 6, mtimeNs: 1764500000123456789n, sha256: hash }), hex(`
+      0000003a 83 0000000000000002 0000000000000006 187cc366c1890d15 20 5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03`));
+    assert.equal(frame({ type: 'error', code: 'BUSY', message: 'busy' }), hex('00000008 ff 05 0004 62757379'));
   });
 
   it('refuses an empty frame and an unknown message type', () => {
