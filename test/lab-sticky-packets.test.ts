@@ -44,7 +44,7 @@ describe('lab: sticky-packets (TCP is a byte stream)', () => {
       assert.deepEqual([c.framedFrames, c.framedBytes, c.framedLost], [1, 65536, 0]);
       const rows = trace(report, label).rows;
       assert.match(rows.find((r) => r.action.startsWith('seed reader'))?.action ?? '',
-        /size = recv\(1024\) → 1024 bytes "65536line 00…", parsed as 65536: the 1019 bytes of the file behind the digits go with the header/);
+        /size = recv\(1024\) → 1024 bytes "65536line 00…" → 65536, 1019 bytes of the file lost with it; then 64 recv\(1024\) calls → 63 × 1024 \+ 5 bytes/);
       assert.match(rows.find((r) => r.kind === 'stall')?.action ?? '', /STALLED with 64517 of 65536 bytes of the file: it waits for 1019 that were already sent/);
       assert.match(rows.at(-1)?.action ?? '', /framed reader: 1 frame of 65536 bytes, identical to the file/);
     });

@@ -169,8 +169,8 @@ export const stickyPackets: Scenario = {
           headerRecv = Math.max(0, binding.recv(fd, s.scratch, 0, SEED_HEADER_RECV));
           const text = s.scratch.subarray(0, headerRecv).toString('latin1');
           announced = Number.parseInt(text, 10);
-          return `size = recv(${SEED_HEADER_RECV}) → ${headerRecv} bytes "${text.slice(0, 12).replace(/\n/g, '\\n')}…", parsed as ${announced}: ` +
-            `the ${headerRecv - header.length} bytes of the file behind the digits go with the header`;
+          return `size = recv(${SEED_HEADER_RECV}) → ${headerRecv} bytes "${text.slice(0, 12).replace(/\n/g, '\\n')}…" → ${announced}, ` +
+            `${headerRecv - header.length} bytes of the file lost with it`;
         },
       }, () => announced >= 0 && stored >= announced, (piece) => {
         stored += piece.length;
