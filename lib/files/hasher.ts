@@ -190,15 +190,25 @@ export class FileHasher {
 
   private drain(): void {
     this.waker?.drain();
+    let failure: unknown = null;
     for (;;) {
       const received = this.port === null ? undefined : receiveMessageOnPort(this.port);
       if (received === undefined) break;
       const reply = received.message as HashReply;
       const job = this.jobs.get(reply.id);
       if (job === undefined) continue;
-      if (job.receive(reply)) this.jobs.delete(reply.id);
+      let over = reply.type !== 'progress';
+      try {
+        over = job.receive(reply);
+      } catch (err) {
+        // One job's callback failing must not strand the answers behind it: they are delivered
+        // first, then the reactor's onError gets the failure.
+        failure ??= err;
+      }
+      if (over) this.jobs.delete(reply.id);
     }
     if (this.jobs.size === 0) this.unwatch();
+    if (failure !== null) throw failure;
   }
 
   private unwatch(): void {
