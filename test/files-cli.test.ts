@@ -121,11 +121,11 @@ describe('iomux files (CLI)', function () {
 
   after(removeTempDirs);
 
-  it('serve prints where it listens; put and get exit 0 with one plain line each, and the files are identical', async () => {
+  it('serve (on select) prints where it listens; put and get exit 0 with one plain line each, and the files are identical', async () => {
     const dir = tempDir('cli-srv');
     const local = tempDir('cli-local');
     writePattern(path.join(local, 'data.bin'), 3 * MiB, 1);
-    const server = await serve(dir);
+    const server = await serve(dir, ['--mechanism', 'select']);
     const put = await files('put', path.join(local, 'data.bin'), '--to', server.address);
     assert.equal(put.code, EXIT.ok, put.stderr);
     assert.match(put.stdout, /^stored "data\.bin": 3145728 bytes, sha256 [0-9a-f]{64} verified; 3145728 bytes in [\d.]+ s \([\d.]+ MB\/s\)\n$/);
