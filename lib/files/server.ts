@@ -264,14 +264,31 @@ class Session {
     conn.onClose = (err) => this.onClose(err);
   }
 
-  /** Server shutdown: a transfer in flight is told why (when its body is not on the wire) and cut off. */
+  /**
+   * Server shutdown. An upload stops where it is (its partial kept) and is told why; the connection
+   * then closes the lingering way, reading and dropping what the client still sends until it goes,
+   * so the answer is not lost to a reset. A download's bytes are on the wire: no answer can be framed
+   * in between, so that connection is cut.
+   */
   shutdown(): void {
-    if (this.state === 'idle') {
-      this.conn.close();
+    if (this.state === 'sending') {
+      this.conn.destroy();
       return;
     }
-    if (this.state !== 'sending') this.reply({ type: 'error', code: 'SHUTTING_DOWN', message: 'the server is shutting down; try again later' });
-    this.conn.destroy();
+    if (this.state !== 'idle') {
+      if (this.upload !== null) {
+        const { partial, position } = this.upload;
+        this.server.count('interrupted');
+        this.server.note(`put ${JSON.stringify(partial.name)} from ${this.peer}: connection closed by shutdown at byte ${position} ` +
+          `of ${partial.size}; partial kept`);
+        this.endUpload();
+      }
+      this.endDownload();
+      this.decoder.stop();
+      this.state = 'idle';
+      this.reply({ type: 'error', code: 'SHUTTING_DOWN', message: 'the server is shutting down; try again later' });
+    }
+    this.conn.close();
   }
 
   private onData(data: Buffer): void {
@@ -543,7 +560,7 @@ class Session {
     if (this.upload !== null) {
       const { partial, position } = this.upload;
       this.server.count('interrupted');
-      this.server.note(`put ${JSON.stringify(partial.name)} from ${this.peer}: connection ${this.server.isClosing ? 'closed by shutdown' : 'lost'} ` +
+      this.server.note(`put ${JSON.stringify(partial.name)} from ${this.peer}: connection lost ` +
         `at byte ${position} of ${partial.size}; partial kept${err !== null && !isDisconnect(err) ? ` (${err.message})` : ''}`);
       this.endUpload();
     }
