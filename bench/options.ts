@@ -4,11 +4,12 @@
  * and benchmarking libraries.
  */
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
+import type { FilesOptions } from './files';
 import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
 
-export const PARTS = ['scaling', 'micro', 'echo', 'interest'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface SuiteOptions {
@@ -18,6 +19,7 @@ export interface SuiteOptions {
   micro: MicroOptions;
   echo: EchoOptions;
   interest: InterestOptions;
+  files: FilesOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -32,7 +34,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -71,7 +73,19 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscalls: true,
       syscallDurationMs: full ? 1000 : 700,
     },
+    files: filesPreset(full),
   };
+}
+
+/**
+ * The file part: the issue's 1 GiB and 100 concurrent 10 MiB uploads in --full and when the part is
+ * asked for by itself (`iomux bench --files`); 128 MiB and 100 uploads of 1 MiB inside the default
+ * suite, which must stay within its three minutes.
+ */
+export function filesPreset(large: boolean): FilesOptions {
+  return large
+    ? { sizeMiB: 1024, repeat: 3, uploads: 100, uploadMiB: 10 }
+    : { sizeMiB: 128, repeat: 3, uploads: 100, uploadMiB: 1 };
 }
 
 export function defaultOutDir(): string {

@@ -1,6 +1,7 @@
 /** What a run leaves for people and programs: terminal tables (cli-table3), CSV files and the JSON record. */
 import Table from 'cli-table3';
 import { boundBy, BoundBy, CAPPED_SHARE, EchoResult, EchoRow, isCapped } from './echo';
+import type { FilesResult } from './files';
 import type { InterestResult } from './interest';
 import type { MicroResult } from './micro';
 import type { ScalingResult } from './scaling';
@@ -170,9 +171,39 @@ export function targetTable(checks: TargetCheck[]): TableData {
     title: 'Targets (ratios from this run)',
     head: ['target', 'measured', 'needed', 'met'],
     rows: checks.map((c) => [
-      c.target, ratioText(c.value), `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}×`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
+      c.target, c.unit && c.value !== null ? `${num(c.value)} ${c.unit}` : ratioText(c.value),
+      `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}${c.unit ? ` ${c.unit}` : '×'}`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
     ]),
     aligns: ['left', 'right', 'right', 'left'],
+  };
+}
+
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+export function filesTable(r: FilesResult): TableData {
+  const label: Record<string, string> = { put: 'put', get: 'get', 'get-cold': 'get (cold: hashes the source first)' };
+  const rows = r.rows.map((row) => [
+    row.impl, label[row.direction], spreadText(row.mbPerSec), row.commandMbPerSec ? spreadText(row.commandMbPerSec) : '–',
+    row.serverCpuPerGiB ? spreadText(row.serverCpuPerGiB) : '–', ratioText(row.toNode), ratioText(row.toC),
+  ]);
+  return {
+    title: `Files: one ${r.options.sizeMiB} MiB file over loopback, MB/s (median, min–max over ${r.options.repeat})`,
+    head: ['implementation', 'direction', 'MB/s', 'command MB/s', 'server CPU s/GiB', '/ Node pipeline', '/ C sendfile'],
+    rows,
+    aligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
+  };
+}
+
+export function filesMemoryTable(r: FilesResult): TableData {
+  const rows = r.memory.map((m) => [
+    String(m.repetition + 1), num(mib(m.baselineBytes)), num(mib(m.peakBytes)), num(mib(m.peakBytes - m.baselineBytes)), num(mib(m.peakAfterLoadBytes)),
+  ]);
+  const load = r.load.map((l) => `${l.verified} of ${l.uploads} verified in ${l.seconds.toFixed(2)} s${l.failures.length ? ` (${l.failures[0]})` : ''}`);
+  return {
+    title: `Files: the server's memory (MiB), and ${r.options.uploads} concurrent uploads of ${r.options.uploadMiB} MiB: ${spreadText(r.loadMbPerSec)} MB/s in total`,
+    head: ['run', 'RSS listening', `peak through ${r.options.sizeMiB} MiB`, 'rise', 'peak after the uploads'],
+    rows,
+    footer: load.map((line, i) => `run ${i + 1}: ${line}`),
   };
 }
 
@@ -186,6 +217,10 @@ export function resultTables(r: SuiteResult): { table: TableData; notes: string[
     tables.push({ table: syscallTable(r.echo), notes: [] });
   }
   if (r.interest) tables.push({ table: interestTable(r.interest), notes: r.interest.notes });
+  if (r.fileTransfer) {
+    tables.push({ table: filesTable(r.fileTransfer), notes: r.fileTransfer.notes });
+    tables.push({ table: filesMemoryTable(r.fileTransfer), notes: [] });
+  }
   if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
   return tables;
 }
@@ -259,6 +294,16 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
       'server_cpu_us_per_msg_max', 'msgs_per_sec_median', 'loadgen_cpu_share', 'events_per_msg', 'epoll_ctl_per_msg', 'recv_per_msg',
       'syscalls_per_msg'], result.interest.rows.map((r) => [r.server, r.connections, r.depth, ...spreadCells(r.cpuNsPerMessage, 1e-3),
       r.messagesPerSec.median, r.loadgenCpuShare, r.eventsPerMessage, r.epollCtlPerMessage, r.recvPerMessage, r.syscallsPerMessage]));
+  }
+  if (result.fileTransfer) {
+    files['files.csv'] = csv(header, ['implementation', 'direction', 'size_mib', 'mb_per_sec_median', 'mb_per_sec_min', 'mb_per_sec_max',
+      'command_mb_per_sec_median', 'server_cpu_s_per_gib_median', 'to_node_pipeline', 'to_c_sendfile'],
+    result.fileTransfer.rows.map((r) => [r.impl, r.direction, result.fileTransfer!.options.sizeMiB, ...spreadCells(r.mbPerSec), r.commandMbPerSec?.median,
+      r.serverCpuPerGiB?.median, r.toNode, r.toC]));
+    files['files-memory.csv'] = csv(header, ['repetition', 'rss_listening_bytes', 'peak_bytes', 'peak_after_uploads_bytes', 'uploads',
+      'verified', 'upload_bytes', 'upload_seconds'],
+    result.fileTransfer.memory.map((m, i) => [m.repetition, m.baselineBytes, m.peakBytes, m.peakAfterLoadBytes, result.fileTransfer!.load[i]?.uploads,
+      result.fileTransfer!.load[i]?.verified, result.fileTransfer!.load[i]?.bytes, result.fileTransfer!.load[i]?.seconds]));
   }
   return files;
 }

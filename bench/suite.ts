@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderCharts } from './charts';
 import { echoCellCount, EchoOptions, EchoResult, runEcho } from './echo';
+import { filesCellCount, FilesOptions, FilesResult, runFiles } from './files';
 import { machineInfo, MachineInfo, machineSummary } from './machine';
 import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
 import type { Part, SuiteOptions } from './options';
@@ -26,11 +27,17 @@ export interface SuiteResult {
   durationSec: number;
   command: string[];
   machine: MachineInfo;
-  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; interest?: InterestOptions };
+  parameters: {
+    parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; interest?: InterestOptions;
+    files?: FilesOptions;
+  };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
   echo: EchoResult | null;
+  /** The interest-churn part; absent in runs saved before it existed. */
   interest?: InterestResult | null;
+  /** The file-transfer part; absent in runs saved before it existed. */
+  fileTransfer?: FilesResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
@@ -56,12 +63,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const machine = machineInfo();
   const has = (part: Part) => o.parts.includes(part);
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
-    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0);
+    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0)
+    + (has('files') ? filesCellCount(o.files) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
   let echo: EchoResult | null = null;
   let interest: InterestResult | null = null;
+  let files: FilesResult | null = null;
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -79,10 +88,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('interest', interestCellCount(o.interest));
       interest = await runInterest(o.interest, (label) => progress.tick(label));
     }
+    if (has('files')) {
+      progress.part('files', filesCellCount(o.files));
+      files = await runFiles(o.files, (label) => progress.tick(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = checkTargets(scaling, echo, interest);
+  const targets = checkTargets(scaling, echo, files, interest);
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -97,8 +110,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       micro: has('micro') ? o.micro : undefined,
       echo: has('echo') ? o.echo : undefined,
       interest: has('interest') ? o.interest : undefined,
+      files: has('files') ? o.files : undefined,
     },
-    scaling, micro, echo, interest, targets,
+    scaling, micro, echo, interest, fileTransfer: files, targets,
     files: [],
   };
   printTables(result, o.print);

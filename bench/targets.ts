@@ -1,5 +1,6 @@
 /** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
 import { EchoResult, EchoRow, EchoServerName, isCapped } from './echo';
+import type { FilesResult } from './files';
 import type { ScalingResult, ScalingRow } from './scaling';
 import { InterestResult, interestRow } from './interest';
 import { ratio } from './stats';
@@ -13,6 +14,8 @@ export interface TargetCheck {
   threshold: number;
   met: boolean | null;
   detail: string;
+  /** How value and threshold read: '×' (a ratio, the default) or a unit such as 'MiB'. */
+  unit?: string;
 }
 
 function check(target: string, value: number | null, kind: 'min' | 'max', threshold: number, detail: string): TargetCheck {
@@ -20,7 +23,8 @@ function check(target: string, value: number | null, kind: 'min' | 'max', thresh
   return { target, value, kind, threshold, met, detail };
 }
 
-export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null, interest: InterestResult | null = null): TargetCheck[] {
+export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null, files: FilesResult | null = null,
+  interest: InterestResult | null = null): TargetCheck[] {
   const checks: TargetCheck[] = [];
   if (scaling) {
     const row = (mechanism: string, n: number, a: number): ScalingRow | undefined =>
@@ -63,6 +67,25 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
       checks.push(check(`${server} CPU per msg / Node net (C=1, S=64)`, r?.cpuToNode ?? null, 'max', 1,
         'server CPU time per message at low load'));
     }
+  }
+  if (files) {
+    const row = (impl: string, direction: string) => files.rows.find((r) => r.impl === impl && r.direction === direction);
+    const size = `${files.options.sizeMiB} MiB`;
+    for (const direction of ['put', 'get'] as const) {
+      const r = row('iomux', direction);
+      checks.push(check(`iomux files ${direction} MB/s / Node stream.pipeline (${size})`, r?.toNode ?? null, 'min', 1.5,
+        'against Node\'s idiomatic fs stream ⇄ net socket'));
+      checks.push(check(`iomux files ${direction} MB/s / C sendfile pipe (${size})`, r?.toC ?? null, 'min', 0.8,
+        'against the plain copy limit (which hashes nothing)'));
+    }
+    // The issue's bound, read two ways: the process's peak as it is, and what the transfers added to
+    // the idle server (as test/echo-memory.test.ts measures); Node itself and the hashing thread are
+    // most of the first.
+    const mib = (f: (m: FilesResult['memory'][number]) => number) => (files.memory.length > 0 ? Math.max(...files.memory.map(f)) / 2 ** 20 : null);
+    checks.push({ ...check(`iomux files serve peak RSS (VmHWM) through a ${size} put and two gets`, mib((m) => m.peakBytes), 'max', 64,
+      'the whole process: Node, the addon and the hashing thread included'), unit: 'MiB' });
+    checks.push({ ...check(`iomux files serve peak RSS − RSS when listening (${size} put and two gets)`, mib((m) => m.peakBytes - m.baselineBytes),
+      'max', 64, 'what the transfers added: the file is never buffered'), unit: 'MiB' });
   }
   if (interest) checks.push(...interestTargets(interest));
   return checks;

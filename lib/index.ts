@@ -28,3 +28,5 @@ export type {
   ConnectionOptions, ConnectOptions, ListenerOptions, ListenerStats, Endpoint, TcpEndpoint, UnixEndpoint,
   LineDecoderOptions, LengthPrefixedOptions,
 } from './stream';
+export { FileServer, putFile, getFile, TransferError } from './files';
+export type { FileServerOptions, FileServerStats, PutOptions, GetOptions, TransferResult, Progress, FailureReason } from './files';

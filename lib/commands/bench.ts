@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
-import { defaultOutDir, Part, PARTS, presetOptions } from '../../bench/options';
+import { defaultOutDir, filesPreset, Part, PARTS, presetOptions } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -30,6 +30,7 @@ interface BenchFlags {
   micro?: boolean;
   echo?: boolean;
   interest?: boolean;
+  files?: boolean;
   only?: Part[];
   full?: boolean;
   mechanisms?: ScalingMechanism[];
@@ -45,6 +46,9 @@ interface BenchFlags {
   warmup?: number;
   duration?: number;
   syscallDuration?: number;
+  fileSize?: number;
+  uploads?: number;
+  uploadSize?: number;
   transport?: Transport;
   out: string;
   json?: string;
@@ -63,6 +67,7 @@ export function register(program: Command): void {
     .option('--micro', 'run the micro-benchmarks (one call through the addon vs C)')
     .option('--echo', 'run the echo throughput part')
     .option('--interest', 'run the interest-churn part (epoll level- vs edge-triggered, direct vs queued, C = 100 and 1000, D = 1 and 8)')
+    .option('--files', 'run the file-transfer part: 1 GiB put/get vs Node stream.pipeline and a C sendfile pipe, server RSS, 100 concurrent 10 MiB uploads (128 MiB and 1 MiB uploads inside the default suite)')
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
@@ -77,6 +82,9 @@ export function register(program: Command): void {
     .option('--micro-time <ms>', 'micro: time per benchmark and repetition', integer('micro-time', 10, 600_000))
     .option('--warmup <ms>', 'echo: warm-up before the timed window', integer('warmup', 0, 600_000))
     .option('--duration <ms>', 'echo: timed window', integer('duration', 10, 3_600_000))
+    .option('--file-size <MiB>', 'files: the large file, in MiB', integer('file-size', 1, 1024 * 1024))
+    .option('--uploads <n>', 'files: concurrent uploads into one server', integer('uploads', 1, 5000))
+    .option('--upload-size <MiB>', 'files: size of each concurrent upload, in MiB', integer('upload-size', 1, 1024 * 1024))
     .option('--syscall-duration <ms>', 'echo: length of the strace -c run per server (C=100, S=64)', integer('syscall-duration', 10, 600_000))
     .addOption(new Option('--transport <kind>', 'scaling: watched descriptors are self-connected UDP sockets (one fd each) or socketpairs (two)')
       .choices(['udp', 'socketpair']))
@@ -95,6 +103,7 @@ Examples:
   iomux bench                                  # the default suite
   iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
+  iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
   iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
     .action(async (flags: BenchFlags) => {
       const chosen = PARTS.filter((p) => flags[p] === true);
@@ -105,6 +114,12 @@ Examples:
       const e = preset.echo;
       const m = preset.micro;
       const i = preset.interest;
+      // The file part at the issue's size (1 GiB, 100 x 10 MiB) when asked for by itself or in --full;
+      // a smaller one inside the default suite, which must stay within its three minutes.
+      const f = filesPreset(full || flags.files === true || (flags.only?.includes('files') ?? false));
+      if (flags.fileSize !== undefined) f.sizeMiB = flags.fileSize;
+      if (flags.uploads !== undefined) f.uploads = flags.uploads;
+      if (flags.uploadSize !== undefined) f.uploadMiB = flags.uploadSize;
       if (flags.mechanisms) s.mechanisms = flags.mechanisms;
       if (flags.n) s.n = flags.n;
       if (flags.active) s.a = flags.active;
@@ -118,7 +133,7 @@ Examples:
       if (flags.duration !== undefined) e.durationMs = i.durationMs = flags.duration;
       if (flags.syscallDuration !== undefined) e.syscallDurationMs = i.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
-      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = flags.repeat;
+      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = f.repeat = flags.repeat;
       e.pin = i.pin = flags.pin;
       e.syscalls = i.syscalls = flags.syscalls;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
@@ -134,7 +149,7 @@ Examples:
         return;
       }
       await runSuite({
-        parts, full, scaling: s, micro: m, echo: e, interest: i,
+        parts, full, scaling: s, micro: m, echo: e, interest: i, files: f,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
         print,
       });

@@ -13,9 +13,10 @@ import { halfClose } from './scenarios/half-close';
 import { oneshotRearm } from './scenarios/oneshot-rearm';
 import { thunderingHerd } from './scenarios/thundering-herd';
 import { interestChurn } from './scenarios/interest-churn';
+import { stickyPackets } from './scenarios/sticky-packets';
 
 export const SCENARIOS: readonly Scenario[] = [
-  partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd, interestChurn,
+  partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd, interestChurn, stickyPackets,
 ];
 
 /** Parameters every scenario takes. */

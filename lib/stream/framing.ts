@@ -8,7 +8,9 @@
  *
  * A message that lies within one read is handed out as a view of that read (no copy); only a
  * message split across reads is assembled in the decoder's own buffer, which never grows past the
- * limit. A message over the limit is a FrameError as soon as it is known to be too long, before it
+ * limit. A frame may announce a counted body that follows it unframed (a file's bytes, as HTTP's
+ * Content-Length does): `passThrough(n, onBytes)` hands the next n bytes out as views of the reads,
+ * never assembled, whatever their size, and framing resumes after them. A message over the limit is a FrameError as soon as it is known to be too long, before it
  * is buffered: throw it from onData and the connection alone is destroyed.
  *
  * Views are valid only during the callback (the read buffer and the assembly buffer are reused).
@@ -149,6 +151,9 @@ export class LengthPrefixedDecoder {
   private bodyLength = -1;
   private readonly body: Assembly;
   private stopped = false;
+  /** Unframed bytes still to hand to onRaw (passThrough). */
+  private rawLeft = 0;
+  private onRaw: ((bytes: Buffer) => void) | null = null;
 
   constructor(private readonly onFrame: (body: Buffer) => void, options: LengthPrefixedOptions) {
     this.max = checkLimit('maxFrameSize', options.maxFrameSize, Math.min(MAX_U32, 2 ** 31 - 1));
@@ -165,6 +170,28 @@ export class LengthPrefixedDecoder {
     this.headerFill = 0;
     this.bodyLength = -1;
     this.body.clear();
+    this.rawLeft = 0;
+    this.onRaw = null;
+  }
+
+  /** Unframed bytes still expected by passThrough (0 when framing is on). */
+  get passingThrough(): number {
+    return this.rawLeft;
+  }
+
+  /**
+   * The next `length` bytes of the stream are not frames: hand them to `onBytes` as they arrive, as
+   * views of the reads (valid during the call; never copied or assembled, so any length costs no
+   * memory), then go back to framing. Call it between frames: from onFrame (the frame that announced
+   * the body), or between pushes.
+   */
+  passThrough(length: number, onBytes: (bytes: Buffer) => void): void {
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be an integer >= 0; got ${length}`);
+    if (this.headerFill > 0 || this.bodyLength >= 0 || this.rawLeft > 0) {
+      throw new Error('passThrough() must be called between frames');
+    }
+    this.rawLeft = length;
+    this.onRaw = length > 0 ? onBytes : null;
   }
 
   /** Feeds one read; calls onFrame for each complete frame. Throws FrameError for a frame over the limit. */
@@ -172,6 +199,15 @@ export class LengthPrefixedDecoder {
     const bytes = asBuffer(data);
     let at = 0;
     while (!this.stopped && at < bytes.length) {
+      if (this.rawLeft > 0) {
+        const take = Math.min(this.rawLeft, bytes.length - at);
+        const onRaw = this.onRaw!;
+        this.rawLeft -= take;
+        if (this.rawLeft === 0) this.onRaw = null;
+        at += take;
+        onRaw(bytes.subarray(at - take, at));
+        continue;
+      }
       if (this.bodyLength >= 0) {
         // Assembling a body split across reads.
         const take = Math.min(this.bodyLength - this.body.length, bytes.length - at);
