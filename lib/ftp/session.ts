@@ -12,9 +12,10 @@
  *        └── lockout: 421)        │ ◀──────── 226 / 425 / 426 / 451 ────┘ transfer (ABOR: 426 then 226)
  *                                  └─QUIT: 221, close (after a running transfer)
  *
- * The control connection is not read while its replies back up (a client that sends and never
- * reads cannot grow our memory), and its idle timeout is off while a transfer makes progress (the
- * data connection has its own).
+ * Replies back up when a client sends and does not read: the control connection is then not read
+ * any further and commands already read are held, so our queue stays near the connection's
+ * high-water mark (a flood past the held limit is disconnected). Its idle timeout is off while a
+ * transfer makes progress (the data connection has its own).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -36,8 +37,11 @@ import type { UserStore } from './users';
 export const MAX_LINE = 4096;
 /** Commands held while a transfer runs before the control connection stops being read. */
 const MAX_HELD = 64;
-/** Commands held past which a client is flooding, not pipelining: it is disconnected. */
-const MAX_HELD_HARD = 4 * MAX_HELD;
+/**
+ * Commands held past which a client is flooding, not pipelining: it is disconnected. (What is held
+ * comes from the one read in progress when reading stopped, so this bounds the objects, not the bytes.)
+ */
+const MAX_HELD_HARD = 1024;
 /** Answered at once during a transfer; the rest wait for it to end. */
 const DURING_TRANSFER = new Set(['ABOR', 'STAT', 'NOOP']);
 export const ANONYMOUS_NAMES = new Set(['anonymous', 'ftp']);
@@ -132,7 +136,10 @@ export class FtpSession {
     });
     control.onData = (data) => this.decoder.push(data);
     control.onEnd = () => this.peerEnded();
-    control.onDrain = () => this.unpause('replies');
+    control.onDrain = () => {
+      this.unpause('replies');
+      this.runHeld();
+    };
     control.onTimeout = () => {
       this.reply(421, `No command for ${Math.round(server.options.idleTimeoutMs / 1000)} s: closing the control connection.`);
       this.close();
@@ -192,9 +199,9 @@ export class FtpSession {
 
   private onLine(line: Buffer): void {
     if (this.closing) return;
-    if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line))) {
+    if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line)) && !this.pauses.has('replies')) {
       this.execute(line);
-    } else if (this.transfer !== null || this.waiting || this.held.length > 0) {
+    } else if (this.transfer !== null || this.waiting || this.held.length > 0 || this.pauses.has('replies')) {
       this.hold(line);
     } else {
       this.execute(line);
@@ -212,7 +219,7 @@ export class FtpSession {
 
   /** Runs held commands until one of them has to wait again. */
   private runHeld(): void {
-    while (this.held.length > 0 && this.transfer === null && !this.waiting && !this.closing) {
+    while (this.held.length > 0 && this.transfer === null && !this.waiting && !this.closing && !this.pauses.has('replies')) {
       this.execute(this.held.shift()!);
     }
     if (this.held.length < MAX_HELD) this.unpause('held');
