@@ -63,7 +63,9 @@ export class LoginGuard {
   failed(address: string): { delayMs: number; locked: boolean } {
     const now = this.now();
     let entry = this.failures.get(address);
-    if (entry === undefined || (now - entry.since > this.lockoutMs && entry.lockedUntil <= now)) {
+    const lockoutOver = entry !== undefined && entry.lockedUntil > 0 && entry.lockedUntil <= now;
+    const windowOver = entry !== undefined && entry.lockedUntil === 0 && now - entry.since >= this.lockoutMs;
+    if (entry === undefined || lockoutOver || windowOver) {
       entry = { count: 0, since: now, lockedUntil: 0 };
     }
     this.failures.delete(address); // Re-inserted last: the map's order is the age order for pruning.
