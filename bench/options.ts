@@ -4,11 +4,14 @@
  * and benchmarking libraries.
  */
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
+import { FTP_SERVERS, FtpOptions } from './ftp';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
 
-export const PARTS = ['scaling', 'micro', 'echo'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'ftp'] as const;
 export type Part = (typeof PARTS)[number];
+/** What runs without part flags; --full adds the rest (the FTP benchmark takes minutes of its own). */
+export const DEFAULT_PARTS: Part[] = ['scaling', 'micro', 'echo'];
 
 export interface SuiteOptions {
   parts: Part[];
@@ -16,6 +19,7 @@ export interface SuiteOptions {
   scaling: ScalingOptions;
   micro: MicroOptions;
   echo: EchoOptions;
+  ftp: FtpOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -30,7 +34,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'ftp'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -57,6 +61,15 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallConnections: 100,
       syscallSize: 64,
       syscallDurationMs: 1000,
+    },
+    // ftpbench's defaults with --full (N = 200, 10 MiB); `iomux bench --ftp` alone runs a short version.
+    ftp: {
+      servers: [...FTP_SERVERS],
+      clients: full ? 200 : 50,
+      fileSize: (full ? 10 : 4) * 2 ** 20,
+      transferSize: (full ? 256 : 64) * 2 ** 20,
+      seconds: full ? 2 : 1,
+      pin: true,
     },
   };
 }

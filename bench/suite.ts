@@ -7,13 +7,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderCharts } from './charts';
 import { echoCellCount, EchoOptions, EchoResult, runEcho } from './echo';
+import { ftpCellCount, FtpOptions, FtpResult, runFtp } from './ftp';
 import { machineInfo, MachineInfo, machineSummary } from './machine';
 import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
 import type { Part, SuiteOptions } from './options';
 import { createProgress } from './progress';
 import { csvFiles, markdownReport, resultTables, terminalTable } from './report';
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
-import { checkTargets, TargetCheck } from './targets';
+import { checkFtpTargets, checkTargets, TargetCheck } from './targets';
 
 export type { Part, SuiteOptions } from './options';
 
@@ -25,10 +26,12 @@ export interface SuiteResult {
   durationSec: number;
   command: string[];
   machine: MachineInfo;
-  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions };
+  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; ftp?: FtpOptions };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
   echo: EchoResult | null;
+  /** Absent in runs saved before the FTP benchmark existed. */
+  ftp?: FtpResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
@@ -39,11 +42,13 @@ function packageVersion(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-function subtitles(r: SuiteResult): { scaling: string[]; echo: string[] } {
+function subtitles(r: SuiteResult): { scaling: string[]; echo: string[]; ftp: string[] } {
   const m = machineSummary(r.machine);
   const s = r.parameters.scaling;
   const e = r.parameters.echo;
+  const f = r.parameters.ftp;
   return {
+    ftp: [m, f ? `N ${f.clients}; ${f.fileSize / 2 ** 20} MiB per client; one-client steps ${f.seconds} s of ${f.transferSize / 2 ** 20} MiB transfers; ${f.pin ? 'pinned' : 'not pinned'}` : ''],
     scaling: [m, s ? `N ${s.n.join(', ')}; A ${s.a.join(', ')}; ${s.transport} descriptors; ${s.timeMs} ms per cell; repeat ${s.repeat}` : ''],
     echo: [m, e ? `D ${e.depth}; ${e.durationMs} ms window after ${e.warmupMs} ms warm-up; repeat ${e.repeat}; ${e.pin ? 'pinned' : 'not pinned'}` : ''],
   };
@@ -54,11 +59,12 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const machine = machineInfo();
   const has = (part: Part) => o.parts.includes(part);
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
-    + (has('echo') ? echoCellCount(o.echo) : 0);
+    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('ftp') ? ftpCellCount(o.ftp) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
   let echo: EchoResult | null = null;
+  let ftp: FtpResult | null = null;
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -72,10 +78,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('echo', echoCellCount(o.echo));
       echo = await runEcho(o.echo, (label) => progress.tick(label));
     }
+    if (has('ftp')) {
+      progress.part('ftp', ftpCellCount(o.ftp));
+      ftp = await runFtp(o.ftp, (label) => progress.tick(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = checkTargets(scaling, echo);
+  const targets = [...checkTargets(scaling, echo), ...checkFtpTargets(ftp)];
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -89,8 +99,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       scaling: has('scaling') ? o.scaling : undefined,
       micro: has('micro') ? o.micro : undefined,
       echo: has('echo') ? o.echo : undefined,
+      ftp: has('ftp') ? o.ftp : undefined,
     },
-    scaling, micro, echo, targets,
+    scaling, micro, echo, ftp, targets,
     files: [],
   };
   printTables(result, o.print);
@@ -130,7 +141,7 @@ async function writeFiles(result: SuiteResult, o: Pick<SuiteOptions, 'outDir' | 
   };
   for (const [name, text] of Object.entries(csvFiles(result))) write(path.join(o.outDir, name), text);
   if (o.charts) {
-    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result))) {
+    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result), result.ftp ?? null)) {
       write(path.join(o.outDir, chart.file), chart.svg);
     }
   }

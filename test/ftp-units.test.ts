@@ -156,6 +156,21 @@ describe('ftp units: the user store', function () {
     assert.deepEqual(server.list(), ['alice']);
   });
 
+  it('the same login arriving many times at once costs one scrypt on the pool (CPU time of 1, not 100)', async () => {
+    const store = new UserStore(path.join(dir, 'users.json'), 0); // No remembered logins: only joining can save work.
+    store.add('alice', 'alice-password');
+    const one = process.cpuUsage();
+    assert.equal(await verify(store, 'alice', 'alice-password', 'async'), true);
+    const single = process.cpuUsage(one);
+    const start = process.cpuUsage();
+    const results = await Promise.all(Array.from({ length: 100 }, () => verify(store, 'alice', 'alice-password', 'async')));
+    const used = process.cpuUsage(start);
+    assert.deepEqual(new Set(results), new Set([true]));
+    const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+    // 100 separate scrypts would take 100 times one; joined they take about one (a wide margin for a busy machine).
+    assert.ok(ms(used) < 20 * Math.max(ms(single), 10), `100 checks used ${ms(used)} ms of CPU; one used ${ms(single)} ms`);
+  });
+
   it('a file that is not a users file is a clear error', () => {
     const file = path.join(dir, 'users.json');
     fs.writeFileSync(file, '{"users": []');

@@ -9,7 +9,8 @@
  *   so the reactor keeps serving; on a blocking `run()` it runs inline. A verified login is then
  *   remembered as an HMAC under a random per-process key (never the password), so the same user
  *   logging in again costs microseconds; a wrong password always pays the full scrypt. An unknown
- *   user costs a scrypt too, so timing does not tell which names exist.
+ *   user costs a scrypt too, so timing does not tell which names exist. The same check arriving
+ *   while one runs on the pool joins it (many clients logging in as one user at once: one scrypt).
  */
 import { createHmac, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -97,6 +98,8 @@ export class UserStore {
   private seen = '';
   private readonly macKey = randomBytes(32);
   private readonly remembered = new Map<string, Remembered>();
+  /** Checks running on libuv's pool, by user and HMAC: the same login arriving again joins the one running. */
+  private readonly inFlight = new Map<string, ((ok: boolean) => void)[]>();
 
   /** Opens `file` (a missing file is an empty store, created by the first add). */
   constructor(readonly file: string, private readonly cacheMs = DEFAULT_CACHE_MS) {
@@ -174,12 +177,23 @@ export class UserStore {
     const params = { N: used.N, r: used.r, p: used.p, maxmem: 256 * used.N * used.r };
     if (mode === 'sync') {
       finish(scryptSync(password, salt, expected.length, params));
-    } else {
-      scrypt(password, salt, expected.length, params, (err, hash) => {
-        if (err) done(false);
-        else finish(hash);
-      });
+      return;
     }
+    // 200 clients logging in as one user at once cost one scrypt, not 200.
+    const key = `${name}\0${mac.toString('hex')}`;
+    const joined = this.inFlight.get(key);
+    if (joined !== undefined) {
+      joined.push(done);
+      return;
+    }
+    const waiting = [done];
+    this.inFlight.set(key, waiting);
+    scrypt(password, salt, expected.length, params, (err, hash) => {
+      this.inFlight.delete(key);
+      const ok = err === null && record !== undefined && hash.length === expected.length && timingSafeEqual(hash, expected);
+      if (ok && this.cacheMs > 0) this.remembered.set(name, { mac, hash: used.hash, expires: Date.now() + this.cacheMs });
+      for (const callback of waiting) callback(ok);
+    });
   }
 
   private checkNew(name: string, password: string): void {
