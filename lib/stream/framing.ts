@@ -33,9 +33,12 @@ function checkLimit(name: string, value: number, max: number): number {
   return value;
 }
 
+/** Shared by every Assembly that has not needed memory yet: most never do (their messages arrive whole). */
+const NO_MEMORY = Buffer.alloc(0);
+
 /** An owned buffer that grows on demand, never past `limit` bytes. */
 class Assembly {
-  private memory: Buffer = Buffer.alloc(0);
+  private memory: Buffer = NO_MEMORY;
   length = 0;
 
   constructor(private readonly limit: number) {}
