@@ -1,7 +1,7 @@
 /** What a run leaves for people and programs: terminal tables (cli-table3), CSV files and the JSON record. */
 import Table from 'cli-table3';
 import { boundBy, BoundBy, CAPPED_SHARE, EchoResult, EchoRow, isCapped } from './echo';
-import { FTP_STEPS, FtpResult, FtpStepName, stepRatio, THROUGHPUT_STEPS } from './ftp';
+import { FTP_STEPS, FtpResult, FtpStep, FtpStepName, stepRatio, THROUGHPUT_STEPS } from './ftp';
 import type { MicroResult } from './micro';
 import type { ScalingResult } from './scaling';
 import type { Spread } from './stats';
@@ -165,6 +165,13 @@ export function ftpStepLabel(step: FtpStepName, clients: number): string {
   }
 }
 
+/** A step's server CPU: ms per MB moved on throughput steps, seconds on the others. */
+export function ftpCpu(step: FtpStep | undefined): number | null {
+  if (step === undefined) return null;
+  if (step.bytes !== null && step.bytes > 0) return (step.serverCpuSec * 1000) / (step.bytes / 2 ** 20);
+  return step.serverCpuSec;
+}
+
 /** ftpbench's table: a row per step, a column per server, then iomux-epoll's ratios to the anchors. */
 export function ftpTables(r: FtpResult): TableData[] {
   const servers = r.runs.map((run) => run.server);
@@ -177,8 +184,9 @@ export function ftpTables(r: FtpResult): TableData[] {
     }),
     ratioText(stepRatio(r, name, 'pyftpdlib')), ratioText(stepRatio(r, name, 'ftp-srv')),
   ]);
-  const cpu = FTP_STEPS.map((name) => [ftpStepLabel(name, r.options.clients).replace(/ \((MB\/)?s\)$/, ''),
-    ...servers.map((server) => num(step(server, name)?.serverCpuSec))]);
+  // The server's own cost, whoever limited the rate: per MB moved on the one-client steps, in all on the rest.
+  const cpu = FTP_STEPS.map((name) => [ftpStepLabel(name, r.options.clients).replace(/\((MB\/)?s\)$/, THROUGHPUT_STEPS.includes(name) ? '(ms per MB)' : '(s)'),
+    ...servers.map((server) => num(ftpCpu(step(server, name))))]);
   const memory = [
     ['start', ...r.runs.map((run) => num(run.rssStartMiB))],
     ...FTP_STEPS.map((name) => [`after ${name}`, ...servers.map((server) => num(step(server, name)?.rssMiB))]),
@@ -188,7 +196,7 @@ export function ftpTables(r: FtpResult): TableData[] {
   return [
     { title: `FTP (ftpbench's steps, N=${r.options.clients}): MB/s higher is better, seconds lower`,
       head: ['step', ...servers, 'iomux-epoll / pyftpdlib', 'iomux-epoll / ftp-srv'], rows: results, footer },
-    { title: 'FTP: server CPU seconds per step (user + system; lower is better)', head: ['step', ...servers], rows: cpu },
+    { title: 'FTP: server CPU time (user + system; lower is better)', head: ['step', ...servers], rows: cpu },
     { title: 'FTP: server resident memory (MiB, VmRSS)', head: ['after', ...servers], rows: memory },
   ];
 }
