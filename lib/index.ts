@@ -28,3 +28,5 @@ export type {
   ConnectionOptions, ConnectOptions, ListenerOptions, ListenerStats, Endpoint, TcpEndpoint, UnixEndpoint,
   LineDecoderOptions, LengthPrefixedOptions,
 } from './stream';
+export { FtpServer, UserStore } from './ftp';
+export type { FtpServerOptions, FtpStats, TransferRecord } from './ftp';
