@@ -5,7 +5,7 @@ import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
 import { boundOf } from './report';
 import type { ScalingResult } from './scaling';
 import { FTP_STEPS, FtpResult, THROUGHPUT_STEPS } from './ftp';
-import { ftpStepLabel } from './report';
+import { ftpCpu, ftpStepLabel } from './report';
 
 export interface Chart {
   /** File name under the output directory. */
@@ -126,20 +126,32 @@ function echoSpec(result: EchoResult, subtitle: string[], metric: 'throughput' |
   } as Spec;
 }
 
-/** ftpbench's steps, a panel each (its own scale and unit), a bar per server; the server's CPU seconds beside each. */
-function ftpSpec(result: FtpResult, subtitle: string[]): Spec {
+/**
+ * ftpbench's steps, a panel each (its own scale and unit), a bar per server: the steps' results
+ * ('result': MB/s or seconds), or the server's own CPU for them ('cpu': ms per MB moved, or seconds),
+ * which depends much less on how busy the machine was.
+ */
+function ftpSpec(result: FtpResult, subtitle: string[], metric: 'result' | 'cpu'): Spec {
   const values: object[] = [];
   for (const run of result.runs) {
     for (const step of run.steps) {
       const throughput = THROUGHPUT_STEPS.includes(step.step);
-      values.push({ server: run.server, step: ftpStepLabel(step.step, result.options.clients), order: FTP_STEPS.indexOf(step.step),
-        value: throughput ? step.mbPerSec : step.seconds, cpu: step.serverCpuSec });
+      const label = ftpStepLabel(step.step, result.options.clients);
+      values.push({
+        server: run.server, order: FTP_STEPS.indexOf(step.step),
+        step: metric === 'result' ? label : label.replace(/\((MB\/)?s\)$/, throughput ? '(CPU ms per MB)' : '(CPU s)'),
+        value: metric === 'result' ? (throughput ? step.mbPerSec : step.seconds) : ftpCpu(step),
+      });
     }
   }
   const servers = result.runs.map((r) => r.server);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'FTP: ftpbench\'s steps per server (MB/s: higher is better; s: lower is better)', subtitle },
+    title: {
+      text: metric === 'result' ? 'FTP: ftpbench\'s steps per server (MB/s: higher is better; s: lower is better)'
+        : 'FTP: the server\'s CPU time per step (lower is better; steadier than the rates on a busy machine)',
+      subtitle,
+    },
     data: { values },
     facet: { field: 'step', type: 'nominal', title: null, sort: { field: 'order' } },
     columns: 4,
@@ -151,7 +163,6 @@ function ftpSpec(result: FtpResult, subtitle: string[]): Spec {
         x: { field: 'server', type: 'nominal', title: null, sort: servers, axis: { labelAngle: -40 } },
         y: { field: 'value', type: 'quantitative', title: null },
         color: { field: 'server', type: 'nominal', sort: servers, legend: null },
-        tooltip: [{ field: 'value', type: 'quantitative' }, { field: 'cpu', type: 'quantitative', title: 'server CPU s' }],
       },
     },
     resolve: { scale: { y: 'independent' } },
@@ -170,6 +181,9 @@ export async function renderCharts(scaling: ScalingResult | null, echo: EchoResu
     charts.push({ file: 'echo-cpu.svg', svg: await render(echoSpec(echo, subtitles.echo, 'cpu')) });
     charts.push({ file: 'echo-throughput.svg', svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
   }
-  if (ftp && ftp.runs.length > 0) charts.push({ file: 'ftp.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [])) });
+  if (ftp && ftp.runs.length > 0) {
+    charts.push({ file: 'ftp-cpu.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'cpu')) });
+    charts.push({ file: 'ftp.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'result')) });
+  }
   return charts;
 }
