@@ -67,7 +67,9 @@ describe('iomux bench --ftp (smoke: every server, every step, tiny parameters)',
     const csv = fs.readFileSync(path.join(dir, 'ftp.csv'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     assert.equal(csv[0], 'server,step,clients,mb_per_sec,seconds,bytes,server_cpu_sec,rss_mib');
     assert.equal(csv.length, 1 + FTP_SERVERS.length * (FTP_STEPS.length + 1));
-    const svg = fs.readFileSync(path.join(dir, 'ftp.svg'), 'utf8');
-    for (const server of FTP_SERVERS) assert.ok(svg.includes(server), `${server} in the chart`);
+    for (const chart of ['ftp.svg', 'ftp-cpu.svg']) {
+      const svg = fs.readFileSync(path.join(dir, chart), 'utf8');
+      for (const server of FTP_SERVERS) assert.ok(svg.includes(server), `${server} in ${chart}`);
+    }
   });
 });
