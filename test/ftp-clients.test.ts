@@ -59,11 +59,11 @@ describe('ftp with real clients', function () {
   describe('Python ftplib', () => {
     before(() => requireTool('python3', ['-c', 'import ftplib'], 'python3'));
 
-    it('the whole session: login, mkdir/cwd/pwd, byte-exact transfers, a resumed download, rename/delete/nlst/mlsd, confinement', async () => {
+    it('the whole session: login, mkdir/cwd/pwd, byte-exact transfers, a resumed download, ABOR as urgent data, rename/delete/nlst/mlsd, confinement', async () => {
       fs.writeFileSync(path.join(work, 'source.bin'), pattern(24 * 1024 * 1024, 11));
       const { code, stdout, stderr } = await run('python3', [ftplibClient, String(t.port), USER, PASSWORD, 'session', work]);
       assert.equal(code, 0, `ftplib session failed:\n${stdout}\n${stderr}`);
-      assert.deepEqual(stdout.trim().split('\n'), ['login', 'mkdir-cwd-pwd', 'upload-download', 'resumed-download',
+      assert.deepEqual(stdout.trim().split('\n'), ['login', 'mkdir-cwd-pwd', 'upload-download', 'resumed-download', 'abort-urgent',
         'rename-delete-nlst-mlsd', 'confinement', 'listing-root'].map((s) => `ok ${s}`));
       assert.deepEqual(fs.readdirSync(path.join(t.home, 'docs')), ['lines.txt']);
       // TYPE A: ftplib's CRLF lines are stored with the host's LF.

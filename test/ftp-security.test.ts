@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { connectTo, FtpClient, PASSWORD, readAll, startServer, TestServer, USER } from './ftp-fixtures';
+import { connectTo, PASSWORD, readAll, startServer, TestServer, USER } from './ftp-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 /** Everything under `dir`, recursively, with sizes: to show nothing changed outside a home. */

@@ -222,6 +222,10 @@ export class FtpSession {
 
   /** Runs held commands until one of them has to wait again. */
   private runHeld(): void {
+    if (this.leaving !== null && this.transfer === null && !this.waiting) {
+      this.leave(); // The server stopped (or the client ended) while this session waited.
+      return;
+    }
     while (this.held.length > 0 && this.transfer === null && !this.waiting && !this.closing && (this.pauses & PAUSED_BY_REPLIES) === 0) {
       this.execute(this.held.shift()!);
     }
