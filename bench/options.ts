@@ -5,12 +5,15 @@
  */
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
 import type { FilesOptions } from './files';
+import { FTP_SERVERS, FtpOptions } from './ftp';
 import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
 
-export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files', 'ftp'] as const;
 export type Part = (typeof PARTS)[number];
+/** What runs without part flags; --full adds the rest (the FTP benchmark takes minutes of its own). */
+export const DEFAULT_PARTS: Part[] = ['scaling', 'micro', 'echo', 'interest', 'files'];
 
 export interface SuiteOptions {
   parts: Part[];
@@ -20,6 +23,7 @@ export interface SuiteOptions {
   echo: EchoOptions;
   interest: InterestOptions;
   files: FilesOptions;
+  ftp: FtpOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -34,7 +38,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -74,6 +78,15 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallDurationMs: full ? 1000 : 700,
     },
     files: filesPreset(full),
+    // ftpbench's defaults with --full (N = 200, 10 MiB); `iomux bench --ftp` alone runs a short version.
+    ftp: {
+      servers: [...FTP_SERVERS],
+      clients: full ? 200 : 50,
+      fileSize: (full ? 10 : 4) * 2 ** 20,
+      transferSize: (full ? 256 : 64) * 2 ** 20,
+      seconds: full ? 2 : 1,
+      pin: true,
+    },
   };
 }
 

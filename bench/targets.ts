@@ -1,6 +1,7 @@
 /** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
 import { EchoResult, EchoRow, EchoServerName, isCapped } from './echo';
 import type { FilesResult } from './files';
+import { FTP_STEPS, FtpResult, stepRatio, THROUGHPUT_STEPS } from './ftp';
 import type { ScalingResult, ScalingRow } from './scaling';
 import { InterestResult, interestRow } from './interest';
 import { ratio } from './stats';
@@ -111,5 +112,26 @@ function interestTargets(r: InterestResult): TargetCheck[] {
   const unbatched = interestRow(r, 'iomux-epoll-queued-unbatched', c0, deep)?.epollCtlPerMessage;
   checks.push(check(`iomux-epoll-queued epoll_ctl per msg, batched / unbatched (C=${c0}, D=${deep})`, ratio(batched, unbatched), 'max', 0.9,
     'interest changes applied just before the wait: fewer (by a tenth at least, beyond noise) where a change is undone within a turn'));
+  return checks;
+}
+
+/**
+ * The FTP issue's targets: iomux-epoll at least pyftpdlib's and 1.5× ftp-srv's MB/s on every
+ * throughput step, no more than their time on every timed step, and no more memory per idle
+ * client than pyftpdlib.
+ */
+export function checkFtpTargets(ftp: FtpResult | null): TargetCheck[] {
+  if (!ftp) return [];
+  const checks: TargetCheck[] = [];
+  for (const step of FTP_STEPS) {
+    const throughput = THROUGHPUT_STEPS.includes(step);
+    for (const [other, needed] of [['pyftpdlib', 1], ['ftp-srv', throughput ? 1.5 : 1]] as const) {
+      checks.push(check(`FTP ${step}: iomux-epoll ${throughput ? 'MB/s' : 'time'} / ${other}`, stepRatio(ftp, step, other),
+        throughput ? 'min' : 'max', needed, throughput ? 'one client\'s transfer rate' : `${ftp.options.clients} clients at once`));
+    }
+  }
+  const perClient = (server: string) => ftp.runs.find((r) => r.server === server)?.rssPerIdleClientKiB;
+  checks.push(check('FTP RSS per idle client: iomux-epoll / pyftpdlib', ratio(perClient('iomux-epoll'), perClient('pyftpdlib')), 'max', 1,
+    '(RSS after login − RSS before) / N'));
   return checks;
 }

@@ -6,6 +6,7 @@ import { register as registerClient } from './commands/client';
 import { register as registerBench } from './commands/bench';
 import { register as registerTrace } from './commands/trace';
 import { register as registerFiles } from './commands/files';
+import { register as registerFtp } from './commands/ftp';
 
 export function main(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('iomux')
@@ -17,6 +18,7 @@ export function main(argv: string[] = process.argv): Promise<Command> {
   registerBench(program);
   registerTrace(program);
   registerFiles(program);
+  registerFtp(program);
   return program.parseAsync(argv);
 }
 

@@ -30,3 +30,5 @@ export type {
 } from './stream';
 export { FileServer, putFile, getFile, TransferError } from './files';
 export type { FileServerOptions, FileServerStats, PutOptions, GetOptions, TransferResult, Progress, FailureReason } from './files';
+export { FtpServer, UserStore } from './ftp';
+export type { FtpServerOptions, FtpStats, TransferRecord } from './ftp';

@@ -213,6 +213,44 @@ describe('framing: lines', () => {
     assert.throws(() => whole.push(Buffer.from('abcd\n')), FrameError);
   });
 
+  it('onOversize: an oversize line is told once and skipped, never buffered past the limit, whatever the cuts (property)', () => {
+    const anyLine = fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0a ? 0x20 : b))));
+    fc.assert(fc.property(fc.array(anyLine, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), (lines, cuts, crlf) => {
+      const max = 50;
+      const ending = crlf ? '\r\n' : '\n';
+      const stream = Buffer.concat(lines.flatMap((l) => [l, Buffer.from(ending)]));
+      const events: string[] = [];
+      let peak = 0;
+      const decoder = new LineDecoder((l) => events.push(`line ${l.toString('hex')}`), {
+        maxLineLength: max, dropCarriageReturn: crlf, onOversize: () => events.push('oversize'),
+      });
+      for (const piece of cut(stream, cuts)) {
+        decoder.push(Buffer.from(piece));
+        peak = Math.max(peak, decoder.buffered);
+      }
+      // The CR of each CRLF is dropped; a CR of the line's own stays.
+      const expected = lines.map((l) => (l.length > max ? 'oversize' : `line ${l.toString('hex')}`));
+      assert.deepEqual(events, expected);
+      assert.ok(peak <= max + 1, `held ${peak} bytes`);
+      assert.equal(decoder.buffered, 0);
+    }), { numRuns: 300 });
+  });
+
+  it('onOversize: 10 MiB without a delimiter holds nothing; the line after it is delivered', () => {
+    const got: string[] = [];
+    let oversize = 0;
+    const decoder = new LineDecoder((l) => got.push(l.toString()), { maxLineLength: 4096, dropCarriageReturn: true, onOversize: () => oversize++ });
+    decoder.push(Buffer.from('NOOP\r\n'));
+    const junk = Buffer.alloc(64 * 1024, 0x41);
+    for (let i = 0; i < 160; i++) {
+      decoder.push(junk);
+      assert.ok(decoder.buffered <= 4097);
+    }
+    decoder.push(Buffer.from('AAAA\r\nPWD\r\n'));
+    assert.equal(oversize, 1, 'told once for the one long line');
+    assert.deepEqual(got, ['NOOP', 'PWD']);
+  });
+
   it('a line of exactly the limit passes, in one read or split', () => {
     const got: number[] = [];
     const decoder = new LineDecoder((l) => got.push(l.length), { maxLineLength: 5 });

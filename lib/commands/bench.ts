@@ -2,7 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
-import { defaultOutDir, filesPreset, Part, PARTS, presetOptions } from '../../bench/options';
+import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
+import { DEFAULT_PARTS, defaultOutDir, filesPreset, Part, PARTS, presetOptions } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -31,6 +32,12 @@ interface BenchFlags {
   echo?: boolean;
   interest?: boolean;
   files?: boolean;
+  ftp?: boolean;
+  ftpServers?: FtpServerName[];
+  ftpClients?: number;
+  ftpFileSize?: number;
+  ftpTransferSize?: number;
+  ftpSeconds?: number;
   only?: Part[];
   full?: boolean;
   mechanisms?: ScalingMechanism[];
@@ -68,6 +75,18 @@ export function register(program: Command): void {
     .option('--echo', 'run the echo throughput part')
     .option('--interest', 'run the interest-churn part (epoll level- vs edge-triggered, direct vs queued, C = 100 and 1000, D = 1 and 8)')
     .option('--files', 'run the file-transfer part: 1 GiB put/get vs Node stream.pipeline and a C sendfile pipe, server RSS, 100 concurrent 10 MiB uploads (128 MiB and 1 MiB uploads inside the default suite)')
+    .option('--ftp', 'run the FTP benchmark (ftpbench\'s steps against iomux ftp serve, pyftpdlib and ftp-srv); in the default suite only with --full')
+    .option('--ftp-servers <list>', `FTP servers: ${FTP_SERVERS.join(', ')}`, choiceList('--ftp-servers', FTP_SERVERS))
+    .option('--ftp-clients <n>', 'FTP: concurrent clients N (default 50; 200 with --full)', integer('ftp-clients', 1, 100_000))
+    .option('--ftp-file-size <bytes>', 'FTP: bytes each client moves in the concurrent RETR and STOR steps (default 4 MiB; 10 MiB with --full)',
+      integer('ftp-file-size', 1, 2 ** 40))
+    .option('--ftp-transfer-size <bytes>', 'FTP: bytes per transfer in the one-client steps (default 64 MiB; 256 MiB with --full)',
+      integer('ftp-transfer-size', 1, 2 ** 40))
+    .option('--ftp-seconds <s>', 'FTP: how long each one-client step transfers (default 1; 2 with --full)', (value: string) => {
+      const n = Number(value);
+      if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('--ftp-seconds must be a number of seconds from 0 to 3600');
+      return n;
+    })
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
@@ -96,19 +115,21 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
     .addHelpText('after', `
-Without part flags every part runs. The default suite takes under three minutes on two cores;
---full sweeps N up to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096.
+Without part flags scaling, micro and echo run: the default suite takes under three minutes on two
+cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096,
+and adds the FTP benchmark with ftpbench's N = 200 (about two more minutes).
 
 Examples:
   iomux bench                                  # the default suite
   iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
+  iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
   iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
     .action(async (flags: BenchFlags) => {
       const chosen = PARTS.filter((p) => flags[p] === true);
-      const parts = flags.only ?? (chosen.length > 0 ? chosen : [...PARTS]);
       const full = flags.full === true;
+      const parts = flags.only ?? (chosen.length > 0 ? chosen : full ? [...PARTS] : [...DEFAULT_PARTS]);
       const preset = presetOptions(full);
       const s = preset.scaling;
       const e = preset.echo;
@@ -120,6 +141,12 @@ Examples:
       if (flags.fileSize !== undefined) f.sizeMiB = flags.fileSize;
       if (flags.uploads !== undefined) f.uploads = flags.uploads;
       if (flags.uploadSize !== undefined) f.uploadMiB = flags.uploadSize;
+      const ftp = preset.ftp;
+      if (flags.ftpServers) ftp.servers = flags.ftpServers;
+      if (flags.ftpClients !== undefined) ftp.clients = flags.ftpClients;
+      if (flags.ftpFileSize !== undefined) ftp.fileSize = flags.ftpFileSize;
+      if (flags.ftpTransferSize !== undefined) ftp.transferSize = flags.ftpTransferSize;
+      if (flags.ftpSeconds !== undefined) ftp.seconds = flags.ftpSeconds;
       if (flags.mechanisms) s.mechanisms = flags.mechanisms;
       if (flags.n) s.n = flags.n;
       if (flags.active) s.a = flags.active;
@@ -134,7 +161,7 @@ Examples:
       if (flags.syscallDuration !== undefined) e.syscallDurationMs = i.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = f.repeat = flags.repeat;
-      e.pin = i.pin = flags.pin;
+      e.pin = i.pin = ftp.pin = flags.pin;
       e.syscalls = i.syscalls = flags.syscalls;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -149,7 +176,7 @@ Examples:
         return;
       }
       await runSuite({
-        parts, full, scaling: s, micro: m, echo: e, interest: i, files: f,
+        parts, full, scaling: s, micro: m, echo: e, interest: i, files: f, ftp,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
         print,
       });

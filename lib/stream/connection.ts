@@ -9,10 +9,11 @@
  *   holds more than one chunk of the file in memory and respects backpressure like any write.
  * - Reading: `onData(view)` gets a view of the thread's shared read buffer, valid only until it
  *   returns. `pause()` / `resume()` stop and restart reading.
- * - Closing: `end()` flushes, then half-closes (SHUT_WR) and goes on reading. `close()` is the
- *   graceful close: no more data is delivered, the queue is flushed, our side half-closes, and input
- *   is discarded until the peer's end of stream (closing with unread input would send a reset that
- *   destroys replies still in flight), bounded by `lingerMs`. `destroy()` closes now.
+ * - Closing: `end()` flushes, then half-closes (SHUT_WR) and goes on reading; `onFinish` says when
+ *   that is done. `close()` is the graceful close: no more data is delivered, the queue is flushed,
+ *   our side half-closes, and input is discarded until the peer's end of stream (closing with unread
+ *   input would send a reset that destroys replies still in flight), bounded by `lingerMs`.
+ *   `destroy()` closes now.
  * - `onError` (at most once) and `onClose` (exactly once) end every connection's life. An exception
  *   thrown by a callback destroys that connection with the exception as its error.
  * - Idle timeout: refreshed by any progress, O(1) per refresh (see idle-timers.ts).
@@ -89,6 +90,13 @@ export class Connection {
   onEnd: ((this: Connection) => void) | null = null;
   /** The queue fell back to lowWater after a write() returned false. */
   onDrain: ((this: Connection) => void) | null = null;
+  /**
+   * After end() (or close()): everything queued was handed to the kernel and our side is shut —
+   * half-closed, or closed when the peer had finished first. Once, before onClose; never if the
+   * connection failed first. A protocol that confirms a transfer on another connection (FTP's 226)
+   * answers here instead of waiting for the peer to close. May run inside end() when nothing is queued.
+   */
+  onFinish: ((this: Connection) => void) | null = null;
   /** No progress for idleTimeoutMs. Default (null): destroy with an ETIMEDOUT error. */
   onTimeout: ((this: Connection) => void) | null = null;
   /** The connection failed (reset, refused, timed out, a callback threw). At most once, before onClose. */
@@ -544,7 +552,7 @@ export class Connection {
   /** The queue is empty after end(): half-close, or close if the peer has finished as well. */
   private finishWriting(): void {
     if (this.readEnded) {
-      this.destroy();
+      if (this.call(this.onFinish) && !this.destroyed) this.destroy();
       return;
     }
     try {
@@ -554,6 +562,7 @@ export class Connection {
       return;
     }
     this.writeShut = true;
+    if (!this.call(this.onFinish) || this.destroyed) return;
     // The peer may have finished already; under edge-triggered epoll no new event would say so.
     if (this.closing) this.discardUntilEnd();
   }
