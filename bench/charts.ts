@@ -4,6 +4,8 @@ import * as vl from 'vega-lite';
 import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
 import { boundOf } from './report';
 import type { ScalingResult } from './scaling';
+import { FTP_STEPS, FtpResult, THROUGHPUT_STEPS } from './ftp';
+import { ftpCpu, ftpStepLabel } from './report';
 
 export interface Chart {
   /** File name under the output directory. */
@@ -124,9 +126,52 @@ function echoSpec(result: EchoResult, subtitle: string[], metric: 'throughput' |
   } as Spec;
 }
 
+/**
+ * ftpbench's steps, a panel each (its own scale and unit), a bar per server: the steps' results
+ * ('result': MB/s or seconds), or the server's own CPU for them ('cpu': ms per MB moved, or seconds),
+ * which depends much less on how busy the machine was.
+ */
+function ftpSpec(result: FtpResult, subtitle: string[], metric: 'result' | 'cpu'): Spec {
+  const values: object[] = [];
+  for (const run of result.runs) {
+    for (const step of run.steps) {
+      const throughput = THROUGHPUT_STEPS.includes(step.step);
+      const label = ftpStepLabel(step.step, result.options.clients);
+      values.push({
+        server: run.server, order: FTP_STEPS.indexOf(step.step),
+        step: metric === 'result' ? label : label.replace(/\((MB\/)?s\)$/, throughput ? '(CPU ms per MB)' : '(CPU s)'),
+        value: metric === 'result' ? (throughput ? step.mbPerSec : step.seconds) : ftpCpu(step),
+      });
+    }
+  }
+  const servers = result.runs.map((r) => r.server);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: {
+      text: metric === 'result' ? 'FTP: ftpbench\'s steps per server (MB/s: higher is better; s: lower is better)'
+        : 'FTP: the server\'s CPU time per step (lower is better; steadier than the rates on a busy machine)',
+      subtitle,
+    },
+    data: { values },
+    facet: { field: 'step', type: 'nominal', title: null, sort: { field: 'order' } },
+    columns: 4,
+    spec: {
+      width: 170,
+      height: 150,
+      mark: { type: 'bar' },
+      encoding: {
+        x: { field: 'server', type: 'nominal', title: null, sort: servers, axis: { labelAngle: -40 } },
+        y: { field: 'value', type: 'quantitative', title: null },
+        color: { field: 'server', type: 'nominal', sort: servers, legend: null },
+      },
+    },
+    resolve: { scale: { y: 'independent' } },
+  } as Spec;
+}
+
 /** The charts of a run; each subtitle names the machine and that part's exact parameters. */
 export async function renderCharts(scaling: ScalingResult | null, echo: EchoResult | null,
-  subtitles: { scaling: string[]; echo: string[] }): Promise<Chart[]> {
+  subtitles: { scaling: string[]; echo: string[]; ftp?: string[] }, ftp: FtpResult | null = null): Promise<Chart[]> {
   const charts: Chart[] = [];
   if (scaling && scaling.rows.some((r) => r.js || r.c)) {
     charts.push({ file: 'scaling.svg', svg: await render(scalingSpec(scaling, subtitles.scaling)) });
@@ -135,6 +180,10 @@ export async function renderCharts(scaling: ScalingResult | null, echo: EchoResu
     // The server-bound figure first: CPU per message is the server's own cost at every C.
     charts.push({ file: 'echo-cpu.svg', svg: await render(echoSpec(echo, subtitles.echo, 'cpu')) });
     charts.push({ file: 'echo-throughput.svg', svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
+  }
+  if (ftp && ftp.runs.length > 0) {
+    charts.push({ file: 'ftp-cpu.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'cpu')) });
+    charts.push({ file: 'ftp.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'result')) });
   }
   return charts;
 }

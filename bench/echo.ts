@@ -23,11 +23,12 @@ import { groupBy, ratio, spread, Spread } from './stats';
  */
 export const ECHO_SERVERS = [
   'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
-  'iomux-epoll-attached-thread', 'iomux-poll-queued', 'iomux-epoll-et-queued',
+  'iomux-epoll-attached-thread', 'iomux-poll-queued', 'iomux-epoll-et-queued', 'iomux-epoll-queued-unbatched',
 ] as const;
 export type EchoServerName = (typeof ECHO_SERVERS)[number];
+/** The edge-triggered and queued variants run in the interest part (bench/interest.ts), side by side with iomux-epoll. */
 export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached',
 ];
 
 export interface EchoOptions {
@@ -173,6 +174,7 @@ function serverCommand(name: EchoServerName): Command {
   args.push('--write', variant.includes('queued') ? 'queued' : 'direct');
   if (variant.includes('attached')) args.push('--mode', 'attached');
   if (variant.includes('thread')) args.push('--via', 'wait-thread');
+  if (variant.includes('unbatched')) args.push('--no-batch');
   return { file: process.execPath, args };
 }
 

@@ -4,12 +4,17 @@
  * and benchmarking libraries.
  */
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
+import type { FilesOptions } from './files';
+import { FTP_SERVERS, FtpOptions } from './ftp';
+import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
 import { THREADS_SERVER_KINDS, ThreadsOptions } from './threads';
 
-export const PARTS = ['scaling', 'micro', 'echo', 'threads'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files', 'threads', 'ftp'] as const;
 export type Part = (typeof PARTS)[number];
+/** What runs without part flags; --full adds the rest (the FTP benchmark takes minutes of its own). */
+export const DEFAULT_PARTS: Part[] = ['scaling', 'micro', 'echo', 'interest', 'files', 'threads'];
 
 export interface SuiteOptions {
   parts: Part[];
@@ -18,6 +23,9 @@ export interface SuiteOptions {
   micro: MicroOptions;
   echo: EchoOptions;
   threads: ThreadsOptions;
+  interest: InterestOptions;
+  files: FilesOptions;
+  ftp: FtpOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -32,7 +40,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'threads'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp' | 'threads'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -60,6 +68,27 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallSize: 64,
       syscallDurationMs: 1000,
     },
+    // Interest churn: epoll level- vs edge-triggered, direct vs queued, at C = 100 and 1000, and D = 8.
+    interest: {
+      connections: [100, 1000],
+      deepDepth: 8,
+      repeat: 3,
+      warmupMs: full ? 500 : 200,
+      durationMs: full ? 3000 : 700,
+      pin: true,
+      syscalls: true,
+      syscallDurationMs: full ? 1000 : 700,
+    },
+    files: filesPreset(full),
+    // ftpbench's defaults with --full (N = 200, 10 MiB); `iomux bench --ftp` alone runs a short version.
+    ftp: {
+      servers: [...FTP_SERVERS],
+      clients: full ? 200 : 50,
+      fileSize: (full ? 10 : 4) * 2 ** 20,
+      transferSize: (full ? 256 : 64) * 2 ** 20,
+      seconds: full ? 2 : 1,
+      pin: true,
+    },
     threads: threadsPreset(full),
   };
 }
@@ -83,6 +112,17 @@ export function threadsPreset(complete: boolean): ThreadsOptions {
       ? { reactorConnections: 2000, threadConnections: 32, samples: 200, startups: 20 }
       : { reactorConnections: 500, threadConnections: 8, samples: 50, startups: 5 },
   };
+}
+
+/**
+ * The file part: the issue's 1 GiB and 100 concurrent 10 MiB uploads in --full and when the part is
+ * asked for by itself (`iomux bench --files`); 128 MiB and 100 uploads of 1 MiB inside the default
+ * suite, which must stay within its three minutes.
+ */
+export function filesPreset(large: boolean): FilesOptions {
+  return large
+    ? { sizeMiB: 1024, repeat: 3, uploads: 100, uploadMiB: 10 }
+    : { sizeMiB: 128, repeat: 3, uploads: 100, uploadMiB: 1 };
 }
 
 export function defaultOutDir(): string {

@@ -1,6 +1,9 @@
 /** What a run leaves for people and programs: terminal tables (cli-table3), CSV files and the JSON record. */
 import Table from 'cli-table3';
 import { boundBy, BoundBy, CAPPED_SHARE, EchoResult, EchoRow, isCapped } from './echo';
+import type { FilesResult } from './files';
+import type { InterestResult } from './interest';
+import { FTP_STEPS, FtpResult, FtpStep, FtpStepName, stepRatio, THROUGHPUT_STEPS } from './ftp';
 import type { MicroResult } from './micro';
 import type { ScalingResult } from './scaling';
 import type { Spread } from './stats';
@@ -151,14 +154,108 @@ export function syscallTable(r: EchoResult): TableData {
   };
 }
 
+export function interestTable(r: InterestResult): TableData {
+  const fixed = (x: number | null) => (x === null ? '–' : x.toFixed(2));
+  return {
+    title: 'Interest churn (epoll; S=64): what telling the kernel what you want costs per message',
+    head: ['server', 'C', 'D', 'CPU µs/msg', 'msgs/s', 'events/msg', 'epoll_ctl/msg', 'recv/msg', 'syscalls/msg'],
+    rows: r.rows.map((row) => [
+      row.server, String(row.connections), String(row.depth), spreadText(row.cpuNsPerMessage, 1e-3),
+      spreadText(row.messagesPerSec), fixed(row.eventsPerMessage), fixed(row.epollCtlPerMessage), fixed(row.recvPerMessage),
+      fixed(row.syscallsPerMessage),
+    ]),
+    footer: r.syscallsSkipped ? [`system calls not counted: ${r.syscallsSkipped}`] : [],
+  };
+}
+
+/** What each ftpbench step measures, as its row label says. */
+export function ftpStepLabel(step: FtpStepName, clients: number): string {
+  switch (step) {
+    case 'stor': return 'STOR, one client (MB/s)';
+    case 'retr': return 'RETR, one client (MB/s)';
+    case 'login': return `${clients} clients connect + login (s)`;
+    case 'stor-idle': return `STOR with ${clients} idle clients (MB/s)`;
+    case 'retr-idle': return `RETR with ${clients} idle clients (MB/s)`;
+    case 'retr-n': return `${clients} concurrent RETR (s)`;
+    case 'stor-n': return `${clients} concurrent STOR (s)`;
+    case 'quit': return `${clients} concurrent QUIT (s)`;
+  }
+}
+
+/** A step's server CPU: ms per MB moved on throughput steps, seconds on the others. */
+export function ftpCpu(step: FtpStep | undefined): number | null {
+  if (step === undefined) return null;
+  if (step.bytes !== null && step.bytes > 0) return (step.serverCpuSec * 1000) / (step.bytes / 2 ** 20);
+  return step.serverCpuSec;
+}
+
+/** ftpbench's table: a row per step, a column per server, then iomux-epoll's ratios to the anchors. */
+export function ftpTables(r: FtpResult): TableData[] {
+  const servers = r.runs.map((run) => run.server);
+  const step = (server: string, name: FtpStepName) => r.runs.find((run) => run.server === server)?.steps.find((s) => s.step === name);
+  const results = FTP_STEPS.map((name) => [
+    ftpStepLabel(name, r.options.clients),
+    ...servers.map((server) => {
+      const s = step(server, name);
+      return s ? num(THROUGHPUT_STEPS.includes(name) ? s.mbPerSec : s.seconds) : '–';
+    }),
+    ratioText(stepRatio(r, name, 'pyftpdlib')), ratioText(stepRatio(r, name, 'ftp-srv')),
+  ]);
+  // The server's own cost, whoever limited the rate: per MB moved on the one-client steps, in all on the rest.
+  const cpu = FTP_STEPS.map((name) => [ftpStepLabel(name, r.options.clients).replace(/\((MB\/)?s\)$/, THROUGHPUT_STEPS.includes(name) ? '(ms per MB)' : '(s)'),
+    ...servers.map((server) => num(ftpCpu(step(server, name))))]);
+  const memory = [
+    ['start', ...r.runs.map((run) => num(run.rssStartMiB))],
+    ...FTP_STEPS.map((name) => [`after ${name}`, ...servers.map((server) => num(step(server, name)?.rssMiB))]),
+    ['per idle client (KiB)', ...r.runs.map((run) => num(run.rssPerIdleClientKiB))],
+  ];
+  const footer = r.skips.map((skip) => `${skip.server} skipped: ${skip.reason}`);
+  return [
+    { title: `FTP (ftpbench's steps, N=${r.options.clients}): MB/s higher is better, seconds lower`,
+      head: ['step', ...servers, 'iomux-epoll / pyftpdlib', 'iomux-epoll / ftp-srv'], rows: results, footer },
+    { title: 'FTP: server CPU time (user + system; lower is better)', head: ['step', ...servers], rows: cpu },
+    { title: 'FTP: server resident memory (MiB, VmRSS)', head: ['after', ...servers], rows: memory },
+  ];
+}
+
 export function targetTable(checks: TargetCheck[]): TableData {
   return {
     title: 'Targets (ratios from this run)',
     head: ['target', 'measured', 'needed', 'met'],
     rows: checks.map((c) => [
-      c.target, ratioText(c.value), `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}×`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
+      c.target, c.unit && c.value !== null ? `${num(c.value)} ${c.unit}` : ratioText(c.value),
+      `${c.kind === 'min' ? '≥' : '≤'} ${c.threshold}${c.unit ? ` ${c.unit}` : '×'}`, c.met === null ? 'not measured' : c.met ? 'yes' : 'NO',
     ]),
     aligns: ['left', 'right', 'right', 'left'],
+  };
+}
+
+const mib = (bytes: number) => bytes / 2 ** 20;
+
+export function filesTable(r: FilesResult): TableData {
+  const label: Record<string, string> = { put: 'put', get: 'get', 'get-cold': 'get (cold: hashes the source first)' };
+  const rows = r.rows.map((row) => [
+    row.impl, label[row.direction], spreadText(row.mbPerSec), row.commandMbPerSec ? spreadText(row.commandMbPerSec) : '–',
+    row.serverCpuPerGiB ? spreadText(row.serverCpuPerGiB) : '–', ratioText(row.toNode), ratioText(row.toC),
+  ]);
+  return {
+    title: `Files: one ${r.options.sizeMiB} MiB file over loopback, MB/s (median, min–max over ${r.options.repeat})`,
+    head: ['implementation', 'direction', 'MB/s', 'command MB/s', 'server CPU s/GiB', '/ Node pipeline', '/ C sendfile'],
+    rows,
+    aligns: ['left', 'left', 'right', 'right', 'right', 'right', 'right'],
+  };
+}
+
+export function filesMemoryTable(r: FilesResult): TableData {
+  const rows = r.memory.map((m) => [
+    String(m.repetition + 1), num(mib(m.baselineBytes)), num(mib(m.peakBytes)), num(mib(m.peakBytes - m.baselineBytes)), num(mib(m.peakAfterLoadBytes)),
+  ]);
+  const load = r.load.map((l) => `${l.verified} of ${l.uploads} verified in ${l.seconds.toFixed(2)} s${l.failures.length ? ` (${l.failures[0]})` : ''}`);
+  return {
+    title: `Files: the server's memory (MiB), and ${r.options.uploads} concurrent uploads of ${r.options.uploadMiB} MiB: ${spreadText(r.loadMbPerSec)} MB/s in total`,
+    head: ['run', 'RSS listening', `peak through ${r.options.sizeMiB} MiB`, 'rise', 'peak after the uploads'],
+    rows,
+    footer: load.map((line, i) => `run ${i + 1}: ${line}`),
   };
 }
 
@@ -170,6 +267,15 @@ export function resultTables(r: SuiteResult): { table: TableData; notes: string[
   if (r.echo) {
     tables.push({ table: echoTable(r.echo), notes: r.echo.notes });
     tables.push({ table: syscallTable(r.echo), notes: [] });
+  }
+  if (r.interest) tables.push({ table: interestTable(r.interest), notes: r.interest.notes });
+  if (r.fileTransfer) {
+    tables.push({ table: filesTable(r.fileTransfer), notes: r.fileTransfer.notes });
+    tables.push({ table: filesMemoryTable(r.fileTransfer), notes: [] });
+  }
+  if (r.ftp) {
+    const [first, ...rest] = ftpTables(r.ftp);
+    tables.push({ table: first, notes: r.ftp.notes }, ...rest.map((table) => ({ table, notes: [] })));
   }
   if (r.threads) {
     tables.push({ table: threadsTable(r.threads), notes: r.threads.notes });
@@ -244,6 +350,30 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
       }
       files['syscalls.csv'] = csv(header, ['server', 'connections', 'size', 'messages', 'syscall', 'per_message'], rows);
     }
+  }
+  if (result.interest) {
+    files['interest.csv'] = csv(header, ['server', 'connections', 'depth', 'server_cpu_us_per_msg_median', 'server_cpu_us_per_msg_min',
+      'server_cpu_us_per_msg_max', 'msgs_per_sec_median', 'loadgen_cpu_share', 'events_per_msg', 'epoll_ctl_per_msg', 'recv_per_msg',
+      'syscalls_per_msg'], result.interest.rows.map((r) => [r.server, r.connections, r.depth, ...spreadCells(r.cpuNsPerMessage, 1e-3),
+      r.messagesPerSec.median, r.loadgenCpuShare, r.eventsPerMessage, r.epollCtlPerMessage, r.recvPerMessage, r.syscallsPerMessage]));
+  }
+  if (result.fileTransfer) {
+    files['files.csv'] = csv(header, ['implementation', 'direction', 'size_mib', 'mb_per_sec_median', 'mb_per_sec_min', 'mb_per_sec_max',
+      'command_mb_per_sec_median', 'server_cpu_s_per_gib_median', 'to_node_pipeline', 'to_c_sendfile'],
+    result.fileTransfer.rows.map((r) => [r.impl, r.direction, result.fileTransfer!.options.sizeMiB, ...spreadCells(r.mbPerSec), r.commandMbPerSec?.median,
+      r.serverCpuPerGiB?.median, r.toNode, r.toC]));
+    files['files-memory.csv'] = csv(header, ['repetition', 'rss_listening_bytes', 'peak_bytes', 'peak_after_uploads_bytes', 'uploads',
+      'verified', 'upload_bytes', 'upload_seconds'],
+    result.fileTransfer.memory.map((m, i) => [m.repetition, m.baselineBytes, m.peakBytes, m.peakAfterLoadBytes, result.fileTransfer!.load[i]?.uploads,
+      result.fileTransfer!.load[i]?.verified, result.fileTransfer!.load[i]?.bytes, result.fileTransfer!.load[i]?.seconds]));
+  }
+  if (result.ftp) {
+    const rows: unknown[][] = [];
+    for (const run of result.ftp.runs) {
+      for (const s of run.steps) rows.push([run.server, s.step, result.ftp.options.clients, s.mbPerSec, s.seconds, s.bytes, s.serverCpuSec, s.rssMiB]);
+      rows.push([run.server, 'rss-per-idle-client-kib', result.ftp.options.clients, null, null, null, null, run.rssPerIdleClientKiB]);
+    }
+    files['ftp.csv'] = csv(header, ['server', 'step', 'clients', 'mb_per_sec', 'seconds', 'bytes', 'server_cpu_sec', 'rss_mib'], rows);
   }
   if (result.threads) {
     const [head, ...rows] = threadsCsv(result.threads);

@@ -7,13 +7,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderCharts } from './charts';
 import { echoCellCount, EchoOptions, EchoResult, runEcho } from './echo';
+import { filesCellCount, FilesOptions, FilesResult, runFiles } from './files';
+import { ftpCellCount, FtpOptions, FtpResult, runFtp } from './ftp';
 import { machineInfo, MachineInfo, machineSummary } from './machine';
 import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
 import type { Part, SuiteOptions } from './options';
 import { createProgress } from './progress';
 import { csvFiles, markdownReport, resultTables, terminalTable } from './report';
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
-import { checkTargets, TargetCheck } from './targets';
+import { checkFtpTargets, checkTargets, TargetCheck } from './targets';
+import { interestCellCount, InterestOptions, InterestResult, runInterest } from './interest';
 import { checkThreadTargets } from './threads-report';
 import { runThreads, threadsCellCount, ThreadsOptions, ThreadsResult } from './threads';
 
@@ -27,10 +30,20 @@ export interface SuiteResult {
   durationSec: number;
   command: string[];
   machine: MachineInfo;
-  parameters: { parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; threads?: ThreadsOptions };
+  parameters: {
+    parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; interest?: InterestOptions;
+    files?: FilesOptions; ftp?: FtpOptions; threads?: ThreadsOptions;
+  };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
   echo: EchoResult | null;
+  /** The interest-churn part; absent in runs saved before it existed. */
+  interest?: InterestResult | null;
+  /** The file-transfer part; absent in runs saved before it existed. */
+  fileTransfer?: FilesResult | null;
+  /** Absent in runs saved before the FTP benchmark existed. */
+  ftp?: FtpResult | null;
+  /** The threads part; absent in runs saved before it existed. */
   threads?: ThreadsResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
@@ -42,11 +55,13 @@ function packageVersion(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-function subtitles(r: SuiteResult): { scaling: string[]; echo: string[] } {
+function subtitles(r: SuiteResult): { scaling: string[]; echo: string[]; ftp: string[] } {
   const m = machineSummary(r.machine);
   const s = r.parameters.scaling;
   const e = r.parameters.echo;
+  const f = r.parameters.ftp;
   return {
+    ftp: [m, f ? `N ${f.clients}; ${f.fileSize / 2 ** 20} MiB per client; one-client steps ${f.seconds} s of ${f.transferSize / 2 ** 20} MiB transfers; ${f.pin ? 'pinned' : 'not pinned'}` : ''],
     scaling: [m, s ? `N ${s.n.join(', ')}; A ${s.a.join(', ')}; ${s.transport} descriptors; ${s.timeMs} ms per cell; repeat ${s.repeat}` : ''],
     echo: [m, e ? `D ${e.depth}; ${e.durationMs} ms window after ${e.warmupMs} ms warm-up; repeat ${e.repeat}; ${e.pin ? 'pinned' : 'not pinned'}` : ''],
   };
@@ -57,11 +72,16 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const machine = machineInfo();
   const has = (part: Part) => o.parts.includes(part);
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
-    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('threads') ? threadsCellCount(o.threads) : 0);
+    + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0)
+    + (has('files') ? filesCellCount(o.files) : 0) + (has('threads') ? threadsCellCount(o.threads) : 0)
+    + (has('ftp') ? ftpCellCount(o.ftp) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
   let echo: EchoResult | null = null;
+  let interest: InterestResult | null = null;
+  let files: FilesResult | null = null;
+  let ftp: FtpResult | null = null;
   let threads: ThreadsResult | null = null;
   try {
     if (has('scaling')) {
@@ -76,14 +96,26 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('echo', echoCellCount(o.echo));
       echo = await runEcho(o.echo, (label) => progress.tick(label));
     }
+    if (has('interest')) {
+      progress.part('interest', interestCellCount(o.interest));
+      interest = await runInterest(o.interest, (label) => progress.tick(label));
+    }
+    if (has('files')) {
+      progress.part('files', filesCellCount(o.files));
+      files = await runFiles(o.files, (label) => progress.tick(label));
+    }
     if (has('threads')) {
       progress.part('threads', threadsCellCount(o.threads));
       threads = await runThreads(o.threads, (label) => progress.tick(label));
     }
+    if (has('ftp')) {
+      progress.part('ftp', ftpCellCount(o.ftp));
+      ftp = await runFtp(o.ftp, (label) => progress.tick(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = [...checkTargets(scaling, echo), ...checkThreadTargets(threads)];
+  const targets = [...checkTargets(scaling, echo, files, interest), ...checkThreadTargets(threads), ...checkFtpTargets(ftp)];
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -97,9 +129,12 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       scaling: has('scaling') ? o.scaling : undefined,
       micro: has('micro') ? o.micro : undefined,
       echo: has('echo') ? o.echo : undefined,
+      interest: has('interest') ? o.interest : undefined,
+      files: has('files') ? o.files : undefined,
+      ftp: has('ftp') ? o.ftp : undefined,
       threads: has('threads') ? o.threads : undefined,
     },
-    scaling, micro, echo, threads, targets,
+    scaling, micro, echo, interest, fileTransfer: files, ftp, threads, targets,
     files: [],
   };
   printTables(result, o.print);
@@ -139,7 +174,7 @@ async function writeFiles(result: SuiteResult, o: Pick<SuiteOptions, 'outDir' | 
   };
   for (const [name, text] of Object.entries(csvFiles(result))) write(path.join(o.outDir, name), text);
   if (o.charts) {
-    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result))) {
+    for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result), result.ftp ?? null)) {
       write(path.join(o.outDir, chart.file), chart.svg);
     }
   }

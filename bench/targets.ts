@@ -1,6 +1,9 @@
 /** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
 import { EchoResult, EchoRow, EchoServerName, isCapped } from './echo';
+import type { FilesResult } from './files';
+import { FTP_STEPS, FtpResult, stepRatio, THROUGHPUT_STEPS } from './ftp';
 import type { ScalingResult, ScalingRow } from './scaling';
+import { InterestResult, interestRow } from './interest';
 import { ratio } from './stats';
 
 export interface TargetCheck {
@@ -12,6 +15,8 @@ export interface TargetCheck {
   threshold: number;
   met: boolean | null;
   detail: string;
+  /** How value and threshold read: '×' (a ratio, the default) or a unit such as 'MiB'. */
+  unit?: string;
 }
 
 function check(target: string, value: number | null, kind: 'min' | 'max', threshold: number, detail: string): TargetCheck {
@@ -19,7 +24,8 @@ function check(target: string, value: number | null, kind: 'min' | 'max', thresh
   return { target, value, kind, threshold, met, detail };
 }
 
-export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null): TargetCheck[] {
+export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | null, files: FilesResult | null = null,
+  interest: InterestResult | null = null): TargetCheck[] {
   const checks: TargetCheck[] = [];
   if (scaling) {
     const row = (mechanism: string, n: number, a: number): ScalingRow | undefined =>
@@ -63,5 +69,69 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
         'server CPU time per message at low load'));
     }
   }
+  if (files) {
+    const row = (impl: string, direction: string) => files.rows.find((r) => r.impl === impl && r.direction === direction);
+    const size = `${files.options.sizeMiB} MiB`;
+    for (const direction of ['put', 'get'] as const) {
+      const r = row('iomux', direction);
+      checks.push(check(`iomux files ${direction} MB/s / Node stream.pipeline (${size})`, r?.toNode ?? null, 'min', 1.5,
+        'against Node\'s idiomatic fs stream ⇄ net socket'));
+      checks.push(check(`iomux files ${direction} MB/s / C sendfile pipe (${size})`, r?.toC ?? null, 'min', 0.8,
+        'against the plain copy limit (which hashes nothing)'));
+    }
+    // The issue's bound, read two ways: the process's peak as it is, and what the transfers added to
+    // the idle server (as test/echo-memory.test.ts measures); Node itself and the hashing thread are
+    // most of the first.
+    const mib = (f: (m: FilesResult['memory'][number]) => number) => (files.memory.length > 0 ? Math.max(...files.memory.map(f)) / 2 ** 20 : null);
+    checks.push({ ...check(`iomux files serve peak RSS (VmHWM) through a ${size} put and two gets`, mib((m) => m.peakBytes), 'max', 64,
+      'the whole process: Node, the addon and the hashing thread included'), unit: 'MiB' });
+    checks.push({ ...check(`iomux files serve peak RSS − RSS when listening (${size} put and two gets)`, mib((m) => m.peakBytes - m.baselineBytes),
+      'max', 64, 'what the transfers added: the file is never buffered'), unit: 'MiB' });
+  }
+  if (interest) checks.push(...interestTargets(interest));
+  return checks;
+}
+
+/** Interest churn: edge-triggered registered once must cost no epoll_ctl and no more CPU than level-triggered. */
+function interestTargets(r: InterestResult): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const cpu = (server: EchoServerName, c: number, d = 1) => interestRow(r, server, c, d)?.cpuNsPerMessage.median;
+  const c0 = Math.min(...r.options.connections);
+  const etQueued = interestRow(r, 'iomux-epoll-et-queued', c0);
+  checks.push(check(`iomux-epoll-et-queued epoll_ctl per msg (C=${c0}, D=1)`, etQueued?.epollCtlPerMessage ?? null, 'max', 0.05,
+    '0 in steady state: IN|OUT registered once; what remains is one ADD and one DEL per connection'));
+  for (const c of r.options.connections) {
+    checks.push(check(`iomux-epoll-et-queued CPU per msg / iomux-epoll (C=${c}, D=1)`,
+      ratio(cpu('iomux-epoll-et-queued', c), cpu('iomux-epoll', c)), 'max', 1,
+      'the seed\'s strict separation, edge-triggered, against level-triggered direct writes'));
+    checks.push(check(`iomux-epoll-et CPU per msg / iomux-epoll (C=${c}, D=1)`,
+      ratio(cpu('iomux-epoll-et', c), cpu('iomux-epoll', c)), 'max', 1, 'edge- against level-triggered, both writing directly'));
+  }
+  const deep = r.options.deepDepth;
+  const batched = interestRow(r, 'iomux-epoll-queued', c0, deep)?.epollCtlPerMessage;
+  const unbatched = interestRow(r, 'iomux-epoll-queued-unbatched', c0, deep)?.epollCtlPerMessage;
+  checks.push(check(`iomux-epoll-queued epoll_ctl per msg, batched / unbatched (C=${c0}, D=${deep})`, ratio(batched, unbatched), 'max', 0.9,
+    'interest changes applied just before the wait: fewer (by a tenth at least, beyond noise) where a change is undone within a turn'));
+  return checks;
+}
+
+/**
+ * The FTP issue's targets: iomux-epoll at least pyftpdlib's and 1.5× ftp-srv's MB/s on every
+ * throughput step, no more than their time on every timed step, and no more memory per idle
+ * client than pyftpdlib.
+ */
+export function checkFtpTargets(ftp: FtpResult | null): TargetCheck[] {
+  if (!ftp) return [];
+  const checks: TargetCheck[] = [];
+  for (const step of FTP_STEPS) {
+    const throughput = THROUGHPUT_STEPS.includes(step);
+    for (const [other, needed] of [['pyftpdlib', 1], ['ftp-srv', throughput ? 1.5 : 1]] as const) {
+      checks.push(check(`FTP ${step}: iomux-epoll ${throughput ? 'MB/s' : 'time'} / ${other}`, stepRatio(ftp, step, other),
+        throughput ? 'min' : 'max', needed, throughput ? 'one client\'s transfer rate' : `${ftp.options.clients} clients at once`));
+    }
+  }
+  const perClient = (server: string) => ftp.runs.find((r) => r.server === server)?.rssPerIdleClientKiB;
+  checks.push(check('FTP RSS per idle client: iomux-epoll / pyftpdlib', ratio(perClient('iomux-epoll'), perClient('pyftpdlib')), 'max', 1,
+    '(RSS after login − RSS before) / N'));
   return checks;
 }

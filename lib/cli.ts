@@ -5,6 +5,8 @@ import { register as registerServe } from './commands/serve';
 import { register as registerClient } from './commands/client';
 import { register as registerBench } from './commands/bench';
 import { register as registerTrace } from './commands/trace';
+import { register as registerFiles } from './commands/files';
+import { register as registerFtp } from './commands/ftp';
 
 export function main(argv: string[] = process.argv): Promise<Command> {
   const program = new Command('iomux')
@@ -15,6 +17,8 @@ export function main(argv: string[] = process.argv): Promise<Command> {
   registerClient(program);
   registerBench(program);
   registerTrace(program);
+  registerFiles(program);
+  registerFtp(program);
   return program.parseAsync(argv);
 }
 

@@ -34,3 +34,7 @@ export {
 export type { HandlerServer, RequestHandlerClass, ServerOptions, ThreadingServerOptions, ThreadingServerStats } from './socketserver';
 export { ThreadedEchoServer } from './echo/threaded-server';
 export type { Balance, ThreadedEchoOptions, ThreadedEchoStats, ThreadStats } from './echo/threaded-server';
+export { FileServer, putFile, getFile, TransferError } from './files';
+export type { FileServerOptions, FileServerStats, PutOptions, GetOptions, TransferResult, Progress, FailureReason } from './files';
+export { FtpServer, UserStore } from './ftp';
+export type { FtpServerOptions, FtpStats, TransferRecord } from './ftp';

@@ -36,7 +36,7 @@
  */
 import { AttachedVia, Attachment, AttachOptions, createAttachment } from './attachment';
 import { systemError } from './errors';
-import { DefaultSelector } from './selectors/default';
+import { availableMechanisms, createSelector } from './selectors/default';
 import { RegisterOptions, Selector, SelectorKey } from './selectors/selector';
 import { Timer, TimerQueue } from './timer-queue';
 
@@ -58,6 +58,8 @@ export class Reactor implements Disposable {
   /** Errors thrown during the turn in flight, for onError once the turn is complete. */
   private readonly failures: unknown[] = [];
   private turnTime = performance.now();
+  /** Dispatching or running timers: interest changes may wait for the turn's end. */
+  private inTurn = false;
   private running = false;
   private stopRequested = false;
   private attachment: Attachment | null = null;
@@ -71,7 +73,8 @@ export class Reactor implements Disposable {
   };
 
   constructor(selector?: Selector<IoHandler>) {
-    this.selector = selector ?? new DefaultSelector<IoHandler>();
+    // The best mechanism here; on epoll, interest changes wait for the turn's end (batchInterest).
+    this.selector = selector ?? createSelector<IoHandler>(availableMechanisms()[0], { batchInterest: true });
   }
 
   /**
@@ -82,6 +85,11 @@ export class Reactor implements Disposable {
    */
   get now(): number {
     return this.turnTime;
+  }
+
+  /** Timers still to fire (the timer heap holds exactly these: a cleared timer leaves it at once). */
+  get pendingTimers(): number {
+    return this.timers.size;
   }
 
   /**
@@ -146,8 +154,14 @@ export class Reactor implements Disposable {
     const count = this.selector.waitReady(this.waitTimeout(timeoutMs));
     this.turnTime = performance.now();
     this.stats.wakeups++;
-    const dispatched = this.dispatch(count);
-    this.stats.timers += this.timers.runDue(this.turnTime, this.failures);
+    this.inTurn = true;
+    let dispatched: number;
+    try {
+      dispatched = this.dispatch(count);
+      this.stats.timers += this.timers.runDue(this.turnTime, this.failures);
+    } finally {
+      this.inTurn = false;
+    }
     if (this.failures.length > 0) this.reportFailures();
     return dispatched;
   }
@@ -299,13 +313,22 @@ export class Reactor implements Disposable {
   }
 
   private arm(): void {
+    if (this.attachment === null) return;
+    // Node's loop watches the epoll descriptor itself: what the turn deferred must reach the kernel now.
+    this.selector.applyChanges();
     // No timer, no clock read.
-    this.attachment?.arm(this.timers.size > 0 ? this.timers.nextTimeout() : null);
+    this.attachment.arm(this.timers.size > 0 ? this.timers.nextTimeout() : null);
   }
 
-  /** A helper thread waiting on a snapshot (select/poll) must start over; epoll sees changes live. */
+  /**
+   * A change made outside a turn, while attached: a deferred one (epoll's batchInterest) is applied
+   * at once, since no wait of ours comes first; a helper thread waiting on a snapshot (select/poll)
+   * must start over; epoll sees applied changes live.
+   */
   private interestChanged(): void {
-    this.attachment?.interestChanged();
+    if (this.attachment === null) return;
+    if (!this.inTurn) this.selector.applyChanges();
+    this.attachment.interestChanged();
   }
 
   private timerAdded(timer: Timer): void {

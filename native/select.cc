@@ -129,6 +129,29 @@ Napi::Value Select(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+namespace {
+
+// One read of a field of caller memory. The pollfd array may be a view of a SharedArrayBuffer that
+// another thread writes meanwhile: a descriptor checked against FD_SETSIZE and then read again
+// could have grown past the fd_set by the time FD_SET writes its bit. So every use works on a
+// copy taken by one volatile load, and is bounded by its own check.
+template <typename T>
+T ReadOnce(const T& field) {
+  return *static_cast<const volatile T*>(&field);
+}
+
+// Whether `fd` may be put in an fd_set: not a placeholder, and (POSIX) below FD_SETSIZE. The
+// arguments were checked before the wait; this is the guard a racing writer cannot get past.
+bool Settable(sock_t fd) {
+  if (fd == platform::kInvalidSocket || static_cast<int64_t>(fd) < 0) return false;
+#ifndef _WIN32
+  if (fd >= FD_SETSIZE) return false;
+#endif
+  return true;
+}
+
+}  // namespace
+
 int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
   fd_set r, w, x;
   int rc = WaitRetryingEintr(timeoutMs, [&](int ms) {
@@ -137,16 +160,17 @@ int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
     FD_ZERO(&x);
     int maxFd = -1;
     for (int64_t i = 0; i < count; i++) {
-      const PollFd& entry = fds[i];
-      if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0) continue;
-      if (entry.events & POLLIN) FD_SET(entry.fd, &r);
-      if (entry.events & POLLOUT) FD_SET(entry.fd, &w);
-      if (entry.events & POLLPRI) FD_SET(entry.fd, &x);
+      sock_t fd = ReadOnce(fds[i].fd);
+      if (!Settable(fd)) continue;
+      auto events = ReadOnce(fds[i].events);
+      if (events & POLLIN) FD_SET(fd, &r);
+      if (events & POLLOUT) FD_SET(fd, &w);
+      if (events & POLLPRI) FD_SET(fd, &x);
 #ifdef _WIN32
       // Winsock reports a failed non-blocking connect in the except set, never the write set.
-      if (entry.events & POLLOUT) FD_SET(entry.fd, &x);
+      if (events & POLLOUT) FD_SET(fd, &x);
 #endif
-      if (static_cast<int>(entry.fd) > maxFd) maxFd = static_cast<int>(entry.fd);
+      if (static_cast<int>(fd) > maxFd) maxFd = static_cast<int>(fd);
     }
     return SystemSelect(maxFd, &r, &w, &x, ms);
   });
@@ -154,15 +178,19 @@ int SelectWait(PollFd* fds, int64_t count, int timeoutMs) {
   int ready = 0;
   for (int64_t i = 0; i < count; i++) {
     PollFd& entry = fds[i];
-    entry.revents = 0;
-    if (entry.fd == platform::kInvalidSocket || static_cast<int64_t>(entry.fd) < 0 || rc == 0) continue;
-    if ((entry.events & POLLIN) && FD_ISSET(entry.fd, &r)) entry.revents |= POLLIN;
-    if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &w)) entry.revents |= POLLOUT;
-    if ((entry.events & POLLPRI) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLPRI;
+    sock_t fd = ReadOnce(entry.fd);
+    auto events = ReadOnce(entry.events);
+    decltype(entry.revents) revents = 0;
+    if (rc > 0 && Settable(fd)) {
+      if ((events & POLLIN) && FD_ISSET(fd, &r)) revents |= POLLIN;
+      if ((events & POLLOUT) && FD_ISSET(fd, &w)) revents |= POLLOUT;
+      if ((events & POLLPRI) && FD_ISSET(fd, &x)) revents |= POLLPRI;
 #ifdef _WIN32
-    if ((entry.events & POLLOUT) && FD_ISSET(entry.fd, &x)) entry.revents |= POLLERR;
+      if ((events & POLLOUT) && FD_ISSET(fd, &x)) revents |= POLLERR;
 #endif
-    if (entry.revents) ready++;
+    }
+    entry.revents = revents;
+    if (revents) ready++;
   }
   return ready;
 }

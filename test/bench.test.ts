@@ -49,6 +49,7 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     run = await bench([
       '--only', 'scaling,micro,echo', '-n', '10,1100', '-a', '1,3', '--time', '5', '--micro-time', '20',
       '--servers', ECHO_SERVERS.join(','), '-c', '2', '-s', '100', '--warmup', '20', '--duration', '150', '--no-syscalls',
+      '--file-size', '3', '--uploads', '4', '--upload-size', '1',
       '--repeat', '2', '--out', out, '--json', path.join(dir, 'copy', 'result.json'),
     ]);
     assert.equal(run.code, 0, run.stderr);
@@ -63,7 +64,9 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     assert.ok(result.machine.cores >= 1);
     assert.match(result.machine.kernel, /\S/);
     assert.equal(result.machine.node, process.version);
-    assert.deepEqual(result.parameters.parts, ['scaling', 'micro', 'echo']);
+    assert.deepEqual(result.parameters.parts, ['scaling', 'micro', 'echo', 'interest', 'files']);
+    assert.deepEqual(result.parameters.interest?.connections, [2]);
+    assert.deepEqual(result.parameters.files, { sizeMiB: 3, repeat: 2, uploads: 4, uploadMiB: 1 });
     assert.deepEqual(result.parameters.scaling?.n, [10, 1100]);
     assert.deepEqual(result.parameters.scaling?.a, [1, 3]);
     assert.equal(result.parameters.scaling?.repeat, 2);
@@ -169,10 +172,52 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     assert.equal(echoCellCount(options), 3); // c twice, select only at C=10
   });
 
+  it('interest: every server at every C with one message in flight, the queued ones deep as well, all verified', () => {
+    const interest = result.interest!;
+    const cells = interest.rows.map((r) => `${r.server} C=${r.connections} D=${r.depth}`).sort();
+    assert.deepEqual(cells, [
+      'iomux-epoll C=2 D=1', 'iomux-epoll-et C=2 D=1', 'iomux-epoll-et-queued C=2 D=1', 'iomux-epoll-et-queued C=2 D=8',
+      'iomux-epoll-queued C=2 D=1', 'iomux-epoll-queued C=2 D=8', 'iomux-epoll-queued-unbatched C=2 D=1',
+      'iomux-epoll-queued-unbatched C=2 D=8',
+    ]);
+    for (const row of interest.rows) {
+      assert.equal(row.messagesPerSec.count, 2, row.server);
+      assert.ok(row.messagesPerSec.median > 0);
+      // One event per message edge-triggered or direct, two for the level-triggered strict separation (D = 1).
+      assert.ok(row.eventsPerMessage !== null && row.eventsPerMessage > 0, `${row.server}: events per message`);
+      assert.equal(row.epollCtlPerMessage, null, '--no-syscalls: nothing counted');
+    }
+    assert.ok(result.targets.some((t) => /iomux-epoll-et-queued CPU per msg/.test(t.target)));
+  });
+
+  it('files: iomux, Node\'s pipeline and the C pipe each moved the file both ways, every repetition; every upload verified', () => {
+    const files = result.fileTransfer!;
+    assert.equal(files.samples.length, 2 * 7);
+    for (const sample of files.samples) {
+      assert.equal(sample.bytes, 3 * 1024 * 1024);
+      assert.ok(sample.seconds > 0, `${sample.impl} ${sample.direction}`);
+      assert.equal(sample.commandSeconds !== null, sample.impl === 'iomux');
+      assert.ok(sample.serverCpuSeconds >= 0, `${sample.impl} ${sample.direction}: server CPU`);
+    }
+    const keys = files.rows.map((r) => `${r.impl} ${r.direction}`);
+    assert.deepEqual(keys, ['iomux put', 'node put', 'c put', 'iomux get', 'node get', 'c get', 'iomux get-cold']);
+    for (const row of files.rows) {
+      assert.equal(row.mbPerSec.count, 2);
+      assert.ok(row.toNode !== null && row.toC !== null);
+    }
+    assert.equal(files.rows.find((r) => r.impl === 'node' && r.direction === 'get')!.toNode, 1);
+    assert.equal(files.rows.find((r) => r.impl === 'c' && r.direction === 'put')!.toC, 1);
+    assert.deepEqual(files.load.map((l) => [l.uploads, l.verified, l.bytes]), [[4, 4, 4 * 1024 * 1024], [4, 4, 4 * 1024 * 1024]]);
+    for (const m of files.memory) assert.ok(m.baselineBytes > 0 && m.peakBytes >= m.baselineBytes && m.peakAfterLoadBytes >= m.peakBytes);
+    assert.match(run.stdout, /iomux files put MB\/s \/ Node stream\.pipeline \(3 MiB\)/);
+    assert.match(run.stdout, /iomux files serve peak RSS .* MiB/);
+  });
+
   it('writes CSV files that carry the machine and parameters, one line per row', () => {
     const lines = (name: string) => fs.readFileSync(path.join(out, name), 'utf8').trim().split('\n');
     for (const [name, rows] of [['scaling.csv', result.scaling!.rows.length * 2], ['micro.csv', result.micro!.rows.length],
-      ['echo.csv', result.echo!.rows.length]] as const) {
+      ['echo.csv', result.echo!.rows.length], ['interest.csv', result.interest!.rows.length], ['files.csv', result.fileTransfer!.rows.length],
+      ['files-memory.csv', 2]] as const) {
       const text = lines(name);
       assert.match(text[0], /^# machine: \{/);
       assert.match(text[1], /^# parameters: \{/);
@@ -205,7 +250,7 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
 
   it('prints tables and the target checks, and writes the same tables as Markdown', () => {
     const markdown = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
-    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo: server CPU per message', 'Targets']) {
+    for (const heading of ['Scaling', 'Micro-benchmarks', 'Echo: server CPU per message', 'Files: one 3 MiB file', 'Files: the server\'s memory', 'Targets']) {
       assert.ok(run.stdout.includes(heading), heading);
       assert.ok(markdown.includes(`**${heading}`), `results.md: ${heading}`);
     }

@@ -32,7 +32,8 @@ function connect(target: ClientTarget): net.Socket {
 
 /**
  * Sends `payload` in pieces cut at random points, half-closes, and resolves with everything the
- * server sent back before its end-of-stream.
+ * server sent back before its end-of-stream, once the client's socket has closed (so a leak check
+ * right after sees no descriptor of it).
  */
 export function echoOnce(target: ClientTarget, payload: Buffer, rand: () => number, maxPieces = 8): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -40,7 +41,9 @@ export function echoOnce(target: ClientTarget, payload: Buffer, rand: () => numb
     const received: Buffer[] = [];
     socket.on('data', (chunk) => received.push(chunk));
     socket.on('error', reject);
-    socket.on('end', () => resolve(Buffer.concat(received)));
+    socket.on('close', (hadError) => {
+      if (!hadError) resolve(Buffer.concat(received));
+    });
     socket.on('connect', () => {
       const cuts = new Set<number>();
       const pieces = 1 + Math.floor(rand() * maxPieces);

@@ -5,12 +5,12 @@
  * stream would take.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { selectorVariants } from './fixtures';
+import { startChild } from './helpers';
 
 const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
 const TOTAL = 256 * 1024 * 1024;
@@ -29,19 +29,10 @@ describe('echo server: memory under a slow reader', function () {
   for (const variant of selectorVariants()) {
     const args = ['--mechanism', variant.mechanism, ...(variant.options.edgeTriggered ? ['--edge'] : [])];
     it(`${args.join(' ')}: 256 MiB through a slow reader raises the server's peak RSS by less than 64 MiB`, async () => {
-      const child = spawn(process.execPath, [cli, 'serve', ...args, '--port', '0', '--quiet', '--high-water', String(256 * 1024)],
-        { stdio: ['ignore', 'pipe', 'inherit'] });
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const { child, match, exited } = await startChild(process.execPath,
+        [cli, 'serve', ...args, '--port', '0', '--quiet', '--high-water', String(256 * 1024)], /listening on [^:]+:(\d+)/);
+      const port = Number(match[1]);
       try {
-        const port = await new Promise<number>((resolve, reject) => {
-          let out = '';
-          child.stdout!.on('data', (d: Buffer) => {
-            out += d.toString();
-            const m = /listening on [^:]+:(\d+)/.exec(out);
-            if (m) resolve(Number(m[1]));
-          });
-          child.once('exit', (code) => reject(new Error(`iomux serve exited (${code}): ${out}`)));
-        });
         const baseline = statusBytes(child.pid!, 'VmRSS');
         const sent = createHash('sha256');
         const received = createHash('sha256');

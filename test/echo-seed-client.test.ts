@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { EchoServer, WriteStrategy } from '../lib/echo/server';
 import { Reactor } from '../lib/reactor';
 import { makeSelector, selectorVariants } from './fixtures';
+import { startChild } from './helpers';
 
 const LINES = 200;
 
@@ -65,21 +66,12 @@ describe('echo server: the seed client (one recv per sendall) with --suffix hell
     if (spawnSync('strace', ['-V']).status !== 0) throw new Error('this test needs strace (apt-get install strace; .ci/run installs it)');
     const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
     for (const args of selectorVariants().map((v) => ['--mechanism', v.mechanism, ...(v.options.edgeTriggered ? ['--edge'] : [])])) {
-      const server = spawn(process.execPath, [cli, 'serve', ...args, '--port', '0', '--suffix', 'hello', '--quiet'],
-        { stdio: ['ignore', 'pipe', 'inherit'] });
-      const serverExited = new Promise<number | null>((resolve) => server.once('exit', resolve));
+      const { child: server, match, exited: serverExited } = await startChild(process.execPath,
+        [cli, 'serve', ...args, '--port', '0', '--suffix', 'hello', '--quiet'], /listening on [^:]+:(\d+)/);
+      const port = Number(match[1]);
       const trace = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-')), 'trace');
       let tracer: ChildProcess | null = null;
       try {
-        const port = await new Promise<number>((resolve, reject) => {
-          let out = '';
-          server.stdout!.on('data', (d: Buffer) => {
-            out += d.toString();
-            const m = /listening on [^:]+:(\d+)/.exec(out);
-            if (m) resolve(Number(m[1]));
-          });
-          server.once('exit', (code) => reject(new Error(`iomux serve exited (${code}) before listening: ${out}`)));
-        });
         // Attach to every thread of the running server (the reactor runs on a worker thread).
         tracer = spawn('strace', ['-f', '-e', 'trace=sendto,sendmsg,writev', '-o', trace, '-p', String(server.pid)],
           { stdio: ['ignore', 'ignore', 'pipe'] });

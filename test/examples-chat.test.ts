@@ -3,9 +3,9 @@
  * real `net` clients, broadcast, /quit, an oversize line closing that client alone, and SIGINT.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { startChild } from './helpers';
 
 /** A client that collects lines; `line()` resolves with the next one. */
 class ChatClient {
@@ -41,19 +41,10 @@ describe('examples: the chat server of docs/streams.md', function () {
   this.timeout(20000);
 
   it('broadcasts lines, lets /quit leave, closes an oversize line\'s sender alone, and stops on SIGINT', async () => {
-    const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'examples', 'chat-server.js'), '0'],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, match, exited } = await startChild(process.execPath,
+      [path.resolve(__dirname, '..', 'examples', 'chat-server.js'), '0'], /chat on [^:]+:(\d+)/);
+    const port = Number(match[1]);
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        child.stdout!.on('data', (d: Buffer) => {
-          out += d.toString();
-          const m = /chat on [^:]+:(\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`the chat server exited (${code}): ${out}`)));
-      });
       const alice = new ChatClient(port);
       assert.equal(await alice.line(), 'welcome; 0 other(s) here');
       const bob = new ChatClient(port);

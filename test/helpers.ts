@@ -1,5 +1,5 @@
 /** Shared test helpers: descriptor accounting, small socket fixtures on real loopback sockets, child Node processes. */
-import { execFile } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -46,5 +46,33 @@ export function runNode(script: string, options: { timeoutMs?: number; env?: Nod
         const failure = err as (Error & { code?: number; signal?: string }) | null;
         resolve({ code: failure ? (typeof failure.code === 'number' ? failure.code : null) : 0, signal: failure?.signal ?? null, stdout, stderr });
       });
+  });
+}
+
+export interface StartedChild {
+  child: ChildProcess;
+  /** The match of the line the child was waited for (group 1 is usually the port). */
+  match: RegExpExecArray;
+  /** Resolves with the exit code (null if a signal ended it) once its output is all read ('close'). */
+  exited: Promise<number | null>;
+  /** Everything it has printed on stdout so far. */
+  output(): string;
+}
+
+/**
+ * Spawns `file args` and resolves once its stdout matches `ready` (e.g. /listening on [^:]+:(\d+)/);
+ * rejects if it exits first. stderr is inherited, so a failing child explains itself.
+ */
+export function startChild(file: string, args: string[], ready: RegExp): Promise<StartedChild> {
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = ready.exec(out);
+      if (match) resolve({ child, match, exited, output: () => out });
+    });
+    child.once('close', (code, signal) => reject(new Error(`${file} ${args.join(' ')} exited (${code ?? signal}) before printing ${ready}: ${out}`)));
   });
 }

@@ -188,6 +188,47 @@ for (const variant of selectorVariants()) {
       served.listener.close();
     });
 
+    it('onFinish: after end(), once everything queued is in the kernel and our side is shut, before the peer has ended', async () => {
+      const total = 8 * 1024 * 1024;
+      const finishes: { writable: number; written: number; closed: boolean }[] = [];
+      const served = serve(reactor, (conn) => {
+        conn.onFinish = function () {
+          finishes.push({ writable: this.writableLength, written: this.bytesWritten, closed: this.closed });
+        };
+        conn.write(Buffer.alloc(total, 7)); // Far more than the socket takes at once: most of it waits in the queue.
+        conn.end();
+        assert.equal(finishes.length, 0, 'not finished while bytes are queued');
+      });
+      const socket = await client(served.port);
+      const conn = await served.next();
+      const { events, closedPromise } = watch(conn);
+      const received = await readAll(socket); // Our end of stream arrives after every byte.
+      assert.equal(received.length, total);
+      assert.deepEqual(finishes, [{ writable: 0, written: total, closed: false }], 'once, with the queue empty, still open');
+      socket.end();
+      assert.equal(await closedPromise, null);
+      assert.deepEqual(events, ['close']);
+      await closed(socket);
+
+      // The peer finished first: end() with nothing queued finishes at once, and closes.
+      const order: string[] = [];
+      const second = serve(reactor, (c) => {
+        c.onEnd = function () {
+          this.onFinish = () => order.push('finish');
+          this.onClose = () => order.push('close');
+          this.end('bye');
+        };
+      });
+      const peer = await client(second.port);
+      await second.next();
+      peer.end();
+      assert.equal((await readAll(peer)).toString(), 'bye');
+      await closed(peer);
+      assert.deepEqual(order, ['finish', 'close']);
+      served.listener.close();
+      second.listener.close();
+    });
+
     it('a peer that resets mid-write: one onError (ECONNRESET or EPIPE), one onClose, nothing more', async () => {
       const served = serve(reactor, (conn) => {
         const block = Buffer.alloc(256 * 1024, 1);

@@ -100,6 +100,80 @@ describe('framing: length-prefixed (u32 big-endian)', () => {
   });
 });
 
+describe('framing: a counted body after a frame (passThrough)', () => {
+  /** A frame whose body is the length of the unframed bytes that follow it (as a decimal string). */
+  function encodeWithBodies(messages: { frame: Uint8Array; raw: Uint8Array }[]): Buffer {
+    return Buffer.concat(messages.flatMap(({ frame, raw }) => {
+      const announce = Buffer.concat([Buffer.from(`${raw.length}:`), Buffer.from(frame)]);
+      return [frameHeader(announce.length), announce, Buffer.from(raw)];
+    }));
+  }
+
+  it('gives back every frame and every body, whatever the cut points (property)', () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ frame: fc.uint8Array({ maxLength: 40 }), raw: fc.uint8Array({ maxLength: 500 }) }), { maxLength: 12 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (messages, cuts) => {
+        const got: { frame: string; raw: Buffer[] }[] = [];
+        const decoder: LengthPrefixedDecoder = new LengthPrefixedDecoder((frame) => {
+          const colon = frame.indexOf(0x3a);
+          const length = Number(frame.subarray(0, colon).toString());
+          const entry = { frame: frame.subarray(colon + 1).toString('hex'), raw: [] as Buffer[] };
+          got.push(entry);
+          decoder.passThrough(length, (bytes) => entry.raw.push(Buffer.from(bytes)));
+        }, { maxFrameSize: 64 });
+        feed((d) => decoder.push(d), cut(encodeWithBodies(messages), cuts));
+        assert.deepEqual(got.map((g) => [g.frame, Buffer.concat(g.raw).toString('hex')]),
+          messages.map((m) => [Buffer.from(m.frame).toString('hex'), Buffer.from(m.raw).toString('hex')]));
+        assert.equal(decoder.buffered, 0);
+        assert.equal(decoder.passingThrough, 0);
+      },
+    ), { numRuns: 300 });
+  });
+
+  it('a body far larger than the frame limit is handed out as views of the reads, never buffered', () => {
+    const views: Buffer[] = [];
+    const frames: string[] = [];
+    const decoder: LengthPrefixedDecoder = new LengthPrefixedDecoder((frame) => {
+      frames.push(frame.toString());
+      if (frame.toString() === 'file') decoder.passThrough(1 << 20, (bytes) => views.push(bytes));
+    }, { maxFrameSize: 16 });
+    const read = Buffer.concat([frameHeader(4), Buffer.from('file'), Buffer.alloc(300_000, 1)]);
+    decoder.push(read);
+    assert.equal(views.length, 1);
+    assert.equal(views[0].buffer, read.buffer, 'the body shares the read buffer');
+    assert.equal(views[0].length, 300_000);
+    assert.equal(decoder.buffered, 0);
+    assert.equal(decoder.passingThrough, (1 << 20) - 300_000);
+    // The rest of the body and the next frame in one read: framing resumes right after the body.
+    decoder.push(Buffer.concat([Buffer.alloc((1 << 20) - 300_000, 2), frameHeader(2), Buffer.from('ok')]));
+    assert.equal(decoder.passingThrough, 0);
+    assert.equal(views.reduce((sum, v) => sum + v.length, 0), 1 << 20);
+    assert.deepEqual(frames, ['file', 'ok']);
+  });
+
+  it('refuses to start a body in the middle of a frame, and a bad length', () => {
+    const decoder = new LengthPrefixedDecoder(() => undefined, { maxFrameSize: 16 });
+    decoder.push(frameHeader(3).subarray(0, 2));
+    assert.throws(() => decoder.passThrough(10, () => undefined), /between frames/);
+    assert.throws(() => new LengthPrefixedDecoder(() => undefined, { maxFrameSize: 16 }).passThrough(-1, () => undefined), RangeError);
+    assert.throws(() => new LengthPrefixedDecoder(() => undefined, { maxFrameSize: 16 }).passThrough(0.5, () => undefined), RangeError);
+  });
+
+  it('stop() ends a body too: nothing more is delivered', () => {
+    let delivered = 0;
+    const decoder = new LengthPrefixedDecoder(() => undefined, { maxFrameSize: 16 });
+    decoder.passThrough(100, (bytes) => {
+      delivered += bytes.length;
+      decoder.stop();
+    });
+    decoder.push(Buffer.alloc(10));
+    decoder.push(Buffer.alloc(10));
+    assert.equal(delivered, 10);
+    assert.equal(decoder.passingThrough, 0);
+  });
+});
+
 describe('framing: lines', () => {
   const line = fc.uint8Array({ maxLength: 80 }).map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0a ? 0x20 : b))));
 
@@ -137,6 +211,44 @@ describe('framing: lines', () => {
     // A complete line over the limit within one read is refused too.
     const whole = new LineDecoder(() => assert.fail('no line expected'), { maxLineLength: 3 });
     assert.throws(() => whole.push(Buffer.from('abcd\n')), FrameError);
+  });
+
+  it('onOversize: an oversize line is told once and skipped, never buffered past the limit, whatever the cuts (property)', () => {
+    const anyLine = fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes.map((b) => (b === 0x0a ? 0x20 : b))));
+    fc.assert(fc.property(fc.array(anyLine, { maxLength: 20 }), fc.array(fc.nat(), { maxLength: 40 }), fc.boolean(), (lines, cuts, crlf) => {
+      const max = 50;
+      const ending = crlf ? '\r\n' : '\n';
+      const stream = Buffer.concat(lines.flatMap((l) => [l, Buffer.from(ending)]));
+      const events: string[] = [];
+      let peak = 0;
+      const decoder = new LineDecoder((l) => events.push(`line ${l.toString('hex')}`), {
+        maxLineLength: max, dropCarriageReturn: crlf, onOversize: () => events.push('oversize'),
+      });
+      for (const piece of cut(stream, cuts)) {
+        decoder.push(Buffer.from(piece));
+        peak = Math.max(peak, decoder.buffered);
+      }
+      // The CR of each CRLF is dropped; a CR of the line's own stays.
+      const expected = lines.map((l) => (l.length > max ? 'oversize' : `line ${l.toString('hex')}`));
+      assert.deepEqual(events, expected);
+      assert.ok(peak <= max + 1, `held ${peak} bytes`);
+      assert.equal(decoder.buffered, 0);
+    }), { numRuns: 300 });
+  });
+
+  it('onOversize: 10 MiB without a delimiter holds nothing; the line after it is delivered', () => {
+    const got: string[] = [];
+    let oversize = 0;
+    const decoder = new LineDecoder((l) => got.push(l.toString()), { maxLineLength: 4096, dropCarriageReturn: true, onOversize: () => oversize++ });
+    decoder.push(Buffer.from('NOOP\r\n'));
+    const junk = Buffer.alloc(64 * 1024, 0x41);
+    for (let i = 0; i < 160; i++) {
+      decoder.push(junk);
+      assert.ok(decoder.buffered <= 4097);
+    }
+    decoder.push(Buffer.from('AAAA\r\nPWD\r\n'));
+    assert.equal(oversize, 1, 'told once for the one long line');
+    assert.deepEqual(got, ['NOOP', 'PWD']);
   });
 
   it('a line of exactly the limit passes, in one read or split', () => {

@@ -5,7 +5,6 @@
  * cancels that pause.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -16,7 +15,7 @@ import { Listener, acceptErrorAction } from '../lib/stream/listener';
 import { Connection } from '../lib/stream/connection';
 import { Resources } from './fixtures/sockets';
 import { makeSelector, selectorVariants } from './fixtures';
-import { leakedSince, openKernelObjects } from './helpers';
+import { leakedSince, openKernelObjects, startChild } from './helpers';
 import { client, closed, readAll } from './stream-fixtures';
 import { EpollSelector } from '../lib/selectors/epoll';
 import { PollSelector } from '../lib/selectors/poll';
@@ -106,17 +105,8 @@ describe('stream listener', function () {
   it('out of descriptors (EMFILE): accepting pauses instead of spinning, and resumes by itself; every client is served', async () => {
     // A child with a small descriptor limit, so that EMFILE is real and nothing else is starved.
     const script = path.join(__dirname, 'fixtures', 'emfile-server.js');
-    const child = spawn('sh', ['-c', `ulimit -n 40 && exec "${process.execPath}" "${script}"`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    let out = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const match = /port (\d+)/.exec(out);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`the server exited (${code}) before listening: ${out}`)));
-    });
+    const { child, match, exited, output } = await startChild('sh', ['-c', `ulimit -n 40 && exec "${process.execPath}" "${script}"`], /port (\d+)/);
+    const port = Number(match[1]);
     // More clients at once than the server has descriptors: some wait in the backlog until others finish.
     const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => new Promise<string>((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1');
@@ -129,7 +119,7 @@ describe('stream listener', function () {
     replies.forEach((reply, i) => assert.equal(reply, `client ${i}`));
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    const stats = JSON.parse(/stats (.*)/.exec(out)![1]) as { accepted: number; pauses: number; acceptErrors: number; wakeups: number };
+    const stats = JSON.parse(/stats (.*)/.exec(output())![1]) as { accepted: number; pauses: number; acceptErrors: number; wakeups: number };
     assert.equal(stats.accepted, 60);
     assert.ok(stats.pauses >= 1, 'accepting paused at least once');
     // Spinning on a level-triggered listener would take thousands of wake-ups.

@@ -2,7 +2,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
-import { defaultOutDir, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
+import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
+import { DEFAULT_PARTS, defaultOutDir, filesPreset, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -31,6 +32,14 @@ interface BenchFlags {
   echo?: boolean;
   /** The part flag, optionally with the thread counts to compare (true: the default 1,2). */
   threads?: boolean | number[];
+  interest?: boolean;
+  files?: boolean;
+  ftp?: boolean;
+  ftpServers?: FtpServerName[];
+  ftpClients?: number;
+  ftpFileSize?: number;
+  ftpTransferSize?: number;
+  ftpSeconds?: number;
   only?: Part[];
   full?: boolean;
   mechanisms?: ScalingMechanism[];
@@ -46,6 +55,9 @@ interface BenchFlags {
   warmup?: number;
   duration?: number;
   syscallDuration?: number;
+  fileSize?: number;
+  uploads?: number;
+  uploadSize?: number;
   transport?: Transport;
   out: string;
   json?: string;
@@ -66,13 +78,27 @@ export function register(program: Command): void {
     .option('--echo', 'run the echo throughput part')
     .option('--threads [counts]', 'run the threads part (1 vs N threads: iomux serve --threads in both balance modes, Node cluster, the C server with SO_REUSEPORT) and the threads-vs-reactor cost table; counts default to 1,2',
       integerList('thread counts', 1, 256))
+    .option('--interest', 'run the interest-churn part (epoll level- vs edge-triggered, direct vs queued, C = 100 and 1000, D = 1 and 8)')
+    .option('--files', 'run the file-transfer part: 1 GiB put/get vs Node stream.pipeline and a C sendfile pipe, server RSS, 100 concurrent 10 MiB uploads (128 MiB and 1 MiB uploads inside the default suite)')
+    .option('--ftp', 'run the FTP benchmark (ftpbench\'s steps against iomux ftp serve, pyftpdlib and ftp-srv); in the default suite only with --full')
+    .option('--ftp-servers <list>', `FTP servers: ${FTP_SERVERS.join(', ')}`, choiceList('--ftp-servers', FTP_SERVERS))
+    .option('--ftp-clients <n>', 'FTP: concurrent clients N (default 50; 200 with --full)', integer('ftp-clients', 1, 100_000))
+    .option('--ftp-file-size <bytes>', 'FTP: bytes each client moves in the concurrent RETR and STOR steps (default 4 MiB; 10 MiB with --full)',
+      integer('ftp-file-size', 1, 2 ** 40))
+    .option('--ftp-transfer-size <bytes>', 'FTP: bytes per transfer in the one-client steps (default 64 MiB; 256 MiB with --full)',
+      integer('ftp-transfer-size', 1, 2 ** 40))
+    .option('--ftp-seconds <s>', 'FTP: how long each one-client step transfers (default 1; 2 with --full)', (value: string) => {
+      const n = Number(value);
+      if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('--ftp-seconds must be a number of seconds from 0 to 3600');
+      return n;
+    })
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
     .option('--servers <list>', `echo servers: ${ECHO_SERVERS.join(', ')}`, choiceList('--servers', ECHO_SERVERS))
     .option('-n, --n <list>', 'scaling: descriptors watched, e.g. 10,100,1000,10000', integerList('N', 1, 10_000_000))
     .option('-a, --active <list>', 'scaling: descriptors made ready per round (A), e.g. 1,100', integerList('A', 1, 10_000_000))
-    .option('-c, --connections <list>', 'echo: concurrent connections (C), e.g. 10,100', integerList('C', 1, 100_000))
+    .option('-c, --connections <list>', 'echo and interest: concurrent connections (C), e.g. 10,100', integerList('C', 1, 100_000))
     .option('-s, --size <list>', 'echo: message size in bytes (S), e.g. 64,4096', integerList('S', 1, 16 * 2 ** 20))
     .option('-d, --depth <n>', 'echo: messages in flight per connection (D)', integer('D', 1, 1024))
     .option('-r, --repeat <n>', 'repetitions of every cell (the median is reported with min–max)', integer('repeat', 1, 100))
@@ -80,6 +106,9 @@ export function register(program: Command): void {
     .option('--micro-time <ms>', 'micro: time per benchmark and repetition', integer('micro-time', 10, 600_000))
     .option('--warmup <ms>', 'echo: warm-up before the timed window', integer('warmup', 0, 600_000))
     .option('--duration <ms>', 'echo: timed window', integer('duration', 10, 3_600_000))
+    .option('--file-size <MiB>', 'files: the large file, in MiB', integer('file-size', 1, 1024 * 1024))
+    .option('--uploads <n>', 'files: concurrent uploads into one server', integer('uploads', 1, 5000))
+    .option('--upload-size <MiB>', 'files: size of each concurrent upload, in MiB', integer('upload-size', 1, 1024 * 1024))
     .option('--syscall-duration <ms>', 'echo: length of the strace -c run per server (C=100, S=64)', integer('syscall-duration', 10, 600_000))
     .addOption(new Option('--transport <kind>', 'scaling: watched descriptors are self-connected UDP sockets (one fd each) or socketpairs (two)')
       .choices(['udp', 'socketpair']))
@@ -92,9 +121,10 @@ export function register(program: Command): void {
     .option('--no-progress', 'no progress bar')
     .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
     .addHelpText('after', `
-Without part flags every part runs. The default suite takes under three minutes on two cores;
---full sweeps N up to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096.
-The threads part is short in the default suite; --threads (or --full) runs it complete.
+Without part flags scaling, micro, echo, interest, files and a short threads part run: the default
+suite takes about three minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
+allows), C up to 1000 and S = 64 and 4096, runs the threads part complete and adds the FTP benchmark
+with ftpbench's N = 200 (about two more minutes).
 
 Examples:
   iomux bench                                  # the default suite
@@ -102,11 +132,13 @@ Examples:
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
   iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
   iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
+  iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
+  iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
   iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
     .action(async (flags: BenchFlags) => {
       const chosen = PARTS.filter((p) => (p === 'threads' ? flags.threads !== undefined : flags[p] === true));
-      const parts = flags.only ?? (chosen.length > 0 ? chosen : [...PARTS]);
       const full = flags.full === true;
+      const parts = flags.only ?? (chosen.length > 0 ? chosen : full ? [...PARTS] : [...DEFAULT_PARTS]);
       const preset = presetOptions(full);
       const s = preset.scaling;
       const e = preset.echo;
@@ -121,22 +153,35 @@ Examples:
       if (flags.warmup !== undefined) t.warmupMs = flags.warmup;
       if (flags.duration !== undefined) t.durationMs = flags.duration;
       t.pin = flags.pin;
+      const i = preset.interest;
+      // The file part at the issue's size (1 GiB, 100 x 10 MiB) when asked for by itself or in --full;
+      // a smaller one inside the default suite, which must stay within its three minutes.
+      const f = filesPreset(full || flags.files === true || (flags.only?.includes('files') ?? false));
+      if (flags.fileSize !== undefined) f.sizeMiB = flags.fileSize;
+      if (flags.uploads !== undefined) f.uploads = flags.uploads;
+      if (flags.uploadSize !== undefined) f.uploadMiB = flags.uploadSize;
+      const ftp = preset.ftp;
+      if (flags.ftpServers) ftp.servers = flags.ftpServers;
+      if (flags.ftpClients !== undefined) ftp.clients = flags.ftpClients;
+      if (flags.ftpFileSize !== undefined) ftp.fileSize = flags.ftpFileSize;
+      if (flags.ftpTransferSize !== undefined) ftp.transferSize = flags.ftpTransferSize;
+      if (flags.ftpSeconds !== undefined) ftp.seconds = flags.ftpSeconds;
       if (flags.mechanisms) s.mechanisms = flags.mechanisms;
       if (flags.n) s.n = flags.n;
       if (flags.active) s.a = flags.active;
       if (flags.time !== undefined) s.timeMs = flags.time;
       if (flags.transport) s.transport = flags.transport;
       if (flags.servers) e.servers = flags.servers;
-      if (flags.connections) e.connections = flags.connections;
+      if (flags.connections) e.connections = i.connections = flags.connections;
       if (flags.size) e.sizes = flags.size;
       if (flags.depth !== undefined) e.depth = flags.depth;
-      if (flags.warmup !== undefined) e.warmupMs = flags.warmup;
-      if (flags.duration !== undefined) e.durationMs = flags.duration;
-      if (flags.syscallDuration !== undefined) e.syscallDurationMs = flags.syscallDuration;
+      if (flags.warmup !== undefined) e.warmupMs = i.warmupMs = flags.warmup;
+      if (flags.duration !== undefined) e.durationMs = i.durationMs = flags.duration;
+      if (flags.syscallDuration !== undefined) e.syscallDurationMs = i.syscallDurationMs = flags.syscallDuration;
       if (flags.microTime !== undefined) m.timeMs = flags.microTime;
-      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = t.repeat = flags.repeat;
-      e.pin = flags.pin;
-      e.syscalls = flags.syscalls;
+      if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = f.repeat = t.repeat = flags.repeat;
+      e.pin = i.pin = ftp.pin = flags.pin;
+      e.syscalls = i.syscalls = flags.syscalls;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(0);
@@ -150,7 +195,7 @@ Examples:
         return;
       }
       await runSuite({
-        parts, full, scaling: s, micro: m, echo: e, threads: t,
+        parts, full, scaling: s, micro: m, echo: e, interest: i, files: f, ftp, threads: t,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
         print,
       });

@@ -32,6 +32,7 @@ function printStats(stats: EchoStats): void {
 interface ServeFlags {
   mechanism: MechanismName;
   edge?: boolean;
+  batch: boolean;
   host: string;
   port: number;
   unix?: string;
@@ -57,6 +58,7 @@ export function register(program: Command): void {
     .description('Run the read/write-separated multiplexed echo server (RFC 862 by default)')
     .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
     .option('--edge', 'edge-triggered epoll (EPOLLET): accept/read/write until EAGAIN')
+    .option('--no-batch', 'epoll, level-triggered: one EPOLL_CTL_MOD per interest change, at once (default: applied just before the next wait)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 0)
     .option('--unix <path>', 'listen on a Unix socket path instead of TCP')
@@ -98,6 +100,7 @@ Examples:
       const options: Omit<EchoServerOptions, 'reactor' | 'log'> = {
         mechanism: flags.mechanism,
         edge: flags.edge === true,
+        batchInterest: flags.batch,
         host: flags.host,
         port: flags.port,
         unixPath: flags.unix,

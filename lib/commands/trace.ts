@@ -6,17 +6,18 @@ import { renderJson, renderText } from '../lab/render';
 
 /** Each scenario parameter's flag and help text; the scenario decides whether it takes it. */
 const PARAM_FLAGS: ReadonlyArray<{ key: keyof LabParams; flags: string; help: string }> = [
-  { key: 'bytes', flags: '--bytes <n>', help: 'bytes the peer sends (partial-read, half-close)' },
-  { key: 'chunk', flags: '--chunk <n>', help: 'bytes per read (partial-read) or per message (arrivals, oneshot-rearm)' },
+  { key: 'bytes', flags: '--bytes <n>', help: 'bytes the peer sends (partial-read, half-close, sticky-packets)' },
+  { key: 'chunk', flags: '--chunk <n>', help: 'bytes per read (partial-read) or per message (arrivals, oneshot-rearm, sticky-packets)' },
   { key: 'drain', flags: '--drain', help: 'read or accept until EAGAIN on every wake-up (partial-read, accept-storm)' },
   { key: 'rearm', flags: '--rearm', help: 're-arm with EPOLL_CTL_MOD after every wake-up' },
   { key: 'connections', flags: '--connections <n>', help: 'connections (accept-storm, thundering-herd)' },
   { key: 'workers', flags: '--workers <n>', help: 'worker threads (thundering-herd)' },
-  { key: 'messages', flags: '--messages <n>', help: 'messages sent one at a time (arrivals, oneshot-rearm)' },
+  { key: 'messages', flags: '--messages <n>', help: 'messages sent one at a time (arrivals, oneshot-rearm) or back to back (sticky-packets)' },
   { key: 'waits', flags: '--waits <n>', help: 'waits counted per phase (writable, half-close)' },
   { key: 'cycles', flags: '--cycles <n>', help: 'fill/drain cycles (writable)' },
   { key: 'stallMs', flags: '--stall-ms <n>', help: 'a wait reporting nothing this long is quiet, or a stall if work remains' },
   { key: 'settleMs', flags: '--settle-ms <n>', help: 'how long to wait for more workers after the first woke (thundering-herd)' },
+  { key: 'depth', flags: '--depth <n>', help: 'messages the peer keeps in flight (interest-churn)' },
 ];
 
 interface TraceOptions extends Partial<LabParams> {

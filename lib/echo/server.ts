@@ -22,6 +22,11 @@ export interface EchoServerOptions {
   mechanism?: MechanismName;
   /** Edge-triggered epoll (EPOLLET). */
   edge?: boolean;
+  /**
+   * Level-triggered epoll: apply interest changes just before the next wait (default true), so a
+   * change undone within a turn costs nothing. Ignored when `reactor` is given.
+   */
+  batchInterest?: boolean;
   /** Serve on an existing reactor (to embed next to other handlers). */
   reactor?: Reactor;
   host?: string;
@@ -109,7 +114,7 @@ export class EchoServer {
     }
     this.ownsReactor = options.reactor === undefined;
     this.reactor = options.reactor ??
-      new Reactor(createSelector(options.mechanism ?? availableMechanisms()[0], { edgeTriggered: edge }));
+      new Reactor(createSelector(options.mechanism ?? availableMechanisms()[0], { edgeTriggered: edge, batchInterest: options.batchInterest !== false }));
     this.greeting = toBytes(options.greeting);
     this.suffix = toBytes(options.suffix);
     this.log = options.log ?? (() => undefined);

@@ -43,7 +43,7 @@ export function unavailableReason(mechanism: MechanismName): string | null {
 
 /** 'select', 'poll+rdhup', 'epoll-lt+exclusive'. */
 export function variantLabel(v: Variant): string {
-  return v.mechanism + (v.rdhup ? '+rdhup' : '') + (v.exclusive ? '+exclusive' : '');
+  return v.mechanism + (v.rdhup ? '+rdhup' : '') + (v.exclusive ? '+exclusive' : '') + (v.batched ? '+batched' : '');
 }
 
 export function plainVariant(mechanism: MechanismName): Variant {

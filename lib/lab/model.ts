@@ -19,6 +19,8 @@ export interface Variant {
   rdhup: boolean;
   /** EPOLLEXCLUSIVE (epoll only). */
   exclusive: boolean;
+  /** interest-churn: interest changes applied just before the next wait, not at once (epoll-lt). */
+  batched?: boolean;
 }
 
 /**
@@ -93,6 +95,8 @@ export interface LabParams {
   stallMs: number;
   /** thundering-herd: how long to wait for more workers after the first one woke. */
   settleMs: number;
+  /** interest-churn: messages the peer keeps in flight. */
+  depth: number;
 }
 
 /** What `iomux trace` prints, as text or as JSON. */

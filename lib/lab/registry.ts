@@ -12,9 +12,11 @@ import { acceptStorm } from './scenarios/accept-storm';
 import { halfClose } from './scenarios/half-close';
 import { oneshotRearm } from './scenarios/oneshot-rearm';
 import { thunderingHerd } from './scenarios/thundering-herd';
+import { interestChurn } from './scenarios/interest-churn';
+import { stickyPackets } from './scenarios/sticky-packets';
 
 export const SCENARIOS: readonly Scenario[] = [
-  partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd,
+  partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd, interestChurn, stickyPackets,
 ];
 
 /** Parameters every scenario takes. */
@@ -33,6 +35,7 @@ export const PARAM_RANGES: Readonly<Record<keyof LabParams, readonly [number, nu
   cycles: [1, 100],
   stallMs: [1, 10000],
   settleMs: [1, 10000],
+  depth: [1, 64],
 };
 
 export function findScenario(name: string): Scenario {
@@ -100,7 +103,7 @@ function resolveParams(scenario: Scenario, given: Partial<LabParams>): LabParams
   // Parameters a scenario does not take keep harmless values so the type stays total.
   const filler: LabParams = {
     bytes: 0, chunk: 1, drain: false, rearm: false, connections: 0, workers: 0, messages: 0, waits: 0,
-    cycles: 0, stallMs: 50, settleMs: 0,
+    cycles: 0, stallMs: 50, settleMs: 0, depth: 1,
   };
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...filler, ...taken, ...defined };

@@ -40,10 +40,11 @@ export class Session {
   }
 
   /** A loopback TCP pair whose `local` end is watched with `interest`; the script drives `peer`. */
-  watchedPair(interest: Interest): LoopbackPair {
-    const pair = openPair();
-    this.own(pair.local, 'watched');
-    this.own(pair.peer, 'peer');
+  watchedPair(interest: Interest, options: { receiveBuffer?: number; roles?: [string, string] } = {}): LoopbackPair {
+    const pair = openPair(options);
+    const [watched, peer] = options.roles ?? ['watched', 'peer'];
+    this.own(pair.local, watched);
+    this.own(pair.peer, peer);
     this.watch(pair.local, interest);
     return pair;
   }

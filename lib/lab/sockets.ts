@@ -9,11 +9,16 @@ export interface Listener {
   port: number;
 }
 
-/** A non-blocking TCP listener on 127.0.0.1 with an ephemeral port. */
-export function openListener(backlog: number): Listener {
+/**
+ * A non-blocking TCP listener on 127.0.0.1 with an ephemeral port. `receiveBuffer` (SO_RCVBUF) is
+ * set before listen(): accepted sockets inherit it, and the window they announce in the handshake
+ * is sized by it (set later, it would not shrink the window scale already agreed).
+ */
+export function openListener(backlog: number, receiveBuffer?: number): Listener {
   const fd = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
   try {
     binding.setsockopt(fd, constants.SOL_SOCKET, constants.SO_REUSEADDR, true);
+    if (receiveBuffer !== undefined) binding.setsockopt(fd, constants.SOL_SOCKET, constants.SO_RCVBUF, receiveBuffer);
     binding.bind(fd, '127.0.0.1', 0);
     binding.listen(fd, backlog);
     binding.setNonBlocking(fd, true);
@@ -48,8 +53,8 @@ export interface LoopbackPair {
   peer: number;
 }
 
-export function openPair(): LoopbackPair {
-  const listener = openListener(1);
+export function openPair(options: { receiveBuffer?: number } = {}): LoopbackPair {
+  const listener = openListener(1, options.receiveBuffer);
   try {
     const peer = connectLoopback(listener.port);
     const local = binding.accept(listener.fd, true);

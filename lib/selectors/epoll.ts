@@ -20,7 +20,20 @@ export interface EpollOptions {
   rdhup?: boolean;
   /** How many events one wait can return (the rest wait for the next call). Default 1024. */
   maxEvents?: number;
+  /**
+   * Apply modify() to the kernel just before the next wait, as libuv does, instead of at once: a
+   * change undone before then costs no system call, and several changes of one descriptor cost one.
+   * Registration and unregistration still reach the kernel at once (errors are reported where they
+   * happen; a closed descriptor must be gone from the set). Level-triggered only: under
+   * edge-triggered or one-shot epoll, EPOLL_CTL_MOD re-arms, and skipping one would lose an edge.
+   * A deferred change the kernel refuses because the descriptor was closed meanwhile (EBADF,
+   * ENOENT) unregisters that key; any other refusal is thrown by the wait that applies it.
+   */
+  batchInterest?: boolean;
 }
+
+/** key.slot bit: a modify() waits to be applied (epoll keeps the kernel's events in the low bits). */
+const PENDING = 4;
 
 export class EpollSelector<T = unknown> extends BaseSelector<T> {
   readonly mechanism = 'epoll';
@@ -33,6 +46,10 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   private readonly oneShot: boolean;
   private readonly events: Int32Array;
   private readonly maxEvents: number;
+  private readonly batch: boolean;
+  /** Keys with a deferred modify(), in order; entries past `pendingCount` are leftovers. */
+  private readonly pending: SelectorKey<T>[] = [];
+  private pendingCount = 0;
   private readonly IN: number;
   private readonly OUT: number;
   private readonly READ_BITS: number;
@@ -60,16 +77,41 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
     this.maxEvents = options.maxEvents ?? 1024;
     if (!Number.isInteger(this.maxEvents) || this.maxEvents < 1) throw new RangeError('maxEvents must be an integer >= 1');
     this.events = new Int32Array(2 * this.maxEvents);
+    this.batch = options.batchInterest === true && !options.edgeTriggered && !this.oneShot && !this.exclusive;
     this.epfd = this.epoll.epoll_create1(0);
   }
 
   armWait(thread: WaitThread, timeoutMs: number | null): void {
+    this.applyChanges();
     thread.arm(WaitMechanism.Epoll, null, 0, this.epfd, timeoutMs);
+  }
+
+  /** Hands the deferred modify() calls to the kernel (batchInterest); the wait does it too. */
+  override applyChanges(): void {
+    const count = this.pendingCount;
+    if (count === 0) return;
+    this.pendingCount = 0;
+    let failure: unknown = null;
+    for (let i = 0; i < count; i++) {
+      const key = this.pending[i];
+      key.slot &= ~PENDING;
+      if (!key.registered || key.slot === key.events) continue;
+      try {
+        this.epoll.epoll_ctl(this.epfd, this.MOD, key.fd, this.toEpoll(key.events));
+        key.slot = key.events;
+      } catch (err) {
+        // Closed without being unregistered: the kernel forgot it already, so must we.
+        this.forget(key);
+        if (!isSystemError(err, 'EBADF') && !isSystemError(err, 'ENOENT')) failure ??= err;
+      }
+    }
+    if (failure !== null) throw failure;
   }
 
   protected add(key: SelectorKey<T>): void {
     const exclusive = this.exclusive || key.exclusive ? (constants.EPOLLEXCLUSIVE as number) : 0;
     this.epoll.epoll_ctl(this.epfd, this.ADD, key.fd, this.toEpoll(key.events) | exclusive);
+    key.slot = key.events;
   }
 
   protected update(key: SelectorKey<T>): void {
@@ -77,6 +119,13 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
       // The kernel refuses EPOLL_CTL_MOD on an EPOLLEXCLUSIVE registration (EINVAL): re-add it.
       this.epoll.epoll_ctl(this.epfd, this.DEL, key.fd);
       this.add(key);
+      return;
+    }
+    if (this.batch) {
+      if ((key.slot & PENDING) === 0) {
+        key.slot |= PENDING;
+        this.pending[this.pendingCount++] = key;
+      }
       return;
     }
     this.epoll.epoll_ctl(this.epfd, this.MOD, key.fd, this.toEpoll(key.events));
@@ -96,6 +145,7 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   }
 
   protected wait(timeoutMs: number): void {
+    if (this.pendingCount > 0) this.applyChanges();
     const events = this.events;
     const n = this.epoll.epoll_wait(this.epfd, events, this.maxEvents, timeoutMs);
     for (let i = 0; i < n; i++) {

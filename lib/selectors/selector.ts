@@ -80,6 +80,11 @@ export interface Selector<T = unknown> extends Disposable {
   readonly keys: ReadonlyMap<number, SelectorKey<T>>;
   /** Starts a wait on `thread` equivalent to select(timeoutMs), for the attached reactor. */
   armWait(thread: WaitThread, timeoutMs: number | null): void;
+  /**
+   * Hands interest changes the selector deferred (epoll's batchInterest) to the kernel now; every
+   * wait does it first. A no-op where changes are never deferred.
+   */
+  applyChanges(): void;
   /** True when interest changes are seen by an armed wait without re-arming (epoll). */
   readonly liveInterest: boolean;
   close(): void;
@@ -202,6 +207,16 @@ export abstract class BaseSelector<T = unknown> implements Selector<T> {
   }
 
   abstract armWait(thread: WaitThread, timeoutMs: number | null): void;
+
+  applyChanges(): void {
+    // Nothing is deferred unless a mechanism says otherwise.
+  }
+
+  /** Drops `key` without a system call: its descriptor is already gone from the kernel's set. */
+  protected forget(key: SelectorKey<T>): void {
+    if (this.map.get(key.fd) === key) this.map.delete(key.fd);
+    key.registered = false;
+  }
 
   /** The mechanism's registration call; throw to refuse (the key is rolled back). */
   protected abstract add(key: SelectorKey<T>): void;

@@ -9,10 +9,11 @@
  *   holds more than one chunk of the file in memory and respects backpressure like any write.
  * - Reading: `onData(view)` gets a view of the thread's shared read buffer, valid only until it
  *   returns. `pause()` / `resume()` stop and restart reading.
- * - Closing: `end()` flushes, then half-closes (SHUT_WR) and goes on reading. `close()` is the
- *   graceful close: no more data is delivered, the queue is flushed, our side half-closes, and input
- *   is discarded until the peer's end of stream (closing with unread input would send a reset that
- *   destroys replies still in flight), bounded by `lingerMs`. `destroy()` closes now.
+ * - Closing: `end()` flushes, then half-closes (SHUT_WR) and goes on reading; `onFinish` says when
+ *   that is done. `close()` is the graceful close: no more data is delivered, the queue is flushed,
+ *   our side half-closes, and input is discarded until the peer's end of stream (closing with unread
+ *   input would send a reset that destroys replies still in flight), bounded by `lingerMs`.
+ *   `destroy()` closes now.
  * - `onError` (at most once) and `onClose` (exactly once) end every connection's life. An exception
  *   thrown by a callback destroys that connection with the exception as its error.
  * - Idle timeout: refreshed by any progress, O(1) per refresh (see idle-timers.ts).
@@ -89,6 +90,13 @@ export class Connection {
   onEnd: ((this: Connection) => void) | null = null;
   /** The queue fell back to lowWater after a write() returned false. */
   onDrain: ((this: Connection) => void) | null = null;
+  /**
+   * After end() (or close()): everything queued was handed to the kernel and our side is shut —
+   * half-closed, or closed when the peer had finished first. Once, before onClose; never if the
+   * connection failed first. A protocol that confirms a transfer on another connection (FTP's 226)
+   * answers here instead of waiting for the peer to close. May run inside end() when nothing is queued.
+   */
+  onFinish: ((this: Connection) => void) | null = null;
   /** No progress for idleTimeoutMs. Default (null): destroy with an ETIMEDOUT error. */
   onTimeout: ((this: Connection) => void) | null = null;
   /** The connection failed (reset, refused, timed out, a callback threw). At most once, before onClose. */
@@ -233,14 +241,15 @@ export class Connection {
     if (this.writeEnded) throw writeAfterEnd();
     const owned = typeof chunk === 'string';
     const bytes = owned ? Buffer.from(chunk) : chunk;
+    if (bytes.length === 0) return this.checkHighWater();
     if (this.corks > 0) {
       this.queue.pushBytes(bytes, !owned);
-    } else if (this.connecting || this.queuedWrites || !this.queue.isEmpty) {
+    } else if (this.queue.isEmpty && this.sendsNow()) {
+      this.sendNow(bytes, owned);
+    } else {
       this.queue.pushBytes(owned ? bytes : Buffer.from(bytes), false);
       this.notePeak();
-      if (!this.inEvent) this.applyInterest();
-    } else {
-      this.sendNow(bytes, owned);
+      this.queueChanged();
     }
     return this.checkHighWater();
   }
@@ -260,7 +269,8 @@ export class Connection {
     }
     if (this.writeEnded) throw writeAfterEnd();
     this.queue.pushFile(new FileSegment(fd, offset, offset + length, done ?? null));
-    if (this.corks === 0 && !this.inEvent) this.flushOrWait();
+    // Never from inside a flush (a range's done() may send the next): the event's end sends it.
+    if (this.corks === 0) this.queueChanged();
   }
 
   /** Holds writes until uncork(), so that they leave together in one gathered write. Nests. */
@@ -270,12 +280,10 @@ export class Connection {
 
   uncork(): void {
     if (this.corks === 0 || --this.corks > 0 || this.destroyed) return;
-    if (!this.connecting && !this.blocked) {
-      if (!this.queue.isEmpty) {
-        if (!this.queuedWrites) this.flush();
-      } else if (this.writeEnded && !this.writeShut) {
-        this.finishWriting();
-      }
+    if (!this.queue.isEmpty) {
+      if (this.sendsNow()) this.flush();
+    } else if (this.writeEnded && !this.writeShut && !this.connecting) {
+      this.finishWriting();
     }
     if (this.destroyed) return;
     this.queue.adoptBorrowed();
@@ -302,10 +310,13 @@ export class Connection {
   /** Flushes, then half-closes our side (SHUT_WR); reading goes on until the peer's end of stream. */
   end(chunk?: Uint8Array | string): void {
     if (this.destroyed || this.writeEnded) return;
-    if (chunk !== undefined) this.write(chunk);
+    if (chunk !== undefined) {
+      this.write(chunk);
+      if (this.destroyed) return; // The send failed: the connection is gone, its descriptor closed.
+    }
     this.writeEnded = true;
     if (this.queue.isEmpty && !this.connecting && this.corks === 0) this.finishWriting();
-    else if (!this.inEvent) this.applyInterest();
+    else if (this.corks === 0) this.queueChanged();
   }
 
   /**
@@ -378,10 +389,11 @@ export class Connection {
     try {
       if (this.connecting) {
         this.finishConnecting();
-      } else {
-        if (events & EVENT_READ) this.readable();
-        if (events & EVENT_WRITE && !this.destroyed) this.writable();
+        // Under edge-triggered epoll, bytes that came with this event get no event of their own.
+        if (!this.edgeTriggered || this.destroyed || this.connecting) return;
       }
+      if (events & EVENT_READ) this.readable();
+      if (events & EVENT_WRITE && !this.destroyed) this.writable();
     } finally {
       this.inEvent = false;
     }
@@ -471,8 +483,23 @@ export class Connection {
     if (!this.blocked && this.queue.isEmpty && this.writeEnded && !this.writeShut) this.finishWriting();
   }
 
-  private flushOrWait(): void {
-    if (!this.connecting && !this.queuedWrites && !this.blocked) this.flush();
+  /**
+   * Whether a write may go to the socket now, rather than wait in the queue for a writable event.
+   * 'direct': whenever the socket is not known to be full. 'queued' (the seed's strict separation):
+   * level-triggered, only from a writable event (write interest is what announces it); edge-
+   * triggered, the writable bit rides on every event of the socket, so writes wait for the end of
+   * the event in flight, and outside one go at once (no new edge would come for a socket that
+   * never filled up).
+   */
+  private sendsNow(): boolean {
+    if (this.connecting || this.blocked) return false;
+    return !this.queuedWrites || (this.edgeTriggered && !this.inEvent);
+  }
+
+  /** The queue grew outside a flush: send it, or register the interest that will. */
+  private queueChanged(): void {
+    if (this.inEvent) return; // The event's end takes care of it.
+    if (!this.queue.isEmpty && this.sendsNow()) this.flush();
     if (!this.destroyed) this.applyInterest();
   }
 
@@ -497,7 +524,7 @@ export class Connection {
     this.queue.pushBytes(owned ? rest : Buffer.from(rest), false);
     this.notePeak();
     this.blocked = true;
-    if (!this.inEvent) this.applyInterest();
+    this.queueChanged();
   }
 
   private notePeak(): void {
@@ -525,7 +552,7 @@ export class Connection {
   /** The queue is empty after end(): half-close, or close if the peer has finished as well. */
   private finishWriting(): void {
     if (this.readEnded) {
-      this.destroy();
+      if (this.call(this.onFinish) && !this.destroyed) this.destroy();
       return;
     }
     try {
@@ -535,6 +562,7 @@ export class Connection {
       return;
     }
     this.writeShut = true;
+    if (!this.call(this.onFinish) || this.destroyed) return;
     // The peer may have finished already; under edge-triggered epoll no new event would say so.
     if (this.closing) this.discardUntilEnd();
   }
@@ -560,15 +588,10 @@ export class Connection {
     }
   }
 
+  /** Edge-triggered resume: an event of our own, as if the socket had reported both bits. */
   private resumeReading(): void {
     if (this.destroyed || this.paused || this.connecting) return;
-    this.inEvent = true;
-    try {
-      this.readable();
-    } finally {
-      this.inEvent = false;
-    }
-    if (!this.destroyed) this.applyInterest();
+    this.onEvents(EVENT_READ | EVENT_WRITE);
   }
 
   private timedOut(): void {
@@ -597,11 +620,18 @@ export class Connection {
     if (this.idle !== null && this.idle.list !== null) idleTimersOf(this.reactor).refresh(this.idle);
   }
 
-  /** Registers exactly the interest the state asks for, and nothing when nothing is wanted. */
+  /**
+   * Registers exactly the interest the state asks for, and nothing when nothing is wanted.
+   * Edge-triggered: reading and writing, once, never changed: every wake-up the socket sees carries
+   * its writable bit too, so a queued reply goes out in the turn of the read that queued it, and no
+   * epoll_ctl is ever spent on interest (a paused reader is read again on resume, by itself).
+   */
   private applyInterest(): void {
     if (this.destroyed || this.connectFailure !== null) return;
     let wanted = 0;
-    if (this.connecting) {
+    if (this.edgeTriggered) {
+      wanted = EVENT_READ | EVENT_WRITE;
+    } else if (this.connecting) {
       wanted = EVENT_WRITE;
     } else {
       const discarding = this.closing && this.writeShut;

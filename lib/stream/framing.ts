@@ -8,7 +8,9 @@
  *
  * A message that lies within one read is handed out as a view of that read (no copy); only a
  * message split across reads is assembled in the decoder's own buffer, which never grows past the
- * limit. A message over the limit is a FrameError as soon as it is known to be too long, before it
+ * limit. A frame may announce a counted body that follows it unframed (a file's bytes, as HTTP's
+ * Content-Length does): `passThrough(n, onBytes)` hands the next n bytes out as views of the reads,
+ * never assembled, whatever their size, and framing resumes after them. A message over the limit is a FrameError as soon as it is known to be too long, before it
  * is buffered: throw it from onData and the connection alone is destroyed.
  *
  * Views are valid only during the callback (the read buffer and the assembly buffer are reused).
@@ -33,9 +35,12 @@ function checkLimit(name: string, value: number, max: number): number {
   return value;
 }
 
+/** Shared by every Assembly that has not needed memory yet: most never do (their messages arrive whole). */
+const NO_MEMORY = Buffer.alloc(0);
+
 /** An owned buffer that grows on demand, never past `limit` bytes. */
 class Assembly {
-  private memory: Buffer = Buffer.alloc(0);
+  private memory: Buffer = NO_MEMORY;
   length = 0;
 
   constructor(private readonly limit: number) {}
@@ -67,6 +72,13 @@ export interface LineDecoderOptions {
   delimiter?: number;
   /** Also drop a '\r' before the delimiter (CRLF protocols: FTP, SMTP, HTTP). Default false. */
   dropCarriageReturn?: boolean;
+  /**
+   * A line over the limit is skipped instead of ending the stream: this runs once for it, its
+   * bytes are dropped as they come (never buffered) up to its delimiter, and the next line is
+   * decoded as usual. A protocol that answers "line too long" and goes on (FTP's 500) wants this.
+   * Default: throw a FrameError and stop.
+   */
+  onOversize?: () => void;
 }
 
 export class LineDecoder {
@@ -74,12 +86,16 @@ export class LineDecoder {
   private readonly delimiter: number;
   private readonly dropCR: boolean;
   private readonly partial: Assembly;
+  private readonly onOversize: (() => void) | undefined;
   private stopped = false;
+  /** Skipping the rest of an oversize line, up to its delimiter. */
+  private discarding = false;
 
   constructor(private readonly onLine: (line: Buffer) => void, options: LineDecoderOptions) {
     this.max = checkLimit('maxLineLength', options.maxLineLength, 2 ** 31 - 2);
     this.delimiter = options.delimiter ?? 0x0a;
     this.dropCR = options.dropCarriageReturn === true;
+    this.onOversize = options.onOversize;
     // Room for the longest line plus a '\r' that will be dropped.
     this.partial = new Assembly(this.max + 1);
   }
@@ -100,37 +116,48 @@ export class LineDecoder {
     let start = 0;
     while (!this.stopped && start < data.length) {
       const end = data.indexOf(this.delimiter, start);
-      if (end < 0) {
-        this.keep(data, start, data.length);
+      if (this.discarding) {
+        if (end < 0) return;
+        this.discarding = false;
+      } else if (end < 0) {
+        if (this.fits(data.length - start)) this.partial.append(data, start, data.length);
+        else this.oversize(true);
         return;
-      }
-      if (this.partial.length === 0) {
+      } else if (this.partial.length === 0) {
         this.emit(asBuffer(data).subarray(start, end));
-      } else {
-        this.keep(data, start, end);
+      } else if (this.fits(end - start)) {
+        this.partial.append(data, start, end);
         const line = this.partial.view();
         this.partial.clear();
         this.emit(line);
+      } else {
+        this.oversize(false);
       }
       start = end + 1;
     }
   }
 
-  private keep(data: Uint8Array, start: number, end: number): void {
-    // One more byte than a line may hold is allowed while it could still be a dropped '\r'.
-    const limit = this.dropCR ? this.max + 1 : this.max;
-    if (this.partial.length + (end - start) > limit) {
+  /** Whether `more` bytes still fit the unfinished line: one more than a line may hold while it could be a dropped '\r'. */
+  private fits(more: number): boolean {
+    return this.partial.length + more <= (this.dropCR ? this.max + 1 : this.max);
+  }
+
+  /** A line is over the limit; `unfinished`: its delimiter has not come yet. */
+  private oversize(unfinished: boolean): void {
+    this.partial.clear();
+    if (this.onOversize === undefined) {
       this.stop();
       throw new FrameError('ERR_LINE_TOO_LONG', `A line is longer than ${this.max} bytes`);
     }
-    this.partial.append(data, start, end);
+    this.discarding = unfinished;
+    this.onOversize();
   }
 
   private emit(line: Buffer): void {
     if (this.dropCR && line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
     if (line.length > this.max) {
-      this.stop();
-      throw new FrameError('ERR_LINE_TOO_LONG', `A line is longer than ${this.max} bytes`);
+      this.oversize(false);
+      return;
     }
     this.onLine(line);
   }
@@ -149,6 +176,9 @@ export class LengthPrefixedDecoder {
   private bodyLength = -1;
   private readonly body: Assembly;
   private stopped = false;
+  /** Unframed bytes still to hand to onRaw (passThrough). */
+  private rawLeft = 0;
+  private onRaw: ((bytes: Buffer) => void) | null = null;
 
   constructor(private readonly onFrame: (body: Buffer) => void, options: LengthPrefixedOptions) {
     this.max = checkLimit('maxFrameSize', options.maxFrameSize, Math.min(MAX_U32, 2 ** 31 - 1));
@@ -165,6 +195,28 @@ export class LengthPrefixedDecoder {
     this.headerFill = 0;
     this.bodyLength = -1;
     this.body.clear();
+    this.rawLeft = 0;
+    this.onRaw = null;
+  }
+
+  /** Unframed bytes still expected by passThrough (0 when framing is on). */
+  get passingThrough(): number {
+    return this.rawLeft;
+  }
+
+  /**
+   * The next `length` bytes of the stream are not frames: hand them to `onBytes` as they arrive, as
+   * views of the reads (valid during the call; never copied or assembled, so any length costs no
+   * memory), then go back to framing. Call it between frames: from onFrame (the frame that announced
+   * the body), or between pushes.
+   */
+  passThrough(length: number, onBytes: (bytes: Buffer) => void): void {
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be an integer >= 0; got ${length}`);
+    if (this.headerFill > 0 || this.bodyLength >= 0 || this.rawLeft > 0) {
+      throw new Error('passThrough() must be called between frames');
+    }
+    this.rawLeft = length;
+    this.onRaw = length > 0 ? onBytes : null;
   }
 
   /** Feeds one read; calls onFrame for each complete frame. Throws FrameError for a frame over the limit. */
@@ -172,6 +224,15 @@ export class LengthPrefixedDecoder {
     const bytes = asBuffer(data);
     let at = 0;
     while (!this.stopped && at < bytes.length) {
+      if (this.rawLeft > 0) {
+        const take = Math.min(this.rawLeft, bytes.length - at);
+        const onRaw = this.onRaw!;
+        this.rawLeft -= take;
+        if (this.rawLeft === 0) this.onRaw = null;
+        at += take;
+        onRaw(bytes.subarray(at - take, at));
+        continue;
+      }
       if (this.bodyLength >= 0) {
         // Assembling a body split across reads.
         const take = Math.min(this.bodyLength - this.body.length, bytes.length - at);

@@ -1,0 +1,209 @@
+/** `iomux ftp`: the FTP server (`serve`) and its accounts (`user add|del|list`). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { FtpServer } from '../ftp/server';
+import { UserStore, userNameProblem } from '../ftp/users';
+import { SocketAddress } from '../native';
+import { availableMechanisms, MechanismName } from '../selectors/default';
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function portRange(value: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(value.trim());
+  const range = m ? [Number(m[1]), Number(m[2])] as [number, number] : null;
+  if (range === null || range[0] < 1 || range[0] > range[1] || range[1] > 65535) {
+    throw new InvalidArgumentError('--passive-ports is a range A-B with 1 <= A <= B <= 65535');
+  }
+  return range;
+}
+
+function describe(address: SocketAddress): string {
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+interface ServeFlags {
+  root: string;
+  users?: string;
+  host: string;
+  port: number;
+  mechanism: MechanismName;
+  passivePorts?: [number, number];
+  maxClients: number;
+  maxPerIp: number;
+  idleTimeout: number;
+  dataTimeout: number;
+  allowRegister?: boolean;
+  anonymous?: boolean;
+  loginDelay: number;
+  maxLoginFailures: number;
+  lockout: number;
+  grace: number;
+  quiet?: boolean;
+}
+
+function serve(flags: ServeFlags): void {
+  if (flags.users === undefined && !flags.anonymous) {
+    throw new InvalidArgumentError('nobody could log in: give --users FILE (accounts from `iomux ftp user add`) or --anonymous');
+  }
+  const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
+  const server = new FtpServer({
+    mechanism: flags.mechanism,
+    root: flags.root,
+    users: flags.users ?? null,
+    host: flags.host,
+    port: flags.port,
+    passivePorts: flags.passivePorts ?? null,
+    maxClients: flags.maxClients,
+    maxPerIp: flags.maxPerIp,
+    idleTimeoutMs: flags.idleTimeout * 1000,
+    dataTimeoutMs: flags.dataTimeout * 1000,
+    allowRegister: flags.allowRegister === true,
+    anonymous: flags.anonymous === true,
+    login: { delayMs: flags.loginDelay, maxFailures: flags.maxLoginFailures, lockoutMs: flags.lockout * 1000 },
+    log,
+  });
+  process.stdout.write(`listening on ${describe(server.listen())}\n`);
+  // Attached: scrypt's password checks run on libuv's pool while the reactor serves, and signals arrive here.
+  server.reactor.attach();
+  const stop = () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    log(`stopping: running transfers have ${flags.grace} s to finish`);
+    server.shutdown(flags.grace * 1000, () => {
+      process.stdout.write(`stats ${JSON.stringify(server.stats)}\n`);
+      server.close();
+    });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+/** The password for `user add`: stdin's first line (--password-stdin), or typed twice at a terminal without echo. */
+async function readPassword(fromStdin: boolean): Promise<string> {
+  if (fromStdin) {
+    const text = fs.readFileSync(0, 'utf8');
+    return text.split(/\r?\n/)[0];
+  }
+  if (!process.stdin.isTTY) throw new Error('no terminal to type a password at: pipe it in with --password-stdin');
+  const first = await promptHidden('Password: ');
+  const again = await promptHidden('Again: ');
+  if (first !== again) throw new Error('the two passwords differ');
+  return first;
+}
+
+function promptHidden(question: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const stdin = process.stdin;
+    process.stderr.write(question);
+    stdin.setRawMode(true);
+    stdin.resume();
+    let typed = '';
+    const onData = (chunk: Buffer) => {
+      for (const char of chunk.toString('utf8')) {
+        if (char === '\r' || char === '\n') {
+          finish();
+          resolve(typed);
+          return;
+        }
+        if (char === '\u0003') {
+          finish();
+          reject(new Error('interrupted'));
+          return;
+        }
+        if (char === '\u007f' || char === '\b') typed = typed.slice(0, -1);
+        else typed += char;
+      }
+    };
+    const finish = () => {
+      stdin.off('data', onData);
+      stdin.setRawMode(false);
+      stdin.pause();
+      process.stderr.write('\n');
+    };
+    stdin.on('data', onData);
+  });
+}
+
+export function register(program: Command): void {
+  const ftp = program
+    .command('ftp')
+    .description('An FTP server on the multiplexer (RFC 959 and its common extensions), and its accounts');
+  const mechanisms = availableMechanisms();
+
+  ftp
+    .command('serve')
+    .description('Serve ROOT over FTP: each user in ROOT/NAME, every connection on one reactor')
+    .requiredOption('--root <dir>', 'the directory holding every user\'s home (ROOT/NAME)')
+    .option('--users <file>', 'the users file written by `iomux ftp user add`')
+    .option('--host <host>', 'numeric address to listen on', '127.0.0.1')
+    .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 2121)
+    .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
+    .option('--passive-ports <A-B>', 'ports for passive data connections (default: any the kernel gives)', portRange)
+    .option('--max-clients <n>', 'sessions at most; more are told 421', integer('max-clients', 1, 1_000_000), 512)
+    .option('--max-per-ip <n>', 'sessions per client address at most (0: no limit)', integer('max-per-ip', 0, 1_000_000), 32)
+    .option('--idle-timeout <s>', 'close a control connection idle this long', integer('idle-timeout', 1, 86400), 300)
+    .option('--data-timeout <s>', 'a data connection must come within this long, and is closed after this long without progress',
+      integer('data-timeout', 1, 86400), 30)
+    .option('--allow-register', 'let clients that are not logged in create accounts with SITE REGISTER name password (a demonstration feature; rate-limited per address)')
+    .option('--anonymous', 'allow USER anonymous (any password): read-only, in ROOT/anonymous')
+    .option('--login-delay <ms>', 'delay of the first failed login\'s 530 (the n-th waits n times as long)', integer('login-delay', 0, 60000), 1000)
+    .option('--max-login-failures <n>', 'failures within --lockout that lock an address out', integer('max-login-failures', 1, 1000), 5)
+    .option('--lockout <s>', 'how long a lockout lasts', integer('lockout', 1, 86400 * 7), 900)
+    .option('--grace <s>', 'on SIGINT/SIGTERM, how long running transfers may take to finish', integer('grace', 0, 3600), 10)
+    .option('-q, --quiet', 'no log lines on stderr')
+    .addHelpText('after', `
+Prints "listening on HOST:PORT" once it accepts connections, and a log line per connection, login and
+transfer on stderr (never a password). SIGINT/SIGTERM stop accepting, let running transfers finish
+within --grace, close, and print "stats {...}" (JSON).
+
+Examples:
+  iomux ftp user add alice --users users.json --root /srv/ftp
+  iomux ftp serve --root /srv/ftp --users users.json --port 2121 --passive-ports 50000-50100
+  curl -T report.pdf ftp://alice:PASSWORD@127.0.0.1:2121/`)
+    .action(serve);
+
+  const user = ftp.command('user').description('Manage the accounts of a users file (scrypt hashes, one salt per user)');
+  user
+    .command('add <name>')
+    .description('Add an account; its home is ROOT/NAME')
+    .requiredOption('--users <file>', 'the users file (created if missing)')
+    .option('--root <dir>', 'create the home ROOT/NAME now (otherwise `serve` creates it at the first login)')
+    .option('--password-stdin', 'read the password from standard input\'s first line (else it is asked at the terminal)')
+    .action(async (name: string, flags: { users: string; root?: string; passwordStdin?: boolean }) => {
+      const problem = userNameProblem(name);
+      if (problem !== null) throw new InvalidArgumentError(problem);
+      const store = new UserStore(flags.users);
+      if (store.has(name)) throw new Error(`user "${name}" exists in ${flags.users}`);
+      const password = await readPassword(flags.passwordStdin === true);
+      store.add(name, password);
+      let home = '';
+      if (flags.root !== undefined) {
+        const dir = path.join(path.resolve(flags.root), name);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        home = `; home ${dir}`;
+      }
+      process.stdout.write(`added ${name}${home}\n`);
+    });
+  user
+    .command('del <name>')
+    .description('Remove an account (its home and files stay)')
+    .requiredOption('--users <file>', 'the users file')
+    .action((name: string, flags: { users: string }) => {
+      if (!new UserStore(flags.users).remove(name)) throw new Error(`no user "${name}" in ${flags.users}`);
+      process.stdout.write(`removed ${name}\n`);
+    });
+  user
+    .command('list')
+    .description('List the accounts, one name a line')
+    .requiredOption('--users <file>', 'the users file')
+    .action((flags: { users: string }) => {
+      for (const name of new UserStore(flags.users).list()) process.stdout.write(`${name}\n`);
+    });
+}

@@ -1,0 +1,227 @@
+/**
+ * SHA-256 of open files, off the reactor's thread: FileHasher runs one helper thread that reads the
+ * files itself (hash-worker.ts), so the reactor thread only receives and writes, and a file is never
+ * held in memory to be hashed.
+ *
+ * A transfer feeds its job as bytes reach the file (`feed(end)`: hash up to here); the thread reads
+ * them back from the page cache while the next ones arrive, on the other core. A resumed upload
+ * feeds the bytes already on disk first, with no special case. `digest()` answers once everything
+ * fed is hashed. `abort()` answers once the thread no longer reads the descriptor: close it then,
+ * not before (a reused descriptor number would be hashed instead).
+ *
+ * Answers arrive through a wake-up socket the reactor watches and are read with
+ * receiveMessageOnPort, so they come on a reactor that blocks its thread in run() as well as on an
+ * attached one. The socket is registered only while jobs are pending: an idle hasher keeps no
+ * reactor running.
+ */
+import * as path from 'node:path';
+import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { Reactor } from '../reactor';
+import { EVENT_READ } from '../selectors/selector';
+import { Waker } from '../waker';
+import type { HashReply, HashRequest, HashWorkerData } from './hash-worker';
+
+/** Feeds are sent to the thread in steps of at least this much (fewer messages; the thread reads in 1 MiB slices). */
+const FEED_STEP = 1024 * 1024;
+
+export interface HashJobOptions {
+  /** Report progress every this many bytes (0: never). */
+  progressEvery?: number;
+  onProgress?: (hashed: number) => void;
+}
+
+export class HashJob {
+  /** Bytes hashed, as last reported by the thread (exact once digest() has answered). */
+  hashed = 0;
+  private requested = 0;
+  private posted = 0;
+  private finished = false;
+  private onDigest: ((err: Error | null, digest: Buffer | null) => void) | null = null;
+  private onAborted: (() => void) | null = null;
+
+  constructor(private readonly hasher: FileHasher, readonly id: number, readonly fd: number,
+    private readonly onProgress: ((hashed: number) => void) | null) {}
+
+  /** Hash the file up to byte `end` (never backwards). Cheap: sent in steps of at least 1 MiB. */
+  feed(end: number): void {
+    if (this.finished || this.over || end <= this.requested) return;
+    this.requested = end;
+    if (end - this.posted >= FEED_STEP) this.post();
+  }
+
+  /** An error the thread reported before anyone asked for the digest. */
+  private failure: Error | null = null;
+
+  /**
+   * Answers with the SHA-256 of bytes 0 to the last feed, or with the error that ended the job (a
+   * read failed, the file is shorter than fed), always from a later reactor turn.
+   */
+  digest(callback: (err: Error | null, digest: Buffer | null) => void): void {
+    if (this.finished) throw new Error('This hash job is finished');
+    this.finished = true;
+    if (this.failure !== null) {
+      const err = this.failure;
+      this.hasher.reactor.setTimeout(() => callback(err, null), 0);
+      return;
+    }
+    this.onDigest = callback;
+    this.post();
+    this.hasher.send({ op: 'digest', id: this.id });
+  }
+
+  /** Stops the job; `callback` runs once the thread no longer reads the descriptor (close it then). */
+  abort(callback?: () => void): void {
+    if (this.over) {
+      callback?.();
+      return;
+    }
+    if (this.onAborted !== null) throw new Error('This hash job is being aborted already');
+    this.finished = true;
+    this.onDigest = null;
+    this.onAborted = callback ?? (() => undefined);
+    this.hasher.send({ op: 'abort', id: this.id });
+  }
+
+  /** The thread has given the job up (answered, failed or aborted): it reads the descriptor no more. */
+  private over = false;
+
+  /** @internal An answer from the thread; true once the job is over. */
+  receive(reply: HashReply): boolean {
+    if (reply.type === 'progress') {
+      this.hashed = reply.hashed;
+      this.onProgress?.(reply.hashed);
+      return false;
+    }
+    this.over = true;
+    const aborted = this.onAborted;
+    const digested = this.onDigest;
+    this.onAborted = this.onDigest = null;
+    if (reply.type === 'digest') this.hashed = reply.hashed;
+    // Whatever the last answer was, an abort waiting for it is answered: the descriptor is free.
+    if (aborted !== null) {
+      aborted();
+    } else if (reply.type === 'digest') {
+      digested?.(null, Buffer.from(reply.digest));
+    } else if (reply.type === 'error') {
+      const err = Object.assign(new Error(`hashing: ${reply.message}`), { code: reply.code });
+      if (digested !== null) digested(err, null);
+      else this.failure = err;
+    }
+    return true;
+  }
+
+  private post(): void {
+    if (this.requested <= this.posted) return;
+    this.posted = this.requested;
+    this.hasher.send({ op: 'feed', id: this.id, end: this.requested });
+  }
+}
+
+export class FileHasher {
+  private worker: Worker | null = null;
+  private port: MessagePort | null = null;
+  private waker: Waker | null = null;
+  private watching = false;
+  private readonly jobs = new Map<number, HashJob>();
+  private nextId = 1;
+  private closed = false;
+  private readonly onWake = (): void => this.drain();
+
+  constructor(readonly reactor: Reactor) {}
+
+  /** Jobs not yet answered (digest or abort). */
+  get pending(): number {
+    return this.jobs.size;
+  }
+
+  /** Starts hashing the open file `fd` (still yours: keep it open until the job has answered). */
+  hash(fd: number, options: HashJobOptions = {}): HashJob {
+    if (this.closed) throw new Error('The hasher is closed');
+    this.start();
+    const job = new HashJob(this, this.nextId++, fd, options.onProgress ?? null);
+    this.jobs.set(job.id, job);
+    this.send({ op: 'start', id: job.id, fd, progressEvery: options.progressEvery ?? 0 });
+    if (!this.watching) {
+      this.reactor.add(this.waker!.readFd, EVENT_READ, this.onWake);
+      this.watching = true;
+    }
+    return job;
+  }
+
+  /**
+   * Ends the thread. Jobs still pending are dropped without an answer: abort them (and wait for the
+   * answers) first if their descriptors are to be closed. The promise resolves once the thread has
+   * exited and given back its own loop's descriptors (that takes Node's loop to turn).
+   */
+  close(): Promise<void> {
+    if (this.closed) return this.exited;
+    this.closed = true;
+    this.unwatch();
+    this.jobs.clear();
+    if (this.worker !== null) this.exited = this.worker.terminate().then(() => undefined);
+    this.port?.close();
+    this.waker?.close();
+    this.worker = null;
+    this.port = null;
+    this.waker = null;
+    return this.exited;
+  }
+
+  private exited: Promise<void> = Promise.resolve();
+
+  /** @internal */
+  send(request: HashRequest): void {
+    this.worker?.postMessage(request);
+  }
+
+  private start(): void {
+    if (this.worker !== null) return;
+    const { port1, port2 } = new MessageChannel();
+    const waker = new Waker();
+    const data: HashWorkerData = { port: port2, wakeFd: waker.writeFd };
+    this.worker = new Worker(path.join(__dirname, 'hash-worker.js'), { workerData: data, transferList: [port2] });
+    // The reactor's own handles decide whether the process stays alive, not this thread.
+    this.worker.unref();
+    this.worker.on('error', (err) => this.failAll(err));
+    this.port = port1;
+    this.port.unref();
+    this.waker = waker;
+  }
+
+  private drain(): void {
+    this.waker?.drain();
+    let failure: unknown = null;
+    for (;;) {
+      const received = this.port === null ? undefined : receiveMessageOnPort(this.port);
+      if (received === undefined) break;
+      const reply = received.message as HashReply;
+      const job = this.jobs.get(reply.id);
+      if (job === undefined) continue;
+      let over = reply.type !== 'progress';
+      try {
+        over = job.receive(reply);
+      } catch (err) {
+        // One job's callback failing must not strand the answers behind it: they are delivered
+        // first, then the reactor's onError gets the failure.
+        failure ??= err;
+      }
+      if (over) this.jobs.delete(reply.id);
+    }
+    if (this.jobs.size === 0) this.unwatch();
+    if (failure !== null) throw failure;
+  }
+
+  private unwatch(): void {
+    if (!this.watching) return;
+    this.watching = false;
+    if (!this.reactor.selector.closed) this.reactor.remove(this.waker!.readFd);
+  }
+
+  /** The thread died: every job ends with its error (their descriptors are no longer read). */
+  private failAll(err: Error): void {
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    this.unwatch();
+    for (const job of jobs) job.receive({ id: job.id, type: 'error', message: err.message, code: 'ERR_HASH_THREAD' });
+  }
+}

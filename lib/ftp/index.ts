@@ -1,0 +1,11 @@
+export { FtpServer } from './server';
+export type { FtpServerOptions, FtpStats } from './server';
+export { FtpSession } from './session';
+export type { TransferRecord, Account } from './session';
+export { UserStore, userNameProblem, passwordProblem } from './users';
+export type { UserRecord } from './users';
+export { LoginGuard } from './login-guard';
+export type { LoginGuardOptions } from './login-guard';
+export { parseCommand, formatReply } from './protocol';
+export type { Command, ParseResult } from './protocol';
+export { COMMANDS } from './commands';

@@ -1,0 +1,601 @@
+/**
+ * One FTP session: the state machine behind one control connection.
+ *
+ * Input is framed by a LineDecoder (CRLF, 4 KiB per line: a longer line gets a 500 and is skipped
+ * as it arrives, never buffered). Each line is one command, run at once — except while the session
+ * waits (a password being checked, a failed login's delay) or a transfer runs: then commands are
+ * held, in order, and run when it is over (RFC 959 pipelining). During a transfer ABOR, STAT and
+ * NOOP are answered at once, which is what keeps the control connection responsive.
+ *
+ *   connected ──USER/PASS──▶ logged in ──PASV/EPSV/PORT/EPRT──▶ data channel ready
+ *        ▲   (530 + delay,        │                                    │ RETR/STOR/APPE/LIST/NLST/MLSD: 150
+ *        └── lockout: 421)        │ ◀──────── 226 / 425 / 426 / 451 ────┘ transfer (ABOR: 426 then 226)
+ *                                  └─QUIT: 221, close (after a running transfer)
+ *
+ * Replies back up when a client sends and does not read: the control connection is then not read
+ * any further and commands already read are held, so our queue stays near the connection's
+ * high-water mark (a flood past the held limit is disconnected). Its idle timeout is off while a
+ * transfer makes progress (the data connection has its own).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { binding, constants } from '../native';
+import { Connection } from '../stream/connection';
+import { LineDecoder } from '../stream/framing';
+import { Timer } from '../timer-queue';
+import { COMMANDS, KEEPS_RESTART, UNSUPPORTED } from './commands';
+import { DataChannel } from './data-channel';
+import { MLST_FACTS, MlstFact } from './listing';
+import { Home, PathError, resolveVirtual } from './paths';
+import type { LoginGuard } from './login-guard';
+import { formatReply, normalizeAddress, parseCommand, peekVerb } from './protocol';
+import type { PassivePorts } from './data-channel';
+import type { Reactor } from '../reactor';
+import { Transfer, TransferResult } from './transfer';
+import type { UserStore } from './users';
+
+export const MAX_LINE = 4096;
+/** Commands held while a transfer runs before the control connection stops being read. */
+const MAX_HELD = 64;
+/**
+ * Commands held past which a client is flooding, not pipelining: it is disconnected. (What is held
+ * comes from the one read in progress when reading stopped, so this bounds the objects, not the bytes.)
+ */
+const MAX_HELD_HARD = 1024;
+/** Answered at once during a transfer; the rest wait for it to end. */
+const DURING_TRANSFER = new Set(['ABOR', 'STAT', 'NOOP']);
+export const ANONYMOUS_NAMES = new Set(['anonymous', 'ftp']);
+const PAUSED_BY_REPLIES = 1;
+const PAUSED_BY_HELD = 2;
+/** The MLSx facts every session starts with (OPTS MLST gives a session its own set). */
+const ALL_FACTS: ReadonlySet<MlstFact> = new Set(MLST_FACTS);
+/** Shared while a session holds nothing (most of the time): never pushed to. */
+const NOTHING_HELD: Buffer[] = [];
+
+export interface Account {
+  name: string;
+  home: Home;
+  readOnly: boolean;
+  anonymous: boolean;
+}
+
+export interface TransferRecord {
+  session: number;
+  address: string;
+  user: string;
+  command: string;
+  path: string;
+  bytes: number;
+  code: number;
+  ok: boolean;
+  ms: number;
+}
+
+/** What a session needs from its server (FtpServer implements it). */
+export interface ServerContext {
+  readonly reactor: Reactor;
+  readonly options: {
+    root: string;
+    idleTimeoutMs: number;
+    dataTimeoutMs: number;
+    anonymous: boolean;
+    allowRegister: boolean;
+  };
+  readonly users: UserStore | null;
+  readonly guard: LoginGuard;
+  readonly ports: PassivePorts;
+  readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number };
+  log(line: string): void;
+  emit(event: 'login' | 'transfer', payload: object): void;
+  sessionEnded(session: FtpSession): void;
+}
+
+let nextSessionId = 1;
+
+export class FtpSession {
+  readonly id = nextSessionId++;
+  /** The client's address (IPv4 as dotted quad). */
+  readonly peer: string;
+  readonly peerPort: number;
+  /** Our address on the control connection, as the socket has it (passive listeners bind to it). */
+  readonly localRaw: string;
+  account: Account | null = null;
+  /** The working directory, a virtual path. */
+  cwd = '/';
+  type: 'A' | 'I' = 'A';
+  /** REST's marker for the next RETR/STOR (0: none). */
+  restart = 0;
+  renameFrom: { virtual: string; real: string } | null = null;
+  epsvAll = false;
+  mlstFacts: ReadonlySet<MlstFact> = ALL_FACTS;
+  data: DataChannel | null = null;
+  transfer: Transfer | null = null;
+
+  private pendingUser: string | null = null;
+  private readonly decoder: LineDecoder;
+  private held: Buffer[] = NOTHING_HELD;
+  /** A password check or a failed login's delay is running: commands wait. */
+  private waiting = false;
+  private waitTimer: Timer | null = null;
+  private aborting = false;
+  /** Close after the running transfer: 'quit' (the client ended) or 'shutdown' (the server stops). */
+  private leaving: 'quit' | 'shutdown' | null = null;
+  private closing = false;
+  private ended = false;
+  /** Why the control connection is not read: PAUSED_BY_REPLIES | PAUSED_BY_HELD. */
+  private pauses = 0;
+
+  constructor(readonly server: ServerContext, readonly control: Connection) {
+    const remote = control.remoteAddress;
+    this.peer = normalizeAddress(remote.address);
+    this.peerPort = remote.port;
+    this.localRaw = control.localAddress.address;
+    try {
+      // ftplib and others send ABOR's line as urgent data: keep it in the stream.
+      binding.setsockopt(control.fd, constants.SOL_SOCKET, constants.SO_OOBINLINE, true);
+    } catch {
+      // Not fatal: only an urgent ABOR would suffer.
+    }
+    this.decoder = new LineDecoder((line) => this.onLine(line), {
+      maxLineLength: MAX_LINE,
+      dropCarriageReturn: true,
+      onOversize: () => this.reply(500, `Command line too long (the limit is ${MAX_LINE} bytes).`),
+    });
+    // Shared functions, not closures: an idle session should cost as little memory as it can.
+    control.data = this;
+    control.onData = controlData;
+    control.onEnd = controlEnd;
+    control.onDrain = controlDrain;
+    control.onTimeout = controlTimeout;
+    control.onClose = controlClose;
+    control.setIdleTimeout(server.options.idleTimeoutMs);
+  }
+
+  /** A tag for log lines: address, port and user. */
+  get tag(): string {
+    return `${this.peer}:${this.peerPort}${this.account ? ` [${this.account.name}]` : ''}`;
+  }
+
+  get isClosed(): boolean {
+    return this.closing || this.ended;
+  }
+
+  greet(banner: string): void {
+    this.reply(220, banner);
+  }
+
+  /** Refuses the session at once (too many clients, locked out): the reply, then close. */
+  refuse(text: string): void {
+    this.reply(421, text);
+    this.close();
+  }
+
+  reply(code: number, text: string | readonly string[]): void {
+    if (this.closing || this.ended) return;
+    if (!this.control.write(formatReply(code, text))) this.pause(PAUSED_BY_REPLIES);
+  }
+
+  /** The account's home; commands that need a login only run with one. */
+  get home(): Home {
+    return this.account!.home;
+  }
+
+  /** The virtual path an argument names (throws PathError for names no file may have). */
+  resolve(name: string): string {
+    return resolveVirtual(this.cwd, name);
+  }
+
+  requireWritable(): void {
+    if (this.account?.readOnly) throw new PathError(550, 'Permission denied: this account is read-only.');
+  }
+
+  /** REST's marker, once. */
+  takeRestart(): number {
+    const restart = this.restart;
+    this.restart = 0;
+    return restart;
+  }
+
+  // ---- the command loop ----
+
+  private onLine(line: Buffer): void {
+    if (this.closing) return;
+    const repliesBackedUp = (this.pauses & PAUSED_BY_REPLIES) !== 0;
+    if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line)) && !repliesBackedUp) {
+      this.execute(line);
+    } else if (this.transfer !== null || this.waiting || this.held.length > 0 || repliesBackedUp) {
+      this.hold(line);
+    } else {
+      this.execute(line);
+    }
+  }
+
+  private hold(line: Buffer): void {
+    if (this.held.length >= MAX_HELD_HARD) {
+      this.refuse('Too many commands sent without waiting for replies.');
+      return;
+    }
+    if (this.held === NOTHING_HELD) this.held = [];
+    this.held.push(Buffer.from(line));
+    if (this.held.length >= MAX_HELD) this.pause(PAUSED_BY_HELD);
+  }
+
+  /** Runs held commands until one of them has to wait again. */
+  private runHeld(): void {
+    if (this.leaving !== null && this.transfer === null && !this.waiting) {
+      this.leave(); // The server stopped (or the client ended) while this session waited.
+      return;
+    }
+    while (this.held.length > 0 && this.transfer === null && !this.waiting && !this.closing && (this.pauses & PAUSED_BY_REPLIES) === 0) {
+      this.execute(this.held.shift()!);
+    }
+    if (this.held.length < MAX_HELD) this.unpause(PAUSED_BY_HELD);
+  }
+
+  private execute(line: Buffer): void {
+    const parsed = parseCommand(line);
+    if (!parsed.ok) {
+      this.reply(parsed.code, parsed.text);
+      return;
+    }
+    const { verb, arg } = parsed.command;
+    const spec = COMMANDS.get(verb);
+    if (verb !== 'RNTO') this.renameFrom = null; // RNTO must come right after RNFR.
+    if (!KEEPS_RESTART.has(verb)) this.restart = 0;
+    if (spec === undefined) {
+      this.reply(UNSUPPORTED.has(verb) ? 502 : 500, UNSUPPORTED.has(verb) ? `${verb} is not implemented.` : `Unknown command "${verb}".`);
+      return;
+    }
+    if (spec.auth && this.account === null) {
+      this.reply(530, 'Please log in with USER and PASS first.');
+      return;
+    }
+    if (spec.arg === 'required' && arg.trim() === '') {
+      this.reply(501, `Syntax error: ${verb} needs an argument.`);
+      return;
+    }
+    if (spec.arg === 'none' && arg.trim() !== '') {
+      this.reply(501, `Syntax error: ${verb} takes no argument.`);
+      return;
+    }
+    try {
+      spec.run(this, arg);
+    } catch (err) {
+      if (err instanceof PathError) {
+        this.reply(err.code, err.message);
+      } else {
+        this.server.log(`${this.tag} ${verb}: ${(err as Error).stack ?? String(err)}`);
+        this.reply(451, 'Local error in processing.');
+      }
+    }
+  }
+
+  // ---- login ----
+
+  user(name: string): void {
+    if (this.account !== null) {
+      this.reply(530, 'Already logged in; QUIT and log in again to change user.');
+      return;
+    }
+    this.pendingUser = name;
+    if (this.server.options.anonymous && ANONYMOUS_NAMES.has(name.toLowerCase())) {
+      this.reply(331, 'Anonymous login ok; send your e-mail address as password.');
+    } else {
+      this.reply(331, 'Password required.');
+    }
+  }
+
+  pass(password: string): void {
+    if (this.account !== null) {
+      this.reply(503, 'Already logged in.');
+      return;
+    }
+    const name = this.pendingUser;
+    this.pendingUser = null;
+    if (name === null) {
+      this.reply(503, 'Send USER first.');
+      return;
+    }
+    const { guard, options, users } = this.server;
+    const locked = guard.lockedFor(this.peer);
+    if (locked > 0) {
+      this.server.log(`${this.tag} login refused for "${name}": address locked out`);
+      this.refuse(`Too many failed logins from your address: try again in ${Math.ceil(locked / 1000)} s.`);
+      return;
+    }
+    if (options.anonymous && ANONYMOUS_NAMES.has(name.toLowerCase())) {
+      this.loggedIn('anonymous', true);
+      return;
+    }
+    if (users === null) {
+      this.loginFailed(name);
+      return;
+    }
+    this.waiting = true;
+    try {
+      users.verify(name, password, this.server.reactor.isAttached ? 'async' : 'sync', (ok) => this.guarded(() => {
+        if (this.isClosed) return;
+        if (ok && guard.lockedFor(this.peer) === 0) {
+          this.waiting = false;
+          this.loggedIn(name, false);
+          this.runHeld();
+        } else {
+          this.loginFailed(name);
+        }
+      }));
+    } catch (err) {
+      this.waiting = false;
+      throw err;
+    }
+  }
+
+  private loggedIn(name: string, anonymous: boolean): void {
+    const { options } = this.server;
+    const dir = path.join(options.root, name);
+    fs.mkdirSync(dir, { recursive: true, mode: anonymous ? 0o755 : 0o700 });
+    this.account = { name, home: new Home(dir), readOnly: anonymous, anonymous };
+    this.server.guard.succeeded(this.peer);
+    this.server.counters.logins++;
+    this.server.log(`${this.tag} logged in`);
+    this.server.emit('login', { session: this.id, address: this.peer, user: name });
+    this.reply(230, anonymous ? 'Anonymous access granted: read-only.' : `User ${name} logged in.`);
+  }
+
+  /** 530 after a delay that grows with the failures; at the limit, 421 and the address is locked out. */
+  private loginFailed(name: string): void {
+    const { delayMs, locked } = this.server.guard.failed(this.peer);
+    this.server.counters.loginFailures++;
+    this.server.log(`${this.tag} login failed for "${name}"${locked ? '; address locked out' : ''}`);
+    this.waiting = true;
+    this.waitTimer = this.server.reactor.setTimeout(() => this.guarded(() => {
+      this.waitTimer = null;
+      this.waiting = false;
+      if (locked) {
+        this.refuse('Login incorrect; too many failures from your address: locked out.');
+        return;
+      }
+      this.reply(530, 'Login incorrect.');
+      this.runHeld();
+    }), delayMs);
+  }
+
+  /** SITE REGISTER (only when the server allows it): a new account, rate-limited per address. */
+  register(name: string, password: string): void {
+    const { options, users, guard } = this.server;
+    if (!options.allowRegister || users === null) {
+      this.reply(502, 'Self-registration is disabled on this server.');
+      return;
+    }
+    if (this.account !== null) {
+      this.reply(503, 'Already logged in.');
+      return;
+    }
+    if (!guard.mayRegister(this.peer)) {
+      this.reply(450, 'Too many registrations from your address; try again later.');
+      return;
+    }
+    const done = (err: Error | null) => this.guarded(() => {
+      this.waiting = false;
+      if (this.isClosed) return;
+      if (err !== null) {
+        this.reply(550, `Registration refused: ${err.message}.`);
+      } else {
+        fs.mkdirSync(path.join(options.root, name), { recursive: true, mode: 0o700 });
+        this.server.log(`${this.tag} registered user "${name}"`);
+        this.reply(200, `User ${name} registered; log in with USER and PASS.`);
+      }
+      this.runHeld();
+    });
+    this.waiting = true;
+    if (this.server.reactor.isAttached) {
+      users.addAsync(name, password, done);
+    } else {
+      let failure: Error | null = null;
+      try {
+        users.add(name, password);
+      } catch (err) {
+        failure = err as Error;
+      }
+      done(failure);
+    }
+  }
+
+  // ---- data ----
+
+  /** Replaces the data channel (a new PASV/PORT forgets the old one). */
+  setDataChannel(channel: DataChannel | null): void {
+    this.data?.close();
+    this.data = channel;
+  }
+
+  /** The options every data channel of this session gets. */
+  get dataOptions() {
+    const { options, reactor } = this.server;
+    return {
+      reactor,
+      timeoutMs: options.dataTimeoutMs,
+      // 256 KiB reads: a quarter of the turns and system calls per byte of an upload (one write each).
+      connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: options.dataTimeoutMs, readSize: 256 * 1024 },
+      log: (line: string) => this.server.log(`${this.tag} ${line}`),
+    };
+  }
+
+  /**
+   * Starts `make`'s transfer on the data channel set up before: 150, then the bytes, then its reply.
+   * `make` opens the file (or builds the listing); what it throws is the command's reply instead.
+   */
+  startTransfer(make: (onEnd: (result: TransferResult) => void) => Transfer, preface: string): void {
+    const channel = this.data;
+    if (channel === null) {
+      this.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
+      return;
+    }
+    const transfer: Transfer = make((result) => this.transferEnded(transfer, result));
+    this.data = null;
+    this.transfer = transfer;
+    this.control.setIdleTimeout(0); // The data connection's own idle timeout watches a transfer.
+    this.reply(150, preface);
+    transfer.waitFor(channel);
+  }
+
+  private transferEnded(transfer: Transfer, result: TransferResult): void {
+    if (this.transfer === transfer) this.transfer = null;
+    const stats = this.server.counters;
+    const ok = result.code === 226;
+    stats.transfers++;
+    if (transfer.kind === 'STOR' || transfer.kind === 'APPE') stats.bytesIn += result.bytes;
+    else stats.bytesOut += result.bytes;
+    const record: TransferRecord = {
+      session: this.id, address: this.peer, user: this.account?.name ?? '', command: transfer.kind, path: transfer.path,
+      bytes: result.bytes, code: result.code, ok, ms: Date.now() - transfer.startedAt,
+    };
+    this.server.log(`${this.tag} ${transfer.kind} ${transfer.path} ${ok ? 'completed' : `failed (${result.code})`} bytes=${result.bytes} ms=${record.ms}`);
+    this.server.emit('transfer', record);
+    if (this.ended) return;
+    this.control.setIdleTimeout(this.server.options.idleTimeoutMs);
+    this.reply(result.code, result.text);
+    if (this.leaving !== null) {
+      this.leave();
+      return;
+    }
+    if (!this.aborting) this.runHeld();
+  }
+
+  /** ABOR: a running transfer ends with 426 and ABOR gets 226; a data channel not used yet is closed (225). */
+  abort(): void {
+    const transfer = this.transfer;
+    if (transfer !== null) {
+      this.aborting = true;
+      transfer.fail(426, 'Transfer aborted.');
+      this.aborting = false;
+      this.reply(226, 'ABOR command successful.');
+      this.runHeld();
+    } else if (this.data !== null) {
+      this.setDataChannel(null);
+      this.reply(225, 'ABOR command successful; data channel closed.');
+    } else {
+      this.reply(225, 'No transfer to abort.');
+    }
+  }
+
+  // ---- ending ----
+
+  quit(): void {
+    this.reply(221, 'Goodbye.');
+    this.close();
+  }
+
+  /** The server stops: an idle session is told at once; one with a transfer after it. */
+  shutdown(): void {
+    if (this.isClosed) return;
+    if (this.transfer !== null || this.waiting) {
+      this.leaving = 'shutdown';
+      return;
+    }
+    this.refuse('Server shutting down.');
+  }
+
+  /** The graceful close: replies already written still go out. */
+  close(): void {
+    if (this.closing || this.ended) return;
+    this.closing = true;
+    this.decoder.stop();
+    this.release();
+    this.control.close();
+  }
+
+  /** Closes now (the grace period is over). */
+  destroy(): void {
+    this.control.destroy();
+  }
+
+  /** The client finished sending: like QUIT without the reply, after a running transfer. */
+  private peerEnded(): void {
+    if (this.transfer !== null) this.leaving ??= 'quit';
+    else this.close();
+  }
+
+  private leave(): void {
+    if (this.leaving === 'shutdown') this.refuse('Server shutting down.');
+    else this.close();
+  }
+
+  private release(): void {
+    if (this.waitTimer !== null) this.server.reactor.clearTimer(this.waitTimer);
+    this.waitTimer = null;
+    this.setDataChannel(null);
+    this.transfer?.fail(426, 'Session closed.');
+    this.transfer = null;
+    this.held = NOTHING_HELD;
+  }
+
+  private cleanUp(): void {
+    this.ended = true;
+    this.closing = true;
+    this.decoder.stop();
+    this.release();
+    this.server.sessionEnded(this);
+  }
+
+  /** Runs a callback from outside the control connection's own events (a timer, libuv's pool): what it throws ends this session alone. */
+  private guarded(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.server.log(`${this.tag} internal error: ${(err as Error).stack ?? String(err)}`);
+      this.destroy();
+    }
+  }
+
+  private pause(reason: number): void {
+    this.pauses |= reason;
+    this.control.pause();
+  }
+
+  private unpause(reason: number): void {
+    if ((this.pauses & reason) === 0) return;
+    this.pauses &= ~reason;
+    if (this.pauses === 0 && !this.control.closed) this.control.resume();
+  }
+
+  /** @internal The control connection's callbacks (shared by every session; `this` is the connection). */
+  static readonly control = {
+    data(session: FtpSession, data: Buffer): void {
+      session.decoder.push(data);
+    },
+    end(session: FtpSession): void {
+      session.peerEnded();
+    },
+    drain(session: FtpSession): void {
+      session.unpause(PAUSED_BY_REPLIES);
+      session.runHeld();
+    },
+    timeout(session: FtpSession): void {
+      session.reply(421, `No command for ${Math.round(session.server.options.idleTimeoutMs / 1000)} s: closing the control connection.`);
+      session.close();
+    },
+    close(session: FtpSession): void {
+      if (!session.ended) session.cleanUp();
+    },
+  };
+}
+
+function controlData(this: Connection, data: Buffer): void {
+  FtpSession.control.data(this.data as FtpSession, data);
+}
+
+function controlEnd(this: Connection): void {
+  FtpSession.control.end(this.data as FtpSession);
+}
+
+function controlDrain(this: Connection): void {
+  FtpSession.control.drain(this.data as FtpSession);
+}
+
+function controlTimeout(this: Connection): void {
+  FtpSession.control.timeout(this.data as FtpSession);
+}
+
+function controlClose(this: Connection): void {
+  FtpSession.control.close(this.data as FtpSession);
+}

@@ -1,0 +1,277 @@
+/**
+ * One transfer over one data connection, and how it ends: the reply its command gets (226 once
+ * every byte is where it belongs, 426/451/552 otherwise).
+ *
+ * - FileSender (RETR): binary files go by `sendFile` (sendfile(2): the file never passes through
+ *   JavaScript); TYPE A converts LF to CRLF one 64 KiB chunk at a time, paced by `write()` and
+ *   `onDrain`. 226 is sent once our side is finished (`onFinish`: everything in the kernel, end of
+ *   stream sent), without waiting for the client to close.
+ * - FileReceiver (STOR, APPE): each read (at most the connection's 64 KiB read size) is written to
+ *   the file synchronously before the next read. So the connection is never read faster than the
+ *   disk takes it, and no more than one read is ever held — backpressure by construction, on a
+ *   blocking run() as well as attached (an asynchronous write would need a pause/resume per chunk
+ *   and Node's loop to be running). A write into the page cache takes microseconds; when the
+ *   kernel throttles a writer the reactor waits with it, as pyftpdlib's loop does.
+ * - BufferSender (LIST, NLST, MLSD): a listing made in memory.
+ */
+import * as fs from 'node:fs';
+import { Connection } from '../stream/connection';
+import type { DataChannel } from './data-channel';
+
+export interface TransferResult {
+  code: number;
+  text: string;
+  /** Bytes on the data connection. */
+  bytes: number;
+}
+
+export type TransferKind = 'RETR' | 'STOR' | 'APPE' | 'LIST' | 'NLST' | 'MLSD';
+
+const CHUNK = 64 * 1024;
+
+function reason(err: Error | null): string {
+  if (err === null) return '';
+  const code = (err as { code?: string }).code;
+  return ` (${code ?? err.message})`;
+}
+
+export abstract class Transfer {
+  protected conn: Connection | null = null;
+  /** The data channel while the data connection has not come yet. */
+  private channel: DataChannel | null = null;
+  private ended = false;
+  readonly startedAt = Date.now();
+
+  constructor(readonly kind: TransferKind, readonly path: string, private readonly onEnd: (result: TransferResult) => void) {}
+
+  /** Bytes moved so far on the data connection. */
+  get bytes(): number {
+    if (this.conn === null) return 0;
+    return this.kind === 'STOR' || this.kind === 'APPE' ? this.conn.bytesRead : this.conn.bytesWritten;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Waits on `channel` for the data connection, then moves the bytes; ending first closes the channel. */
+  waitFor(channel: DataChannel): void {
+    this.channel = channel;
+    channel.open((conn) => {
+      this.channel = null;
+      this.start(conn);
+    }, (failure) => {
+      this.channel = null;
+      this.fail(failure.code, failure.text);
+    });
+  }
+
+  /** The data connection is here: move the bytes. */
+  start(conn: Connection): void {
+    if (this.ended) {
+      conn.destroy();
+      return;
+    }
+    this.conn = conn;
+    conn.onClose = (err) => {
+      if (!this.ended) {
+        const truncated = (err as { code?: string } | null)?.code === 'ERR_FILE_TRUNCATED';
+        this.finish(truncated ? 451 : 426, truncated ? 'The file changed during the transfer; aborted.'
+          : `Data connection closed; transfer aborted${reason(err)}.`);
+      }
+    };
+    this.begin(conn);
+  }
+
+  /** Ends it now with `code` (no data connection came: 425; ABOR: 426): the data connection is dropped. */
+  fail(code: number, text: string): void {
+    if (this.ended) return;
+    this.finish(code, text);
+    this.conn?.destroy();
+  }
+
+  /** What STAT says about it. */
+  status(): string {
+    return `${this.kind} ${this.path}: ${this.bytes} bytes so far${this.conn === null ? ', waiting for the data connection' : ''}.`;
+  }
+
+  protected abstract begin(conn: Connection): void;
+
+  /** Releases what the transfer holds (its file). Called once, when it ends. */
+  protected release(): void {}
+
+  protected finish(code: number, text: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    const bytes = this.bytes;
+    this.channel?.close();
+    this.channel = null;
+    this.release();
+    this.onEnd({ code, text, bytes });
+  }
+
+  /** Our side is done sending: answer now, then close (reading until the client's end, bounded by linger). */
+  protected sendComplete(): void {
+    this.finish(226, 'Transfer complete.');
+    this.conn?.close();
+  }
+}
+
+/** RETR: a file (from `offset`, `length` bytes) to the client. */
+export class FileSender extends Transfer {
+  private fileOpen = true;
+  private position: number;
+  private lastWasCR = false;
+
+  constructor(path: string, private readonly fd: number, offset: number, private readonly length: number,
+    private readonly ascii: boolean, onEnd: (result: TransferResult) => void) {
+    super('RETR', path, onEnd);
+    this.position = offset;
+  }
+
+  protected begin(conn: Connection): void {
+    conn.onData = () => undefined; // A client has nothing to say on a download.
+    conn.onFinish = () => this.sendComplete();
+    conn.resume(); // Reading notices a client that leaves early.
+    if (!this.ascii) {
+      conn.sendFile(this.fd, this.position, this.length, (err) => {
+        if (err === null) conn.end();
+      });
+      return;
+    }
+    conn.onDrain = () => this.pump();
+    this.pump();
+  }
+
+  protected override release(): void {
+    if (!this.fileOpen) return;
+    this.fileOpen = false;
+    fs.closeSync(this.fd);
+  }
+
+  /** TYPE A: reads, converts and writes until the connection says stop or the file ends. */
+  private pump(): void {
+    const conn = this.conn!;
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    while (!conn.closed && this.fileOpen) {
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, chunk, 0, CHUNK, this.position);
+      } catch (err) {
+        this.fail(451, `Local error reading the file${reason(err as Error)}.`);
+        return;
+      }
+      if (n === 0) {
+        conn.end();
+        return;
+      }
+      this.position += n;
+      if (!conn.write(this.toNetworkAscii(chunk.subarray(0, n)))) return;
+    }
+  }
+
+  /** LF → CRLF, except where the LF already follows a CR (also across chunks). */
+  private toNetworkAscii(data: Buffer): Buffer {
+    let extra = 0;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] === 0x0a && !(i === 0 ? this.lastWasCR : data[i - 1] === 0x0d)) extra++;
+    }
+    const wasCR = this.lastWasCR;
+    this.lastWasCR = data[data.length - 1] === 0x0d;
+    if (extra === 0) return Buffer.from(data);
+    const out = Buffer.allocUnsafe(data.length + extra);
+    let o = 0;
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] === 0x0a && !(i === 0 ? wasCR : data[i - 1] === 0x0d)) out[o++] = 0x0d;
+      out[o++] = data[i];
+    }
+    return out;
+  }
+}
+
+/** STOR and APPE: the client's bytes into a file, from `position` (null: append). */
+export class FileReceiver extends Transfer {
+  private fileOpen = true;
+  /** TYPE A: a CR at the end of the last read, held until we see whether an LF follows. */
+  private pendingCR = false;
+
+  constructor(kind: 'STOR' | 'APPE', path: string, private readonly fd: number, private position: number | null,
+    private readonly ascii: boolean, onEnd: (result: TransferResult) => void) {
+    super(kind, path, onEnd);
+  }
+
+  protected begin(conn: Connection): void {
+    conn.onData = (data) => this.store(data);
+    conn.onEnd = () => {
+      if (this.pendingCR) this.writeAll(Buffer.from([0x0d]));
+      if (this.isEnded) return;
+      this.finish(226, 'Transfer complete.');
+      conn.end();
+    };
+    conn.resume();
+  }
+
+  protected override release(): void {
+    if (!this.fileOpen) return;
+    this.fileOpen = false;
+    fs.closeSync(this.fd);
+  }
+
+  private store(data: Buffer): void {
+    this.writeAll(this.ascii ? this.fromNetworkAscii(data) : data);
+  }
+
+  /** One read, written whole before the next read: the backpressure (see the file's comment). */
+  private writeAll(data: Buffer): void {
+    let done = 0;
+    try {
+      while (done < data.length) {
+        const n = fs.writeSync(this.fd, data, done, data.length - done, this.position);
+        done += n;
+        if (this.position !== null) this.position += n;
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const full = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+      this.fail(full ? 552 : 451, full ? `Requested file action aborted: insufficient storage space${reason(err as Error)}.`
+        : `Local error writing the file${reason(err as Error)}.`);
+    }
+  }
+
+  /** CRLF → LF (a CR alone stays). */
+  private fromNetworkAscii(data: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(data.length + 1);
+    let o = 0;
+    let i = 0;
+    if (this.pendingCR) {
+      if (data[0] !== 0x0a) out[o++] = 0x0d;
+      this.pendingCR = false;
+    }
+    for (; i < data.length; i++) {
+      const byte = data[i];
+      if (byte === 0x0d) {
+        if (i === data.length - 1) {
+          this.pendingCR = true;
+          continue;
+        }
+        if (data[i + 1] === 0x0a) continue;
+      }
+      out[o++] = byte;
+    }
+    return out.subarray(0, o);
+  }
+}
+
+/** LIST, NLST, MLSD: a listing made in memory. */
+export class BufferSender extends Transfer {
+  constructor(kind: 'LIST' | 'NLST' | 'MLSD', path: string, private readonly body: Buffer, onEnd: (result: TransferResult) => void) {
+    super(kind, path, onEnd);
+  }
+
+  protected begin(conn: Connection): void {
+    conn.onData = () => undefined;
+    conn.onFinish = () => this.sendComplete();
+    conn.resume();
+    conn.end(this.body);
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * `iomux ftp` as a user runs it: `user add/del/list` on a users file (scrypt hashes, no plain text,
+ * mode 0600, the home created), and `serve` as a child process — its listening line, accounts
+ * added while it runs, a graceful SIGTERM that lets a running transfer finish, and its memory: a
+ * 512 MiB upload and a 64 MiB command line without an end raise its peak RSS by little.
+ */
+import * as assert from 'node:assert/strict';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { connectTo, FtpClient, sha256 } from './ftp-fixtures';
+
+const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+
+function iomux(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [cli, ...args], { timeout: 20000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin!.end(stdin);
+    else child.stdin!.end();
+  });
+}
+
+interface Served {
+  child: ChildProcess;
+  port: number;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function serve(args: string[]): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'ftp', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((done) => child.once('exit', done));
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), output: () => out, exited });
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.once('exit', (code) => reject(new Error(`iomux ftp serve exited (${code}) before listening: ${out}`)));
+  });
+}
+
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
+  return Number(/(\d+)\s*kB/.exec(line!)![1]) * 1024;
+}
+
+describe('iomux ftp (CLI)', function () {
+  this.timeout(60000);
+  let base: string;
+  let users: string;
+  let root: string;
+
+  beforeEach(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-cli-'));
+    users = path.join(base, 'users.json');
+    root = path.join(base, 'root');
+    fs.mkdirSync(root);
+  });
+
+  afterEach(() => {
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  it('user add/list/del: scrypt hashes with their own salts, no plain text, mode 0600, the home created; clear errors', async () => {
+    const add = await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--root', root, '--password-stdin'], 'first-password\n');
+    assert.equal(add.code, 0, add.stderr);
+    assert.equal(add.stdout, `added alice; home ${path.join(root, 'alice')}\n`);
+    assert.equal((await iomux(['ftp', 'user', 'add', 'bob', '--users', users, '--password-stdin'], 'first-password\n')).code, 0);
+    assert.equal(fs.statSync(path.join(root, 'alice')).mode & 0o777, 0o700);
+    assert.equal(fs.statSync(users).mode & 0o777, 0o600);
+    const text = fs.readFileSync(users, 'utf8');
+    assert.ok(!text.includes('first-password'));
+    const file = JSON.parse(text) as { users: Record<string, { salt: string; hash: string; N: number }> };
+    assert.notEqual(file.users.alice.salt, file.users.bob.salt, 'one salt per user');
+    assert.notEqual(file.users.alice.hash, file.users.bob.hash, 'same password, different hashes');
+    assert.equal(file.users.alice.N, 16384);
+    assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, 'alice\nbob\n');
+
+    const duplicate = await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--password-stdin'], 'another-password\n');
+    assert.equal(duplicate.code, 1);
+    assert.match(duplicate.stderr, /user "alice" exists/);
+    const badName = await iomux(['ftp', 'user', 'add', '../evil', '--users', users, '--password-stdin'], 'long-enough\n');
+    assert.notEqual(badName.code, 0);
+    assert.match(badName.stderr, /a user name is/);
+    const reserved = await iomux(['ftp', 'user', 'add', 'anonymous', '--users', users, '--password-stdin'], 'long-enough\n');
+    assert.match(reserved.stderr, /reserved/);
+    const short = await iomux(['ftp', 'user', 'add', 'carol', '--users', users, '--password-stdin'], 'short\n');
+    assert.match(short.stderr, /at least 8 characters/);
+    const noTty = await iomux(['ftp', 'user', 'add', 'carol', '--users', users]);
+    assert.match(noTty.stderr, /--password-stdin/);
+
+    assert.equal((await iomux(['ftp', 'user', 'del', 'bob', '--users', users])).stdout, 'removed bob\n');
+    assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, 'alice\n');
+    const missing = await iomux(['ftp', 'user', 'del', 'bob', '--users', users]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no user "bob"/);
+  });
+
+  it('serve: prints its address, sees accounts added while it runs, and refuses to start when nobody could log in', async () => {
+    const nobody = await iomux(['ftp', 'serve', '--root', root, '--port', '0']);
+    assert.notEqual(nobody.code, 0);
+    assert.match(nobody.stderr, /nobody could log in/);
+
+    await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--password-stdin'], 'alice-password\n');
+    const served = await serve(['--root', root, '--users', users, '--port', '0', '--login-delay', '10']);
+    try {
+      const c = await FtpClient.connect(served.port);
+      await c.login('alice', 'alice-password');
+      await c.expect('USER bob', 530); // Logged in already: no switching users mid-session.
+      await c.quit();
+      await iomux(['ftp', 'user', 'add', 'bob', '--users', users, '--password-stdin'], 'bob-password\n');
+      const b = await FtpClient.connect(served.port);
+      await b.login('bob', 'bob-password');
+      assert.ok(fs.statSync(path.join(root, 'bob')).isDirectory(), 'the home is made at the first login');
+      await b.quit();
+      assert.match(served.output(), /\[alice\] logged in/);
+      assert.ok(!served.output().includes('alice-password'));
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    assert.equal(await served.exited, 0);
+  });
+
+  it('SIGTERM: stops accepting, lets the running transfer finish (226), then 421 and exit 0 with stats', async () => {
+    await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--root', root, '--password-stdin'], 'alice-password\n');
+    const body = Buffer.alloc(48 * 1024 * 1024, 7);
+    fs.writeFileSync(path.join(root, 'alice', 'big.bin'), body);
+    const served = await serve(['--root', root, '--users', users, '--port', '0', '--grace', '30']);
+    const c = await FtpClient.connect(served.port);
+    await c.login('alice', 'alice-password');
+    await c.expect('TYPE I', 200);
+    const data = await c.passive();
+    data.pause(); // Holds the transfer open until we read.
+    await c.expect('RETR big.bin', 150);
+    served.child.kill('SIGTERM');
+    // Stopped accepting (the listener closes on the signal): wait for it, then read the transfer out.
+    await new Promise<void>((resolve) => {
+      const probe = () => {
+        const socket = net.connect(served.port, '127.0.0.1');
+        socket.once('error', () => resolve());
+        socket.once('connect', () => {
+          socket.destroy();
+          setImmediate(probe);
+        });
+      };
+      probe();
+    });
+    const chunks: Buffer[] = [];
+    data.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise((resolve) => data.once('end', resolve));
+    data.resume();
+    await ended;
+    data.end();
+    assert.equal(sha256(Buffer.concat(chunks)), sha256(body));
+    assert.equal((await c.reply()).code, 226);
+    const last = await c.reply();
+    assert.equal(last.code, 421);
+    assert.match(last.text, /shutting down/);
+    c.socket.end();
+    await c.closed;
+    assert.equal(await served.exited, 0);
+    const stats = JSON.parse(/^stats (\{.*\})$/m.exec(served.output())![1]) as Record<string, number>;
+    assert.equal(stats.transfers, 1);
+    assert.equal(stats.bytesOut, body.length);
+    assert.equal(stats.connections, 0);
+  });
+
+  it('memory: a 512 MiB upload and a 64 MiB command line without an end raise the server\'s peak RSS by less than 48 MiB', async () => {
+    await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--root', root, '--password-stdin'], 'alice-password\n');
+    const served = await serve(['--root', root, '--users', users, '--port', '0', '--quiet']);
+    try {
+      const warm = await FtpClient.connect(served.port);
+      await warm.login('alice', 'alice-password');
+      await warm.quit();
+      const baseline = statusBytes(served.child.pid!, 'VmRSS');
+      const c = await FtpClient.connect(served.port);
+      await c.login('alice', 'alice-password');
+      await c.expect('TYPE I', 200);
+      const reply = await c.expect('EPSV', 229);
+      const data = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+      await c.expect('STOR big.bin', 150);
+      const block = Buffer.alloc(4 * 1024 * 1024, 1);
+      for (let i = 0; i < 128; i++) {
+        if (!data.write(block)) await new Promise((resolve) => data.once('drain', resolve));
+      }
+      data.end();
+      assert.equal((await c.reply()).code, 226);
+      assert.equal(fs.statSync(path.join(root, 'alice', 'big.bin')).size, 512 * 1024 * 1024);
+      fs.rmSync(path.join(root, 'alice', 'big.bin'));
+      const junk = Buffer.alloc(1024 * 1024, 0x41);
+      for (let i = 0; i < 64; i++) {
+        if (!c.socket.write(junk)) await new Promise((resolve) => c.socket.once('drain', resolve));
+      }
+      c.send('\r\nNOOP');
+      assert.equal((await c.reply()).code, 500);
+      assert.equal((await c.reply()).code, 200);
+      await c.quit();
+      const peak = statusBytes(served.child.pid!, 'VmHWM');
+      assert.ok(peak - baseline < 48 * 1024 * 1024,
+        `the server's peak RSS rose by ${((peak - baseline) / 1048576).toFixed(1)} MiB (from ${(baseline / 1048576).toFixed(1)} MiB)`);
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    assert.equal(await served.exited, 0);
+  });
+});

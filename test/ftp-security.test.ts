@@ -1,0 +1,423 @@
+/**
+ * The FTP server's security model, one test per promise: confinement to the home, logins (delay,
+ * lockout, no anonymous unless enabled, no password in logs), self-registration off by default
+ * and rate-limited, and the limits (line length, clients in total and per address, idle control
+ * and data connections, data connections only from the control connection's peer, no FTP bounce).
+ */
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { connectTo, PASSWORD, readAll, startServer, TestServer, USER } from './ftp-fixtures';
+import { leakedSince, openKernelObjects } from './helpers';
+
+/** Everything under `dir`, recursively, with sizes: to show nothing changed outside a home. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const full = path.join(d, name);
+      const stat = fs.lstatSync(full);
+      out.push(`${path.relative(dir, full)} ${stat.isDirectory() ? 'dir' : stat.size}`);
+      if (stat.isDirectory()) walk(full);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('ftp security: confinement', function () {
+  this.timeout(30000);
+  let t: TestServer;
+  let before: Map<number, string>;
+  let outside: string[];
+
+  beforeEach(async () => {
+    before = openKernelObjects();
+    t = await startServer();
+    // The host's side: a secret next to the root, another user's home, and symlinks out of alice's home.
+    fs.writeFileSync(path.join(t.base, 'secret.txt'), 'not for alice');
+    fs.mkdirSync(path.join(t.root, 'bob'));
+    fs.writeFileSync(path.join(t.root, 'bob', 'bob.txt'), 'bob only');
+    fs.symlinkSync(t.base, path.join(t.home, 'escape-dir'));
+    fs.symlinkSync(path.join(t.base, 'secret.txt'), path.join(t.home, 'escape-file'));
+    fs.symlinkSync('/etc', path.join(t.home, 'etc'));
+    fs.writeFileSync(path.join(t.home, 'mine.txt'), 'alice');
+    fs.symlinkSync('mine.txt', path.join(t.home, 'inside-link'));
+    outside = snapshot(t.base).filter((line) => !line.startsWith(`root${path.sep}${USER}`) && !line.startsWith('users.json'));
+  });
+
+  afterEach(async () => {
+    // Nothing outside alice's home changed, whatever the test tried.
+    assert.deepEqual(snapshot(t.base).filter((line) => !line.startsWith(`root${path.sep}${USER}`) && !line.startsWith('users.json')), outside);
+    assert.equal(fs.readFileSync(path.join(t.base, 'secret.txt'), 'utf8'), 'not for alice');
+    await t.stop();
+    assert.deepEqual(leakedSince(before), []);
+  });
+
+  it('.. chains and absolute paths stay inside the home', async () => {
+    const c = await t.login();
+    await c.expect('CWD ../../../..', 250);
+    assert.equal((await c.expect('PWD', 257)).text, '"/" is the current directory.');
+    await c.expect('CDUP', 250);
+    assert.equal((await c.expect('PWD', 257)).text, '"/" is the current directory.');
+    for (const name of ['../secret.txt', '../../secret.txt', '../bob/bob.txt', '/../../secret.txt', '/etc/passwd', '../../../../etc/passwd', '..\\..\\secret.txt']) {
+      await c.expect('EPSV', 229);
+      await c.expect(`RETR ${name}`, 550);
+      await c.expect(`SIZE ${name}`, 550);
+    }
+    await c.expect('TYPE I', 200);
+    // Writing "above" the home lands in the home.
+    assert.equal((await c.upload('STOR ../../../escaped.txt', Buffer.from('x'))).code, 226);
+    assert.ok(fs.existsSync(path.join(t.home, 'escaped.txt')));
+    await c.expect('MKD ../../newdir', 257);
+    assert.ok(fs.statSync(path.join(t.home, 'newdir')).isDirectory());
+    await c.expect('RNFR escaped.txt', 350);
+    await c.expect('RNTO ../../../moved.txt', 250);
+    assert.ok(fs.existsSync(path.join(t.home, 'moved.txt')));
+    await c.expect('RMD /', 550); // The home itself.
+    await c.expect('RNFR /', 550);
+    await c.quit();
+  });
+
+  it('a symlink inside the home that points outside is refused (and not listed); one that stays inside works', async () => {
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    await c.expect('CWD escape-dir', 550);
+    await c.expect('CWD etc', 550);
+    for (const name of ['escape-file', 'escape-dir/secret.txt', 'etc/passwd', 'escape-dir/root/bob/bob.txt']) {
+      await c.expect('EPSV', 229);
+      await c.expect(`RETR ${name}`, 550);
+    }
+    await c.expect('EPSV', 229);
+    await c.expect('STOR escape-file', 550); // Writing through the link would overwrite secret.txt.
+    await c.expect('EPSV', 229);
+    await c.expect('APPE escape-file', 550);
+    await c.expect('EPSV', 229);
+    await c.expect('STOR escape-dir/planted.txt', 550);
+    await c.expect('MKD escape-dir/planted', 550);
+    await c.expect('EPSV', 229);
+    await c.expect('LIST escape-dir', 550);
+    await c.expect('MDTM escape-file', 550);
+    await c.expect('MLST escape-dir', 550);
+    await c.expect('RNFR escape-dir/secret.txt', 550);
+    // The listing shows what alice can use: the inside link (as its target), not the ones out.
+    const names = (await c.download('NLST')).data.toString().trim().split('\r\n').sort();
+    assert.deepEqual(names, ['inside-link', 'mine.txt']);
+    assert.equal((await c.download('RETR inside-link')).data.toString(), 'alice');
+    await c.quit();
+  });
+
+  it('names containing NUL or CR are refused; LF ends a command, so no name can hold one', async () => {
+    const c = await t.login();
+    for (const raw of ['RETR a\0b\r\n', 'MKD a\0b\r\n', 'STOR x\r\ry\r\n', 'DELE mine.txt\0\r\n', 'CWD \0\r\n']) {
+      c.send(Buffer.from(raw));
+      assert.equal((await c.reply()).code, 501, JSON.stringify(raw));
+    }
+    c.send(Buffer.from('MKD evil\nname\r\n')); // Two lines: "MKD evil", then "name" (no such command).
+    assert.equal((await c.reply()).code, 257);
+    assert.equal((await c.reply()).code, 500);
+    assert.ok(!fs.readdirSync(t.home).some((n) => /[\0\r\n]/.test(n)));
+    c.send(Buffer.from([0x4d, 0x4b, 0x44, 0x20, 0xc3, 0x28, 0x0d, 0x0a])); // "MKD " and invalid UTF-8.
+    assert.equal((await c.reply()).code, 501);
+    await c.quit();
+  });
+
+  it('listing / shows the home, never the host\'s root', async () => {
+    const c = await t.login();
+    const listed = (await c.download('NLST /')).data.toString().trim().split('\r\n').sort();
+    assert.deepEqual(listed, ['inside-link', 'mine.txt']);
+    const hostRoot = fs.readdirSync('/');
+    assert.ok(!listed.some((n) => hostRoot.includes(n)), 'no entry of the host\'s /');
+    const long = (await c.download('LIST /')).data.toString();
+    assert.ok(!/\bbin\b|\betc\b|\busr\b/.test(long), long);
+    assert.equal((await c.expect('STAT /', 213)).lines.length, 4); // Header, two entries, end.
+    await c.quit();
+  });
+});
+
+describe('ftp security: logins', function () {
+  this.timeout(30000);
+  let t: TestServer | null = null;
+  let before: Map<number, string>;
+
+  beforeEach(() => {
+    before = openKernelObjects();
+  });
+
+  afterEach(async () => {
+    await t?.stop();
+    t = null;
+    assert.deepEqual(leakedSince(before), []);
+  });
+
+  it('a failed login is answered late (the delay grows with each failure), and the session waits meanwhile', async () => {
+    t = await startServer({ login: { delayMs: 300, maxFailures: 10 } });
+    const c = await t.connect();
+    for (const failures of [1, 2]) {
+      await c.expect(`USER ${USER}`, 331);
+      const sent = process.hrtime.bigint();
+      c.send('PASS wrong password');
+      c.send('NOOP'); // Held until the 530: nothing jumps the queue.
+      assert.equal((await c.reply()).code, 530);
+      const waited = Number(process.hrtime.bigint() - sent) / 1e6;
+      assert.ok(waited >= 300 * failures, `the ${failures}. failure was answered after ${waited} ms`);
+      assert.equal((await c.reply()).code, 200);
+    }
+    await c.login(USER, PASSWORD); // The right password still works (no lockout yet), and at once.
+    await c.quit();
+  });
+
+  it('after maxFailures the address is locked out: 421 and closed, new connections refused, even the right password', async () => {
+    t = await startServer({ login: { delayMs: 1, maxFailures: 3, lockoutMs: 60000 } });
+    const c = await t.connect();
+    for (let i = 0; i < 2; i++) {
+      await c.expect(`USER ${USER}`, 331);
+      await c.expect('PASS nope', 530);
+    }
+    await c.expect(`USER ${USER}`, 331);
+    const last = await c.command('PASS nope');
+    assert.equal(last.code, 421);
+    await c.closed;
+    const again = await t.connect();
+    assert.equal(again.greeting.code, 421, 'refused at the greeting');
+    await again.closed;
+    assert.ok(t.server.guard.lockedFor('127.0.0.1') > 0);
+    // Another address is not locked.
+    const other = await t.connect({ localAddress: '127.0.0.2' });
+    await other.login(USER, PASSWORD);
+    await other.quit();
+  });
+
+  it('no anonymous login unless enabled; with --anonymous it is read-only in ROOT/anonymous', async () => {
+    t = await startServer();
+    const c = await t.connect();
+    for (const name of ['anonymous', 'ftp']) {
+      await c.expect(`USER ${name}`, 331);
+      await c.expect('PASS guest@example.com', 530);
+    }
+    await c.quit();
+    await t.stop();
+    t = await startServer({ anonymous: true });
+    fs.mkdirSync(path.join(t.root, 'anonymous'));
+    fs.writeFileSync(path.join(t.root, 'anonymous', 'pub.txt'), 'public');
+    const guest = await t.connect();
+    await guest.login('anonymous', 'guest@example.com');
+    assert.equal((await guest.download('RETR pub.txt')).data.toString(), 'public');
+    await guest.expect('EPSV', 229);
+    await guest.expect('STOR new.txt', 550);
+    await guest.expect('MKD d', 550);
+    await guest.expect('DELE pub.txt', 550);
+    await guest.expect('RNFR pub.txt', 550);
+    await guest.expect('RETR ../alice/anything', 550); // Confined like anyone: there is no such file in ROOT/anonymous.
+    await guest.quit();
+  });
+
+  it('the password never appears in a log line or in the users file', async () => {
+    t = await startServer({ allowRegister: true });
+    const registered = 'zebra-password-42';
+    const wrong = 'quokka-wrong-secret';
+    const c = await t.connect();
+    await c.expect(`USER ${USER}`, 331);
+    await c.expect(`PASS ${wrong}`, 530);
+    await c.expect(`SITE REGISTER carol ${registered}`, 200);
+    await c.login('carol', registered);
+    await c.expect('NOOP', 200);
+    await c.quit();
+    const log = t.log.join('\n');
+    assert.match(log, /login failed for "alice"/);
+    assert.match(log, /registered user "carol"/);
+    for (const secret of [PASSWORD, registered, wrong]) {
+      assert.ok(!log.includes(secret), `the log holds "${secret}"`);
+      assert.ok(!fs.readFileSync(path.join(t.base, 'users.json'), 'utf8').includes(secret), `users.json holds "${secret}"`);
+    }
+  });
+
+  it('self-registration is off by default; when on it creates the home, refuses taken or bad names, and is rate-limited per address', async () => {
+    t = await startServer();
+    const c = await t.connect();
+    await c.expect('SITE REGISTER dave long-enough-pw', 502);
+    await c.quit();
+    await t.stop();
+    t = await startServer({ allowRegister: true });
+    const r = await t.connect();
+    await r.expect('SITE REGISTER dave short', 550); // Password too short.
+    await r.expect(`SITE REGISTER ${USER} long-enough-pw`, 550); // Taken.
+    await r.expect('SITE REGISTER ../evil long-enough-pw', 550); // Not a name.
+    await r.expect('SITE REGISTER dave long-enough-pw', 450); // A fourth attempt within the hour: over the limit.
+    await r.quit();
+    const other = await t.connect({ localAddress: '127.0.0.3' });
+    await other.expect('SITE REGISTER dave long-enough-pw', 200);
+    assert.ok(fs.statSync(path.join(t.root, 'dave')).isDirectory());
+    await other.login('dave', 'long-enough-pw');
+    await other.expect('SITE REGISTER erin long-enough-pw', 503); // Logged in already.
+    await other.quit();
+  });
+});
+
+describe('ftp security: limits', function () {
+  this.timeout(30000);
+  let t: TestServer | null = null;
+  let before: Map<number, string>;
+
+  beforeEach(() => {
+    before = openKernelObjects();
+  });
+
+  afterEach(async () => {
+    await t?.stop();
+    t = null;
+    assert.deepEqual(leakedSince(before), []);
+  });
+
+  it('a command line over 4 KiB gets 500 and is skipped as it arrives; the session goes on', async () => {
+    t = await startServer();
+    const c = await t.login();
+    c.send(`NOOP ${'x'.repeat(4092)}`); // 4097 bytes: one too many.
+    assert.equal((await c.reply()).code, 500);
+    c.send(`MKD ${'y'.repeat(4092)}`); // Exactly 4096: a name too long for the file system, not for the line.
+    assert.ok([550, 553].includes((await c.reply()).code));
+    // 16 MiB without a line end, in pieces: one 500, nothing held, and the next line is a command.
+    const junk = Buffer.alloc(1024 * 1024, 0x41);
+    for (let i = 0; i < 16; i++) c.socket.write(junk);
+    c.send('\r\nPWD');
+    assert.equal((await c.reply()).code, 500);
+    assert.equal((await c.reply()).code, 257);
+    await c.quit();
+  });
+
+  it('max clients in total: the one over the limit gets 421 and is closed; a place freed is taken again', async () => {
+    t = await startServer({ maxClients: 3 });
+    const clients = [await t.connect(), await t.connect(), await t.connect()];
+    for (const c of clients) assert.equal(c.greeting.code, 220);
+    const over = await t.connect();
+    assert.equal(over.greeting.code, 421);
+    assert.match(over.greeting.text, /Too many connections/);
+    await over.closed;
+    await clients[0].quit();
+    await clients[0].closed;
+    const late = await t.connect();
+    assert.equal(late.greeting.code, 220);
+    assert.equal(t.server.stats.refused, 1);
+    assert.equal(t.server.stats.connections, 3);
+  });
+
+  it('max clients per address: a fourth from 127.0.0.1 is refused while 127.0.0.2 is served', async () => {
+    t = await startServer({ maxPerIp: 3 });
+    const mine = [await t.connect(), await t.connect(), await t.connect()];
+    const over = await t.connect();
+    assert.equal(over.greeting.code, 421);
+    assert.match(over.greeting.text, /from your address/);
+    await over.closed;
+    const elsewhere = await t.connect({ localAddress: '127.0.0.2' });
+    assert.equal(elsewhere.greeting.code, 220);
+    await elsewhere.login(USER, PASSWORD);
+    assert.equal(mine.length, 3);
+  });
+
+  it('an idle control connection times out with 421; a transfer in progress keeps it alive', async () => {
+    t = await startServer({ idleTimeoutMs: 400, dataTimeoutMs: 5000 });
+    const idle = await t.login();
+    const reply = await idle.reply(); // Nothing sent: the server speaks first.
+    assert.equal(reply.code, 421);
+    assert.match(reply.text, /No command for/);
+    await idle.closed;
+    // A slow upload that lasts several idle periods: the control connection stays.
+    const busy = await t.login();
+    await busy.expect('TYPE I', 200);
+    const data = await busy.passive();
+    await busy.expect('STOR slow.bin', 150);
+    for (let i = 0; i < 6; i++) {
+      data.write(Buffer.alloc(1000, i));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    data.end();
+    assert.equal((await busy.reply()).code, 226);
+    await busy.expect('NOOP', 200);
+    await busy.quit();
+  });
+
+  it('an idle data connection times out: a client that stops reading gets 426, the session goes on', async () => {
+    t = await startServer({ dataTimeoutMs: 500 });
+    fs.writeFileSync(path.join(t.home, 'big.bin'), Buffer.alloc(64 * 1024 * 1024));
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    const data = await c.passive();
+    data.pause(); // Never reads: the kernel's buffers fill, then no progress.
+    await c.expect('RETR big.bin', 150);
+    const reply = await c.reply();
+    assert.equal(reply.code, 426);
+    assert.match(reply.text, /ETIMEDOUT/);
+    data.destroy();
+    await c.expect('NOOP', 200);
+    await c.quit();
+  });
+
+  it('a passive port refuses a data connection from another address, and takes the control connection\'s peer', async () => {
+    t = await startServer();
+    fs.writeFileSync(path.join(t.home, 'f.txt'), 'for alice only');
+    const c = await t.login();
+    const reply = await c.expect('EPSV', 229);
+    const port = Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]);
+    const stranger = await connectTo(port, { localAddress: '127.0.0.2' });
+    const strangerGot = readAll(stranger).catch(() => Buffer.alloc(0));
+    await c.expect('RETR f.txt', 150);
+    assert.equal((await strangerGot).length, 0, 'the stranger is closed without a byte');
+    const mine = await connectTo(port);
+    assert.equal((await readAll(mine)).toString(), 'for alice only');
+    assert.equal((await c.reply()).code, 226);
+    assert.equal(t.server.stats.foreignDataConnections, 1);
+    await c.quit();
+  });
+
+  it('PORT and EPRT go only to the client\'s own address, never to a privileged port (no FTP bounce)', async () => {
+    t = await startServer();
+    const c = await t.login();
+    const victim = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => victim.listen(0, '127.0.0.2', resolve));
+    const port = (victim.address() as net.AddressInfo).port;
+    let bounced = false;
+    victim.on('connection', () => {
+      bounced = true;
+    });
+    for (const command of [`PORT 127,0,0,2,${port >> 8},${port & 255}`, `EPRT |1|127.0.0.2|${port}|`, 'PORT 10,0,0,1,0,25',
+      'PORT 127,0,0,1,0,25', 'EPRT |1|127.0.0.1|22|', 'PORT 127,0,0,1,300,1', 'EPRT |1|999.0.0.1|2000|', 'EPRT |3|x|1|']) {
+      await c.expect(command, 501);
+    }
+    await c.expect('STOR x', 425); // No data channel was set up by any of them.
+    await c.quit();
+    victim.close();
+    assert.equal(bounced, false);
+  });
+});
+
+describe('ftp security: a client that does not read its replies', function () {
+  this.timeout(30000);
+
+  it('is not read any further once its replies back up: the reply queue stays near 64 KiB, and the held commands run when it reads', async () => {
+    const before = openKernelObjects();
+    const t = await startServer();
+    try {
+      for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(t.home, `file-${String(i).padStart(4, '0')}.txt`), '');
+      const c = await t.login();
+      c.socket.pause(); // Reads nothing for now.
+      // Each STAT / is a ~160 KB reply: 32 MB in all, far more than the kernel's socket buffers hold.
+      const count = 200;
+      c.send(Buffer.from('STAT /\r\n'.repeat(count)));
+    const session = [...(t.server as unknown as { admitted: Set<{ control: { isPaused: boolean; peakWritableLength: number } }> }).admitted][0];
+      await new Promise<void>((resolve) => {
+        const check = () => (session.control.isPaused ? resolve() : setImmediate(check));
+        check();
+      });
+      const oneReply = 2002 * 80;
+      assert.ok(session.control.peakWritableLength < 64 * 1024 + 2 * oneReply, `the server queued ${session.control.peakWritableLength} bytes of replies`);
+      c.socket.resume();
+      for (let i = 0; i < count; i++) assert.equal((await c.reply()).lines.length, 2002);
+      await c.expect('NOOP', 200);
+      await c.quit();
+    } finally {
+      await t.stop();
+    }
+    assert.deepEqual(leakedSince(before), []);
+  });
+});

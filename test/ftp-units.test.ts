@@ -1,0 +1,181 @@
+/**
+ * The FTP server's parts on their own: the wire format (command lines, replies, PORT/EPRT), virtual
+ * path resolution, the login guard on a fake clock, and the scrypt user store.
+ */
+import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LoginGuard } from '../lib/ftp/login-guard';
+import { Home, resolveVirtual } from '../lib/ftp/paths';
+import { formatReply, normalizeAddress, parseCommand, parseEprtArgument, parsePortArgument, quotePath, stripTelnet } from '../lib/ftp/protocol';
+import { UserStore } from '../lib/ftp/users';
+
+describe('ftp units: the wire format', () => {
+  it('parses verb and argument (verb in any case, the argument as sent), refuses what is not a command', () => {
+    assert.deepEqual(parseCommand(Buffer.from('retr  two spaces.txt ')), { ok: true, command: { verb: 'RETR', arg: ' two spaces.txt ' } });
+    assert.deepEqual(parseCommand(Buffer.from('NOOP')), { ok: true, command: { verb: 'NOOP', arg: '' } });
+    assert.deepEqual(parseCommand(Buffer.from('MKD über')), { ok: true, command: { verb: 'MKD', arg: 'über' } });
+    for (const bad of ['', ' NOOP', 'NO', 'NOOPS x', 'N00P', '中文 x']) assert.equal((parseCommand(Buffer.from(bad)) as { code: number }).code, 500, bad);
+    for (const bad of ['RETR a\0b', 'RETR a\rb']) assert.equal((parseCommand(Buffer.from(bad)) as { code: number }).code, 501, bad);
+    assert.equal((parseCommand(Buffer.from([0x52, 0x45, 0x54, 0x52, 0x20, 0xc3, 0x28])) as { code: number }).code, 501, 'not UTF-8');
+  });
+
+  it('strips telnet sequences (IAC IP IAC DM before ABOR; IAC IAC is a 0xFF byte; option negotiation takes three bytes)', () => {
+    assert.deepEqual(parseCommand(Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR')])), { ok: true, command: { verb: 'ABOR', arg: '' } });
+    assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff, 0xff, 0x42]))], [0x41, 0xff, 0x42]);
+    assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff, 0xfb, 0x01, 0x42]))], [0x41, 0x42]);
+    assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff]))], [0x41]);
+  });
+
+  it('formats one-line and multi-line replies; a middle line starting with a digit is indented; CR/LF never leak into a line', () => {
+    assert.equal(formatReply(200, 'ok'), '200 ok\r\n');
+    assert.equal(formatReply(211, ['Features:', ' SIZE', '123 looks like a code', 'End']), '211-Features:\r\n SIZE\r\n 123 looks like a code\r\n211 End\r\n');
+    assert.equal(formatReply(550, 'a\rb'), '550 a b\r\n');
+    assert.equal(quotePath('/say "hi"'), '"/say ""hi"""');
+  });
+
+  it('PORT and EPRT arguments: well-formed ones parse, the rest are null', () => {
+    assert.deepEqual(parsePortArgument('127,0,0,1,4,1'), { host: '127.0.0.1', port: 1025 });
+    for (const bad of ['127,0,0,1,4', '127,0,0,1,4,256', 'a,b,c,d,e,f', '', '1,2,3,4,5,6,7']) assert.equal(parsePortArgument(bad), null, bad);
+    assert.deepEqual(parseEprtArgument('|1|10.0.0.1|2000|'), { family: 1, host: '10.0.0.1', port: 2000 });
+    assert.deepEqual(parseEprtArgument('!2!::1!21!'), { family: 2, host: '::1', port: 21 });
+    for (const bad of ['|1|::1|2000|', '|2|10.0.0.1|2000|', '|1|10.0.0.1|0|', '|1|10.0.0.1|70000|', '|3|x|1|', '1|2|3|4', '|1|300.0.0.1|5|']) {
+      assert.equal(parseEprtArgument(bad), null, bad);
+    }
+    assert.equal(normalizeAddress('::ffff:127.0.0.1'), '127.0.0.1');
+    assert.equal(normalizeAddress('0:0:0:0:0:0:0:1'), '::1');
+  });
+});
+
+describe('ftp units: virtual paths', () => {
+  it('no argument leaves the tree: any mix of segments, "..", "." and slashes resolves to a normalized path under / (property)', () => {
+    const segment = fc.oneof(fc.constantFrom('..', '.', '', 'a', 'b c', '...', '~'), fc.string({ maxLength: 6 }).filter((s) => !/[\0\r\n/]/.test(s)));
+    fc.assert(fc.property(fc.array(segment, { maxLength: 6 }), fc.array(segment, { maxLength: 12 }), fc.boolean(), (cwdParts, parts, absolute) => {
+      const cwd = resolveVirtual('/', cwdParts.join('/'));
+      const resolved = resolveVirtual(cwd, (absolute ? '/' : '') + parts.join('/'));
+      assert.ok(resolved.startsWith('/'));
+      assert.ok(!resolved.split('/').includes('..'), resolved);
+      assert.equal(path.posix.normalize(resolved), resolved);
+      assert.ok(path.join('/home/alice', resolved).startsWith('/home/alice'));
+    }), { numRuns: 2000 });
+  });
+
+  it('refuses NUL, CR and LF in names; Home.contains does not confuse a sibling with the same prefix', () => {
+    for (const name of ['a\0b', 'a\rb', 'a\nb']) assert.throws(() => resolveVirtual('/', name), { code: 501 });
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-home-'));
+    try {
+      fs.mkdirSync(path.join(base, 'alice'));
+      fs.mkdirSync(path.join(base, 'alice2'));
+      const home = new Home(path.join(base, 'alice'));
+      assert.ok(home.contains(path.join(home.real, 'x')));
+      assert.ok(home.contains(home.real));
+      assert.ok(!home.contains(path.join(base, 'alice2', 'x')));
+      assert.ok(!home.contains(base));
+    } finally {
+      fs.rmSync(base, { recursive: true });
+    }
+  });
+});
+
+describe('ftp units: the login guard', () => {
+  it('delays grow with failures, maxFailures locks the address for lockoutMs, then it is free again', () => {
+    let now = 0;
+    const guard = new LoginGuard({ delayMs: 100, maxFailures: 3, lockoutMs: 1000 }, () => now);
+    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false });
+    assert.deepEqual(guard.failed('a'), { delayMs: 200, locked: false });
+    assert.equal(guard.lockedFor('b'), 0);
+    assert.deepEqual(guard.failed('a'), { delayMs: 300, locked: true });
+    assert.equal(guard.lockedFor('a'), 1000);
+    guard.succeeded('a'); // A right password while locked changes nothing.
+    now = 999;
+    assert.equal(guard.lockedFor('a'), 1);
+    now = 1000;
+    assert.equal(guard.lockedFor('a'), 0);
+    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false }, 'counting starts over');
+    guard.succeeded('a');
+    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false }, 'a success forgets the failures');
+  });
+
+  it('registrations are limited per address and hour; the tables stay bounded under many addresses', () => {
+    let now = 0;
+    const guard = new LoginGuard({ registrationsPerHour: 2, maxEntries: 100 }, () => now);
+    assert.ok(guard.mayRegister('a'));
+    assert.ok(guard.mayRegister('a'));
+    assert.ok(!guard.mayRegister('a'));
+    assert.ok(guard.mayRegister('b'));
+    now = 3600 * 1000;
+    assert.ok(guard.mayRegister('a'));
+    for (let i = 0; i < 10000; i++) {
+      guard.failed(`10.0.${i >> 8}.${i & 255}`);
+      guard.mayRegister(`10.1.${i >> 8}.${i & 255}`);
+    }
+    const sizes = guard as unknown as { failures: Map<string, unknown>; registrations: Map<string, unknown> };
+    assert.ok(sizes.failures.size <= 100 && sizes.registrations.size <= 100);
+  });
+});
+
+describe('ftp units: the user store', function () {
+  this.timeout(20000);
+  let dir: string;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-users-'));
+  });
+
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const verify = (store: UserStore, name: string, password: string, mode: 'sync' | 'async') =>
+    new Promise<boolean>((resolve) => store.verify(name, password, mode, resolve));
+
+  it('verifies the right password only, synchronously or on libuv\'s pool, and an unknown user like a wrong password', async () => {
+    const store = new UserStore(path.join(dir, 'users.json'));
+    store.add('alice', 'alice-password');
+    for (const mode of ['sync', 'async'] as const) {
+      assert.equal(await verify(store, 'alice', 'alice-password', mode), true);
+      assert.equal(await verify(store, 'alice', 'alice-passwore', mode), false);
+      assert.equal(await verify(store, 'nobody', 'alice-password', mode), false);
+      assert.equal(await verify(store, 'alice', '', mode), false);
+    }
+  });
+
+  it('sees changes made by another process (the file replaced), and forgets a remembered login when its record changes', async () => {
+    const file = path.join(dir, 'users.json');
+    const server = new UserStore(file);
+    const admin = new UserStore(file);
+    admin.add('alice', 'first-password');
+    assert.equal(await verify(server, 'alice', 'first-password', 'sync'), true); // Remembered now.
+    admin.remove('alice');
+    assert.equal(await verify(server, 'alice', 'first-password', 'sync'), false);
+    admin.add('alice', 'second-password');
+    assert.equal(await verify(server, 'alice', 'first-password', 'sync'), false);
+    assert.equal(await verify(server, 'alice', 'second-password', 'async'), true);
+    assert.deepEqual(server.list(), ['alice']);
+  });
+
+  it('the same login arriving many times at once costs one scrypt on the pool (CPU time of 1, not 100)', async () => {
+    const store = new UserStore(path.join(dir, 'users.json'), 0); // No remembered logins: only joining can save work.
+    store.add('alice', 'alice-password');
+    const one = process.cpuUsage();
+    assert.equal(await verify(store, 'alice', 'alice-password', 'async'), true);
+    const single = process.cpuUsage(one);
+    const start = process.cpuUsage();
+    const results = await Promise.all(Array.from({ length: 100 }, () => verify(store, 'alice', 'alice-password', 'async')));
+    const used = process.cpuUsage(start);
+    assert.deepEqual(new Set(results), new Set([true]));
+    const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
+    // 100 separate scrypts would take 100 times one; joined they take about one (a wide margin for a busy machine).
+    assert.ok(ms(used) < 20 * Math.max(ms(single), 10), `100 checks used ${ms(used)} ms of CPU; one used ${ms(single)} ms`);
+  });
+
+  it('a file that is not a users file is a clear error', () => {
+    const file = path.join(dir, 'users.json');
+    fs.writeFileSync(file, '{"users": []');
+    assert.throws(() => new UserStore(file), /is not a users file/);
+    fs.writeFileSync(file, '{"version": 2, "users": {}}');
+    assert.throws(() => new UserStore(file), /is not a users file/);
+  });
+});
