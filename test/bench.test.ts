@@ -47,7 +47,7 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-bench-test-'));
     out = path.join(dir, 'out');
     run = await bench([
-      '--only', 'scaling,micro,echo', '-n', '10,1100', '-a', '1,3', '--time', '5', '--micro-time', '20',
+      '--only', 'scaling,micro,echo,interest,files', '-n', '10,1100', '-a', '1,3', '--time', '5', '--micro-time', '20',
       '--servers', ECHO_SERVERS.join(','), '-c', '2', '-s', '100', '--warmup', '20', '--duration', '150', '--no-syscalls',
       '--file-size', '3', '--uploads', '4', '--upload-size', '1',
       '--repeat', '2', '--out', out, '--json', path.join(dir, 'copy', 'result.json'),
