@@ -1,25 +1,10 @@
 /** The threads part's tables, CSV and targets (ratios from one run, never absolute numbers). */
 import { isCapped } from './echo';
 import type { TableData } from './report';
-import { ratio, Spread } from './stats';
+import { num, spreadText } from './format';
+import { ratio } from './stats';
 import type { TargetCheck } from './targets';
 import { maxOverMin, scalingAgainstC, ThreadsResult, threadsRow, ThreadsServerKind } from './threads';
-
-function num(x: number | null | undefined): string {
-  if (x == null || !Number.isFinite(x)) return '–';
-  const abs = Math.abs(x);
-  if (abs >= 1000) return Math.round(x).toLocaleString('en-US');
-  if (abs >= 100) return x.toFixed(0);
-  if (abs >= 10) return x.toFixed(1);
-  if (abs >= 1) return x.toFixed(2);
-  return x.toPrecision(2);
-}
-
-function spreadText(s: Spread | null | undefined, scale = 1): string {
-  if (!s || s.count === 0) return '–';
-  if (s.count === 1) return num(s.median * scale);
-  return `${num(s.median * scale)} (${num(s.min * scale)}–${num(s.max * scale)})`;
-}
 
 const percent = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '–' : `${Math.round(x * 100)}%`);
 const times = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '–' : `${x.toFixed(2)}×`);
