@@ -159,12 +159,12 @@ const STOP_TIMEOUT_MS = 5000;
 /** Descriptors a server holds besides its connections (stdio, listener, epoll, wakers, Node's own). */
 const SELECT_HEADROOM = 40;
 
-interface Command {
+export interface Command {
   file: string;
   args: string[];
 }
 
-function serverCommand(name: EchoServerName): Command {
+export function serverCommand(name: EchoServerName): Command {
   const listen = ['--host', '127.0.0.1', '--port', '0', '--backlog', '4096'];
   if (name === 'c') return { file: programPath('bench-echo-server'), args: listen };
   if (name === 'node') return { file: process.execPath, args: [path.join(__dirname, 'node-echo-server.js'), '--host', '127.0.0.1', '--port', '0'] };
@@ -193,11 +193,11 @@ export function echoCellCount(o: EchoOptions): number {
 }
 
 /** Cores for (server, load generator) when pinning is possible. */
-function pinning(pin: boolean): [string, string] | null {
+export function pinning(pin: boolean): [string, string] | null {
   return pin && onPath('taskset') && os.cpus().length >= 2 ? ['0', '1'] : null;
 }
 
-function withPin(command: Command, core: string | undefined): Command {
+export function withPin(command: Command, core: string | undefined): Command {
   return core === undefined ? command : { file: 'taskset', args: ['-c', core, command.file, ...command.args] };
 }
 
@@ -253,14 +253,14 @@ export async function runEcho(options: EchoOptions, onCell: (label: string) => v
   return { options, notes, samples, skips, rows: summarize(samples), syscalls, syscallsSkipped };
 }
 
-interface RunningServer {
+export interface RunningServer {
   child: ChildProcess;
   port: number;
   /** Stops the server (SIGTERM, then SIGKILL) and resolves with its stats line, if any. Idempotent. */
   stop(): Promise<Record<string, number> | null>;
 }
 
-function startServer(command: Command): Promise<RunningServer> {
+export function startServer(command: Command): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const child = spawn(command.file, command.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

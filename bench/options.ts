@@ -9,11 +9,14 @@ import { FTP_SERVERS, FtpOptions } from './ftp';
 import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
+import { SoakOptions, soakPreset } from './soak';
 
-export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files', 'ftp'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files', 'ftp', 'soak'] as const;
 export type Part = (typeof PARTS)[number];
 /** What runs without part flags; --full adds the rest (the FTP benchmark takes minutes of its own). */
 export const DEFAULT_PARTS: Part[] = ['scaling', 'micro', 'echo', 'interest', 'files'];
+/** What --full runs: the soak part (minutes per server) only when asked for (`--soak`, `npm run bench:soak`). */
+export const FULL_PARTS: Part[] = PARTS.filter((p) => p !== 'soak');
 
 export interface SuiteOptions {
   parts: Part[];
@@ -24,6 +27,7 @@ export interface SuiteOptions {
   interest: InterestOptions;
   files: FilesOptions;
   ftp: FtpOptions;
+  soak: SoakOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -38,7 +42,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp' | 'soak'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -87,6 +91,7 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       seconds: full ? 2 : 1,
       pin: true,
     },
+    soak: soakPreset(),
   };
 }
 

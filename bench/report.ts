@@ -9,6 +9,7 @@ import type { ScalingResult } from './scaling';
 import type { Spread } from './stats';
 import type { SuiteResult } from './suite';
 import type { TargetCheck } from './targets';
+import { soakCsvFiles, soakTables } from './soak-report';
 
 // ---- numbers for people ----
 
@@ -276,6 +277,10 @@ export function resultTables(r: SuiteResult): { table: TableData; notes: string[
     const [first, ...rest] = ftpTables(r.ftp);
     tables.push({ table: first, notes: r.ftp.notes }, ...rest.map((table) => ({ table, notes: [] })));
   }
+  if (r.soak) {
+    const [first, ...rest] = soakTables(r.soak);
+    tables.push({ table: first, notes: r.soak.notes }, ...rest.map((table) => ({ table, notes: [] })));
+  }
   if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
   return tables;
 }
@@ -368,5 +373,6 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
     }
     files['ftp.csv'] = csv(header, ['server', 'step', 'clients', 'mb_per_sec', 'seconds', 'bytes', 'server_cpu_sec', 'rss_mib'], rows);
   }
+  if (result.soak) Object.assign(files, soakCsvFiles(result.soak, header));
   return files;
 }

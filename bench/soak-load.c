@@ -281,7 +281,7 @@ static int hold(long n_conns, long interval_ms, long duration_ms, long warmup_ms
       if (++next == n_conns) next = 0, round++;
       due = connected + round * interval + interval * (uint64_t)next / (uint64_t)n_conns;
     }
-    if (now >= next_report) {
+    if (now >= next_report && next_report < end) { /* the last interval is in the "done" line */
       printf("{\"type\":\"sample\",\"elapsedMs\":%.0f,\"messages\":%llu,\"p99Us\":%.2f,\"maxUs\":%.2f,\"errors\":%llu}\n",
              (double)(now - connected) / 1e6, (unsigned long long)interval_messages, percentile_us(interval_h, 0.99),
              (double)interval_h->max / 1000, (unsigned long long)errors);
@@ -291,7 +291,7 @@ static int hold(long n_conns, long interval_ms, long duration_ms, long warmup_ms
       next_report += report;
     }
     if (now >= end) break;
-    uint64_t wake = due < next_report ? due : next_report;
+    uint64_t wake = due < next_report ? due : next_report; /* past `end`, `due` stops advancing: end bounds it */
     if (end < wake) wake = end;
     int timeout = wake > now ? (int)((wake - now + 999999) / 1000000) : 0;
     int n = epoll_wait(epfd, events, 1024, timeout);

@@ -17,6 +17,9 @@ import { csvFiles, markdownReport, resultTables, terminalTable } from './report'
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
 import { checkFtpTargets, checkTargets, TargetCheck } from './targets';
 import { interestCellCount, InterestOptions, InterestResult, runInterest } from './interest';
+import { checkSoakTargets, runSoak, soakCellCount, SoakOptions, SoakResult } from './soak';
+import { soakChartSpec } from './soak-report';
+import { render } from './charts';
 
 export type { Part, SuiteOptions } from './options';
 
@@ -30,7 +33,7 @@ export interface SuiteResult {
   machine: MachineInfo;
   parameters: {
     parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; interest?: InterestOptions;
-    files?: FilesOptions; ftp?: FtpOptions;
+    files?: FilesOptions; ftp?: FtpOptions; soak?: SoakOptions;
   };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
@@ -41,11 +44,17 @@ export interface SuiteResult {
   fileTransfer?: FilesResult | null;
   /** Absent in runs saved before the FTP benchmark existed. */
   ftp?: FtpResult | null;
+  /** The soak part (`--soak`); absent in runs saved before it existed. */
+  soak?: SoakResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
 }
 
+
+function soakSubtitle(s: SoakOptions): string {
+  return `hold ${s.connections} connections ${s.holdMs / 1000} s, one ${s.size} B echo each per ${s.intervalMs} ms; churn ${s.cycles} cycles, ${s.parallel} in parallel; ${s.pin ? 'pinned' : 'not pinned'}`;
+}
 
 function packageVersion(): string {
   return (require('../../package.json') as { version: string }).version;
@@ -69,7 +78,8 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const has = (part: Part) => o.parts.includes(part);
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
     + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0)
-    + (has('files') ? filesCellCount(o.files) : 0) + (has('ftp') ? ftpCellCount(o.ftp) : 0);
+    + (has('files') ? filesCellCount(o.files) : 0) + (has('ftp') ? ftpCellCount(o.ftp) : 0)
+    + (has('soak') ? soakCellCount(o.soak) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
@@ -77,6 +87,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   let interest: InterestResult | null = null;
   let files: FilesResult | null = null;
   let ftp: FtpResult | null = null;
+  let soak: SoakResult | null = null;
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -102,10 +113,14 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('ftp', ftpCellCount(o.ftp));
       ftp = await runFtp(o.ftp, (label) => progress.tick(label));
     }
+    if (has('soak')) {
+      progress.part('soak', soakCellCount(o.soak));
+      soak = await runSoak(o.soak, (label) => progress.tick(label), (label) => progress.note(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = [...checkTargets(scaling, echo, files, interest), ...checkFtpTargets(ftp)];
+  const targets = [...checkTargets(scaling, echo, files, interest), ...checkFtpTargets(ftp), ...checkSoakTargets(soak)];
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -122,8 +137,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       interest: has('interest') ? o.interest : undefined,
       files: has('files') ? o.files : undefined,
       ftp: has('ftp') ? o.ftp : undefined,
+      soak: has('soak') ? o.soak : undefined,
     },
-    scaling, micro, echo, interest, fileTransfer: files, ftp, targets,
+    scaling, micro, echo, interest, fileTransfer: files, ftp, soak, targets,
     files: [],
   };
   printTables(result, o.print);
@@ -165,6 +181,9 @@ async function writeFiles(result: SuiteResult, o: Pick<SuiteOptions, 'outDir' | 
   if (o.charts) {
     for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result), result.ftp ?? null)) {
       write(path.join(o.outDir, chart.file), chart.svg);
+    }
+    if (result.soak && result.soak.runs.length > 0) {
+      write(path.join(o.outDir, 'soak.svg'), await render(soakChartSpec(result.soak, [machineSummary(result.machine), soakSubtitle(result.soak.options)])));
     }
   }
   write(path.join(o.outDir, 'results.md'), markdownReport(result));
