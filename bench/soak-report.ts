@@ -72,9 +72,10 @@ export function soakCsvFiles(r: SoakResult, header: string[]): Record<string, st
 /** RSS and descriptors over time, a column per phase, a line per server. */
 export function soakChartSpec(r: SoakResult, subtitle: string[]): vl.TopLevelSpec {
   const values: object[] = [];
+  const phases = [`hold: ${r.options.connections.toLocaleString('en-US')} connections`, `churn: ${r.options.cycles.toLocaleString('en-US')} cycles`];
   for (const { server, hold, churn } of r.runs) {
     for (const s of [...hold.samples.filter((x) => x.phase === 'hold'), ...churn.samples]) {
-      const phase = s.phase === 'hold' ? `hold: ${r.options.connections.toLocaleString('en-US')} connections` : `churn: ${r.options.cycles.toLocaleString('en-US')} cycles`;
+      const phase = phases[s.phase === 'hold' ? 0 : 1];
       values.push({ server, phase, seconds: s.elapsedMs / 1000, metric: 'RSS (MiB)', value: s.rssBytes / 2 ** 20 });
       values.push({ server, phase, seconds: s.elapsedMs / 1000, metric: 'open descriptors', value: s.fds });
     }
@@ -85,7 +86,7 @@ export function soakChartSpec(r: SoakResult, subtitle: string[]): vl.TopLevelSpe
     data: { values },
     facet: {
       row: { field: 'metric', type: 'nominal', title: null },
-      column: { field: 'phase', type: 'nominal', title: null },
+      column: { field: 'phase', type: 'nominal', title: null, sort: phases },
     },
     spec: {
       width: 320,

@@ -102,7 +102,7 @@ export function register(program: Command): void {
     .option('--soak-sample <ms>', 'soak: how often RSS, descriptors and p99 are reported (default 5000)', integer('soak-sample', 10, 3_600_000))
     .option('--churn-cycles <n>', 'soak: connect/echo/close cycles (default 1000000)', integer('churn-cycles', 1, 1_000_000_000))
     .option('--churn-parallel <n>', 'soak: cycles in parallel (default 100)', integer('churn-parallel', 1, 10_000))
-    .option('--churn-warmup <n>', 'soak: warm-up cycles before the churn is measured (default 10000)', integer('churn-warmup', 1, 1_000_000_000))
+    .option('--churn-warmup <n>', 'soak: warm-up cycles before the churn is measured (default 200000: until the heap has grown to the load)', integer('churn-warmup', 1, 1_000_000_000))
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
