@@ -34,6 +34,7 @@
         {"target_name": "bench-loadgen", "type": "executable", "sources": ["bench/loadgen.c"], "cflags": ["-O2"], "libraries": ["-lm"]},
         {"target_name": "bench-echo-server", "type": "executable", "sources": ["bench/echo-server.c"], "cflags": ["-O2", "-pthread"], "libraries": ["-pthread"]},
         {"target_name": "bench-file-pipe", "type": "executable", "sources": ["bench/file-pipe.c"], "cflags": ["-O2"]},
+        {"target_name": "bench-soak-load", "type": "executable", "sources": ["bench/soak-load.c"], "cflags": ["-O2"], "libraries": ["-lm"]},
         {"target_name": "bench-ftp-load", "type": "executable", "sources": ["bench/ftp-load.c"], "cflags": ["-O2", "-pthread"], "libraries": ["-pthread"]}
       ]
     }]

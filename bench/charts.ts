@@ -15,7 +15,7 @@ export interface Chart {
 
 type Spec = vl.TopLevelSpec;
 
-async function render(spec: Spec): Promise<string> {
+export async function render(spec: Spec): Promise<string> {
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();

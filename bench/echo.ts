@@ -164,7 +164,7 @@ export interface Command {
   args: string[];
 }
 
-function serverCommand(name: EchoServerName): Command {
+export function serverCommand(name: EchoServerName): Command {
   const listen = ['--host', '127.0.0.1', '--port', '0', '--backlog', '4096'];
   if (name === 'c') return { file: programPath('bench-echo-server'), args: listen };
   if (name === 'node') return { file: process.execPath, args: [path.join(__dirname, 'node-echo-server.js'), '--host', '127.0.0.1', '--port', '0'] };
@@ -193,11 +193,11 @@ export function echoCellCount(o: EchoOptions): number {
 }
 
 /** Cores for (server, load generator) when pinning is possible. */
-function pinning(pin: boolean): [string, string] | null {
+export function pinning(pin: boolean): [string, string] | null {
   return pin && onPath('taskset') && os.cpus().length >= 2 ? ['0', '1'] : null;
 }
 
-function withPin(command: Command, core: string | undefined): Command {
+export function withPin(command: Command, core: string | undefined): Command {
   return core === undefined ? command : { file: 'taskset', args: ['-c', core, command.file, ...command.args] };
 }
 

@@ -9,12 +9,15 @@ import { FTP_SERVERS, FtpOptions } from './ftp';
 import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
+import { SoakOptions, soakPreset } from './soak';
 import { THREADS_SERVER_KINDS, ThreadsOptions } from './threads';
 
-export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files', 'threads', 'ftp'] as const;
+export const PARTS = ['scaling', 'micro', 'echo', 'interest', 'files', 'threads', 'ftp', 'soak'] as const;
 export type Part = (typeof PARTS)[number];
 /** What runs without part flags; --full adds the rest (the FTP benchmark takes minutes of its own). */
 export const DEFAULT_PARTS: Part[] = ['scaling', 'micro', 'echo', 'interest', 'files', 'threads'];
+/** What --full runs: the soak part (minutes per server) only when asked for (`--soak`, `npm run bench:soak`). */
+export const FULL_PARTS: Part[] = PARTS.filter((p) => p !== 'soak');
 
 export interface SuiteOptions {
   parts: Part[];
@@ -26,6 +29,7 @@ export interface SuiteOptions {
   interest: InterestOptions;
   files: FilesOptions;
   ftp: FtpOptions;
+  soak: SoakOptions;
   /** Where results.json, the CSV files and the charts go. */
   outDir: string;
   /** Also write the JSON record here. */
@@ -40,7 +44,7 @@ export interface SuiteOptions {
  * The default suite covers every part in under three minutes on two cores; --full sweeps wider and
  * longer. N beyond the descriptor limit is attempted and reported as skipped, never hidden.
  */
-export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp' | 'threads'> {
+export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp' | 'threads' | 'soak'> {
   return {
     scaling: {
       n: full ? [10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000] : [10, 100, 1000, 10000],
@@ -90,6 +94,7 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       pin: true,
     },
     threads: threadsPreset(full),
+    soak: soakPreset(),
   };
 }
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { execFile } from 'node:child_process';
 
 export type ProgramName = 'bench-scaling' | 'bench-micro' | 'bench-loadgen' | 'bench-echo-server' | 'bench-file-pipe'
-  | 'bench-ftp-load';
+  | 'bench-ftp-load' | 'bench-soak-load';
 
 const packageRoot = path.resolve(__dirname, '..', '..');
 

@@ -6,11 +6,13 @@ export interface Progress {
   part(name: string, cells: number): void;
   /** One cell is starting. */
   tick(label: string): void;
+  /** What the current cell is doing now (a long cell's own progress). */
+  note(label: string): void;
   stop(): void;
 }
 
 export function createProgress(enabled: boolean, total: number): Progress {
-  if (!enabled || !process.stderr.isTTY) return { part() {}, tick() {}, stop() {} };
+  if (!enabled || !process.stderr.isTTY) return { part() {}, tick() {}, note() {}, stop() {} };
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,
     format: ' {bar} {percentage}% | {value}/{total} cells | {eta_formatted} left | {part}: {cell}',
@@ -31,6 +33,9 @@ export function createProgress(enabled: boolean, total: number): Progress {
       if (started) bar.increment(1, { part, cell: label });
       else bar.update({ part, cell: label });
       started = true;
+    },
+    note(label) {
+      bar.update({ part, cell: label });
     },
     stop() {
       bar.update(total);

@@ -11,6 +11,7 @@ import type { Spread } from './stats';
 import type { SuiteResult } from './suite';
 import type { TargetCheck } from './targets';
 import { costTable, distributionTable, threadsCsv, threadsTable } from './threads-report';
+import { soakCsvFiles, soakTables } from './soak-report';
 
 // ---- numbers for people ----
 
@@ -268,6 +269,10 @@ export function resultTables(r: SuiteResult): { table: TableData; notes: string[
     const costs = costTable(r.threads);
     if (costs) tables.push({ table: costs, notes: r.threads.costs?.notes ?? [] });
   }
+  if (r.soak) {
+    const [first, ...rest] = soakTables(r.soak);
+    tables.push({ table: first, notes: r.soak.notes }, ...rest.map((table) => ({ table, notes: [] })));
+  }
   if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
   return tables;
 }
@@ -364,5 +369,6 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
     const [head, ...rows] = threadsCsv(result.threads);
     files['threads.csv'] = csv(header, head, rows);
   }
+  if (result.soak) Object.assign(files, soakCsvFiles(result.soak, header));
   return files;
 }

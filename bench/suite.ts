@@ -19,6 +19,9 @@ import { checkFtpTargets, checkTargets, TargetCheck } from './targets';
 import { interestCellCount, InterestOptions, InterestResult, runInterest } from './interest';
 import { checkThreadTargets } from './threads-report';
 import { runThreads, threadsCellCount, ThreadsOptions, ThreadsResult } from './threads';
+import { checkSoakTargets, runSoak, soakCellCount, SoakOptions, SoakResult } from './soak';
+import { soakChartSpec } from './soak-report';
+import { render } from './charts';
 
 export type { Part, SuiteOptions } from './options';
 
@@ -32,7 +35,7 @@ export interface SuiteResult {
   machine: MachineInfo;
   parameters: {
     parts: Part[]; full: boolean; scaling?: ScalingOptions; micro?: MicroOptions; echo?: EchoOptions; interest?: InterestOptions;
-    files?: FilesOptions; ftp?: FtpOptions; threads?: ThreadsOptions;
+    files?: FilesOptions; ftp?: FtpOptions; threads?: ThreadsOptions; soak?: SoakOptions;
   };
   scaling: ScalingResult | null;
   micro: MicroResult | null;
@@ -45,11 +48,17 @@ export interface SuiteResult {
   ftp?: FtpResult | null;
   /** The threads part; absent in runs saved before it existed. */
   threads?: ThreadsResult | null;
+  /** The soak part (`--soak`); absent in runs saved before it existed. */
+  soak?: SoakResult | null;
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
 }
 
+
+function soakSubtitle(s: SoakOptions): string {
+  return `hold ${s.connections} connections ${s.holdMs / 1000} s, one ${s.size} B echo each per ${s.intervalMs} ms; churn ${s.cycles} cycles, ${s.parallel} in parallel; ${s.pin ? 'pinned' : 'not pinned'}`;
+}
 
 function packageVersion(): string {
   return (require('../../package.json') as { version: string }).version;
@@ -74,7 +83,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   const total = (has('scaling') ? scalingCellCount(o.scaling) : 0) + (has('micro') ? microCellCount(o.micro) : 0)
     + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0)
     + (has('files') ? filesCellCount(o.files) : 0) + (has('threads') ? threadsCellCount(o.threads) : 0)
-    + (has('ftp') ? ftpCellCount(o.ftp) : 0);
+    + (has('ftp') ? ftpCellCount(o.ftp) : 0) + (has('soak') ? soakCellCount(o.soak) : 0);
   const progress = createProgress(o.progress, total);
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
@@ -83,6 +92,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   let files: FilesResult | null = null;
   let ftp: FtpResult | null = null;
   let threads: ThreadsResult | null = null;
+  let soak: SoakResult | null = null;
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -112,10 +122,15 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('ftp', ftpCellCount(o.ftp));
       ftp = await runFtp(o.ftp, (label) => progress.tick(label));
     }
+    if (has('soak')) {
+      progress.part('soak', soakCellCount(o.soak));
+      soak = await runSoak(o.soak, (label) => progress.tick(label), (label) => progress.note(label));
+    }
   } finally {
     progress.stop();
   }
-  const targets = [...checkTargets(scaling, echo, files, interest), ...checkThreadTargets(threads), ...checkFtpTargets(ftp)];
+  const targets = [...checkTargets(scaling, echo, files, interest), ...checkThreadTargets(threads), ...checkFtpTargets(ftp),
+    ...checkSoakTargets(soak)];
   const result: SuiteResult = {
     tool: 'iomux bench',
     version: packageVersion(),
@@ -133,8 +148,9 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       files: has('files') ? o.files : undefined,
       ftp: has('ftp') ? o.ftp : undefined,
       threads: has('threads') ? o.threads : undefined,
+      soak: has('soak') ? o.soak : undefined,
     },
-    scaling, micro, echo, interest, fileTransfer: files, ftp, threads, targets,
+    scaling, micro, echo, interest, fileTransfer: files, ftp, threads, soak, targets,
     files: [],
   };
   printTables(result, o.print);
@@ -176,6 +192,9 @@ async function writeFiles(result: SuiteResult, o: Pick<SuiteOptions, 'outDir' | 
   if (o.charts) {
     for (const chart of await renderCharts(result.scaling, result.echo, subtitles(result), result.ftp ?? null)) {
       write(path.join(o.outDir, chart.file), chart.svg);
+    }
+    if (result.soak && result.soak.runs.length > 0) {
+      write(path.join(o.outDir, 'soak.svg'), await render(soakChartSpec(result.soak, [machineSummary(result.machine), soakSubtitle(result.soak.options)])));
     }
   }
   write(path.join(o.outDir, 'results.md'), markdownReport(result));

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
-import { DEFAULT_PARTS, defaultOutDir, filesPreset, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
+import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -40,6 +40,14 @@ interface BenchFlags {
   ftpFileSize?: number;
   ftpTransferSize?: number;
   ftpSeconds?: number;
+  soak?: boolean;
+  soakConnections?: number;
+  soakDuration?: number;
+  soakInterval?: number;
+  soakSample?: number;
+  churnCycles?: number;
+  churnParallel?: number;
+  churnWarmup?: number;
   only?: Part[];
   full?: boolean;
   mechanisms?: ScalingMechanism[];
@@ -92,6 +100,14 @@ export function register(program: Command): void {
       if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('--ftp-seconds must be a number of seconds from 0 to 3600');
       return n;
     })
+    .option('--soak', 'run the soak part: 10,000 connections held 60 s, then 1,000,000 connect/echo/close cycles, against iomux serve and Node\'s net (minutes; not in the default suite or --full)')
+    .option('--soak-connections <n>', 'soak: connections held at once (default 10000)', integer('soak-connections', 1, 100_000))
+    .option('--soak-duration <s>', 'soak: how long the connections are held (default 60; the C = 100 reference runs min(10, this))', integer('soak-duration', 1, 86_400))
+    .option('--soak-interval <ms>', 'soak: each held connection echoes one message this often (default 1000)', integer('soak-interval', 1, 3_600_000))
+    .option('--soak-sample <ms>', 'soak: how often RSS, descriptors and p99 are reported (default 5000)', integer('soak-sample', 10, 3_600_000))
+    .option('--churn-cycles <n>', 'soak: connect/echo/close cycles (default 1000000)', integer('churn-cycles', 1, 1_000_000_000))
+    .option('--churn-parallel <n>', 'soak: cycles in parallel (default 100)', integer('churn-parallel', 1, 10_000))
+    .option('--churn-warmup <n>', 'soak: warm-up cycles before the churn is measured (default 200000: until the heap has grown to the load)', integer('churn-warmup', 1, 1_000_000_000))
     .option('--only <parts>', `comma-separated parts: ${PARTS.join(', ')}`, choiceList('--only', PARTS))
     .option('--full', 'the full sweep (more N, A, C, S, servers; longer cells)')
     .option('-m, --mechanisms <list>', `scaling mechanisms: ${SCALING_MECHANISMS.join(', ')}`, choiceList('--mechanisms', SCALING_MECHANISMS))
@@ -124,7 +140,7 @@ export function register(program: Command): void {
 Without part flags scaling, micro, echo, interest, files and a short threads part run: the default
 suite takes about three minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
 allows), C up to 1000 and S = 64 and 4096, runs the threads part complete and adds the FTP benchmark
-with ftpbench's N = 200 (about two more minutes).
+with ftpbench's N = 200 (about two more minutes). The soak part runs only with --soak.
 
 Examples:
   iomux bench                                  # the default suite
@@ -134,11 +150,13 @@ Examples:
   iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
   iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
+  iomux bench --soak                           # 10,000 connections for 60 s, 1,000,000 churn cycles (npm run bench:soak)
+  iomux bench --soak --soak-duration 20 --churn-cycles 100000   # a shorter soak
   iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
     .action(async (flags: BenchFlags) => {
       const chosen = PARTS.filter((p) => (p === 'threads' ? flags.threads !== undefined : flags[p] === true));
       const full = flags.full === true;
-      const parts = flags.only ?? (chosen.length > 0 ? chosen : full ? [...PARTS] : [...DEFAULT_PARTS]);
+      const parts = flags.only ?? (chosen.length > 0 ? chosen : full ? [...FULL_PARTS] : [...DEFAULT_PARTS]);
       const preset = presetOptions(full);
       const s = preset.scaling;
       const e = preset.echo;
@@ -166,6 +184,17 @@ Examples:
       if (flags.ftpFileSize !== undefined) ftp.fileSize = flags.ftpFileSize;
       if (flags.ftpTransferSize !== undefined) ftp.transferSize = flags.ftpTransferSize;
       if (flags.ftpSeconds !== undefined) ftp.seconds = flags.ftpSeconds;
+      const soak = preset.soak;
+      if (flags.servers) soak.servers = flags.servers;
+      if (flags.soakConnections !== undefined) soak.connections = flags.soakConnections;
+      if (flags.soakDuration !== undefined) soak.holdMs = flags.soakDuration * 1000;
+      soak.baselineMs = Math.min(soak.baselineMs, soak.holdMs);
+      if (flags.soakInterval !== undefined) soak.intervalMs = flags.soakInterval;
+      if (flags.soakSample !== undefined) soak.sampleMs = flags.soakSample;
+      if (flags.churnCycles !== undefined) soak.cycles = flags.churnCycles;
+      if (flags.churnParallel !== undefined) soak.parallel = flags.churnParallel;
+      if (flags.churnWarmup !== undefined) soak.warmupCycles = flags.churnWarmup;
+      soak.pin = flags.pin;
       if (flags.mechanisms) s.mechanisms = flags.mechanisms;
       if (flags.n) s.n = flags.n;
       if (flags.active) s.a = flags.active;
@@ -195,7 +224,7 @@ Examples:
         return;
       }
       await runSuite({
-        parts, full, scaling: s, micro: m, echo: e, interest: i, files: f, ftp, threads: t,
+        parts, full, scaling: s, micro: m, echo: e, interest: i, files: f, ftp, threads: t, soak,
         outDir: flags.out, jsonFile: flags.json, charts: flags.charts, progress: flags.progress,
         print,
       });

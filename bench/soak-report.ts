@@ -1,0 +1,103 @@
+/** The soak part's tables, CSV files and chart (bench/soak.ts measures). */
+import type * as vl from 'vega-lite';
+import { num, TableData } from './report';
+import type { SoakResult } from './soak';
+
+const mib = (bytes: number) => num(bytes / 2 ** 20);
+const us = (x: number) => (x >= 0 ? num(x) : '–');
+
+export function soakTables(r: SoakResult): TableData[] {
+  const o = r.options;
+  const hold: TableData = {
+    title: `Soak: ${o.connections.toLocaleString('en-US')} connections held ${o.holdMs / 1000} s, one ${o.size} B echo per connection every ${o.intervalMs} ms`,
+    head: ['server', `p99 µs, C=${o.baselineConnections}`, `p99 µs, C=${o.connections}`, 'ratio', `p50 µs, C=${o.connections}`, 'echoes', 'late turns',
+      'connect ms', 'RSS MiB listening / holding (max)', 'fds listening / holding (max) / after', 'errors'],
+    rows: r.runs.map(({ server, hold: h }) => {
+      return [server, us(h.baseline.latencyUs.p99), us(h.hold.latencyUs.p99),
+        h.baseline.latencyUs.p99 > 0 ? `${num(h.hold.latencyUs.p99 / h.baseline.latencyUs.p99)}×` : '–', us(h.hold.latencyUs.p50),
+        h.hold.messages.toLocaleString('en-US'), h.hold.late.toLocaleString('en-US'), num(h.hold.connectMs),
+        `${mib(h.listening.rssBytes)} / ${mib(h.holding.rssBytes)}`, `${h.listening.fds} / ${h.holding.fds} / ${h.closed.fds}`, String(h.baseline.errors + h.hold.errors)];
+    }),
+  };
+  const samples: TableData = {
+    title: `Soak: the server every ${o.sampleMs / 1000} s (p99 of the echoes in each interval)`,
+    head: ['server', 'phase', 's', 'echoes', 'p99 µs', 'cycles', 'RSS MiB', 'fds'],
+    rows: r.runs.flatMap(({ server, hold: h, churn: c }) => [...h.samples, ...c.samples].map((s) => [server,
+      s.phase === 'baseline' ? `hold C=${o.baselineConnections}` : s.phase === 'hold' ? `hold C=${o.connections}` : 'churn',
+      num(s.elapsedMs / 1000), s.messages?.toLocaleString('en-US') ?? '', s.p99Us !== undefined ? us(s.p99Us) : '',
+      s.cycles?.toLocaleString('en-US') ?? '', mib(s.rssBytes), String(s.fds)])),
+  };
+  const churn: TableData = {
+    title: `Churn: ${o.cycles.toLocaleString('en-US')} connect → ${o.size} B echo → close cycles, ${o.parallel} in parallel, after ${o.warmupCycles.toLocaleString('en-US')} warm-up cycles`,
+    head: ['server', 'cycles/s', 'seconds', 'p50 / p99 cycle µs', 'RSS MiB listening / after warm-up / after', 'RSS after / after warm-up',
+      'fds listening / after warm-up / after', 'errors'],
+    rows: r.runs.map(({ server, churn: c }) => [server, num(c.run.cyclesPerSec), num(c.run.seconds), `${us(c.run.cycleUs.p50)} / ${us(c.run.cycleUs.p99)}`,
+      `${mib(c.listening.rssBytes)} / ${mib(c.afterWarmup.rssBytes)} / ${mib(c.after.rssBytes)}`,
+      `${num(c.after.rssBytes / c.afterWarmup.rssBytes)}×`, `${c.listening.fds} / ${c.afterWarmup.fds} / ${c.after.fds}`,
+      String(c.warmup.errors + c.run.errors)]),
+  };
+  return [hold, churn, samples];
+}
+
+function csvCell(value: unknown): string {
+  if (value == null) return '';
+  const text = typeof value === 'number' ? (Number.isFinite(value) ? String(Math.round(value * 1000) / 1000) : '') : String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csv(header: string[], head: string[], rows: unknown[][]): string {
+  return [...header.map((h) => `# ${h}`), head.join(','), ...rows.map((row) => row.map(csvCell).join(','))].join('\n') + '\n';
+}
+
+/** soak.csv (one row per server) and soak-samples.csv (the server's RSS and descriptors over time). */
+export function soakCsvFiles(r: SoakResult, header: string[]): Record<string, string> {
+  const summary = r.runs.map(({ server, hold: h, churn: c }) => [server, r.options.connections, h.baseline.latencyUs.p99, h.hold.latencyUs.p99,
+    h.hold.latencyUs.p50, h.hold.messages, h.hold.late, h.listening.rssBytes, h.holding.rssBytes, h.listening.fds, h.holding.fds, h.closed.fds,
+    c.run.completed, c.run.cyclesPerSec, c.run.cycleUs.p99, c.listening.rssBytes, c.afterWarmup.rssBytes, c.after.rssBytes,
+    c.listening.fds, c.afterWarmup.fds, c.after.fds,
+    h.baseline.errors + h.hold.errors + c.warmup.errors + c.run.errors,
+    [h.baseline, h.hold, c.warmup, c.run].reduce((sum, x) => sum + x.bytesSent - x.bytesVerified, 0)]);
+  const samples = r.runs.flatMap(({ server, hold: h, churn: c }) => [...h.samples, ...c.samples].map((s) => [server, s.phase,
+    s.phase === 'baseline' ? r.options.baselineConnections : s.phase === 'hold' ? r.options.connections : r.options.parallel,
+    s.elapsedMs, s.messages, s.p99Us, s.cycles, s.rssBytes, s.fds]));
+  return {
+    'soak.csv': csv(header, ['server', 'connections', 'p99_us_baseline', 'p99_us_hold', 'p50_us_hold', 'echoes_hold', 'late_hold',
+      'rss_listening', 'rss_holding', 'fds_listening', 'fds_holding', 'fds_after_hold', 'churn_cycles', 'cycles_per_sec', 'cycle_p99_us',
+      'rss_churn_listening', 'rss_after_warmup', 'rss_after_churn', 'fds_churn_listening', 'fds_after_warmup', 'fds_after_churn',
+      'errors', 'bytes_lost'], summary),
+    'soak-samples.csv': csv(header, ['server', 'phase', 'connections', 'elapsed_ms', 'echoes', 'p99_us', 'cycles', 'rss_bytes', 'fds'], samples),
+  };
+}
+
+/** RSS and descriptors over time, a column per phase, a line per server. */
+export function soakChartSpec(r: SoakResult, subtitle: string[]): vl.TopLevelSpec {
+  const values: object[] = [];
+  const phases = [`hold: ${r.options.connections.toLocaleString('en-US')} connections`, `churn: ${r.options.cycles.toLocaleString('en-US')} cycles`];
+  for (const { server, hold, churn } of r.runs) {
+    for (const s of [...hold.samples.filter((x) => x.phase === 'hold'), ...churn.samples]) {
+      const phase = phases[s.phase === 'hold' ? 0 : 1];
+      values.push({ server, phase, seconds: s.elapsedMs / 1000, metric: 'RSS (MiB)', value: s.rssBytes / 2 ** 20 });
+      values.push({ server, phase, seconds: s.elapsedMs / 1000, metric: 'open descriptors', value: s.fds });
+    }
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: 'Soak: the server\'s memory and descriptors over time', subtitle },
+    data: { values },
+    facet: {
+      row: { field: 'metric', type: 'nominal', title: null },
+      column: { field: 'phase', type: 'nominal', title: null, sort: phases },
+    },
+    spec: {
+      width: 320,
+      height: 160,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: { field: 'seconds', type: 'quantitative', title: 'seconds' },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: true } },
+        color: { field: 'server', type: 'nominal' },
+      },
+    },
+    resolve: { scale: { y: 'independent', x: 'independent' } },
+  };
+}
