@@ -123,7 +123,8 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
     assert.deepEqual(new Set(echo.rows.map((r) => r.server)), new Set(ECHO_SERVERS));
     for (const sample of echo.samples) {
       const r = sample.report;
-      assert.ok(r.messages > 0, sample.server);
+      // Counted over warm-up and window: a 150 ms window on a loaded machine may see none, and that is not a fault.
+      assert.ok(r.messagesTotal > 0, sample.server);
       assert.equal(r.bytesVerified, r.messagesTotal * 100, `${sample.server}: whole messages, all verified`);
       assert.ok(r.latencyUs.p50 > 0 && r.latencyUs.p50 <= r.latencyUs.p99, `${sample.server}: ${JSON.stringify(r.latencyUs)}`);
       assert.ok(r.loadgenCpu.share > 0, `${sample.server}: load generator CPU ${JSON.stringify(r.loadgenCpu)}`);
