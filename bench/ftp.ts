@@ -126,7 +126,7 @@ function serverCommand(server: FtpServerName, root: string, usersFile: string): 
   const mechanism = server.split('-')[1];
   return {
     file: process.execPath,
-    args: [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'ftp', 'serve', '--root', root, '--users', usersFile, '--port', '0',
+    args: [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'ftp', 'serve', '--root', root, '--users', usersFile, '--port', '0',
       '--mechanism', mechanism, '--max-clients', '100000', '--max-per-ip', '0'],
     ready: /listening on 127\.0\.0\.1:(\d+)/,
   };
