@@ -100,7 +100,7 @@ function unfit(server: FtpServerName, o: FtpOptions): string | null {
     try {
       require.resolve('ftp-srv');
     } catch {
-      return 'ftp-srv is not installed: npm install (it is a devDependency)';
+      return 'ftp-srv is not installed: npm install ftp-srv (an optional package of the benchmark)';
     }
   }
   return null;
