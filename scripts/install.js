@@ -5,7 +5,7 @@
 //    build/), there is nothing to do: most installs stop here, silently, with no compiler needed.
 // 2. Otherwise it says so in one line and builds from source with node-gyp. node-addon-api (headers only)
 //    is needed for that build alone, so it is not a dependency of the package: when it does not resolve, it
-//    is fetched into build/node-addon-api/ (not into the package's own node_modules, where an `npm install`
+//    is fetched into build-deps/ (not into the package's own node_modules, where an `npm install`
 //    would pull the whole development tree) and handed to node-gyp through NODE_PATH.
 'use strict';
 const { spawnSync } = require('node:child_process');
@@ -48,7 +48,8 @@ function addonApiPath() {
   } catch {
     // not installed: fetched below
   }
-  const prefix = path.join(root, 'build', 'node-addon-api');
+  // Beside build/, which node-gyp rebuild empties first.
+  const prefix = path.join(root, 'build-deps');
   if (!fs.existsSync(path.join(prefix, 'node_modules', 'node-addon-api', 'package.json'))) {
     fs.mkdirSync(prefix, { recursive: true });
     const npm = process.env.npm_execpath;
