@@ -7,6 +7,7 @@
 #   echoes and checks every subpath's names against require's, a TypeScript consumer type-checks under
 #   moduleResolution node16 and bundler, nothing of the tools was installed, and `iomux bench` says in one
 #   line which packages it needs;
+#   then a project that has its own commander 12 installs it too (optional peers of any version);
 #   c. a tarball without the linux-x64 prebuild, installed with the compiler on PATH: the install script
 #   prints its one line, builds from source, and the consumers pass on that build.
 set -euo pipefail
@@ -85,6 +86,13 @@ EOF
 project no-compiler "$TGZ" prebuilds/linux-x64/iomux.napi.uv1.glibc.node "$BIN"
 grep -q "building from source" "$WORK/no-compiler/install.log" && fail "no-compiler: the install built from source"
 project ignore-scripts "$TGZ" prebuilds/linux-x64/iomux.napi.uv1.glibc.node "$BIN" --ignore-scripts
+
+log "peer-conflict: a project with its own commander 12 installs iomux (its optional peers take any version)"
+mkdir -p "$WORK/peer-conflict"
+printf '{ "name": "consumer-peer-conflict", "private": true, "dependencies": { "commander": "^12.0.0" } }\n' > "$WORK/peer-conflict/package.json"
+(cd "$WORK/peer-conflict" && npm install --no-audit --no-fund > install.log 2>&1 && npm install --no-audit --no-fund "$TGZ" >> install.log 2>&1) \
+  || { cat "$WORK/peer-conflict/install.log"; fail "peer-conflict: npm install failed"; }
+(cd "$WORK/peer-conflict" && node -e "require('iomux').binding.close(require('iomux').binding.socket(2, 1))") || fail "peer-conflict: require('iomux') failed"
 
 log "a tarball without the linux-x64 prebuild"
 mkdir -p "$WORK/repack"

@@ -35,10 +35,14 @@ export function missingPackages(names: readonly string[]): string[] {
   });
 }
 
-/** The one line: `iomux bench needs vega, vega-lite: npm install vega@^5.33.1 vega-lite@^5.23.0`. */
+/**
+ * The one line: `iomux bench needs vega, vega-lite: npm install vega@^5.33.1 vega-lite@^5.23.0`. The ranges
+ * are the devDependencies', the versions the tools are tested with; the peer ranges are `*`, because an
+ * optional peer whose range a project's own copy misses (commander 12 beside ^14) fails the whole install.
+ */
 export function missingMessage(command: string | undefined, missing: readonly string[]): string {
-  const peers = (require('../../package.json') as { peerDependencies?: Record<string, string> }).peerDependencies ?? {};
-  const install = missing.map((name) => (peers[name] ? `${name}@${peers[name]}` : name));
+  const tested = (require('../../package.json') as { devDependencies?: Record<string, string> }).devDependencies ?? {};
+  const install = missing.map((name) => (tested[name] ? `${name}@${tested[name]}` : name));
   return `iomux${command !== undefined && Object.hasOwn(COMMAND_PACKAGES, command) ? ` ${command}` : ''} needs ${missing.join(', ')}: `
     + `npm install ${install.join(' ')}`;
 }
