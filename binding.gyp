@@ -25,18 +25,5 @@
         ["OS!='win'", {"defines": ["IOMUX_LIBUV"]}]
       ]
     }
-  ],
-  "conditions": [
-    ["OS=='linux'", {
-      "targets": [
-        {"target_name": "bench-scaling", "type": "executable", "sources": ["bench/scaling.c"], "cflags": ["-O2"]},
-        {"target_name": "bench-micro", "type": "executable", "sources": ["bench/micro.c"], "cflags": ["-O2"]},
-        {"target_name": "bench-loadgen", "type": "executable", "sources": ["bench/loadgen.c"], "cflags": ["-O2"], "libraries": ["-lm"]},
-        {"target_name": "bench-echo-server", "type": "executable", "sources": ["bench/echo-server.c"], "cflags": ["-O2", "-pthread"], "libraries": ["-pthread"]},
-        {"target_name": "bench-file-pipe", "type": "executable", "sources": ["bench/file-pipe.c"], "cflags": ["-O2"]},
-        {"target_name": "bench-soak-load", "type": "executable", "sources": ["bench/soak-load.c"], "cflags": ["-O2"], "libraries": ["-lm"]},
-        {"target_name": "bench-ftp-load", "type": "executable", "sources": ["bench/ftp-load.c"], "cflags": ["-O2", "-pthread"], "libraries": ["-pthread"]}
-      ]
-    }]
   ]
 }

@@ -169,7 +169,7 @@ export function serverCommand(name: EchoServerName): Command {
   if (name === 'c') return { file: programPath('bench-echo-server'), args: listen };
   if (name === 'node') return { file: process.execPath, args: [path.join(__dirname, 'node-echo-server.js'), '--host', '127.0.0.1', '--port', '0'] };
   const [, mechanism, ...variant] = name.split('-');
-  const args = [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'serve', '--mechanism', mechanism, ...listen, '--quiet', '--grace', '0'];
+  const args = [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'serve', '--mechanism', mechanism, ...listen, '--quiet', '--grace', '0'];
   if (variant.includes('et')) args.push('--edge');
   args.push('--write', variant.includes('queued') ? 'queued' : 'direct');
   if (variant.includes('attached')) args.push('--mode', 'attached');

@@ -89,7 +89,7 @@ export interface FilesResult {
 
 const MiB = 1024 * 1024;
 const packageRoot = path.resolve(__dirname, '..', '..');
-const cli = path.join(packageRoot, 'dist', 'lib', 'cli.js');
+const cli = path.join(packageRoot, 'dist', 'tools', 'cli.js');
 const TIMEOUT_MS = 600_000;
 
 export function filesCellCount(o: FilesOptions): number {

@@ -100,7 +100,7 @@ function unfit(server: FtpServerName, o: FtpOptions): string | null {
     try {
       require.resolve('ftp-srv');
     } catch {
-      return 'ftp-srv is not installed: npm install (it is a devDependency)';
+      return 'ftp-srv is not installed: npm install ftp-srv (an optional package of the benchmark)';
     }
   }
   return null;
@@ -126,7 +126,7 @@ function serverCommand(server: FtpServerName, root: string, usersFile: string): 
   const mechanism = server.split('-')[1];
   return {
     file: process.execPath,
-    args: [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'ftp', 'serve', '--root', root, '--users', usersFile, '--port', '0',
+    args: [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'ftp', 'serve', '--root', root, '--users', usersFile, '--port', '0',
       '--mechanism', mechanism, '--max-clients', '100000', '--max-per-ip', '0'],
     ready: /listening on 127\.0\.0\.1:(\d+)/,
   };

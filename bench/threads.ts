@@ -134,7 +134,7 @@ function serverCommand(kind: ThreadsServerKind, threads: number): Command {
     return { file: process.execPath, args: [path.join(__dirname, 'node-cluster-echo-server.js'), '--workers', String(threads), '--host', '127.0.0.1', '--port', '0'] };
   }
   const balance = kind === 'iomux-reuseport' ? 'reuseport' : 'exclusive';
-  const args = [path.join(packageRoot, 'dist', 'lib', 'cli.js'), 'serve', '--mechanism', 'epoll', ...listen, '--quiet', '--grace', '0',
+  const args = [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'serve', '--mechanism', 'epoll', ...listen, '--quiet', '--grace', '0',
     '--threads', String(threads), '--balance', balance];
   if (kind === 'iomux-exclusive-kernel') args.push('--no-hand-off');
   return { file: process.execPath, args };

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { FTP_SERVERS, FTP_STEPS } from '../bench/ftp';
 import type { SuiteResult } from '../bench/suite';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 describe('iomux bench --ftp (smoke: every server, every step, tiny parameters)', function () {
   this.timeout(120_000);

@@ -12,7 +12,7 @@ import type { SuiteResult } from '../bench/suite';
 import { maxOverMin, serverName, threadCells, THREADS_SERVER_KINDS } from '../bench/threads';
 import { threadsPreset } from '../bench/options';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 describe('iomux bench --threads (smoke: tiny parameters)', function () {
   this.timeout(180_000);

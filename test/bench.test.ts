@@ -12,7 +12,7 @@ import { onPath } from '../bench/machine';
 import { SCALING_MECHANISMS } from '../bench/scaling';
 import type { SuiteResult } from '../bench/suite';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

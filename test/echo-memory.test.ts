@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { selectorVariants } from './fixtures';
 import { startChild } from './helpers';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 const TOTAL = 256 * 1024 * 1024;
 const BOUND = 64 * 1024 * 1024;
 

@@ -64,7 +64,7 @@ describe('echo server: the seed client (one recv per sendall) with --suffix hell
 
   it('each reply and its suffix leave in one send call (strace counts them), on every mechanism', async function () {
     if (spawnSync('strace', ['-V']).status !== 0) throw new Error('this test needs strace (apt-get install strace; .ci/run installs it)');
-    const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+    const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
     for (const args of selectorVariants().map((v) => ['--mechanism', v.mechanism, ...(v.options.edgeTriggered ? ['--edge'] : [])])) {
       const { child: server, match, exited: serverExited } = await startChild(process.execPath,
         [cli, 'serve', ...args, '--port', '0', '--suffix', 'hello', '--quiet'], /listening on [^:]+:(\d+)/);

@@ -14,7 +14,7 @@ import { aggregate, Balance, herdWarning, ThreadedEchoServer, ThreadStats } from
 import { concurrentEcho } from './echo-clients';
 import { descriptorLimit, leakedSince, openKernelObjects } from './helpers';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 const hasEpoll = binding.epoll_wait !== undefined;
 const hasReusePort = binding.platform === 'linux';
 

@@ -10,12 +10,12 @@ import * as assert from 'node:assert/strict';
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EXIT } from '../lib/commands/files';
+import { EXIT } from '../tools/commands/files';
 import {
   Log, mountTmpfs, partialOf, partials, removeTempDirs, sha256File, tempDir, tmpfsUnavailable, waitForSize, writePattern,
 } from './files-fixtures';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 const MiB = 1024 * 1024;
 
 interface Ran {

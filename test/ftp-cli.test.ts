@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { connectTo, FtpClient, sha256 } from './ftp-fixtures';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 function iomux(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

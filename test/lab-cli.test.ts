@@ -2,11 +2,11 @@ import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { register } from '../lib/commands/trace';
-import type { Report } from '../lib/lab/model';
-import { SCENARIOS } from '../lib/lab/registry';
+import { register } from '../tools/commands/trace';
+import type { Report } from '../tools/lab/model';
+import { SCENARIOS } from '../tools/lab/registry';
 
-const CLI = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const CLI = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 function iomux(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 15000 });

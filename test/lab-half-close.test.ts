@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { Report } from '../lib/lab/model';
+import type { Report } from '../tools/lab/model';
 import { runChecked, summary } from './lab-helpers';
 
 describe('lab: half-close (peer sends 5 bytes, then shutdown(SHUT_WR); 2 more waits; then our own shutdown)', () => {

@@ -1,7 +1,7 @@
 /** Helpers for the readiness-lab tests: run a scenario once and look traces up by label. */
 import * as assert from 'node:assert/strict';
-import type { LabParams, Report, Summary, Trace } from '../lib/lab/model';
-import { runScenario } from '../lib/lab/registry';
+import type { LabParams, Report, Summary, Trace } from '../tools/lab/model';
+import { runScenario } from '../tools/lab/registry';
 import { leakedSince, openKernelObjects } from './helpers';
 
 /** Short quiet waits keep the suite fast; loopback delivery completes within the sending call. */

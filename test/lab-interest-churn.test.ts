@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { Report } from '../lib/lab/model';
+import type { Report } from '../tools/lab/model';
 import { runChecked, summary } from './lab-helpers';
 
 describe('lab: interest-churn (the seed\'s strict separation, 20 messages)', () => {

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import { binding } from '../lib/native';
-import { MECHANISMS, openWatcher, parseMechanisms, plainVariant } from '../lib/lab/mechanisms';
-import { runScenario } from '../lib/lab/registry';
-import { closeAll, openPair } from '../lib/lab/sockets';
+import { MECHANISMS, openWatcher, parseMechanisms, plainVariant } from '../tools/lab/mechanisms';
+import { runScenario } from '../tools/lab/registry';
+import { closeAll, openPair } from '../tools/lab/sockets';
 import { leakedSince, openKernelObjects } from './helpers';
 
 describe('lab: mechanism adapters and parameters', () => {

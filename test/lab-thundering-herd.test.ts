@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { Report } from '../lib/lab/model';
+import type { Report } from '../tools/lab/model';
 import { runChecked, summary, trace } from './lab-helpers';
 
 describe('lab: thundering-herd (4 worker threads, each with its own watcher, on one listener)', () => {

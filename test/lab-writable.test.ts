@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { Report } from '../lib/lab/model';
+import type { Report } from '../tools/lab/model';
 import { runChecked, summary } from './lab-helpers';
 
 describe('lab: writable (write interest left on; 3 idle waits, then 2 fill/drain cycles of 3 waits)', () => {

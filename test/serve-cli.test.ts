@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { binding } from '../lib/native';
 import { concurrentEcho } from './echo-clients';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 interface Served {
   child: ChildProcess;

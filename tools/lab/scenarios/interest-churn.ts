@@ -11,7 +11,7 @@
  *   writable bit, so the reply goes out in the turn of the read (which must drain until EAGAIN).
  * The peer keeps `depth` messages in flight: it sends the next as soon as it has read a reply.
  */
-import { binding } from '../../native';
+import { binding } from '../../../lib/native';
 import type { LabParams, MechanismName, Scenario, Trace, Variant } from '../model';
 import type { Interest } from '../mechanisms';
 import { inSession, type Session } from '../session';

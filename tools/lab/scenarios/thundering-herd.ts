@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { binding } from '../../native';
+import { binding } from '../../../lib/native';
 import type { LabParams, MechanismName, Row, Scenario, Trace, Variant } from '../model';
 import { describeRegistration, variantLabel } from '../mechanisms';
 import {

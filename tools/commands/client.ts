@@ -4,9 +4,9 @@
  */
 import * as readline from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
-import { SocketTimeoutError } from '../errors';
-import { constants } from '../native';
-import { Socket } from '../socket';
+import { SocketTimeoutError } from '../../lib/errors';
+import { constants } from '../../lib/native';
+import { Socket } from '../../lib/socket';
 
 /** How long to wait for a first reply byte, and for the rest of a reply that arrives in pieces. */
 const REPLY_TIMEOUT_MS = 5000;

@@ -16,8 +16,8 @@
  * The reader drains until EAGAIN on every wake-up (so edge-triggered mechanisms behave too): the
  * counts are TCP's, the same under every mechanism.
  */
-import { binding, constants } from '../../native';
-import { frameHeader, LengthPrefixedDecoder } from '../../stream/framing';
+import { binding, constants } from '../../../lib/native';
+import { frameHeader, LengthPrefixedDecoder } from '../../../lib/stream/framing';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, Session } from '../session';
 import { describeGroups } from '../conclusions';

@@ -2,10 +2,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { FtpServer } from '../ftp/server';
-import { UserStore, userNameProblem } from '../ftp/users';
-import { SocketAddress } from '../native';
-import { availableMechanisms, MechanismName } from '../selectors/default';
+import { FtpServer } from '../../lib/ftp/server';
+import { UserStore, userNameProblem } from '../../lib/ftp/users';
+import { SocketAddress } from '../../lib/native';
+import { availableMechanisms, MechanismName } from '../../lib/selectors/default';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {

@@ -2,13 +2,13 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { EchoServer, EchoServerOptions, EchoStats } from '../echo/server';
-import type { ServeWorkerData, ServeWorkerMessage } from '../echo/serve-protocol';
-import { Balance, BALANCES, defaultBalance, ThreadedEchoServer } from '../echo/threaded-server';
-import type { AttachedVia } from '../attachment';
-import { SocketAddress } from '../native';
-import { availableMechanisms, MechanismName } from '../selectors/default';
-import { Waker } from '../waker';
+import { EchoServer, EchoServerOptions, EchoStats } from '../../lib/echo/server';
+import type { ServeWorkerData, ServeWorkerMessage } from '../../lib/echo/serve-protocol';
+import { Balance, BALANCES, defaultBalance, ThreadedEchoServer } from '../../lib/echo/threaded-server';
+import type { AttachedVia } from '../../lib/attachment';
+import { SocketAddress } from '../../lib/native';
+import { availableMechanisms, MechanismName } from '../../lib/selectors/default';
+import { Waker } from '../../lib/waker';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -146,7 +146,7 @@ function serveAttached(options: Omit<EchoServerOptions, 'reactor' | 'log'>, via:
 function serveBlocking(options: Omit<EchoServerOptions, 'reactor' | 'log'>, graceMs: number, log: (line: string) => void): void {
   const waker = new Waker();
   const data: ServeWorkerData = { options, stopFd: waker.readFd, graceMs };
-  const worker = new Worker(path.join(__dirname, '..', 'echo', 'serve-worker.js'), { workerData: data });
+  const worker = new Worker(path.join(__dirname, '..', '..', 'lib', 'echo', 'serve-worker.js'), { workerData: data });
   const stop = () => waker.wake();
   worker.on('message', (message: ServeWorkerMessage) => {
     if (message.type === 'listening') process.stdout.write(`listening on ${describe(message.address)}\n`);

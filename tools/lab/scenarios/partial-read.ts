@@ -3,7 +3,7 @@
  * triggered mechanisms keep reporting until the data is gone; edge-triggered and one-shot report once
  * and the rest is stranded until something else happens. --drain shows the edge-triggered fix.
  */
-import { binding } from '../../native';
+import { binding } from '../../../lib/native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, describeDrain } from '../session';
 import { readUntilEagain, sendUpTo } from '../sockets';

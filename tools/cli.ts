@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-/** The `iomux` command: each subcommand lives in lib/commands/ and registers itself here. */
+/** The `iomux` command: each subcommand lives in tools/commands/ and registers itself here. */
+// First: a package the command needs and cannot find is one line naming it, not a stack trace (tools/optional.ts).
+import './preflight';
 import { Command } from 'commander';
 import { register as registerServe } from './commands/serve';
 import { register as registerClient } from './commands/client';

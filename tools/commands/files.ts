@@ -11,12 +11,12 @@
  */
 import * as cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { getFile, Progress, putFile, TransferError, TransferResult } from '../files/client';
-import { FileServer } from '../files/server';
-import { SocketAddress } from '../native';
-import { Reactor } from '../reactor';
-import { availableMechanisms, createSelector, MechanismName } from '../selectors/default';
-import type { TcpEndpoint } from '../stream/endpoint';
+import { getFile, Progress, putFile, TransferError, TransferResult } from '../../lib/files/client';
+import { FileServer } from '../../lib/files/server';
+import { SocketAddress } from '../../lib/native';
+import { Reactor } from '../../lib/reactor';
+import { availableMechanisms, createSelector, MechanismName } from '../../lib/selectors/default';
+import type { TcpEndpoint } from '../../lib/stream/endpoint';
 
 /** Exit statuses of put and get: 0 only for a verified file. */
 export const EXIT = {

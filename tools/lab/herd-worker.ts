@@ -4,8 +4,8 @@
  * woke has had the chance to notice), tries one accept, and reports what it got.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { binding } from '../native';
-import { isSystemError } from '../errors';
+import { binding } from '../../lib/native';
+import { isSystemError } from '../../lib/errors';
 import { openWatcher } from './mechanisms';
 import type { Row } from './model';
 import {

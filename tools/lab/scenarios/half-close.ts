@@ -3,7 +3,7 @@
  * down its own. Which events arrive at each step, with and without EPOLLRDHUP / POLLRDHUP, and how
  * often: level-triggered keeps reporting end-of-stream, edge-triggered reports each change once.
  */
-import { binding, constants } from '../../native';
+import { binding, constants } from '../../../lib/native';
 import type { EventName, LabParams, MechanismName, Scenario, Trace, Variant } from '../model';
 import { inSession, describeDrain } from '../session';
 import { readUntilEagain, sendUpTo } from '../sockets';

@@ -2,7 +2,7 @@
  * The lab's loopback fixtures and the handler's I/O moves (one recv, read until EAGAIN, fill the send
  * buffer), written once for every scenario. Descriptors are plain numbers from the raw bindings.
  */
-import { binding, constants } from '../native';
+import { binding, constants } from '../../lib/native';
 
 export interface Listener {
   fd: number;

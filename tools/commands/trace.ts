@@ -1,4 +1,4 @@
-/** `iomux trace`: run a readiness-lab scenario and print its timeline (lib/lab/). */
+/** `iomux trace`: run a readiness-lab scenario and print its timeline (tools/lab/). */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { LabParams } from '../lab/model';
 import { SCENARIOS, defaultsOf, findScenario, runScenario } from '../lab/registry';

@@ -4,7 +4,7 @@
  * only after the buffer went from full to having room. Shown by filling the buffer, then having the
  * peer read everything.
  */
-import { binding, constants } from '../../native';
+import { binding, constants } from '../../../lib/native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, type Session } from '../session';
 import { fillSendBuffer, receiveExactly } from '../sockets';

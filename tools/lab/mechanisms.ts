@@ -3,9 +3,9 @@
  * run under each. They add nothing the kernel does not do: each wait is one system call, and the
  * events are the kernel's bits turned into names.
  */
-import { binding, constants, hasEpoll } from '../native';
-import type { EpollBinding } from '../native';
-import { PollFdArray } from '../pollfds';
+import { binding, constants, hasEpoll } from '../../lib/native';
+import type { EpollBinding } from '../../lib/native';
+import { PollFdArray } from '../../lib/pollfds';
 import type { EventName, MechanismName, Variant } from './model';
 
 export const MECHANISMS: readonly MechanismName[] = ['select', 'poll', 'epoll-lt', 'epoll-et', 'epoll-oneshot'];

@@ -3,7 +3,7 @@
  * (one wake-up each) but strands the rest under edge-triggered and one-shot; accepting until EAGAIN
  * (--drain) takes them all in one wake-up everywhere.
  */
-import { binding } from '../../native';
+import { binding } from '../../../lib/native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession } from '../session';
 import { closeAll, connectLoopback, openListener } from '../sockets';
