@@ -23,6 +23,7 @@ import { isSystemError, systemError } from '../errors';
 import { binding, constants, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { EpollSelector } from '../selectors/epoll';
+import { IoUringSelector } from '../selectors/io-uring';
 import { EVENT_READ, EVENT_WRITE } from '../selectors/selector';
 import { Timer } from '../timer-queue';
 import { connectTo, Endpoint, streamSocket } from './endpoint';
@@ -70,7 +71,7 @@ function idleTimersOf(reactor: Reactor): IdleTimers {
 
 function isEdgeTriggered(reactor: Reactor): boolean {
   const selector = reactor.selector;
-  return selector instanceof EpollSelector && selector.options.edgeTriggered === true;
+  return (selector instanceof EpollSelector || selector instanceof IoUringSelector) && selector.options.edgeTriggered === true;
 }
 
 function writeAfterEnd(): Error {
