@@ -12,10 +12,14 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 
 // Older uapi headers lack the newer names; the values are the kernel's ABI and never change.
 #ifndef IORING_POLL_ADD_LEVEL
 #define IORING_POLL_ADD_LEVEL (1U << 3)
+#endif
+#ifndef IORING_SETUP_SUBMIT_ALL
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)
 #endif
 #ifndef IORING_FEAT_RSRC_TAGS
 #define IORING_FEAT_RSRC_TAGS (1U << 10)
@@ -38,11 +42,14 @@ class Ring {
   // io_uring_setup and the mappings; returns 0, or an errno value (nothing is left open then).
   int Open(unsigned sqEntries, unsigned cqEntries) {
     io_uring_params params{};
-    if (cqEntries > 0) {
-      params.flags |= IORING_SETUP_CQSIZE;
+    // SUBMIT_ALL (5.18): an entry the kernel refuses does not stop the submission of those after it.
+    for (unsigned flags : {IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, IORING_SETUP_CQSIZE}) {
+      params = io_uring_params{};
+      params.flags = cqEntries > 0 ? flags : (flags & ~IORING_SETUP_CQSIZE);
       params.cq_entries = cqEntries;
+      fd_ = IoUringSetup(sqEntries, &params);
+      if (fd_ >= 0 || errno != EINVAL) break;
     }
-    fd_ = IoUringSetup(sqEntries, &params);
     if (fd_ < 0) return Fail(errno);
     features_ = params.features;
     // One mapping for both rings (5.4), waits with a timeout argument (5.11), and the release that

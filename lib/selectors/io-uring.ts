@@ -150,6 +150,11 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     this.WRITE_BITS = c.POLLOUT | c.POLLHUP | c.POLLERR;
   }
 
+  /** Submissions queued for the next enter (registrations, removals, re-arms): none reach the kernel before it. */
+  get queued(): number {
+    return this.closed ? 0 : this.ring.pending();
+  }
+
   armWait(thread: WaitThread, timeoutMs: number | null): void {
     this.applyChanges();
     // The ring's descriptor is pollable like an epoll descriptor: readable while completions wait.
