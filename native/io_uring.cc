@@ -82,24 +82,27 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
     return env.Undefined();
   }
 
-  // pollRemove(target, data = 0): cancels the poll whose completions carry `target`. Its own
-  // completion carries `data` (0 or -ENOENT when the poll had already ended); the cancelled
-  // poll completes with -ECANCELED.
+  // pollRemove(target, data): cancels the poll whose completions carry `target`; the cancelled
+  // poll completes with -ECANCELED. The removal's own completion carries `data`; without `data` it
+  // posts one only if it fails (IOSQE_CQE_SKIP_SUCCESS, Linux 5.17+), with data 0: -ENOENT when the
+  // poll had already ended.
   Napi::Value PollRemove(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t target = static_cast<uint32_t>(ArgInteger(info, 0, "target", 0, UINT32_MAX));
-    uint32_t data = static_cast<uint32_t>(ArgIntegerOr(info, 1, "data", 0, 0, UINT32_MAX));
+    CompletionData data = ArgCompletionData(info, 1);
     io_uring_sqe* sqe = Sqe(env);
     sqe->opcode = IORING_OP_POLL_REMOVE;
     sqe->fd = -1;
     sqe->addr = target;
-    sqe->user_data = data;
+    SetCompletionData(sqe, data);
     return env.Undefined();
   }
 
-  // pollUpdate(target, newData, events, flags, data = 0): changes a live poll in place.
-  // flags: POLL_UPDATE_EVENTS and/or POLL_UPDATE_USER_DATA, plus POLL_ADD_MULTI to keep it multishot.
+  // pollUpdate(target, newData, events, flags, data): changes a live poll in place, and the kernel
+  // polls the descriptor again (a multishot poll posts a completion at once if it is ready).
+  // flags: POLL_UPDATE_EVENTS and/or POLL_UPDATE_USER_DATA, plus POLL_ADD_MULTI to keep it
+  // multishot. `data` as for pollRemove.
   Napi::Value PollUpdate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     CheckOpen(env);
@@ -109,16 +112,32 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
     constexpr int64_t kUpdateFlags = IORING_POLL_UPDATE_EVENTS | IORING_POLL_UPDATE_USER_DATA | IORING_POLL_ADD_MULTI |
                                      IORING_POLL_ADD_LEVEL;
     uint32_t flags = static_cast<uint32_t>(ArgInteger(info, 3, "flags", 0, kUpdateFlags));
-    uint32_t data = static_cast<uint32_t>(ArgIntegerOr(info, 4, "data", 0, 0, UINT32_MAX));
+    CompletionData data = ArgCompletionData(info, 4);
     io_uring_sqe* sqe = Sqe(env);
     sqe->opcode = IORING_OP_POLL_REMOVE;
     sqe->fd = -1;
     sqe->addr = target;
-    sqe->off = newData;  // The update's new user_data.
+    // The kernel refuses a new user_data (EINVAL) unless the update asks to change it.
+    sqe->off = (flags & IORING_POLL_UPDATE_USER_DATA) ? newData : 0;
     sqe->poll32_events = events;
     sqe->len = flags;
-    sqe->user_data = data;
+    SetCompletionData(sqe, data);
     return env.Undefined();
+  }
+
+  // The user_data of a removal or update (checked before an entry is taken), or none: then no
+  // completion on success, where the kernel can skip it.
+  struct CompletionData {
+    bool given;
+    uint32_t value;
+  };
+  static CompletionData ArgCompletionData(const Napi::CallbackInfo& info, size_t index) {
+    if (info.Length() <= index || info[index].IsUndefined()) return {false, 0};
+    return {true, static_cast<uint32_t>(ArgInteger(info, index, "data", 0, UINT32_MAX))};
+  }
+  void SetCompletionData(io_uring_sqe* sqe, CompletionData data) {
+    sqe->user_data = data.value;
+    if (!data.given && (ring_.features() & IORING_FEAT_CQE_SKIP)) sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
   }
 
   // submit() -> how many queued entries the kernel took, without waiting.

@@ -7,10 +7,13 @@
  * - A multishot poll is edge-like: it posts one completion per wake-up of the descriptor (a new
  *   arrival, new send space, the peer's FIN), never again for data left unread. The flag that
  *   asks for level-triggered poll (IORING_POLL_ADD_LEVEL) is refused with EINVAL.
- * - So, by default, this selector keeps Python's level-triggered contract itself: a key it
- *   reported is re-checked at the next wait by a one-shot POLL_ADD, submitted with the wait, which
- *   completes at once while the descriptor is still ready (and stays armed otherwise). With
- *   `edgeTriggered: true` it reports the raw edges instead (drain until EAGAIN, as EPOLLET).
+ * - Updating a multishot poll in place (POLL_REMOVE with IORING_POLL_UPDATE_EVENTS) makes the
+ *   kernel poll the descriptor again: it posts a completion at once if the descriptor is ready,
+ *   and otherwise simply stays armed (no second request, no duplicate completion later).
+ * - So, by default, this selector keeps Python's level-triggered contract itself: each key it
+ *   reported is updated in place at the next wait, in the same io_uring_enter, which reports it
+ *   again while it is still ready. With `edgeTriggered: true` it reports the raw edges instead
+ *   (drain until EAGAIN, as EPOLLET).
  * - A completion without IORING_CQE_F_MORE ends the multishot poll. The kernel ends one when the
  *   completion ring is full (the last completion goes to its overflow list): the selector then
  *   arms it again, with the next wait.
@@ -18,10 +21,12 @@
  *   end the poll (epoll forgets a closed descriptor; io_uring does not), and the socket really
  *   closes only once the poll is removed, by unregister() and the next wait (or applyChanges()).
  *
- * Stale completions: each registration gets a fresh 31-bit id, carried in the completions' 32-bit
- * user_data with one bit for the kind (persistent poll or re-check). A completion whose id is no
- * longer registered (a removed, replaced or cancelled poll) is dropped, so it can never reach a
- * key registered later on the same descriptor number.
+ * Stale completions: each registration (and each modify()) gets a fresh id, carried in the
+ * completions' 32-bit user_data. A completion whose id is no longer registered (a removed, replaced
+ * or cancelled poll) is dropped, so it can never reach a key registered later on the same
+ * descriptor number. Removals and updates post a completion only when they fail (with user_data 0,
+ * never an id), and those are dropped too: an update that finds its poll ended is followed by that
+ * poll's last completion, which re-arms it.
  */
 import { systemError } from '../errors';
 import { binding, constants, IoUringBinding, IoUringConstructor, WaitMechanism, WaitThread } from '../native';
@@ -41,18 +46,17 @@ export interface IoUringOptions {
   cqEntries?: number;
 }
 
-/** One registration's kernel side: the key, its current id and whether a re-check is in flight. */
+/** One registration's kernel side: the key and the id its poll's completions carry. */
 class Registration<T> {
   /** The wait that last reported this key, so two completions in one wait make one report. */
   reportedIn = -1;
-  rechecking = false;
+  /** The wait count when a new POLL_ADD was queued: it polls the descriptor afresh, so the re-check can skip it. */
+  armedAt = -1;
   constructor(readonly key: SelectorKey<T>, public id: number) {}
 }
 
-const KIND_RECHECK = 1;
-/** user_data 0 and 1: the removals' own completions, which nobody reads. */
-const INTERNAL = 0;
-const MAX_ID = 0x7fffffff;
+/** user_data 0: a removal's or update's failure, which nobody needs. */
+const MAX_ID = 0xffffffff;
 
 let probed: Error | null | undefined;
 
@@ -123,6 +127,7 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   private waits = 0;
   private nextId = 1;
   private readonly MULTI: number;
+  private readonly RECHECK: number;
   private readonly MORE: number;
   private readonly IN: number;
   private readonly OUT: number;
@@ -142,6 +147,7 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     this.events = new Int32Array(2 * this.maxEvents);
     this.edge = options.edgeTriggered === true;
     this.MULTI = IoUring.POLL_ADD_MULTI;
+    this.RECHECK = IoUring.POLL_UPDATE_EVENTS | IoUring.POLL_ADD_MULTI;
     this.MORE = IoUring.MORE;
     this.IN = constants.POLLIN;
     this.OUT = constants.POLLOUT;
@@ -161,7 +167,7 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     thread.arm(WaitMechanism.Epoll, null, 0, this.fd, timeoutMs);
   }
 
-  /** Queues the level re-checks and hands everything queued to the kernel, without waiting. */
+  /** Queues the level re-checks and hands everything queued to the kernel, without waiting (attached mode's arm). */
   override applyChanges(): void {
     this.queueRechecks();
     if (this.ring.pending() > 0) this.ring.submit();
@@ -171,22 +177,29 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     const registration = new Registration(key, this.allocateId());
     this.registrations.set(registration.id, registration);
     key.slot = registration.id;
-    this.ring.pollAdd(key.fd, this.toPoll(key.events), registration.id * 2, this.MULTI);
+    this.arm(registration);
   }
 
-  /** A new interest is a new poll under a new id: whatever the old one still posts is stale. */
+  /**
+   * A new interest is a new poll under a new id (removal and POLL_ADD go with the next enter):
+   * whatever the old one still posts is stale. Re-adding, not updating in place, is what works
+   * even when the kernel has just ended the old poll and its last completion is still unread.
+   */
   protected update(key: SelectorKey<T>): void {
     const registration = this.registrations.get(key.slot) as Registration<T>;
-    this.cancel(registration);
+    this.registrations.delete(registration.id);
+    this.ring.pollRemove(registration.id);
     registration.id = this.allocateId();
     this.registrations.set(registration.id, registration);
     key.slot = registration.id;
-    this.ring.pollAdd(key.fd, this.toPoll(key.events), registration.id * 2, this.MULTI);
+    this.arm(registration);
   }
 
   protected remove(key: SelectorKey<T>): void {
     const registration = this.registrations.get(key.slot);
-    if (registration !== undefined) this.cancel(registration);
+    if (registration === undefined) return; // Forgotten already (its poll failed).
+    this.registrations.delete(registration.id);
+    this.ring.pollRemove(registration.id);
   }
 
   protected wait(timeoutMs: number): void {
@@ -196,15 +209,11 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     const stamp = ++this.waits;
     let failure: unknown = null;
     for (let i = 0; i < n; i++) {
-      const token = events[2 * i];
-      const registration = this.registrations.get(token >>> 1);
-      if (registration === undefined) continue; // Removed, replaced or internal: stale.
+      const registration = this.registrations.get(events[2 * i] >>> 0);
+      if (registration === undefined) continue; // Removed, replaced, or a removal's failure: stale.
       const result = events[2 * i + 1];
-      const recheck = (token & KIND_RECHECK) !== 0;
-      if (recheck) registration.rechecking = false;
       const key = registration.key;
       if (result < 0) {
-        if (recheck) continue; // The persistent poll reports the same descriptor's trouble.
         // The poll could not be armed: the descriptor was closed before the registration reached
         // the kernel (EBADF), or it cannot be polled. The kernel holds nothing: forget the key.
         this.registrations.delete(registration.id);
@@ -212,10 +221,10 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
         if (result !== -constants.errno.EBADF) failure ??= systemError(-result, 'io_uring_enter', `(poll of fd ${key.fd})`);
         continue;
       }
-      if (!recheck && (result & this.MORE) === 0) {
+      if ((result & this.MORE) === 0) {
         // The kernel ended this multishot poll: arm it again (it goes with the next enter).
         this.rearmed++;
-        this.ring.pollAdd(key.fd, this.toPoll(key.events), registration.id * 2, this.MULTI);
+        this.arm(registration);
       }
       const ready = ((result & this.READ_BITS ? EVENT_READ : 0) | (result & this.WRITE_BITS ? EVENT_WRITE : 0)) & key.events;
       if (ready === 0) continue;
@@ -239,8 +248,9 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   }
 
   /**
-   * Level-triggered contract: each key the last wait reported gets a one-shot poll, which completes
-   * inside the coming enter if the descriptor is still ready. One in flight per key at most.
+   * Level-triggered contract: each key the last wait reported has its multishot poll updated in
+   * place, which makes the kernel poll the descriptor again inside the coming enter and post a
+   * completion if it is still ready. A key whose poll is being re-added needs none.
    */
   private queueRechecks(): void {
     const count = this.reportedCount;
@@ -249,23 +259,18 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     for (let i = 0; i < count; i++) {
       const registration = this.reported[i];
       const key = registration.key;
-      if (registration.rechecking || !key.registered || this.registrations.get(registration.id) !== registration) continue;
-      registration.rechecking = true;
-      this.ring.pollAdd(key.fd, this.toPoll(key.events), registration.id * 2 + KIND_RECHECK, 0);
+      if (registration.armedAt === this.waits || !key.registered || this.registrations.get(registration.id) !== registration) continue;
+      this.ring.pollUpdate(registration.id, 0, this.toPoll(key.events), this.RECHECK);
     }
   }
 
-  /** Removes both of a registration's polls; their last completions are stale from now on. */
-  private cancel(registration: Registration<T>): void {
-    this.registrations.delete(registration.id);
-    this.ring.pollRemove(registration.id * 2, INTERNAL);
-    if (registration.rechecking) {
-      this.ring.pollRemove(registration.id * 2 + KIND_RECHECK, INTERNAL);
-      registration.rechecking = false;
-    }
+  /** A new multishot POLL_ADD for the registration's current id and interest. */
+  private arm(registration: Registration<T>): void {
+    registration.armedAt = this.waits;
+    this.ring.pollAdd(registration.key.fd, this.toPoll(registration.key.events), registration.id, this.MULTI);
   }
 
-  /** A fresh id (31 bits, never 0), skipping any still registered after a wrap-around. */
+  /** A fresh id (32 bits, never 0), skipping any still registered after a wrap-around. */
   private allocateId(): number {
     let id = this.nextId;
     while (this.registrations.has(id)) id = id === MAX_ID ? 1 : id + 1;
