@@ -266,6 +266,8 @@ export interface IoUringBinding {
   readonly features: number;
   readonly sqEntries: number;
   readonly cqEntries: number;
+  /** IORING_SETUP_DEFER_TASKRUN is on: completion work runs only inside wait() (and submit's enter). */
+  readonly deferTaskrun: boolean;
   /** A POLL_ADD for `events` (POLLIN, POLLOUT...) whose completions carry `data` (32 bits); flags: IoUring.POLL_ADD_MULTI. */
   pollAdd(fd: number, events: number, data: number, flags?: number): void;
   /** Cancels the poll whose completions carry `target`; the removal's own completion carries `data` (default 0). */
@@ -289,8 +291,11 @@ export interface IoUringBinding {
 }
 
 export interface IoUringConstructor {
-  /** io_uring_setup; throws its system error (ENOSYS, EPERM, EOPNOTSUPP before Linux 5.13). */
-  new(sqEntries?: number, cqEntries?: number): IoUringBinding;
+  /**
+   * io_uring_setup; throws its system error (ENOSYS, EPERM, EOPNOTSUPP before Linux 5.13).
+   * deferTaskrun asks for IORING_SETUP_DEFER_TASKRUN (with SINGLE_ISSUER), where the kernel has it.
+   */
+  new(sqEntries?: number, cqEntries?: number, deferTaskrun?: boolean): IoUringBinding;
   /** Set in a wait() result while the multishot poll goes on (IORING_CQE_F_MORE). */
   readonly MORE: number;
   readonly POLL_ADD_MULTI: number;

@@ -29,6 +29,7 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
         env, "IoUring",
         {InstanceAccessor<&IoUring::Fd>("fd"), InstanceAccessor<&IoUring::Features>("features"),
          InstanceAccessor<&IoUring::SqEntries>("sqEntries"), InstanceAccessor<&IoUring::CqEntries>("cqEntries"),
+         InstanceAccessor<&IoUring::DeferTaskrun>("deferTaskrun"),
          InstanceMethod<&IoUring::PollAdd>("pollAdd"), InstanceMethod<&IoUring::PollRemove>("pollRemove"),
          InstanceMethod<&IoUring::PollUpdate>("pollUpdate"), InstanceMethod<&IoUring::Submit>("submit"),
          InstanceMethod<&IoUring::Wait>("wait"), InstanceMethod<&IoUring::Pending>("pending"),
@@ -40,13 +41,15 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
          StaticValue("POLL_UPDATE_USER_DATA", Napi::Number::New(env, IORING_POLL_UPDATE_USER_DATA))});
   }
 
-  // new IoUring(sqEntries = 256, cqEntries = 0: the kernel's default, twice sqEntries)
+  // new IoUring(sqEntries = 256, cqEntries = 0: the kernel's default, twice sqEntries,
+  //             deferTaskrun = false: see Ring::Open; only the thread that first submits may use it then)
   explicit IoUring(const Napi::CallbackInfo& info) : Napi::ObjectWrap<IoUring>(info) {
     Napi::Env env = info.Env();
     unsigned sq = static_cast<unsigned>(ArgIntegerOr(info, 0, "sqEntries", 256, 1, kMaxEntries));
     unsigned cq = static_cast<unsigned>(ArgIntegerOr(info, 1, "cqEntries", 0, 0, kMaxCqEntries));
+    bool defer = info.Length() > 2 && !info[2].IsUndefined() && ArgBoolean(info, 2, "deferTaskrun");
     if (cq != 0 && cq < sq) throw Napi::RangeError::New(env, "cqEntries must be 0 (the default) or at least sqEntries");
-    int err = ring_.Open(sq, cq);
+    int err = ring_.Open(sq, cq, defer);
     if (err == EOPNOTSUPP) {
       Napi::Error error = SystemError(env, err, "io_uring_setup");
       error.Set("message", Napi::String::New(env, "io_uring_setup EOPNOTSUPP: this kernel's io_uring lacks multishot poll "
@@ -63,6 +66,7 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
   Napi::Value Features(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ring_.features()); }
   Napi::Value SqEntries(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ring_.sqEntries()); }
   Napi::Value CqEntries(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), ring_.cqEntries()); }
+  Napi::Value DeferTaskrun(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), ring_.deferred()); }
 
   // pollAdd(fd, events, data, flags = 0): a POLL_ADD for `events` (POLLIN, POLLOUT, ...; the
   // kernel's epoll bits) whose completions carry `data`. flags: POLL_ADD_MULTI, POLL_ADD_LEVEL.
@@ -207,8 +211,11 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
 
   int Flush(Napi::Env env) {
     int total = 0;
+    // A deferred ring also runs its completion work here, so that what a removal releases (the
+    // descriptor's file) is released now, not at the next wait.
+    unsigned flags = ring_.deferred() ? IORING_ENTER_GETEVENTS : 0;
     for (unsigned pending; (pending = ring_.Pending()) > 0;) {
-      int rc = IoUringEnter(ring_.fd(), pending, 0, 0, nullptr, 0);
+      int rc = IoUringEnter(ring_.fd(), pending, 0, flags, nullptr, 0);
       if (rc < 0 && errno == EINTR) continue;
       // EBUSY/EAGAIN: the completion ring is full and the kernel takes no more until it is read.
       if (rc < 0) ThrowSystemError(env, errno, "io_uring_enter");
@@ -228,10 +235,11 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
     int remaining = timeoutMs;
     for (;;) {
       unsigned toSubmit = ring_.Pending();
-      bool block = ring_.Ready() == 0 && remaining != 0;
+      bool empty = ring_.Ready() == 0;
+      bool block = empty && remaining != 0;
       // With nothing to submit, nothing to wait for and no held-back completions, the ring is
-      // read without a system call at all.
-      if (toSubmit > 0 || block || ring_.Overflowed()) {
+      // read without a system call at all. A deferred ring's completion work runs only in here.
+      if (toSubmit > 0 || block || ring_.Overflowed() || (empty && ring_.deferred())) {
         timespec ts{};
         io_uring_getevents_arg arg{};
         if (block && remaining > 0) {
@@ -247,8 +255,15 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
         if (rc < 0 && (errno == EBUSY || errno == EAGAIN) && ring_.Ready() == 0) return -1;
         if (rc < 0 && errno == ETIME) return 0;
       }
-      // An entry a submission stopped short of stays queued for the next enter.
-      if (ring_.Ready() > 0 || !block) return 0;
+      if (ring_.Ready() > 0 || !block) {
+        // The kernel runs deferred work in batches and returns once a completion is there: run the
+        // rest now, so one wait reports everything ready (bounded: work that keeps coming waits).
+        for (int rounds = 0; rounds < 64 && ring_.WorkPending(); rounds++) {
+          if (IoUringEnter(ring_.fd(), 0, 0, IORING_ENTER_GETEVENTS, nullptr, 0) < 0 && errno != EINTR) break;
+        }
+        // An entry a submission stopped short of stays queued for the next enter.
+        return 0;
+      }
       if (forever) continue;
       auto left = std::chrono::duration<double, std::milli>(deadline - Clock::now()).count();
       if (left <= 0) return 0;

@@ -18,6 +18,18 @@
 #ifndef IORING_POLL_ADD_LEVEL
 #define IORING_POLL_ADD_LEVEL (1U << 3)
 #endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#ifndef IORING_SETUP_TASKRUN_FLAG
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#endif
+#ifndef IORING_SQ_TASKRUN
+#define IORING_SQ_TASKRUN (1U << 2)
+#endif
 #ifndef IORING_SETUP_SUBMIT_ALL
 #define IORING_SETUP_SUBMIT_ALL (1U << 7)
 #endif
@@ -40,17 +52,23 @@ inline int IoUringEnter(int fd, unsigned toSubmit, unsigned minComplete, unsigne
 class Ring {
  public:
   // io_uring_setup and the mappings; returns 0, or an errno value (nothing is left open then).
-  int Open(unsigned sqEntries, unsigned cqEntries) {
+  // `deferTaskrun` asks for IORING_SETUP_DEFER_TASKRUN (6.1): completion work waits for the next
+  // io_uring_enter instead of interrupting the thread; a kernel without it gets the plain ring.
+  int Open(unsigned sqEntries, unsigned cqEntries, bool deferTaskrun) {
     io_uring_params params{};
     // SUBMIT_ALL (5.18): an entry the kernel refuses does not stop the submission of those after it.
-    for (unsigned flags : {IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL, IORING_SETUP_CQSIZE}) {
+    // TASKRUN_FLAG: the kernel sets IORING_SQ_TASKRUN while deferred work waits to be run.
+    constexpr unsigned kDefer = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    for (unsigned flags : {IORING_SETUP_SUBMIT_ALL | kDefer, IORING_SETUP_SUBMIT_ALL | 0u, 0u}) {
+      if ((flags & kDefer) != 0 && !deferTaskrun) continue;
       params = io_uring_params{};
-      params.flags = cqEntries > 0 ? flags : (flags & ~IORING_SETUP_CQSIZE);
+      params.flags = flags | (cqEntries > 0 ? IORING_SETUP_CQSIZE : 0);
       params.cq_entries = cqEntries;
       fd_ = IoUringSetup(sqEntries, &params);
       if (fd_ >= 0 || errno != EINVAL) break;
     }
     if (fd_ < 0) return Fail(errno);
+    deferred_ = (params.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     features_ = params.features;
     // One mapping for both rings (5.4), waits with a timeout argument (5.11), and the release that
     // brought multishot poll (5.13, which added RSRC_TAGS in the same merge window).
@@ -99,6 +117,8 @@ class Ring {
   unsigned features() const { return features_; }
   unsigned sqEntries() const { return sqEntries_; }
   unsigned cqEntries() const { return cqEntries_; }
+  // Completion work runs only inside io_uring_enter(GETEVENTS) (IORING_SETUP_DEFER_TASKRUN).
+  bool deferred() const { return deferred_; }
   // Entries written but not yet handed to the kernel.
   unsigned Pending() const { return localTail_ - __atomic_load_n(sqHead_, __ATOMIC_ACQUIRE); }
   // Completions waiting in the ring.
@@ -106,6 +126,8 @@ class Ring {
   // Completions the kernel had to hold back because the ring was full (it keeps them on a list
   // and moves them in on the next enter; IORING_FEAT_NODROP).
   bool Overflowed() const { return (__atomic_load_n(sqFlags_, __ATOMIC_ACQUIRE) & IORING_SQ_CQ_OVERFLOW) != 0; }
+  // Deferred completion work is waiting for an io_uring_enter(GETEVENTS) (IORING_SQ_TASKRUN).
+  bool WorkPending() const { return deferred_ && (__atomic_load_n(sqFlags_, __ATOMIC_ACQUIRE) & IORING_SQ_TASKRUN) != 0; }
   unsigned OverflowCount() const { return __atomic_load_n(cqOverflow_, __ATOMIC_ACQUIRE); }
 
   // A zeroed entry to fill, or nullptr when the submission queue is full (submit first).
@@ -135,6 +157,7 @@ class Ring {
 
   int fd_ = -1;
   unsigned features_ = 0;
+  bool deferred_ = false;
   unsigned sqEntries_ = 0;
   unsigned cqEntries_ = 0;
   void* ring_ = nullptr;

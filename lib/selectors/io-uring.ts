@@ -44,6 +44,12 @@ export interface IoUringOptions {
    * kernel end multishot polls (see above); the selector re-arms them, at the cost of one completion.
    */
   cqEntries?: number;
+  /**
+   * IORING_SETUP_DEFER_TASKRUN (Linux 6.1+; default true): the kernel's completion work for this
+   * ring waits for the selector's next io_uring_enter instead of interrupting the thread at each
+   * readiness change. The ring then belongs to the thread that created it (SINGLE_ISSUER).
+   */
+  deferTaskrun?: boolean;
 }
 
 /** One registration's kernel side: the key and the id its poll's completions carry. */
@@ -142,7 +148,7 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     this.maxEvents = options.maxEvents ?? 1024;
     if (!Number.isInteger(this.maxEvents) || this.maxEvents < 1) throw new RangeError('maxEvents must be an integer >= 1');
     const entries = options.entries ?? 1024;
-    this.ring = new IoUring(entries, options.cqEntries ?? 4 * entries);
+    this.ring = new IoUring(entries, options.cqEntries ?? 4 * entries, options.deferTaskrun !== false);
     this.fd = this.ring.fd;
     this.events = new Int32Array(2 * this.maxEvents);
     this.edge = options.edgeTriggered === true;
