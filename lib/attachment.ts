@@ -63,6 +63,8 @@ export function createAttachment(selector: Selector<unknown>, via: AttachedVia |
   }
   const routes = attachRoutes(selector);
   const chosen = via ?? routes[0];
+  // Either route waits outside the selector, which a DEFER_TASKRUN ring would never wake.
+  if (selector instanceof IoUringSelector && routes.includes(chosen)) selector.prepareToAttach();
   if (!routes.includes(chosen)) {
     throw invalidVia(`A ${selector.mechanism} reactor cannot attach via 'uv-poll': it needs an epoll or io_uring selector and an addon built ` +
       'with libuv\'s headers (node-gyp); see docs/ARCHITECTURE.md');

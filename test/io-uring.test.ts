@@ -154,6 +154,7 @@ describe('io_uring', function () {
 
     it('the ring descriptor is readable while a completion waits in it (what the attached reactor watches)', () => {
       using selector = new IoUringSelector();
+      selector.prepareToAttach();
       const [rd, wr] = pair();
       selector.register(rd, EVENT_READ);
       selector.applyChanges();
@@ -165,6 +166,24 @@ describe('io_uring', function () {
       assert.equal(binding.poll!(pollfds, 1, SAFETY_MS), 1);
       assert.equal(selector.select(0).length, 1);
       assert.equal(binding.poll!(pollfds, 1, 0), 0);
+    });
+
+    it('prepareToAttach() moves a DEFER_TASKRUN ring\'s registrations to a plain ring: nothing registered is lost, old ids are stale', () => {
+      using selector = new IoUringSelector();
+      const [rd, wr] = pair();
+      const [idle] = pair();
+      selector.register(rd, EVENT_READ, 'rd');
+      selector.register(idle, EVENT_READ, 'idle');
+      binding.send(wr, Buffer.from('x'));
+      assert.deepEqual(selector.select(SAFETY_MS).map((k) => k.data), ['rd']);
+      const before = selector.fd;
+      selector.prepareToAttach();
+      assert.notEqual(selector.getKey(rd), undefined);
+      // The data is still unread: the fresh poll reports it (level); the idle socket stays quiet.
+      assert.deepEqual(selector.select(SAFETY_MS).map((k) => k.data), ['rd']);
+      selector.prepareToAttach();
+      assert.equal(selector.keys.size, 2);
+      assert.ok(!openKernelObjects().has(before) || selector.fd === before, 'the deferred ring is closed');
     });
   });
 

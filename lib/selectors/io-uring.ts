@@ -119,10 +119,14 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   /** Changes reach the kernel with applyChanges() (the attached reactor's arm() calls it). */
   override readonly liveInterest = true;
   /** The ring's descriptor: readable while a completion waits in the ring (what an attached reactor watches). */
-  readonly fd: number;
+  get fd(): number {
+    return this.ring.fd;
+  }
   /** How many multishot polls the kernel ended (a completion without IORING_CQE_F_MORE) and this selector re-armed. */
   rearmed = 0;
-  private readonly ring: IoUringBinding;
+  private ring: IoUringBinding;
+  private readonly entries: number;
+  private readonly cqEntries: number;
   private readonly registrations = new Map<number, Registration<T>>();
   private readonly events: Int32Array;
   private readonly maxEvents: number;
@@ -147,9 +151,9 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     const IoUring = binding.IoUring as IoUringConstructor;
     this.maxEvents = options.maxEvents ?? 1024;
     if (!Number.isInteger(this.maxEvents) || this.maxEvents < 1) throw new RangeError('maxEvents must be an integer >= 1');
-    const entries = options.entries ?? 1024;
-    this.ring = new IoUring(entries, options.cqEntries ?? 4 * entries, options.deferTaskrun !== false);
-    this.fd = this.ring.fd;
+    this.entries = options.entries ?? 1024;
+    this.cqEntries = options.cqEntries ?? 4 * this.entries;
+    this.ring = new IoUring(this.entries, this.cqEntries, options.deferTaskrun !== false);
     this.events = new Int32Array(2 * this.maxEvents);
     this.edge = options.edgeTriggered === true;
     this.MULTI = IoUring.POLL_ADD_MULTI;
@@ -165,6 +169,30 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   /** Submissions queued for the next enter (registrations, removals, re-arms): none reach the kernel before it. */
   get queued(): number {
     return this.closed ? 0 : this.ring.pending();
+  }
+
+  /**
+   * For an attached reactor, which waits outside the selector (Node's loop or a helper thread polls the
+   * ring's descriptor): a DEFER_TASKRUN ring never wakes such a waiter — its completion work waits for
+   * an io_uring_enter that nobody makes — so the selector starts over on a plain ring, every
+   * registration armed again under a new id (a fresh poll reports what is ready now: nothing is
+   * missed). Idempotent; a no-op on a plain ring.
+   */
+  prepareToAttach(): void {
+    if (!this.ring.deferTaskrun || this.closed) return;
+    const IoUring = binding.IoUring as IoUringConstructor;
+    const plain = new IoUring(this.entries, this.cqEntries, false);
+    this.ring.close();
+    this.ring = plain;
+    const registrations = [...this.registrations.values()];
+    this.registrations.clear();
+    this.reportedCount = 0;
+    for (const registration of registrations) {
+      registration.id = this.allocateId();
+      registration.key.slot = registration.id;
+      this.registrations.set(registration.id, registration);
+      this.arm(registration);
+    }
   }
 
   armWait(thread: WaitThread, timeoutMs: number | null): void {
