@@ -270,8 +270,17 @@ export interface IoUringBinding {
   readonly deferTaskrun: boolean;
   /** A POLL_ADD for `events` (POLLIN, POLLOUT...) whose completions carry `data` (32 bits); flags: IoUring.POLL_ADD_MULTI. */
   pollAdd(fd: number, events: number, data: number, flags?: number): void;
-  /** Cancels the poll whose completions carry `target`; the removal's own completion carries `data` (default 0). */
+  /**
+   * IORING_OP_POLL_REMOVE of the poll whose completions carry `target`. The removal's own completion carries
+   * `data`; without `data` it posts one only on failure (IOSQE_CQE_SKIP_SUCCESS), with data 0.
+   */
   pollRemove(target: number, data?: number): void;
+  /**
+   * IORING_OP_ASYNC_CANCEL of the request whose completions carry `target`: unlike POLL_REMOVE (which
+   * fails with -EALREADY, leaving a multishot poll armed, while a wake-up of it is being handled), it
+   * always ends the poll (-ECANCELED). Its own completion as for pollRemove.
+   */
+  cancel(target: number, data?: number): void;
   /** Changes a live poll in place; flags: POLL_UPDATE_EVENTS | POLL_UPDATE_USER_DATA (| POLL_ADD_MULTI to stay multishot). */
   pollUpdate(target: number, newData: number, events: number, flags: number, data?: number): void;
   /** Submits what is queued without waiting; returns how many entries the kernel took. */

@@ -31,7 +31,8 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
          InstanceAccessor<&IoUring::SqEntries>("sqEntries"), InstanceAccessor<&IoUring::CqEntries>("cqEntries"),
          InstanceAccessor<&IoUring::DeferTaskrun>("deferTaskrun"),
          InstanceMethod<&IoUring::PollAdd>("pollAdd"), InstanceMethod<&IoUring::PollRemove>("pollRemove"),
-         InstanceMethod<&IoUring::PollUpdate>("pollUpdate"), InstanceMethod<&IoUring::Submit>("submit"),
+         InstanceMethod<&IoUring::PollUpdate>("pollUpdate"), InstanceMethod<&IoUring::Cancel>("cancel"),
+         InstanceMethod<&IoUring::Submit>("submit"),
          InstanceMethod<&IoUring::Wait>("wait"), InstanceMethod<&IoUring::Pending>("pending"),
          InstanceMethod<&IoUring::Overflow>("overflow"), InstanceMethod<&IoUring::Close>("close"),
          StaticValue("MORE", Napi::Number::New(env, kMoreBit)),
@@ -97,6 +98,23 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
     CompletionData data = ArgCompletionData(info, 1);
     io_uring_sqe* sqe = Sqe(env);
     sqe->opcode = IORING_OP_POLL_REMOVE;
+    sqe->fd = -1;
+    sqe->addr = target;
+    SetCompletionData(sqe, data);
+    return env.Undefined();
+  }
+
+  // cancel(target, data): IORING_OP_ASYNC_CANCEL of the request whose completions carry `target`.
+  // Unlike POLL_REMOVE, which fails with -EALREADY while a wake-up of the poll is being handled (and
+  // then leaves a multishot poll armed), a cancel marks the poll so that it ends in that case too:
+  // it completes with -ECANCELED. `data` as for pollRemove (-ENOENT: nothing to cancel).
+  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t target = static_cast<uint32_t>(ArgInteger(info, 0, "target", 0, UINT32_MAX));
+    CompletionData data = ArgCompletionData(info, 1);
+    io_uring_sqe* sqe = Sqe(env);
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
     sqe->fd = -1;
     sqe->addr = target;
     SetCompletionData(sqe, data);

@@ -17,6 +17,9 @@
  * - A completion without IORING_CQE_F_MORE ends the multishot poll. The kernel ends one when the
  *   completion ring is full (the last completion goes to its overflow list): the selector then
  *   arms it again, with the next wait.
+ * - POLL_REMOVE fails with -EALREADY while a wake-up of the poll is being handled, and a multishot
+ *   poll then stays armed (holding its file, below). The selector removes polls with
+ *   IORING_OP_ASYNC_CANCEL, which marks the poll so that it ends in that case too.
  * - A pending poll holds a reference to the descriptor's file: closing the descriptor does not
  *   end the poll (epoll forgets a closed descriptor; io_uring does not), and the socket really
  *   closes only once the poll is removed, by unregister() and the next wait (or applyChanges()).
@@ -222,7 +225,7 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   protected update(key: SelectorKey<T>): void {
     const registration = this.registrations.get(key.slot) as Registration<T>;
     this.registrations.delete(registration.id);
-    this.ring.pollRemove(registration.id);
+    this.ring.cancel(registration.id);
     registration.id = this.allocateId();
     this.registrations.set(registration.id, registration);
     key.slot = registration.id;
@@ -233,7 +236,7 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
     const registration = this.registrations.get(key.slot);
     if (registration === undefined) return; // Forgotten already (its poll failed).
     this.registrations.delete(registration.id);
-    this.ring.pollRemove(registration.id);
+    this.ring.cancel(registration.id);
   }
 
   protected wait(timeoutMs: number): void {
