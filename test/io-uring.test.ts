@@ -235,6 +235,29 @@ describe('io_uring', function () {
       }
     });
 
+    it('a completion carries only its wake-up\'s events: an arrival is IN alone on a writable socket, where edge-triggered epoll says IN|OUT', () => {
+      const R = IoUring();
+      const ring = new R(8);
+      const [a, z] = pair();
+      const epfd = binding.epoll_create1!();
+      try {
+        const events = new Int32Array(8);
+        ring.pollAdd(a, constants.POLLIN | constants.POLLOUT, 7, R.POLL_ADD_MULTI);
+        assert.equal(ring.wait(events, 4, SAFETY_MS), 1);
+        assert.equal(events[1] & 0xffff, constants.POLLOUT, 'at registration: the full mask (writable, nothing to read)');
+        binding.epoll_ctl!(epfd, constants.EPOLL_CTL_ADD!, a, constants.EPOLLIN! | constants.EPOLLOUT! | constants.EPOLLET!);
+        assert.equal(binding.epoll_wait!(epfd, events, 4, 0), 1);
+        binding.send(z, Buffer.from('x'));
+        assert.equal(ring.wait(events, 4, SAFETY_MS), 1);
+        assert.equal(events[1] & 0xffff, constants.POLLIN);
+        assert.equal(binding.epoll_wait!(epfd, events, 4, 0), 1);
+        assert.equal(events[1], constants.EPOLLIN! | constants.EPOLLOUT!);
+      } finally {
+        binding.close(epfd);
+        ring.close();
+      }
+    });
+
     it('a wait with a timeout and nothing to complete returns 0 after it', () => {
       const ring = new (IoUring())(2);
       try {

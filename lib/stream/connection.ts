@@ -398,6 +398,11 @@ export class Connection {
     } finally {
       this.inEvent = false;
     }
+    // Edge-triggered, what the event queued goes out now unless the socket is known to be full: no
+    // new writable edge comes for a socket that never filled up, and not every mechanism's event
+    // carries the writable bit (epoll's does; an io_uring completion has only its wake-up's events).
+    if (this.edgeTriggered && !this.blocked && !this.destroyed && !this.connecting &&
+      (!this.queue.isEmpty || (this.writeEnded && !this.writeShut))) this.writable();
     if (!this.destroyed) this.applyInterest();
   }
 
