@@ -3,7 +3,7 @@
  * ring shared with the kernel. A registration is a persistent poll, like an epoll registration; the
  * interest changes made between two waits go to the kernel in the same io_uring_enter as the wait.
  *
- * What the kernel does (Linux 6.18; test/lab-io-uring.test.ts shows each point):
+ * What the kernel does (Linux 6.18; test/lab-io-uring.test.ts and test/io-uring.test.ts show each point):
  * - A multishot poll is edge-like: it posts one completion per wake-up of the descriptor (a new
  *   arrival, new send space, the peer's FIN), never again for data left unread. The flag that
  *   asks for level-triggered poll (IORING_POLL_ADD_LEVEL) is refused with EINVAL.
@@ -15,8 +15,10 @@
  *   again while it is still ready. With `edgeTriggered: true` it reports the raw edges instead
  *   (drain until EAGAIN, as EPOLLET).
  * - A completion without IORING_CQE_F_MORE ends the multishot poll. The kernel ends one when the
- *   completion ring is full (the last completion goes to its overflow list): the selector then
- *   arms it again, with the next wait.
+ *   completion ring is full (it posts what fits and ends the other polls, whose last completion
+ *   comes once the ring has room): the selector then arms it again, with the next wait.
+ * - A completion carries only its wake-up's events: an arrival is IN alone even on a writable
+ *   socket watched for IN|OUT (epoll reports the full mask).
  * - POLL_REMOVE fails with -EALREADY while a wake-up of the poll is being handled, and a multishot
  *   poll then stays armed (holding its file, below). The selector removes polls with
  *   IORING_OP_ASYNC_CANCEL, which marks the poll so that it ends in that case too.
