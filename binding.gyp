@@ -9,6 +9,7 @@
         "native/constants.cc",
         "native/epoll.cc",
         "native/errors.cc",
+        "native/io_uring.cc",
         "native/loop_watcher.cc",
         "native/poll.cc",
         "native/select.cc",

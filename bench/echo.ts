@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { constants } from '../lib/native';
+import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { onPath } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
@@ -19,16 +20,18 @@ import { groupBy, ratio, spread, Spread } from './stats';
  * iomux servers run `iomux serve`'s default write strategy (direct); "-queued" is the seed's strict
  * separation. They run blocking (reactor.run() on a worker thread) unless "-attached": inside Node's
  * event loop, on epoll by Node's own loop watching the epoll descriptor (uv-poll), or with
- * "-attached-thread" by the helper thread (wait-thread).
+ * "-attached-thread" by the helper thread (wait-thread). "iomux-io_uring" is the echo server on
+ * IoUringSelector (multishot polls, level re-checks submitted with the wait); "-et" its raw edges.
  */
 export const ECHO_SERVERS = [
   'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
   'iomux-epoll-attached-thread', 'iomux-poll-queued', 'iomux-epoll-et-queued', 'iomux-epoll-queued-unbatched',
+  'iomux-io_uring', 'iomux-io_uring-et', 'iomux-io_uring-attached',
 ] as const;
 export type EchoServerName = (typeof ECHO_SERVERS)[number];
 /** The edge-triggered and queued variants run in the interest part (bench/interest.ts), side by side with iomux-epoll. */
 export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached',
+  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-io_uring',
 ];
 
 export interface EchoOptions {
@@ -180,6 +183,7 @@ export function serverCommand(name: EchoServerName): Command {
 
 /** Why a server cannot take a cell, or null. */
 function unfit(server: EchoServerName, connections: number): string | null {
+  if (server.startsWith('iomux-io_uring') && ioUringUnavailable() !== null) return `io_uring: ${ioUringUnavailable()!.message}`;
   if (server === 'iomux-select' && connections + SELECT_HEADROOM > constants.FD_SETSIZE) {
     return `select cannot watch ${connections} connections: descriptors must stay below FD_SETSIZE (${constants.FD_SETSIZE})`;
   }

@@ -123,7 +123,7 @@ export function echoTable(r: EchoResult): TableData {
 }
 
 /** The syscalls that matter for an event loop, then the rest summed. */
-const SYSCALL_COLUMNS = ['epoll_wait', 'epoll_pwait', 'epoll_ctl', 'poll', 'pselect6', 'select', 'read', 'recvfrom', 'write', 'writev', 'sendto'];
+const SYSCALL_COLUMNS = ['epoll_wait', 'epoll_pwait', 'epoll_ctl', 'io_uring_enter', 'poll', 'pselect6', 'select', 'read', 'recvfrom', 'write', 'writev', 'sendto'];
 
 export function syscallTable(r: EchoResult): TableData {
   const present = SYSCALL_COLUMNS.filter((name) => r.syscalls.some((s) => (s.perMessage[name] ?? 0) > 0));

@@ -9,13 +9,14 @@
  * N = 10000 fits a 20000-descriptor limit that 10000 socketpairs (20000 + stdio) do not.
  */
 import { performance } from 'node:perf_hooks';
-import { binding, constants, hasEpoll } from '../lib/native';
+import { binding, constants, hasEpoll, IoUringBinding, IoUringConstructor } from '../lib/native';
+import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { PollFdArray } from '../lib/pollfds';
 import { freeDescriptors } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
 
-export const SCALING_MECHANISMS = ['select', 'poll', 'epoll-lt', 'epoll-et'] as const;
+export const SCALING_MECHANISMS = ['select', 'poll', 'epoll-lt', 'epoll-et', 'io_uring'] as const;
 export type ScalingMechanism = (typeof SCALING_MECHANISMS)[number];
 export type Transport = 'udp' | 'socketpair';
 export type Impl = 'js' | 'c';
@@ -93,7 +94,8 @@ export async function runScaling(options: ScalingOptions, onCell: (label: string
   const samples: ScalingSample[] = [];
   const skips: ScalingSkip[] = [];
   const cProgram = programPath('bench-scaling');
-  const mechanisms = options.mechanisms.filter((m) => m === 'select' || m === 'poll' || hasEpoll());
+  const uringUnavailable = options.mechanisms.includes('io_uring') ? ioUringUnavailable() : null;
+  const mechanisms = options.mechanisms.filter((m) => m === 'select' || m === 'poll' || (m === 'io_uring' ? uringUnavailable === null : hasEpoll()));
   // Repetitions outermost, so drift on a shared machine hits every configuration alike.
   for (let repetition = 0; repetition < options.repeat; repetition++) {
     for (const n of options.n) {
@@ -121,6 +123,12 @@ export async function runScaling(options: ScalingOptions, onCell: (label: string
     'C select copies a master fd_set before each wait (as libevent does); iomux builds it from the pollfd array',
   ];
   if (!hasEpoll()) notes.push('no epoll on this platform: epoll rows are absent');
+  if (mechanisms.includes('io_uring')) {
+    notes.push('io_uring: one multishot POLL_ADD per descriptor; its completions are edge-like, so a ready descriptor is read until it ' +
+      'would block, as under epoll-et. The thread that sends is the thread that waits, so each completion is posted on the way back ' +
+      'from send() and the wait finds it in the mapped ring without a system call: compare round times, not only wait times');
+  }
+  if (uringUnavailable !== null) notes.push(`io_uring rows are absent: ${uringUnavailable.message}`);
   return { options, notes, samples, skips, rows: summarize(samples, skips) };
 }
 
@@ -301,8 +309,55 @@ class EpollLoop implements WaitLoop {
   }
 }
 
+/** io_uring: one multishot POLL_ADD per descriptor (data = its index); see bench/scaling.c's twin. */
+class IoUringLoop implements WaitLoop {
+  waitMs = 0;
+  private readonly ring: IoUringBinding;
+  private readonly events: Int32Array;
+  private readonly MORE: number;
+  private readonly MULTI: number;
+
+  constructor(private readonly watched: Watched, private readonly a: number) {
+    const IoUring = binding.IoUring as IoUringConstructor;
+    let cq = 4096;
+    while (cq < 2 * a) cq *= 2;
+    this.ring = new IoUring(1024, cq);
+    this.MORE = IoUring.MORE;
+    this.MULTI = IoUring.POLL_ADD_MULTI;
+    try {
+      watched.readFds.forEach((fd, index) => this.ring.pollAdd(fd, constants.POLLIN, index, this.MULTI));
+      this.ring.submit();
+    } catch (err) {
+      this.ring.close();
+      throw err;
+    }
+    this.events = new Int32Array(2 * a);
+  }
+
+  waitAndRead(): number {
+    const t0 = performance.now();
+    const n = this.ring.wait(this.events, this.a, WAIT_TIMEOUT_MS);
+    this.waitMs += performance.now() - t0;
+    const readFds = this.watched.readFds;
+    for (let j = 0; j < n; j++) {
+      const index = this.events[2 * j];
+      const result = this.events[2 * j + 1];
+      if (result < 0) throw new Error(`io_uring poll of #${index} failed (errno ${-result})`);
+      // The kernel ended this multishot poll: arm it again (submitted with the next wait).
+      if ((result & this.MORE) === 0) this.ring.pollAdd(readFds[index], constants.POLLIN, index, this.MULTI);
+      drain(readFds[index], true);
+    }
+    return n;
+  }
+
+  close(): void {
+    this.ring.close();
+  }
+}
+
 function makeLoop(mechanism: ScalingMechanism, watched: Watched, a: number): WaitLoop {
   switch (mechanism) {
+    case 'io_uring': return new IoUringLoop(watched, a);
     case 'select': return new PollFdLoop(watched, true);
     case 'poll': return new PollFdLoop(watched, false);
     case 'epoll-lt': return new EpollLoop(watched, a, false);

@@ -37,6 +37,11 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
       'epoll costs what is ready, not what is watched'));
     checks.push(check('iomux epoll round / C epoll round (N=10000, A=1)', row('epoll-lt', 10000, 1)?.roundJsToC ?? null, 'max', 1.5,
       'what going through JavaScript costs per round'));
+    if (scaling.rows.some((r) => r.mechanism === 'io_uring' && r.js !== null)) {
+      const roundGrowth = ratio(row('io_uring', 10000, 1)?.js?.roundNs.median, row('io_uring', 100, 1)?.js?.roundNs.median);
+      checks.push(check('io_uring round, N=10000 / N=100 (A=1, iomux)', roundGrowth, 'max', 2,
+        'flat in N like epoll (the round: its wait finds completions in the ring without a system call)'));
+    }
   }
   if (echo) {
     const row = (server: EchoServerName, connections = 100) =>
@@ -68,6 +73,11 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
       checks.push(check(`${server} CPU per msg / Node net (C=1, S=64)`, r?.cpuToNode ?? null, 'max', 1,
         'server CPU time per message at low load'));
     }
+  }
+  if (echo && echo.syscalls.some((s) => s.server === 'iomux-io_uring')) {
+    const total = (server: EchoServerName) => echo.syscalls.find((s) => s.server === server)?.totalPerMessage;
+    checks.push(check('iomux-io_uring system calls per msg / iomux-epoll (strace, C=100, S=64)',
+      ratio(total('iomux-io_uring'), total('iomux-epoll')), 'max', 1, 'registration and wait in one io_uring_enter'));
   }
   if (files) {
     const row = (impl: string, direction: string) => files.rows.find((r) => r.impl === impl && r.direction === direction);

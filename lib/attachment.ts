@@ -2,8 +2,9 @@
  * How an attached reactor hears, inside Node's event loop, that its selector has something ready
  * or that its next timer is due. Two routes behind one interface:
  *
- * - 'uv-poll' (epoll, in builds that reach libuv): Node's own loop watches the epoll descriptor,
- *   which is readable while any of its events is pending, and a libuv timer stands for the
+ * - 'uv-poll' (epoll and io_uring, in builds that reach libuv): Node's own loop watches the epoll
+ *   descriptor, readable while any of its events is pending (or the io_uring's, readable while a
+ *   completion waits in its ring), and a libuv timer stands for the
  *   reactor's next timer (native/loop_watcher.cc). No thread, no hop: the wake-up is Node's own.
  * - 'wait-thread' (select, poll, WSAPoll; epoll where there is no libuv): a helper thread blocks in
  *   the selector's own mechanism, and a thread-safe function calls back (native/wait_thread.cc).
@@ -13,6 +14,7 @@
  */
 import { binding, LoopWatcher, WaitThread } from './native';
 import { EpollSelector } from './selectors/epoll';
+import { IoUringSelector } from './selectors/io-uring';
 import type { Selector } from './selectors/selector';
 
 export type AttachedVia = 'uv-poll' | 'wait-thread';
@@ -35,9 +37,19 @@ export interface Attachment {
   close(): void;
 }
 
+/**
+ * The descriptor Node's loop can watch for the whole selector: epoll's, or io_uring's ring (readable
+ * while a completion waits in it); null for select, poll and WSAPoll.
+ */
+function pollableDescriptor(selector: Selector<unknown>): number | null {
+  if (selector instanceof EpollSelector) return selector.epfd;
+  if (selector instanceof IoUringSelector) return selector.fd;
+  return null;
+}
+
 /** The routes a selector can attach by, the preferred one first. */
 export function attachRoutes(selector: Selector<unknown>): AttachedVia[] {
-  return selector instanceof EpollSelector && binding.LoopWatcher ? ['uv-poll', 'wait-thread'] : ['wait-thread'];
+  return pollableDescriptor(selector) !== null && binding.LoopWatcher ? ['uv-poll', 'wait-thread'] : ['wait-thread'];
 }
 
 function invalidVia(message: string): Error {
@@ -51,11 +63,13 @@ export function createAttachment(selector: Selector<unknown>, via: AttachedVia |
   }
   const routes = attachRoutes(selector);
   const chosen = via ?? routes[0];
+  // Either route waits outside the selector, which a DEFER_TASKRUN ring would never wake.
+  if (selector instanceof IoUringSelector && routes.includes(chosen)) selector.prepareToAttach();
   if (!routes.includes(chosen)) {
-    throw invalidVia(`A ${selector.mechanism} reactor cannot attach via 'uv-poll': it needs an epoll selector and an addon built ` +
+    throw invalidVia(`A ${selector.mechanism} reactor cannot attach via 'uv-poll': it needs an epoll or io_uring selector and an addon built ` +
       'with libuv\'s headers (node-gyp); see docs/ARCHITECTURE.md');
   }
-  return chosen === 'uv-poll' ? new UvPollAttachment(selector as EpollSelector<unknown>, turn) : new ThreadAttachment(selector, turn);
+  return chosen === 'uv-poll' ? new UvPollAttachment(pollableDescriptor(selector) as number, turn) : new ThreadAttachment(selector, turn);
 }
 
 /** One wait at a time on a helper thread; select and poll wait on a snapshot of the interest set. */
@@ -117,7 +131,7 @@ class ThreadAttachment implements Attachment {
   }
 }
 
-/** Node's loop watches the epoll descriptor (always) and a timer (while a reactor timer is pending). */
+/** Node's loop watches the epoll (or io_uring) descriptor (always) and a timer (while a reactor timer is pending). */
 class UvPollAttachment implements Attachment {
   readonly via = 'uv-poll';
   private readonly watcher: LoopWatcher;
@@ -126,8 +140,8 @@ class UvPollAttachment implements Attachment {
   private turning = false;
   private closed = false;
 
-  constructor(selector: EpollSelector<unknown>, private readonly turn: (errno: number) => void) {
-    this.watcher = new binding.LoopWatcher!(selector.epfd, (errno, timedOut) => this.woke(errno, timedOut));
+  constructor(fd: number, private readonly turn: (errno: number) => void) {
+    this.watcher = new binding.LoopWatcher!(fd, (errno, timedOut) => this.woke(errno, timedOut));
   }
 
   arm(timeoutMs: number | null): void {

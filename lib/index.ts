@@ -7,13 +7,13 @@ export { PollFdArray } from './pollfds';
 export { Socket, waitForDescriptor } from './socket';
 export type { ShutdownHow } from './socket';
 export { WaitMechanism } from './native';
-export type { WaitThread, LoopWatcher, EpollBinding } from './native';
+export type { WaitThread, LoopWatcher, EpollBinding, IoUringBinding } from './native';
 export {
   EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
-  WSAPollSelector, ReadonlyMapView,
+  WSAPollSelector, IoUringSelector, ioUringUnavailable, ReadonlyMapView,
   DefaultSelector, availableMechanisms, createSelector,
 } from './selectors';
-export type { Selector, RegisterOptions, EpollOptions, MechanismName } from './selectors';
+export type { Selector, RegisterOptions, EpollOptions, IoUringOptions, MechanismName } from './selectors';
 export { Reactor } from './reactor';
 export type { IoHandler, ReactorStats, AttachedVia, AttachOptions } from './reactor';
 export type { Timer } from './timer-queue';

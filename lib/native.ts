@@ -196,6 +196,9 @@ export interface Binding {
   /** Fills `events` with [data, events] pairs; returns how many. */
   epoll_wait?(epfd: number, events: Int32Array | Uint32Array, maxevents: number, timeoutMs?: number | null): number;
 
+  /** Linux only: an io_uring for readiness (multishot POLL_ADD); see IoUringBinding. */
+  readonly IoUring?: IoUringConstructor;
+
   readonly WaitThread: WaitThreadConstructor;
   /** Absent from builds that cannot reach libuv (cmake-js, the Windows cross build): docs/ARCHITECTURE.md. */
   readonly LoopWatcher?: LoopWatcherConstructor;
@@ -249,6 +252,66 @@ export interface LoopWatcher {
 export interface LoopWatcherConstructor {
   /** Throws a system error (syscall 'uv_poll_init') for a descriptor epoll cannot watch or this loop already watches. */
   new(fd: number, onReady: (errno: number, timedOut: boolean) => void): LoopWatcher;
+}
+
+/**
+ * One io_uring, set up through the raw system calls with its rings mapped once. pollAdd, pollRemove
+ * and pollUpdate only queue an entry in the shared submission ring (no system call unless it is
+ * full); wait() submits what is queued and waits in the same io_uring_enter.
+ */
+export interface IoUringBinding {
+  /** The ring's descriptor, readable (poll/epoll) while a completion waits in the ring. */
+  readonly fd: number;
+  /** io_uring_params.features (IORING_FEAT_*). */
+  readonly features: number;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+  /** IORING_SETUP_DEFER_TASKRUN is on: completion work runs only inside wait() (and submit's enter). */
+  readonly deferTaskrun: boolean;
+  /** A POLL_ADD for `events` (POLLIN, POLLOUT...) whose completions carry `data` (32 bits); flags: IoUring.POLL_ADD_MULTI. */
+  pollAdd(fd: number, events: number, data: number, flags?: number): void;
+  /**
+   * IORING_OP_POLL_REMOVE of the poll whose completions carry `target`. The removal's own completion carries
+   * `data`; without `data` it posts one only on failure (IOSQE_CQE_SKIP_SUCCESS), with data 0.
+   */
+  pollRemove(target: number, data?: number): void;
+  /**
+   * IORING_OP_ASYNC_CANCEL of the request whose completions carry `target`: unlike POLL_REMOVE (which
+   * fails with -EALREADY, leaving a multishot poll armed, while a wake-up of it is being handled), it
+   * always ends the poll (-ECANCELED). Its own completion as for pollRemove.
+   */
+  cancel(target: number, data?: number): void;
+  /** Changes a live poll in place; flags: POLL_UPDATE_EVENTS | POLL_UPDATE_USER_DATA (| POLL_ADD_MULTI to stay multishot). */
+  pollUpdate(target: number, newData: number, events: number, flags: number, data?: number): void;
+  /** Submits what is queued without waiting; returns how many entries the kernel took. */
+  submit(): number;
+  /**
+   * Submits what is queued and waits up to `timeoutMs` for a completion (none waited for when one is
+   * there already, or timeoutMs is 0), then fills `events` with up to `maxevents` [data, result] pairs:
+   * result is the poll mask, with IoUring.MORE set while a multishot poll goes on, or -errno.
+   */
+  wait(events: Int32Array, maxevents: number, timeoutMs?: number | null): number;
+  /** Entries queued and not yet submitted. */
+  pending(): number;
+  /** Completions the kernel ever had to hold back because the completion ring was full. */
+  overflow(): number;
+  /** Unmaps the rings and closes the descriptor (every poll ends). Idempotent. */
+  close(): void;
+}
+
+export interface IoUringConstructor {
+  /**
+   * io_uring_setup; throws its system error (ENOSYS, EPERM, EOPNOTSUPP before Linux 5.13).
+   * deferTaskrun asks for IORING_SETUP_DEFER_TASKRUN (with SINGLE_ISSUER), where the kernel has it.
+   */
+  new(sqEntries?: number, cqEntries?: number, deferTaskrun?: boolean): IoUringBinding;
+  /** Set in a wait() result while the multishot poll goes on (IORING_CQE_F_MORE). */
+  readonly MORE: number;
+  readonly POLL_ADD_MULTI: number;
+  /** IORING_POLL_ADD_LEVEL (the header's; Linux 6.18 refuses it for POLL_ADD with EINVAL). */
+  readonly POLL_ADD_LEVEL: number;
+  readonly POLL_UPDATE_EVENTS: number;
+  readonly POLL_UPDATE_USER_DATA: number;
 }
 
 /** The epoll calls, present on Linux. */

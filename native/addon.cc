@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSelect(env, exports);
   InitPoll(env, exports);
   InitEpoll(env, exports);
+  InitIoUring(env, exports);
   InitWaitThread(env, exports);
   InitLoopWatcher(env, exports);
   return exports;

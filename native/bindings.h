@@ -10,6 +10,7 @@ void InitBulkSend(Napi::Env env, Napi::Object exports);
 void InitSelect(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitEpoll(Napi::Env env, Napi::Object exports);
+void InitIoUring(Napi::Env env, Napi::Object exports);
 void InitWaitThread(Napi::Env env, Napi::Object exports);
 void InitLoopWatcher(Napi::Env env, Napi::Object exports);
 

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { onPath } from '../bench/machine';
 import { binding } from '../lib/native';
+import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { runNode } from './helpers';
 
 const source = path.resolve(__dirname, '..', '..', 'test', 'native', 'count-allocations.c');
@@ -101,8 +102,11 @@ describe('allocations per wake-up (attached mode)', function () {
 
   const routes = binding.LoopWatcher ? ['uv-poll', 'wait-thread'] : ['wait-thread'];
   for (const via of routes) {
-    for (const mechanism of binding.epoll_wait ? ['epoll', 'poll'] : ['poll']) {
-      if (via === 'uv-poll' && mechanism !== 'epoll') continue;
+    const mechanisms = binding.epoll_wait ? ['epoll', 'poll'] : ['poll'];
+    // io_uring where this process may use it: its level re-check rides in the turn's enter.
+    if (ioUringUnavailable() === null) mechanisms.push('io_uring');
+    for (const mechanism of mechanisms) {
+      if (via === 'uv-poll' && mechanism === 'poll') continue;
       it(`a reactor attached via ${via} on ${mechanism}: a turn (wake-up, select, dispatch, re-arm) allocates nothing beyond Node-API\'s one`, async () => {
         const perWakeup = await allocationsPerWakeup(counter!.library, counter!.dir, `
           const { binding } = require('./dist/lib/native');

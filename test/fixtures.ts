@@ -1,7 +1,7 @@
 /** Real-socket fixtures shared by the selector, reactor and echo suites. */
 import type { AttachedVia } from '../lib/attachment';
 import { binding, constants } from '../lib/native';
-import { createSelector, MechanismName } from '../lib/selectors/default';
+import { availableMechanisms, createSelector, MechanismName } from '../lib/selectors/default';
 import { EpollOptions } from '../lib/selectors/epoll';
 import { Selector } from '../lib/selectors/selector';
 
@@ -33,6 +33,11 @@ export function selectorVariants(): SelectorVariant[] {
     variants.push({ name: 'epoll', mechanism: 'epoll', options: {} });
     variants.push({ name: 'epoll-et', mechanism: 'epoll', options: { edgeTriggered: true } });
   }
+  // Where the kernel lets this process use io_uring (ioUringUnavailable() says why not elsewhere).
+  if (availableMechanisms().includes('io_uring')) {
+    variants.push({ name: 'io_uring', mechanism: 'io_uring', options: {} });
+    variants.push({ name: 'io_uring-et', mechanism: 'io_uring', options: { edgeTriggered: true } });
+  }
   return variants;
 }
 
@@ -42,13 +47,14 @@ export interface AttachVariant extends SelectorVariant {
 }
 
 /**
- * Every selector with every route it can attach by: epoll by Node's own loop ('uv-poll', where
+ * Every selector with every route it can attach by: epoll and io_uring by Node's own loop ('uv-poll', where
  * the addon was built with libuv) and by the helper thread; the others by the helper thread.
  */
 export function attachVariants(): AttachVariant[] {
   const variants: AttachVariant[] = [];
   for (const variant of selectorVariants()) {
-    const routes: AttachedVia[] = variant.mechanism === 'epoll' && binding.LoopWatcher ? ['uv-poll', 'wait-thread'] : ['wait-thread'];
+    const pollable = variant.mechanism === 'epoll' || variant.mechanism === 'io_uring';
+    const routes: AttachedVia[] = pollable && binding.LoopWatcher ? ['uv-poll', 'wait-thread'] : ['wait-thread'];
     for (const via of routes) {
       variants.push({ ...variant, via, name: routes.length > 1 ? `${variant.name} via ${via}` : variant.name });
     }

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { Report } from '../tools/lab/model';
+import { unavailableReason } from '../tools/lab/mechanisms';
 import { runChecked, summary } from './lab-helpers';
 
 describe('lab: half-close (peer sends 5 bytes, then shutdown(SHUT_WR); 2 more waits; then our own shutdown)', () => {
@@ -13,6 +14,7 @@ describe('lab: half-close (peer sends 5 bytes, then shutdown(SHUT_WR); 2 more wa
     assert.deepEqual(report.traces.map((t) => t.label), [
       'select', 'poll', 'poll+rdhup', 'epoll-lt', 'epoll-lt+rdhup', 'epoll-et', 'epoll-et+rdhup',
       'epoll-oneshot', 'epoll-oneshot+rdhup',
+      ...(unavailableReason('io_uring') === null ? ['io_uring', 'io_uring+rdhup'] : []),
     ]);
   });
 

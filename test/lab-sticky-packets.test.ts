@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { Report } from '../tools/lab/model';
+import { unavailableReason } from '../tools/lab/mechanisms';
 import { runChecked, summary, trace } from './lab-helpers';
 
 describe('lab: sticky-packets (TCP is a byte stream)', () => {
@@ -10,7 +11,8 @@ describe('lab: sticky-packets (TCP is a byte stream)', () => {
   });
 
   it('runs under every mechanism, and every count is the same under each: this is TCP, not readiness', () => {
-    assert.deepEqual(report.traces.map((t) => t.label), ['select', 'poll', 'epoll-lt', 'epoll-et', 'epoll-oneshot']);
+    assert.deepEqual(report.traces.map((t) => t.label), ['select', 'poll', 'epoll-lt', 'epoll-et', 'epoll-oneshot',
+      ...(unavailableReason('io_uring') === null ? ['io_uring'] : [])]);
     const counts = report.traces.map((t) => JSON.stringify({ ...t.summary.counts, split: undefined, recvs2: undefined, largestRecv: undefined }));
     assert.equal(new Set(counts).size, 1, counts.join('\n'));
     assert.match(report.conclusions.join('\n'), /The counts are the same under every mechanism/);

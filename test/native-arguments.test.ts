@@ -119,6 +119,9 @@ const K = {
   fileLength: integer(true, [-1, 2 ** 53, 2 ** 64]),
   /** A parameter this form does not read (e.g. arm's epfd when it polls a pollfd array). */
   unread: { typeErrors: [] } as Kind,
+  // io_uring: a 32-bit user_data or poll mask, required or optional.
+  uint32: integer(true, [-1, 2 ** 32]),
+  optionalUint32: integer(false, [-1, 2 ** 32]),
 };
 
 /** Three chunks a valid writev accepts, but with `bad` at `index` (no argument: a hole there). */
@@ -314,7 +317,47 @@ const TABLE: Record<string, Form[]> = {
       },
     },
   ],
+  IoUring: [
+    {
+      label: 'new IoUring(sqEntries, cqEntries, deferTaskrun)',
+      kinds: [integer(false, [0, -1, 32769, 2 ** 31]), integer(false, [-1, 65537, 2 ** 31]), K.optionalBoolean],
+      valid: () => [8, 16, false],
+      invoke: (args) => new b.IoUring!(...(args as [number, number, boolean])).close(),
+    },
+    {
+      label: '.pollAdd(fd, events, data, flags)',
+      kinds: [K.fd, K.uint32, K.uint32, integer(false, [-1, 16, 2 ** 31])],
+      valid: () => [socketpair(), C.POLLIN, 0xffffffff, 1],
+      invoke: onFreshRing('pollAdd'),
+    },
+    { label: '.pollRemove(target, data)', kinds: [K.uint32, K.optionalUint32], valid: () => [7, 0], invoke: onFreshRing('pollRemove') },
+    { label: '.cancel(target, data)', kinds: [K.uint32, K.optionalUint32], valid: () => [7, 0], invoke: onFreshRing('cancel') },
+    {
+      label: '.pollUpdate(target, newData, events, flags, data)',
+      kinds: [K.uint32, K.uint32, K.uint32, integer(true, [-1, 16, 2 ** 31]), K.optionalUint32],
+      valid: () => [7, 0, C.POLLIN, 2, 0],
+      invoke: onFreshRing('pollUpdate'),
+    },
+    {
+      label: '.wait(events, maxevents, timeoutMs)',
+      kinds: [K.epollEvents, integer(true, (args) => [0, -1, byteLength(args[0]) / 8 + 1, 2 ** 31]), K.timeout],
+      valid: () => [new Int32Array(8), 4, 0],
+      invoke: onFreshRing('wait'),
+    },
+  ],
 };
+
+/** Calls `method` on a ring of its own, closed again at once (what it queued is never submitted). */
+function onFreshRing(method: string): (args: unknown[]) => unknown {
+  return (args) => {
+    const ring = new b.IoUring!(4);
+    try {
+      return (ring as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...args);
+    } finally {
+      ring.close();
+    }
+  };
+}
 
 /** arm() on a thread of its own (one wait in flight per thread), closed again at once. */
 function armFreshThread(args: unknown[]): void {
@@ -327,7 +370,7 @@ function armFreshThread(args: unknown[]): void {
 }
 
 /** Exports that exist only on another platform. */
-const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux', LoopWatcher: 'linux' };
+const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux', LoopWatcher: 'linux', IoUring: 'linux' };
 /** Exports that are not functions. */
 const VALUES = ['constants', 'platform'];
 

@@ -357,13 +357,14 @@ describe('reactor', () => {
   }
 
   describe('attach routes', () => {
-    it('an epoll reactor attaches via uv-poll where the addon has it, every other one via wait-thread', function () {
+    it('an epoll or io_uring reactor attaches via uv-poll where the addon has it, every other one via wait-thread', function () {
       for (const variant of selectorVariants()) {
         const reactor = new Reactor(makeSelector(variant));
         try {
           assert.equal(reactor.attachedVia, null);
           reactor.attach();
-          const expected = variant.mechanism === 'epoll' && binding.LoopWatcher ? 'uv-poll' : 'wait-thread';
+          const pollable = variant.mechanism === 'epoll' || variant.mechanism === 'io_uring';
+          const expected = pollable && binding.LoopWatcher ? 'uv-poll' : 'wait-thread';
           assert.equal(reactor.attachedVia, expected, variant.name);
           reactor.detach();
           assert.equal(reactor.attachedVia, null);

@@ -109,8 +109,9 @@ export class EchoServer {
 
   constructor(options: EchoServerOptions = {}) {
     const edge = options.edge === true;
-    if (edge && options.reactor === undefined && (options.mechanism ?? 'epoll') !== 'epoll') {
-      throw new RangeError('Edge-triggered mode needs epoll');
+    const mechanism = options.mechanism ?? 'epoll';
+    if (edge && options.reactor === undefined && mechanism !== 'epoll' && mechanism !== 'io_uring') {
+      throw new RangeError('Edge-triggered mode needs epoll or io_uring');
     }
     this.ownsReactor = options.reactor === undefined;
     this.reactor = options.reactor ??

@@ -7,5 +7,7 @@ export { PollSelector } from './poll';
 export { WSAPollSelector } from './wsapoll';
 export { EpollSelector } from './epoll';
 export type { EpollOptions } from './epoll';
+export { IoUringSelector, ioUringUnavailable } from './io-uring';
+export type { IoUringOptions } from './io-uring';
 export { DefaultSelector, availableMechanisms, createSelector } from './default';
 export type { MechanismName } from './default';

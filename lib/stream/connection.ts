@@ -23,6 +23,7 @@ import { isSystemError, systemError } from '../errors';
 import { binding, constants, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { EpollSelector } from '../selectors/epoll';
+import { IoUringSelector } from '../selectors/io-uring';
 import { EVENT_READ, EVENT_WRITE } from '../selectors/selector';
 import { Timer } from '../timer-queue';
 import { connectTo, Endpoint, streamSocket } from './endpoint';
@@ -70,7 +71,7 @@ function idleTimersOf(reactor: Reactor): IdleTimers {
 
 function isEdgeTriggered(reactor: Reactor): boolean {
   const selector = reactor.selector;
-  return selector instanceof EpollSelector && selector.options.edgeTriggered === true;
+  return (selector instanceof EpollSelector || selector instanceof IoUringSelector) && selector.options.edgeTriggered === true;
 }
 
 function writeAfterEnd(): Error {
@@ -397,6 +398,11 @@ export class Connection {
     } finally {
       this.inEvent = false;
     }
+    // Edge-triggered, what the event queued goes out now unless the socket is known to be full: no
+    // new writable edge comes for a socket that never filled up, and not every mechanism's event
+    // carries the writable bit (epoll's does; an io_uring completion has only its wake-up's events).
+    if (this.edgeTriggered && !this.blocked && !this.destroyed && !this.connecting &&
+      (!this.queue.isEmpty || (this.writeEnded && !this.writeShut))) this.writable();
     if (!this.destroyed) this.applyInterest();
   }
 

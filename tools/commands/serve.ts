@@ -57,7 +57,7 @@ export function register(program: Command): void {
     .command('serve')
     .description('Run the read/write-separated multiplexed echo server (RFC 862 by default)')
     .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
-    .option('--edge', 'edge-triggered epoll (EPOLLET): accept/read/write until EAGAIN')
+    .option('--edge', 'edge-triggered epoll (EPOLLET), or io_uring\'s raw multishot edges: accept/read/write until EAGAIN')
     .option('--no-batch', 'epoll, level-triggered: one EPOLL_CTL_MOD per interest change, at once (default: applied just before the next wait)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 0)
@@ -93,7 +93,7 @@ Examples:
   iomux serve --mechanism select --suffix ' hello' --greeting 'Welcome!' --port 9000
   iomux serve --threads 2 --balance reuseport --port 9000`)
     .action((flags: ServeFlags) => {
-      if (flags.edge && flags.mechanism !== 'epoll') throw new InvalidArgumentError('--edge needs --mechanism epoll');
+      if (flags.edge && flags.mechanism !== 'epoll' && flags.mechanism !== 'io_uring') throw new InvalidArgumentError('--edge needs --mechanism epoll or io_uring');
       if (flags.via !== undefined && flags.mode !== 'attached') throw new InvalidArgumentError('--via needs --mode attached');
       const threaded = flags.threads > 1 || flags.balance !== undefined;
       if (threaded && flags.mode === 'attached') throw new InvalidArgumentError('--threads and --balance run blocking reactors on worker threads: not with --mode attached');

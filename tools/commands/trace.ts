@@ -9,8 +9,8 @@ const PARAM_FLAGS: ReadonlyArray<{ key: keyof LabParams; flags: string; help: st
   { key: 'bytes', flags: '--bytes <n>', help: 'bytes the peer sends (partial-read, half-close, sticky-packets)' },
   { key: 'chunk', flags: '--chunk <n>', help: 'bytes per read (partial-read) or per message (arrivals, oneshot-rearm, sticky-packets)' },
   { key: 'drain', flags: '--drain', help: 'read or accept until EAGAIN on every wake-up (partial-read, accept-storm)' },
-  { key: 'rearm', flags: '--rearm', help: 're-arm with EPOLL_CTL_MOD after every wake-up' },
-  { key: 'connections', flags: '--connections <n>', help: 'connections (accept-storm, thundering-herd)' },
+  { key: 'rearm', flags: '--rearm', help: 're-arm with EPOLL_CTL_MOD after every wake-up (multishot-end: a new POLL_ADD when a poll ended)' },
+  { key: 'connections', flags: '--connections <n>', help: 'connections (accept-storm, thundering-herd, multishot-end)' },
   { key: 'workers', flags: '--workers <n>', help: 'worker threads (thundering-herd)' },
   { key: 'messages', flags: '--messages <n>', help: 'messages sent one at a time (arrivals, oneshot-rearm) or back to back (sticky-packets)' },
   { key: 'waits', flags: '--waits <n>', help: 'waits counted per phase (writable, half-close)' },
@@ -30,10 +30,10 @@ interface TraceOptions extends Partial<LabParams> {
 export function register(program: Command): void {
   const command = program
     .command('trace')
-    .description('watch select, poll and epoll (level, edge, one-shot) handle the same scripted scenario, side by side')
+    .description('watch select, poll, epoll (level, edge, one-shot) and io_uring handle the same scripted scenario, side by side')
     .argument('[scenario]', 'which scenario to run (see --list)')
     .option('-l, --list', 'list the scenarios, one line each')
-    .option('-m, --mechanism <names...>', 'only these: select, poll, epoll-lt, epoll-et, epoll-oneshot, epoll, all (comma-separated or repeated)')
+    .option('-m, --mechanism <names...>', 'only these: select, poll, epoll-lt, epoll-et, epoll-oneshot, io_uring, epoll, all (comma-separated or repeated)')
     .option('--json', 'print the report as JSON')
     .option('--rows <n>', 'timeline rows shown per mechanism; 0 shows all', integer, 24);
   for (const { flags, help } of PARAM_FLAGS) {

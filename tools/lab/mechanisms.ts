@@ -4,11 +4,12 @@
  * events are the kernel's bits turned into names.
  */
 import { binding, constants, hasEpoll } from '../../lib/native';
-import type { EpollBinding } from '../../lib/native';
+import type { EpollBinding, IoUringBinding, IoUringConstructor } from '../../lib/native';
+import { ioUringUnavailable } from '../../lib/selectors/io-uring';
 import { PollFdArray } from '../../lib/pollfds';
 import type { EventName, MechanismName, Variant } from './model';
 
-export const MECHANISMS: readonly MechanismName[] = ['select', 'poll', 'epoll-lt', 'epoll-et', 'epoll-oneshot'];
+export const MECHANISMS: readonly MechanismName[] = ['select', 'poll', 'epoll-lt', 'epoll-et', 'epoll-oneshot', 'io_uring'];
 
 /** What the lab watches a descriptor for. */
 export interface Interest {
@@ -38,12 +39,17 @@ export interface Watcher {
 export function unavailableReason(mechanism: MechanismName): string | null {
   if (mechanism === 'poll' && typeof binding.poll !== 'function') return 'poll: not available on this platform';
   if (mechanism.startsWith('epoll') && !hasEpoll()) return `${mechanism}: epoll is Linux-only`;
+  if (mechanism === 'io_uring') {
+    const why = ioUringUnavailable();
+    if (why !== null) return `io_uring: ${why.message}`;
+  }
   return null;
 }
 
 /** 'select', 'poll+rdhup', 'epoll-lt+exclusive'. */
 export function variantLabel(v: Variant): string {
-  return v.mechanism + (v.rdhup ? '+rdhup' : '') + (v.exclusive ? '+exclusive' : '') + (v.batched ? '+batched' : '');
+  return v.mechanism + (v.rdhup ? '+rdhup' : '') + (v.exclusive ? '+exclusive' : '') + (v.batched ? '+batched' : '') +
+    (v.cqEntries !== undefined ? `+cq${v.cqEntries}` : '');
 }
 
 export function plainVariant(mechanism: MechanismName): Variant {
@@ -70,12 +76,14 @@ export function parseMechanisms(values: readonly string[] | undefined): Mechanis
 export function openWatcher(variant: Variant): Watcher {
   const reason = unavailableReason(variant.mechanism);
   if (reason) throw new Error(reason);
+  if (variant.mechanism === 'io_uring' && binding.IoUring === undefined) throw new Error('io_uring is Linux-only');
   if (variant.exclusive && !variant.mechanism.startsWith('epoll')) {
     throw new RangeError('EPOLLEXCLUSIVE exists only for epoll');
   }
   if (variant.rdhup && variant.mechanism === 'select') throw new RangeError('select has no RDHUP');
   if (variant.mechanism === 'select') return new SelectWatcher(variant);
   if (variant.mechanism === 'poll') return new PollWatcher(variant);
+  if (variant.mechanism === 'io_uring') return new IoUringWatcher(variant);
   return new EpollWatcher(variant);
 }
 
@@ -254,6 +262,101 @@ class EpollWatcher implements Watcher {
   }
 }
 
+/**
+ * io_uring: one multishot IORING_OP_POLL_ADD per descriptor, and nothing more: no re-check, no
+ * automatic re-arm (the selector adds those; the lab shows what the kernel does). A completion's
+ * user_data is the descriptor plus a generation, so one from a poll already removed is not
+ * mistaken for the new poll's; a completion without IORING_CQE_F_MORE is shown as END.
+ */
+class IoUringWatcher implements Watcher {
+  private readonly ring: IoUringBinding;
+  private readonly events = new Int32Array(2 * 64);
+  /** fd -> the generation of its live poll (user_data = generation * 2^20 + fd). */
+  private readonly generations = new Map<number, number>();
+  private nextGeneration = 1;
+  private static readonly REPORTED: ReadonlyArray<readonly [EventName, number | undefined]> = [
+    ['IN', constants.POLLIN],
+    ['PRI', constants.POLLPRI],
+    ['OUT', constants.POLLOUT],
+    ['ERR', constants.POLLERR],
+    ['HUP', constants.POLLHUP],
+    ['RDHUP', constants.POLLRDHUP],
+  ];
+  private static readonly FD_BITS = 2 ** 20;
+  /** The removals' own completions carry this, and are not shown. */
+  private static readonly INTERNAL = 0xffffffff;
+
+  constructor(readonly variant: Variant) {
+    const IoUring = binding.IoUring as IoUringConstructor;
+    // The submission ring may not be larger than the completion ring.
+    this.ring = new IoUring(Math.min(64, variant.cqEntries ?? 64), variant.cqEntries ?? 0);
+  }
+
+  add(fd: number, interest: Interest): void {
+    if (this.generations.has(fd)) throw new Error(`fd ${fd} is already registered`);
+    if (fd >= IoUringWatcher.FD_BITS) throw new RangeError(`fd ${fd} is too large for the lab's io_uring tokens`);
+    const generation = this.nextGeneration++ % 4095 + 1;
+    this.generations.set(fd, generation);
+    this.ring.pollAdd(fd, this.bits(interest), generation * IoUringWatcher.FD_BITS + fd, (binding.IoUring as IoUringConstructor).POLL_ADD_MULTI);
+  }
+
+  /** A new poll for the new interest (like EPOLL_CTL_MOD, it reports what is ready now). */
+  modify(fd: number, interest: Interest): void {
+    this.remove(fd);
+    this.add(fd, interest);
+  }
+
+  remove(fd: number): void {
+    const generation = this.generations.get(fd);
+    if (generation === undefined) throw new Error(`fd ${fd} is not registered`);
+    this.generations.delete(fd);
+    this.ring.pollRemove(generation * IoUringWatcher.FD_BITS + fd, IoUringWatcher.INTERNAL);
+  }
+
+  wait(timeoutMs: number): Readiness[] {
+    const IoUring = binding.IoUring as IoUringConstructor;
+    const n = this.ring.wait(this.events, this.events.length / 2, timeoutMs);
+    const ready: Readiness[] = [];
+    for (let i = 0; i < n; i++) {
+      const data = this.events[2 * i] >>> 0;
+      const result = this.events[2 * i + 1];
+      const fd = data % IoUringWatcher.FD_BITS;
+      if (data === IoUringWatcher.INTERNAL || this.generations.get(fd) !== Math.floor(data / IoUringWatcher.FD_BITS)) continue;
+      if (result < 0) throw new Error(`io_uring poll of fd ${fd} failed with errno ${-result}`);
+      const events = namesOf(result, IoUringWatcher.REPORTED);
+      if ((result & IoUring.MORE) === 0) {
+        events.push('END');
+        // The kernel holds no poll for it any more: only add() (a new poll) brings it back.
+        this.generations.delete(fd);
+      }
+      ready.push({ fd, events });
+    }
+    return ready;
+  }
+
+  /** Whether `fd` still has a live poll (false once an END was seen). */
+  armed(fd: number): boolean {
+    return this.generations.has(fd);
+  }
+
+  describe(fd: number, interest: Interest): string {
+    return describeRegistration(this.variant, fd, interest);
+  }
+
+  close(): void {
+    this.ring.close();
+    this.generations.clear();
+  }
+
+  private bits(interest: Interest): number {
+    let bits = 0;
+    if (interest.read) bits |= constants.POLLIN;
+    if (interest.write) bits |= constants.POLLOUT;
+    if (this.variant.rdhup) bits |= constants.POLLRDHUP ?? 0;
+    return bits;
+  }
+}
+
 function epoll(): EpollBinding {
   if (!hasEpoll(binding)) throw new Error('epoll is Linux-only');
   return binding;
@@ -276,6 +379,13 @@ export function describeRegistration(variant: Variant, fd: number, interest: Int
     if (interest.write) names.push('POLLOUT');
     if (variant.rdhup) names.push('POLLRDHUP');
     return `poll([{fd: ${fd}, events: ${joinFlags(names)}}]) on every wait`;
+  }
+  if (variant.mechanism === 'io_uring') {
+    const names: string[] = [];
+    if (interest.read) names.push('POLLIN');
+    if (interest.write) names.push('POLLOUT');
+    if (variant.rdhup) names.push('POLLRDHUP');
+    return `io_uring POLL_ADD(${fd}, ${joinFlags(names)}, IORING_POLL_ADD_MULTI)`;
   }
   return `epoll_ctl(ADD, ${fd}, ${joinFlags(epollFlags(variant, interest).map(([name]) => name))})`;
 }

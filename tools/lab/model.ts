@@ -4,13 +4,14 @@
  */
 
 /** The mechanisms the lab compares, in the order it shows them. */
-export type MechanismName = 'select' | 'poll' | 'epoll-lt' | 'epoll-et' | 'epoll-oneshot';
+export type MechanismName = 'select' | 'poll' | 'epoll-lt' | 'epoll-et' | 'epoll-oneshot' | 'io_uring';
 
 /**
  * Readiness as names, the same for every mechanism so traces compare side by side. select() only says
- * readable / writable / exceptional, which the lab shows as IN / OUT / PRI.
+ * readable / writable / exceptional, which the lab shows as IN / OUT / PRI. END is io_uring's: the
+ * completion came without IORING_CQE_F_MORE, so the multishot poll is over until armed again.
  */
-export type EventName = 'IN' | 'PRI' | 'OUT' | 'ERR' | 'HUP' | 'RDHUP' | 'NVAL';
+export type EventName = 'IN' | 'PRI' | 'OUT' | 'ERR' | 'HUP' | 'RDHUP' | 'NVAL' | 'END';
 
 /** One mechanism, configured: a column of the side-by-side comparison. */
 export interface Variant {
@@ -21,6 +22,8 @@ export interface Variant {
   exclusive: boolean;
   /** interest-churn: interest changes applied just before the next wait, not at once (epoll-lt). */
   batched?: boolean;
+  /** io_uring: completion ring entries (multishot-end makes it small). Default: the kernel's, for 64 entries. */
+  cqEntries?: number;
 }
 
 /**

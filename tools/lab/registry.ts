@@ -14,9 +14,11 @@ import { oneshotRearm } from './scenarios/oneshot-rearm';
 import { thunderingHerd } from './scenarios/thundering-herd';
 import { interestChurn } from './scenarios/interest-churn';
 import { stickyPackets } from './scenarios/sticky-packets';
+import { multishotEnd } from './scenarios/multishot-end';
 
 export const SCENARIOS: readonly Scenario[] = [
   partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd, interestChurn, stickyPackets,
+  multishotEnd,
 ];
 
 /** Parameters every scenario takes. */

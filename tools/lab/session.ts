@@ -67,6 +67,7 @@ export class Session {
   /** EPOLL_CTL_MOD with the same interest; the action text says what happened, per mechanism. */
   rearm(fd: number, interest: Interest): string {
     this.watcher.modify(fd, interest);
+    if (this.variant.mechanism === 'io_uring') return 're-armed (POLL_REMOVE + a new POLL_ADD)';
     return this.variant.mechanism.startsWith('epoll') ? 're-armed (EPOLL_CTL_MOD)' : 're-registered (no-op)';
   }
 
