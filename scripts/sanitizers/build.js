@@ -38,10 +38,9 @@ const target = {
 };
 fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(path.join(dir, 'binding.gyp'), `${JSON.stringify({ targets: [target] }, null, 2)}\n`);
-// npm's own node-gyp (npm run names it in npm_config_node_gyp; beside node otherwise), else one on PATH.
+// npm's own node-gyp (npm run names it in npm_config_node_gyp), else one on PATH.
 const args = ['rebuild', '--release', `--directory=${dir}`];
-const bundled = path.join(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-const nodeGyp = process.env.npm_config_node_gyp || (fs.existsSync(bundled) ? bundled : null);
+const nodeGyp = process.env.npm_config_node_gyp;
 if (nodeGyp) execFileSync(process.execPath, [nodeGyp, ...args], { cwd: dir, stdio: 'inherit' });
 else execFileSync('node-gyp', args, { cwd: dir, stdio: 'inherit' });
 console.log(`${kind} addon: ${path.relative(root, path.join(dir, 'build', 'Release', 'iomux.node'))}`);
