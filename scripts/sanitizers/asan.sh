@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-node scripts/sanitizers/build.js asan
+npm run --silent build:asan   # through npm: it hands node-gyp its configuration (nodedir, node-gyp itself)
 npm run --silent build:ts
 
 # The suites over the native layer: native, selectors, reactor (with its helper threads), sockets,

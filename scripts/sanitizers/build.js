@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Builds the addon with a sanitizer into its own directory, leaving build/ (the normal addon) alone:
 //
-//   node scripts/sanitizers/build.js asan   ->  build-asan/build/Release/iomux.node  (-fsanitize=address,undefined)
-//   node scripts/sanitizers/build.js tsan   ->  build-tsan/build/Release/iomux.node  (-fsanitize=thread)
+//   npm run build:asan  (node scripts/sanitizers/build.js asan)  ->  build-asan/build/Release/iomux.node  (-fsanitize=address,undefined)
+//   npm run build:tsan  (node scripts/sanitizers/build.js tsan)  ->  build-tsan/build/Release/iomux.node  (-fsanitize=thread)
 //
 // node-gyp always builds in <dir>/build, so this writes build-<kind>/binding.gyp: the addon target of
 // the root binding.gyp (same sources, defines and flags; read from it, not copied) with the sanitizer

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-node scripts/sanitizers/build.js tsan
+npm run --silent build:tsan   # through npm: it hands node-gyp its configuration (nodedir, node-gyp itself)
 npm run --silent build:ts
 
 if [ $# -gt 0 ]; then
