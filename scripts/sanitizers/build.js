@@ -6,7 +6,7 @@
 //
 // node-gyp always builds in <dir>/build, so this writes build-<kind>/binding.gyp: the addon target of
 // the root binding.gyp (same sources, defines and flags; read from it, not copied) with the sanitizer
-// flags added, and runs node-gyp there. Load the result with IOMUX_ADDON_PATH (lib/native.ts).
+// flags added, and runs node-gyp there (incremental, as npm run build:native). Load the result with IOMUX_ADDON_PATH (lib/native.ts).
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -39,7 +39,7 @@ const target = {
 fs.mkdirSync(dir, { recursive: true });
 fs.writeFileSync(path.join(dir, 'binding.gyp'), `${JSON.stringify({ targets: [target] }, null, 2)}\n`);
 // npm's own node-gyp (npm run names it in npm_config_node_gyp), else one on PATH.
-const args = ['rebuild', '--release', `--directory=${dir}`];
+const args = ['configure', 'build', '--release', `--directory=${dir}`];
 const nodeGyp = process.env.npm_config_node_gyp;
 if (nodeGyp) execFileSync(process.execPath, [nodeGyp, ...args], { cwd: dir, stdio: 'inherit' });
 else execFileSync('node-gyp', args, { cwd: dir, stdio: 'inherit' });
