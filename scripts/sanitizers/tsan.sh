@@ -27,8 +27,8 @@ trap 'rm -rf "$reports"' EXIT
 
 # ignore_noninstrumented_modules: node and V8 are not instrumented, so their own memory accesses
 # (through intercepted memcpy and the like) would be reported against nothing; only the addon's
-# accesses count. Synchronisation through pthreads (mutexes, condition variables, thread start and
-# join) is still seen wherever it is called from.
+# accesses count. The addon's own synchronisation (std::mutex, std::condition_variable, std::thread:
+# pthread calls, which TSan intercepts) is seen.
 export LD_PRELOAD
 LD_PRELOAD=$(gcc -print-file-name=libtsan.so)
 export IOMUX_ADDON_PATH=$root/build-tsan/build/Release/iomux.node
