@@ -319,8 +319,14 @@ export type EpollBinding = Required<Pick<Binding, 'epoll_create1' | 'epoll_ctl' 
 
 const packageRoot = path.resolve(__dirname, '..', '..');
 
-/** The loaded addon (a prebuild if one matches, else build/Release). */
-export const binding: Binding = nodeGypBuild(packageRoot) as Binding;
+/**
+ * The loaded addon: a prebuild if one matches, else build/Release. IOMUX_ADDON_PATH names another
+ * build of the same addon to load instead (the sanitizer builds in build-asan/ and build-tsan/:
+ * docs/sanitizers.md).
+ */
+const addonPath = process.env.IOMUX_ADDON_PATH;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const binding: Binding = (addonPath ? require(path.resolve(addonPath)) : nodeGypBuild(packageRoot)) as Binding;
 export const constants: Constants = binding.constants;
 
 export function hasEpoll(b: Binding = binding): b is Binding & EpollBinding {

@@ -22,7 +22,9 @@ describe('reactor', () => {
     it('fire in deadline order, cleared ones never, intervals repeat; run() returns when nothing is left', () => {
       const reactor = new Reactor();
       const fired: string[] = [];
-      reactor.setTimeout(() => fired.push('b'), 6);
+      // 'b' is armed first with the later deadline; the gap (48 ms) outlasts a descheduling between
+      // the two calls on a busy machine or under a sanitizer, which a 4 ms gap did not.
+      reactor.setTimeout(() => fired.push('b'), 50);
       reactor.setTimeout(() => fired.push('a'), 2);
       const cleared = reactor.setTimeout(() => fired.push('never'), 4);
       reactor.clearTimer(cleared);
