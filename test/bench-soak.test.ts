@@ -16,7 +16,7 @@ import { programPath } from '../bench/programs';
 import type { ChurnReport, HoldReport } from '../bench/soak';
 import type { SuiteResult } from '../bench/suite';
 
-const cli = path.resolve(__dirname, '..', 'lib', 'cli.js');
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
 
 function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
