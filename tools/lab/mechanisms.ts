@@ -159,11 +159,11 @@ class PollWatcher implements Watcher {
 
   add(fd: number, interest: Interest): void {
     if (this.slots.has(fd)) throw new Error(`fd ${fd} is already registered`);
-    this.slots.set(fd, this.pollfds.push(fd, this.bits(interest)));
+    this.slots.set(fd, this.pollfds.push(fd, pollBits(interest, this.variant)));
   }
 
   modify(fd: number, interest: Interest): void {
-    this.pollfds.setEvents(this.slot(fd), this.bits(interest));
+    this.pollfds.setEvents(this.slot(fd), pollBits(interest, this.variant));
   }
 
   remove(fd: number): void {
@@ -193,14 +193,6 @@ class PollWatcher implements Watcher {
   close(): void {
     this.pollfds.clear();
     this.slots.clear();
-  }
-
-  private bits(interest: Interest): number {
-    let bits = 0;
-    if (interest.read) bits |= constants.POLLIN;
-    if (interest.write) bits |= constants.POLLOUT;
-    if (this.variant.rdhup) bits |= constants.POLLRDHUP ?? 0;
-    return bits;
   }
 
   private slot(fd: number): number {
@@ -297,7 +289,7 @@ class IoUringWatcher implements Watcher {
     if (fd >= IoUringWatcher.FD_BITS) throw new RangeError(`fd ${fd} is too large for the lab's io_uring tokens`);
     const generation = this.nextGeneration++ % 4095 + 1;
     this.generations.set(fd, generation);
-    this.ring.pollAdd(fd, this.bits(interest), generation * IoUringWatcher.FD_BITS + fd, (binding.IoUring as IoUringConstructor).POLL_ADD_MULTI);
+    this.ring.pollAdd(fd, pollBits(interest, this.variant), generation * IoUringWatcher.FD_BITS + fd, (binding.IoUring as IoUringConstructor).POLL_ADD_MULTI);
   }
 
   /** A new poll for the new interest (like EPOLL_CTL_MOD, it reports what is ready now). */
@@ -347,14 +339,15 @@ class IoUringWatcher implements Watcher {
     this.ring.close();
     this.generations.clear();
   }
+}
 
-  private bits(interest: Interest): number {
-    let bits = 0;
-    if (interest.read) bits |= constants.POLLIN;
-    if (interest.write) bits |= constants.POLLOUT;
-    if (this.variant.rdhup) bits |= constants.POLLRDHUP ?? 0;
-    return bits;
-  }
+/** The poll(2) bits for an interest: poll and io_uring's POLL_ADD take the same mask. */
+function pollBits(interest: Interest, variant: Variant): number {
+  let bits = 0;
+  if (interest.read) bits |= constants.POLLIN;
+  if (interest.write) bits |= constants.POLLOUT;
+  if (variant.rdhup) bits |= constants.POLLRDHUP ?? 0;
+  return bits;
 }
 
 function epoll(): EpollBinding {
