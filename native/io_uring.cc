@@ -91,30 +91,22 @@ class IoUring : public Napi::ObjectWrap<IoUring> {
   // poll completes with -ECANCELED. The removal's own completion carries `data`; without `data` it
   // posts one only if it fails (IOSQE_CQE_SKIP_SUCCESS, Linux 5.17+), with data 0: -ENOENT when the
   // poll had already ended.
-  Napi::Value PollRemove(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    CheckOpen(env);
-    uint32_t target = static_cast<uint32_t>(ArgInteger(info, 0, "target", 0, UINT32_MAX));
-    CompletionData data = ArgCompletionData(info, 1);
-    io_uring_sqe* sqe = Sqe(env);
-    sqe->opcode = IORING_OP_POLL_REMOVE;
-    sqe->fd = -1;
-    sqe->addr = target;
-    SetCompletionData(sqe, data);
-    return env.Undefined();
-  }
+  Napi::Value PollRemove(const Napi::CallbackInfo& info) { return QueueRemoval(info, IORING_OP_POLL_REMOVE); }
 
   // cancel(target, data): IORING_OP_ASYNC_CANCEL of the request whose completions carry `target`.
   // Unlike POLL_REMOVE, which fails with -EALREADY while a wake-up of the poll is being handled (and
   // then leaves a multishot poll armed), a cancel marks the poll so that it ends in that case too:
   // it completes with -ECANCELED. `data` as for pollRemove (-ENOENT: nothing to cancel).
-  Napi::Value Cancel(const Napi::CallbackInfo& info) {
+  Napi::Value Cancel(const Napi::CallbackInfo& info) { return QueueRemoval(info, IORING_OP_ASYNC_CANCEL); }
+
+  // pollRemove and cancel: (target, data) -> an entry of `opcode` aimed at the request carrying `target`.
+  Napi::Value QueueRemoval(const Napi::CallbackInfo& info, uint8_t opcode) {
     Napi::Env env = info.Env();
     CheckOpen(env);
     uint32_t target = static_cast<uint32_t>(ArgInteger(info, 0, "target", 0, UINT32_MAX));
     CompletionData data = ArgCompletionData(info, 1);
     io_uring_sqe* sqe = Sqe(env);
-    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->opcode = opcode;
     sqe->fd = -1;
     sqe->addr = target;
     SetCompletionData(sqe, data);
