@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "histogram.h"
 
 /* The byte stream every connection sends: a pseudo-random pattern with a prime period, stored with
  * one extra chunk appended so that any window of up to CHUNK bytes is contiguous. */
@@ -50,25 +51,9 @@ static long n_conns = 100, depth = 1, size = 64;
 static int epfd;
 static connection *conns;
 
-/* Latency histogram: 32 linear sub-buckets per power of two (about 3% resolution), in ns. */
-#define SUB_BITS 5
-#define SUB (1 << SUB_BITS)
-#define BUCKETS (64 * SUB)
+/* Latency histogram (histogram.h's buckets), in ns. */
 static uint64_t histogram[BUCKETS];
 static uint64_t latency_count, latency_sum_ns, latency_max_ns;
-
-static int bucket_of(uint64_t v) {
-  if (v < SUB) return (int)v;
-  int e = 63 - __builtin_clzll(v);
-  return (e - SUB_BITS + 1) * SUB + (int)((v >> (e - SUB_BITS)) - SUB);
-}
-
-static double bucket_middle(int index) {
-  if (index < SUB) return index;
-  int e = index / SUB + SUB_BITS - 1;
-  uint64_t mantissa = (uint64_t)(index % SUB + SUB);
-  return ((double)(mantissa << (e - SUB_BITS)) + (double)((mantissa + 1) << (e - SUB_BITS))) / 2;
-}
 
 static double percentile_us(double p) {
   if (latency_count == 0) return 0;

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "histogram.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -53,27 +54,11 @@ static void fill_pattern(void) {
   for (int i = PERIOD; i < PERIOD + MAX_SIZE; i++) pattern[i] = pattern[i - PERIOD];
 }
 
-/* ---- latency: 32 linear sub-buckets per power of two (about 3 % resolution), in ns ---- */
-#define SUB_BITS 5
-#define SUB (1 << SUB_BITS)
-#define BUCKETS (64 * SUB)
+/* ---- latency: histogram.h's buckets, in ns ---- */
 typedef struct {
   uint64_t counts[BUCKETS];
   uint64_t n, max;
 } histogram;
-
-static int bucket_of(uint64_t v) {
-  if (v < SUB) return (int)v;
-  int e = 63 - __builtin_clzll(v);
-  return (e - SUB_BITS + 1) * SUB + (int)((v >> (e - SUB_BITS)) - SUB);
-}
-
-static double bucket_middle(int index) {
-  if (index < SUB) return index;
-  int e = index / SUB + SUB_BITS - 1;
-  uint64_t mantissa = (uint64_t)(index % SUB + SUB);
-  return ((double)(mantissa << (e - SUB_BITS)) + (double)((mantissa + 1) << (e - SUB_BITS))) / 2;
-}
 
 static void record(histogram *h, uint64_t ns) {
   h->counts[bucket_of(ns)]++;
