@@ -36,8 +36,6 @@ trap 'rm -rf "$reports"' EXIT
 # Leak checking is on in node processes only (include_if_exists reads $reports/<program>.options):
 # the shells and tools some tests run get libasan too, and their exit-time leaks are not ours.
 echo detect_leaks=1 > "$reports/node.options"
-export LD_PRELOAD
-LD_PRELOAD=$(gcc -print-file-name=libasan.so)
 export IOMUX_ADDON_PATH=$root/build-asan/build/Release/iomux.node
 export ASAN_OPTIONS="detect_leaks=0:include_if_exists=$reports/%b.options:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$reports/asan"
 export LSAN_OPTIONS="suppressions=$root/test/sanitizers/lsan.supp:print_suppressions=0"
@@ -45,23 +43,6 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export IOMUX_RANDOM_CALLS=${IOMUX_RANDOM_CALLS:-50000}
 
 echo "== ASan+UBSan: ${#suites[@]} suites, $IOMUX_RANDOM_CALLS random calls, addon $IOMUX_ADDON_PATH"
-status=0
-node node_modules/mocha/bin/mocha.js "${suites[@]}" 2>&1 | tee "$output" || status=$?
-unset LD_PRELOAD
-
-found=0
-for report in "$reports"/asan.*; do
-  [ -e "$report" ] || continue
-  found=1
-  echo "== sanitizer report: $report"
-  cat "$report"
-done
-if grep -qE 'runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer' "$output"; then
-  found=1
-  echo "== a sanitizer report in the test output (above)"
-fi
-if [ "$found" -ne 0 ] || [ "$status" -ne 0 ]; then
-  echo "test:asan FAILED (mocha exit status $status, sanitizer reports: $found)"
-  exit 1
-fi
-echo "test:asan: no sanitizer report"
+# shellcheck source=run-suites.sh
+. "$root/scripts/sanitizers/run-suites.sh"
+run_suites asan libasan.so 'runtime error:|ERROR: (Address|Leak|UndefinedBehavior)Sanitizer'

@@ -29,29 +29,10 @@ trap 'rm -rf "$reports"' EXIT
 # (through intercepted memcpy and the like) would be reported against nothing; only the addon's
 # accesses count. The addon's own synchronisation (std::mutex, std::condition_variable, std::thread:
 # pthread calls, which TSan intercepts) is seen.
-export LD_PRELOAD
-LD_PRELOAD=$(gcc -print-file-name=libtsan.so)
 export IOMUX_ADDON_PATH=$root/build-tsan/build/Release/iomux.node
 export TSAN_OPTIONS="ignore_noninstrumented_modules=1:halt_on_error=1:second_deadlock_stack=1:log_path=$reports/tsan"
 
 echo "== TSan: ${#suites[@]} suites, addon $IOMUX_ADDON_PATH"
-status=0
-node node_modules/mocha/bin/mocha.js "${suites[@]}" 2>&1 | tee "$output" || status=$?
-unset LD_PRELOAD
-
-found=0
-for report in "$reports"/tsan.*; do
-  [ -e "$report" ] || continue
-  found=1
-  echo "== sanitizer report: $report"
-  cat "$report"
-done
-if grep -qE 'WARNING: ThreadSanitizer|ERROR: ThreadSanitizer' "$output"; then
-  found=1
-  echo "== a sanitizer report in the test output (above)"
-fi
-if [ "$found" -ne 0 ] || [ "$status" -ne 0 ]; then
-  echo "test:tsan FAILED (mocha exit status $status, sanitizer reports: $found)"
-  exit 1
-fi
-echo "test:tsan: no sanitizer report"
+# shellcheck source=run-suites.sh
+. "$root/scripts/sanitizers/run-suites.sh"
+run_suites tsan libtsan.so 'WARNING: ThreadSanitizer|ERROR: ThreadSanitizer'
