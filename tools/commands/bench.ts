@@ -138,7 +138,7 @@ export function register(program: Command): void {
     .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
     .addHelpText('after', `
 Without part flags scaling, micro, echo, interest, files and a short threads part run: the default
-suite takes about three minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
+suite takes three to four minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
 allows), C up to 1000 and S = 64 and 4096, runs the threads part complete and adds the FTP benchmark
 with ftpbench's N = 200 (about two more minutes). The soak part runs only with --soak.
 
