@@ -41,7 +41,7 @@ describe('WaitThread (the attached mode\'s helper thread)', () => {
   it('when the system cannot start the thread: a system error (EAGAIN, pthread_create), no crash, nothing left behind', async function () {
     // RLIMIT_AS just above what the process maps leaves no room for a new thread's stack (8 MiB):
     // pthread_create fails with EAGAIN, a real failure of the real call.
-    if (process.platform !== 'linux' || !onPath('prlimit')) this.skip();
+    if (process.platform !== 'linux' || !onPath('prlimit')) this.skip(); // Needs Linux's prlimit(1) to lower RLIMIT_AS.
     const result = await runNode(`
       const fs = require('node:fs');
       const { execFileSync } = require('node:child_process');

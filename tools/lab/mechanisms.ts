@@ -139,19 +139,21 @@ class SelectWatcher implements Watcher {
   }
 }
 
+/** The poll(2) bits the lab names: poll's revents and io_uring's POLL_ADD completions share them. */
+const POLL_REPORTED: ReadonlyArray<readonly [EventName, number | undefined]> = [
+  ['IN', constants.POLLIN],
+  ['PRI', constants.POLLPRI],
+  ['OUT', constants.POLLOUT],
+  ['ERR', constants.POLLERR],
+  ['HUP', constants.POLLHUP],
+  ['RDHUP', constants.POLLRDHUP],
+  ['NVAL', constants.POLLNVAL],
+];
+
 /** poll(): one pollfd array, used in place by every call. */
 class PollWatcher implements Watcher {
   private readonly pollfds = new PollFdArray(4);
   private readonly slots = new Map<number, number>();
-  private static readonly REPORTED: ReadonlyArray<readonly [EventName, number | undefined]> = [
-    ['IN', constants.POLLIN],
-    ['PRI', constants.POLLPRI],
-    ['OUT', constants.POLLOUT],
-    ['ERR', constants.POLLERR],
-    ['HUP', constants.POLLHUP],
-    ['RDHUP', constants.POLLRDHUP],
-    ['NVAL', constants.POLLNVAL],
-  ];
 
   constructor(readonly variant: Variant) {
     if (variant.rdhup && constants.POLLRDHUP === undefined) throw new Error('POLLRDHUP is Linux-only');
@@ -181,7 +183,7 @@ class PollWatcher implements Watcher {
     const ready: Readiness[] = [];
     for (let i = 0; i < this.pollfds.length && ready.length < n; i++) {
       const revents = this.pollfds.revents(i);
-      if (revents) ready.push({ fd: this.pollfds.fd(i), events: namesOf(revents, PollWatcher.REPORTED) });
+      if (revents) ready.push({ fd: this.pollfds.fd(i), events: namesOf(revents, POLL_REPORTED) });
     }
     return ready;
   }
@@ -266,14 +268,6 @@ class IoUringWatcher implements Watcher {
   /** fd -> the generation of its live poll (user_data = generation * 2^20 + fd). */
   private readonly generations = new Map<number, number>();
   private nextGeneration = 1;
-  private static readonly REPORTED: ReadonlyArray<readonly [EventName, number | undefined]> = [
-    ['IN', constants.POLLIN],
-    ['PRI', constants.POLLPRI],
-    ['OUT', constants.POLLOUT],
-    ['ERR', constants.POLLERR],
-    ['HUP', constants.POLLHUP],
-    ['RDHUP', constants.POLLRDHUP],
-  ];
   private static readonly FD_BITS = 2 ** 20;
   /** The removals' own completions carry this, and are not shown. */
   private static readonly INTERNAL = 0xffffffff;
@@ -315,7 +309,7 @@ class IoUringWatcher implements Watcher {
       const fd = data % IoUringWatcher.FD_BITS;
       if (data === IoUringWatcher.INTERNAL || this.generations.get(fd) !== Math.floor(data / IoUringWatcher.FD_BITS)) continue;
       if (result < 0) throw new Error(`io_uring poll of fd ${fd} failed with errno ${-result}`);
-      const events = namesOf(result, IoUringWatcher.REPORTED);
+      const events = namesOf(result, POLL_REPORTED);
       if ((result & IoUring.MORE) === 0) {
         events.push('END');
         // The kernel holds no poll for it any more: only add() (a new poll) brings it back.
