@@ -93,8 +93,11 @@ export class Reactor implements Disposable {
   private attachment: Attachment | null = null;
   private referenced = true;
   /** Callbacks for the reactor's turn (defer()); items before deferredHead have run. */
-  private deferred: (() => void)[] = [];
+  private readonly deferred: (() => void)[] = [];
   private deferredHead = 0;
+  private draining = false;
+  /** close() was called from a deferred callback: the running drain goes on until the queue is empty. */
+  private drainAll = false;
   /**
    * Called, once a turn is complete, with each error a handler or timer callback threw during it
    * (and, attached, with a failed wait). Default: rethrow (see the class comment for where to).
@@ -314,9 +317,7 @@ export class Reactor implements Disposable {
     neverRun.delete(this);
     this.detach();
     this.stopRequested = true;
-    if (!this.selector.closed) {
-      for (let rounds = 0; rounds < 16 && this.deferred.length > 0; rounds++) this.runDeferred();
-    }
+    if (!this.selector.closed && this.deferred.length > 0) this.runDeferred(true);
     this.selector.close();
     if (this.failures.length > 0) this.reportFailures();
   }
@@ -357,28 +358,40 @@ export class Reactor implements Disposable {
     return dispatched;
   }
 
-  /** Runs the callbacks deferred so far (not those they defer: those wait for the next turn). */
-  private runDeferred(): void {
-    const queue = this.deferred;
-    const end = queue.length;
+  /**
+   * Runs the callbacks deferred so far; those they defer wait for the next turn, unless `all`
+   * (close(): nothing will turn again). Re-entered from a callback (one that closes the reactor),
+   * it leaves the work to the loop already running.
+   */
+  private runDeferred(all = false): void {
+    if (this.draining) {
+      if (all) this.drainAll = true;
+      return;
+    }
+    this.draining = true;
     const wasInTurn = this.inTurn;
     this.inTurn = true;
+    const queue = this.deferred;
     try {
-      while (this.deferredHead < end) {
-        const callback = queue[this.deferredHead];
-        queue[this.deferredHead++] = undefined as unknown as () => void;
-        try {
-          callback();
-        } catch (err) {
-          this.failures.push(err);
+      let rounds = 0;
+      do {
+        const end = queue.length;
+        while (this.deferredHead < end) {
+          const callback = queue[this.deferredHead];
+          queue[this.deferredHead++] = undefined as unknown as () => void;
+          try {
+            callback();
+          } catch (err) {
+            this.failures.push(err);
+          }
         }
-      }
+      } while ((all || this.drainAll) && this.deferredHead < queue.length && ++rounds < 16);
     } finally {
+      this.draining = false;
+      this.drainAll = false;
       this.inTurn = wasInTurn;
       if (this.deferredHead === queue.length) {
-        // Empty: start over (a new array only when the old one grew large, to give its memory back).
-        if (queue.length > 1024) this.deferred = [];
-        else queue.length = 0;
+        queue.length = 0;
         this.deferredHead = 0;
       }
     }
