@@ -212,7 +212,14 @@ export class Reactor implements Disposable {
    */
   runOnce(timeoutMs: number | null = null): number {
     neverRun.delete(this);
-    if (this.deferred.length > 0) this.runDeferred();
+    if (this.deferred.length > 0) {
+      this.runDeferred();
+      if (this.selector.closed) {
+        // A deferred callback closed the reactor: nothing is left to wait for.
+        if (this.failures.length > 0) this.reportFailures();
+        return 0;
+      }
+    }
     const count = this.selector.waitReady(this.waitTimeout(timeoutMs));
     this.turnTime = performance.now();
     this.stats.wakeups++;
