@@ -214,8 +214,8 @@ export class Reactor implements Disposable {
     neverRun.delete(this);
     if (this.deferred.length > 0) {
       this.runDeferred();
-      if (this.selector.closed) {
-        // A deferred callback closed the reactor: nothing is left to wait for.
+      if (this.selector.closed || (this.running && this.stopRequested)) {
+        // A deferred callback closed the reactor, or stopped run(): no wait follows.
         if (this.failures.length > 0) this.reportFailures();
         return 0;
       }
