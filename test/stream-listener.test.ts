@@ -14,7 +14,7 @@ import { Reactor } from '../lib/reactor';
 import { Listener, acceptErrorAction } from '../lib/stream/listener';
 import { Connection } from '../lib/stream/connection';
 import { Resources } from './fixtures/sockets';
-import { makeSelector, selectorVariants } from './fixtures';
+import { makeSelector, selectorVariants, socketPair } from './fixtures';
 import { leakedSince, openKernelObjects, startChild } from './helpers';
 import { client, closed, readAll } from './stream-fixtures';
 import { EpollSelector } from '../lib/selectors/epoll';
@@ -272,14 +272,24 @@ describe('stream listener', function () {
       }
     });
 
-    it('a Listener takes exactly one of onConnection and onDescriptor; shared needs fd', () => {
+    it('a Listener needs onConnection or onDescriptor (with both, adopt() serves handed-over descriptors as tracked connections); shared needs fd', () => {
       const reactor = new Reactor();
+      const [mine, theirs] = socketPair();
       try {
         assert.throws(() => new Listener(reactor, {}), TypeError);
-        assert.throws(() => new Listener(reactor, { onDescriptor: () => undefined }, echo), TypeError);
+        assert.throws(() => new Listener(reactor, { onDescriptor: () => undefined }).adopt(mine), /adopt\(\) needs the onConnection/);
+        const served: Connection[] = [];
+        const both = new Listener(reactor, { onDescriptor: () => undefined }, (conn) => served.push(conn));
+        const adopted = both.adopt(mine);
+        assert.deepEqual(served, [adopted]);
+        assert.equal(both.connectionCount, 1);
+        adopted!.destroy();
+        reactor.runOnce(0); // onClose, then the listener forgets it.
+        assert.equal(both.connectionCount, 0);
         assert.throws(() => new Listener(reactor, { shared: true }, echo), /shared needs options.fd/);
       } finally {
         reactor.close();
+        binding.close(theirs);
       }
     });
   });

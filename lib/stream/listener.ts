@@ -119,11 +119,14 @@ export class Listener<T = unknown> {
   constructor(
     readonly reactor: Reactor,
     private readonly options: ListenerOptions,
-    /** Called with each new connection: set its callbacks here (no event reaches it before). Not with `onDescriptor`. */
+    /**
+     * Called with each new connection: set its callbacks here (no event reaches it before). With
+     * `onDescriptor`, accepted descriptors go there instead, and this serves adopt()ed ones.
+     */
     private readonly onConnection?: (conn: Connection<T>) => void,
   ) {
-    if ((onConnection === undefined) === (options.onDescriptor === undefined)) {
-      throw new TypeError('A Listener takes either an onConnection callback or options.onDescriptor (exactly one)');
+    if (onConnection === undefined && options.onDescriptor === undefined) {
+      throw new TypeError('A Listener needs an onConnection callback, or options.onDescriptor');
     }
     if (options.shared && options.fd === undefined) throw new TypeError('options.shared needs options.fd: the descriptor shared');
     const max = options.maxConnections ?? Infinity;
@@ -147,15 +150,16 @@ export class Listener<T = unknown> {
    * Stops accepting, closes every connection gracefully (Connection.close: flush, half-close,
    * discard until the peer's end), destroys those still open after `graceMs`, and calls `done`
    * once every one has closed (its onClose has run) — from the reactor's turn, also when there
-   * was none. Calling it again shortens nothing and replaces `done`.
+   * was none. `graceMs` Infinity never destroys (a peer that never finishes then lingers for the
+   * connection's lingerMs). Calling it again shortens nothing and replaces `done`.
    */
   shutdown(graceMs: number, done?: () => void): void {
-    if (!(graceMs >= 0) || !Number.isFinite(graceMs)) throw new RangeError(`graceMs must be a number of ms >= 0; got ${graceMs}`);
+    if (!(graceMs >= 0)) throw new RangeError(`graceMs must be a number of ms >= 0 (Infinity: never destroy); got ${graceMs}`);
     if (done !== undefined && typeof done !== 'function') throw new TypeError('done must be a function');
     this.close();
     this.shutdownDone = done ?? (() => undefined);
     for (const conn of this.tracked) conn.close();
-    if (this.graceTimer === null && this.tracked.size > 0) {
+    if (this.graceTimer === null && this.tracked.size > 0 && graceMs !== Infinity) {
       this.graceTimer = this.reactor.setTimeout(() => {
         this.graceTimer = null;
         for (const conn of this.tracked) conn.destroy();
@@ -279,12 +283,24 @@ export class Listener<T = unknown> {
     }
   }
 
-  private admit(fd: number): void {
+  /**
+   * Serves a connection accepted elsewhere (another thread's listener handed its descriptor over):
+   * it becomes a tracked Connection of this listener, handed to onConnection. Returns null, with the
+   * descriptor closed and the refusal counted and logged, when it cannot be served (maxConnections,
+   * or a reactor that cannot watch it).
+   */
+  adopt(fd: number): Connection<T> | null {
+    if (this.onConnection === undefined) throw new TypeError('adopt() needs the onConnection callback');
+    return this.admit(fd);
+  }
+
+  private admit(fd: number): Connection<T> | null {
     if (this.tracked.size >= this.maxConnections) {
       binding.close(fd);
       this.stats.refused++;
       this.stats.overLimit++;
-      return;
+      this.log(`refused fd ${fd}: ${this.maxConnections} connections open (maxConnections)`);
+      return null;
     }
     let conn: Connection<T>;
     try {
@@ -294,7 +310,7 @@ export class Listener<T = unknown> {
       binding.close(fd);
       this.stats.refused++;
       this.log(`refused fd ${fd}: ${(err as Error).message}`);
-      return;
+      return null;
     }
     this.stats.accepted++;
     this.tracked.add(conn);
@@ -314,6 +330,7 @@ export class Listener<T = unknown> {
       this.log(`fd ${fd}: the connection handler threw: ${(err as Error).message}`);
       conn.destroy(err instanceof Error ? err : new Error(String(err)));
     }
+    return conn;
   }
 
   private forgetConnection(conn: Connection<T>): void {
