@@ -309,11 +309,15 @@ describe('stream listener: tracking, maxConnections, shutdown', function () {
     assert.deepEqual(leakedSince(before), []);
   });
 
-  it('tracks its connections until each one\'s onClose has run; refuses and counts past maxConnections', async () => {
+  it('tracks its connections until each one closes (its onClose sees it gone); refuses and counts past maxConnections', async () => {
     const closes: Connection[] = [];
+    let countInOnClose = -1;
     const listener = new Listener(reactor, { maxConnections: 2 }, (conn) => {
       echo(conn);
-      conn.onClose = () => closes.push(conn);
+      conn.onClose = () => {
+        closes.push(conn);
+        countInOnClose = listener.connectionCount;
+      };
     });
     const { port } = listener.listen();
     const [a, b] = await connectAll(port, 2);
@@ -327,7 +331,8 @@ describe('stream listener: tracking, maxConnections, shutdown', function () {
     a.end();
     await closed(a);
     while (closes.length < 1) await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(listener.connectionCount, 1, 'forgotten once its onClose ran');
+    assert.equal(listener.connectionCount, 1, 'forgotten once closed');
+    assert.equal(countInOnClose, 1, 'already gone in its onClose');
     assert.ok(!listener.connections.has(closes[0]));
     const [c] = await connectAll(port, 1); // Room again.
     while (listener.connectionCount < 2) await new Promise((resolve) => setImmediate(resolve));

@@ -177,7 +177,7 @@ export class Connection<T = unknown> {
   peakWritableLength = 0;
   /** Writes (and ends, and sendFiles) dropped because our side had ended: a count to watch, not an error. */
   droppedWrites = 0;
-  /** @internal The Listener that tracks this connection forgets it here, right after onClose. */
+  /** @internal The Listener that tracks this connection forgets it here, just before onError and onClose. */
   untrack: ((conn: Connection<T>) => void) | null = null;
   /** The socket (-1 while a host name is being resolved, and once closed by a failed resolution). */
   readonly fd: number;
@@ -867,9 +867,10 @@ export class Connection<T = unknown> {
     if (owed & Pending.Close) {
       // What a callback throws here has no connection left to destroy: it is logged.
       const err = this.closeError;
+      // Forgotten by its listener first: onClose sees the listener's count without it.
+      this.untrack?.(this);
       if (err !== null && this.onError !== null) this.callLast(this.onError, 'onError', err);
       this.callLast(this.onClose, 'onClose', err);
-      this.untrack?.(this);
     }
   }
 

@@ -10,7 +10,8 @@
  *   connection forever, so accepting pauses for `acceptPauseMs`; close() cancels the pause.
  * - A descriptor the reactor cannot watch (select: fd >= FD_SETSIZE) is closed and counted as refused.
  *
- * - It tracks its connections (`connections`, `connectionCount`) until each one's onClose has run;
+ * - It tracks its connections (`connections`, `connectionCount`) until each one closes (its onClose
+ *   already sees it gone; the set never changes inside a call of yours, only in the reactor's turn);
  *   `maxConnections` refuses (closes at once, counted) what would go past it; `shutdown(graceMs,
  *   done)` stops accepting, closes every connection gracefully, destroys what is left after the
  *   grace, and calls `done` once all are closed.
@@ -137,7 +138,11 @@ export class Listener<T = unknown> {
     this.connectionOptions = connection.log !== undefined ? connection : { ...connection, log: this.log };
   }
 
-  /** The connections this listener made that are open (until each one's onClose has run). */
+  /**
+   * The connections this listener made (and adopted) that are not yet closed. One leaves the set
+   * from the reactor's turn, just before its onClose runs — never inside a call of yours, so a loop
+   * over it that writes, ends or destroys sees the set unchanged.
+   */
   get connections(): ReadonlySet<Connection<T>> {
     return this.tracked;
   }
@@ -335,7 +340,8 @@ export class Listener<T = unknown> {
 
   private forgetConnection(conn: Connection<T>): void {
     this.tracked.delete(conn);
-    if (this.shutdownDone !== null) this.checkShutDown();
+    // After the connection's onClose, which runs right after this.
+    if (this.shutdownDone !== null && this.tracked.size === 0) this.reactor.defer(() => this.checkShutDown());
   }
 
   private checkShutDown(): void {
