@@ -147,7 +147,10 @@ function writeAfterEnd(state: StateName): ConnectionError {
   return Object.assign(new Error(`write after end (the connection is ${state})`), { code: 'ERR_STREAM_WRITE_AFTER_END' });
 }
 
-export class Connection<T = unknown> {
+// `any` as the default, not `unknown`: a plain `Connection` (say, a helper's parameter) then takes a
+// Connection<Session> too, which the `this`-typed callbacks would otherwise make invariant.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class Connection<T = any> {
   /** Yours: per-connection state of the protocol built on top. */
   data: T = undefined as T;
   /** The connection is established (connect() only; accepted connections start established). */
@@ -257,7 +260,7 @@ export class Connection<T = unknown> {
    * `onClose`, always from the reactor's turn. A host name other than localhost is resolved with
    * node:dns, which answers on Node's event loop: an attached reactor (docs/streams.md, "Host names").
    */
-  static connect<T = unknown>(reactor: Reactor, endpoint: Endpoint, options: ConnectOptions = {}): Connection<T> {
+  static connect<T = any>(reactor: Reactor, endpoint: Endpoint, options: ConnectOptions = {}): Connection<T> {
     if (options.timeoutMs !== undefined && !(options.timeoutMs >= 0)) throw new RangeError(`timeoutMs must be >= 0; got ${options.timeoutMs}`);
     let target = endpoint;
     if (!isUnix(endpoint)) {
@@ -294,7 +297,7 @@ export class Connection<T = unknown> {
    * promise's callbacks have run, so onData set there misses nothing), rejects with the error that
    * ended it. The promise settles from Node's event loop: use an attached reactor.
    */
-  static connectAsync<T = unknown>(reactor: Reactor, endpoint: Endpoint, options: ConnectOptions = {}): Promise<Connection<T>> {
+  static connectAsync<T = any>(reactor: Reactor, endpoint: Endpoint, options: ConnectOptions = {}): Promise<Connection<T>> {
     return new Promise((resolve, reject) => {
       const conn = Connection.connect<T>(reactor, endpoint, options);
       conn.pause();

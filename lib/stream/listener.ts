@@ -102,7 +102,8 @@ function stderrLog(line: string): void {
   process.stderr.write(`iomux: ${line}\n`);
 }
 
-export class Listener<T = unknown> {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class Listener<T = any> {
   readonly stats: ListenerStats = { accepted: 0, refused: 0, overLimit: 0, acceptErrors: 0, pauses: 0 };
   private fd = -1;
   private boundAddress: SocketAddress | null = null;
