@@ -134,7 +134,8 @@ function isEdgeTriggered(reactor: Reactor): boolean {
   return (selector instanceof EpollSelector || selector instanceof IoUringSelector) && selector.options.edgeTriggered === true;
 }
 
-function stderrLog(line: string): void {
+/** The default `log` of connections and listeners: standard error, never silent. */
+export function stderrLog(line: string): void {
   process.stderr.write(`iomux: ${line}\n`);
 }
 

@@ -28,7 +28,7 @@ import { binding, constants, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { EVENT_READ } from '../selectors/selector';
 import { Timer } from '../timer-queue';
-import { Connection, ConnectionOptions } from './connection';
+import { Connection, ConnectionOptions, stderrLog } from './connection';
 import { bindTo, Endpoint, isUnix, resolvedEndpoint, streamSocket, withAddress } from './endpoint';
 
 export interface ListenerOptions {
@@ -97,10 +97,6 @@ export function acceptErrorAction(err: unknown): 'skip' | 'pause' {
 
 /** A bound of skipped errors per wake-up, so that a kernel that keeps failing cannot spin the loop. */
 const MAX_SKIPS_PER_WAKEUP = 64;
-
-function stderrLog(line: string): void {
-  process.stderr.write(`iomux: ${line}\n`);
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class Listener<T = any> {
