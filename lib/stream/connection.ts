@@ -663,7 +663,7 @@ export class Connection<T = any> {
       this.bytesRead += n;
       this.touchRead();
       this.cork();
-      const delivered = this.call(this.onData, 'onData', buffer.subarray(0, n));
+      const delivered = this.deliverData(buffer.subarray(0, n));
       this.uncork();
       if (this.debug) buffer.fill(POISON, 0, n);
       if (!delivered || !deliversData(this.state)) return;
@@ -878,6 +878,19 @@ export class Connection<T = any> {
     }
   }
 
+  /** onData, guarded like call() but without its argument array: the hot path. */
+  private deliverData(data: Buffer): boolean {
+    const onData = this.onData;
+    if (onData === null) return true;
+    try {
+      onData.call(this, data);
+      return true;
+    } catch (err) {
+      this.threw('onData', err);
+      return false;
+    }
+  }
+
   /**
    * Runs a user callback; one that throws destroys this connection with its exception (logged too
    * when no onError will hear of it). Returns whether it returned normally.
@@ -888,10 +901,15 @@ export class Connection<T = any> {
       callback.apply(this, args);
       return true;
     } catch (err) {
-      if (this.destroyed || this.onError === null) this.log(`fd ${this.fd}: ${name} threw: ${describe(err)}`);
-      this.fail(err);
+      this.threw(name, err);
       return false;
     }
+  }
+
+  /** A callback threw: this connection is destroyed with the exception (logged when no onError will hear of it). */
+  private threw(name: string, err: unknown): void {
+    if (this.destroyed || this.onError === null) this.log(`fd ${this.fd}: ${name} threw: ${describe(err)}`);
+    this.fail(err);
   }
 
   /** onError and onClose: nothing is left to destroy, so what they throw is logged. */
