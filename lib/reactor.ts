@@ -246,7 +246,14 @@ export class Reactor implements Disposable {
     this.running = true;
     this.stopRequested = false;
     try {
-      while (!this.stopRequested && (this.selector.keys.size > 0 || this.timers.size > 0 || this.pendingDeferred > 0)) {
+      while (!this.stopRequested) {
+        if (this.deferred.length > 0) {
+          // Deferred work first: what it leaves (nothing registered, no timer) decides whether to wait at all.
+          this.runDeferred();
+          if (this.failures.length > 0) this.reportFailures();
+          if (this.stopRequested) break;
+        }
+        if (this.selector.closed || (this.selector.keys.size === 0 && this.timers.size === 0 && this.pendingDeferred === 0)) break;
         this.runOnce(null);
       }
     } finally {

@@ -49,6 +49,21 @@ describe('reactor: deferred callbacks', () => {
     });
   }
 
+  it('blocking run() returns when deferred work leaves nothing registered and no timer (it never waits on an empty set)', () => {
+    const reactor = new Reactor();
+    const [a, b] = socketPair();
+    let ran = false;
+    reactor.add(a, EVENT_READ, () => undefined);
+    reactor.setTimeout(() => {
+      reactor.remove(a);
+      reactor.defer(() => { ran = true; }); // The last thing: after it nothing is left to wait for.
+    }, 0);
+    reactor.run();
+    assert.equal(ran, true);
+    reactor.close();
+    closeAll(a, b);
+  });
+
   for (const variant of attachVariants().filter((v) => !v.options.edgeTriggered)) {
     it(`${variant.name}: a callback deferred from outside while the attached reactor sleeps runs promptly (not at its next timer)`, async () => {
       const reactor = new Reactor(makeSelector(variant));
