@@ -55,8 +55,12 @@ describe('reactor: deferred callbacks', () => {
     let ran = false;
     reactor.add(a, EVENT_READ, () => undefined);
     reactor.setTimeout(() => {
-      reactor.remove(a);
-      reactor.defer(() => { ran = true; }); // The last thing: after it nothing is left to wait for.
+      reactor.defer(() => {
+        reactor.remove(a);
+        // Deferred from a deferred callback: it runs at the start of the next turn, and after it
+        // nothing is left to wait for (how a Listener's shutdown delivers its done).
+        reactor.defer(() => { ran = true; });
+      });
     }, 0);
     reactor.run();
     assert.equal(ran, true);
