@@ -26,7 +26,7 @@ export {
 } from './stream';
 export type {
   ConnectionOptions, ConnectOptions, ListenerOptions, ListenerStats, Endpoint, TcpEndpoint, UnixEndpoint,
-  LineDecoderOptions, LengthPrefixedOptions,
+  LineDecoderOptions, LengthPrefixedOptions, ConnectionError, IdleTimeoutOptions, StateName, AddressedError,
 } from './stream';
 export {
   BaseRequestHandler, StreamRequestHandler, SocketReader, SocketWriter, RequestSocket, BaseServer, TCPServer, ThreadingServer,

@@ -99,11 +99,10 @@ interface Download {
 export class FileServer {
   readonly reactor: Reactor;
   readonly store: FileStore;
-  private readonly listener: Listener;
+  private readonly listener: Listener<Session>;
   private readonly hasher: FileHasher;
   private readonly maxSize: number;
   private readonly log: (line: string) => void;
-  private readonly sessions = new Set<Session>();
   /** Names being uploaded: a second upload of one is refused (BUSY), so bytes never interleave. */
   private readonly uploading = new Map<string, Session>();
   private readonly hashes = new Map<string, Buffer>();
@@ -125,7 +124,9 @@ export class FileServer {
     const connection: ConnectionOptions = { readSize: READ_SIZE, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, lingerMs: 5000 };
     this.listener = new Listener(this.reactor, {
       endpoint: options.endpoint ?? { host: '127.0.0.1', port: 0 }, backlog: options.backlog, log: this.log, connection,
-    }, (conn) => this.sessions.add(new Session(this, conn)));
+    }, (conn) => {
+      conn.data = new Session(this, conn);
+    });
   }
 
   /** Binds and starts accepting; returns the bound address (the real port for port 0). */
@@ -138,7 +139,7 @@ export class FileServer {
   }
 
   get stats(): FileServerStats {
-    return { connections: this.sessions.size, accepted: this.listener.stats.accepted, ...this.counts };
+    return { connections: this.listener.connectionCount, accepted: this.listener.stats.accepted, ...this.counts };
   }
 
   /**
@@ -157,7 +158,7 @@ export class FileServer {
           void this.hasher.close().then(resolve);
         };
       });
-      for (const session of [...this.sessions]) session.shutdown();
+      for (const conn of this.listener.connections) conn.data.shutdown();
       this.checkClosed();
     } else if (done) {
       void this.finished.then(done);
@@ -230,8 +231,7 @@ export class FileServer {
   }
 
   /** @internal */
-  ended(session: Session): void {
-    this.sessions.delete(session);
+  ended(): void {
     this.checkClosed();
   }
 
@@ -240,7 +240,7 @@ export class FileServer {
   }
 
   private checkClosed(): void {
-    if (!this.closing || this.sessions.size > 0 || this.openFiles > 0) return;
+    if (!this.closing || this.listener.connectionCount > 0 || this.openFiles > 0) return;
     const done = this.onClosed;
     this.onClosed = null;
     done?.();
@@ -568,7 +568,7 @@ class Session {
       if (this.state === 'sending') this.server.count('interrupted');
       this.endDownload();
     }
-    this.server.ended(this);
+    this.server.ended();
   }
 }
 
