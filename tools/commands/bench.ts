@@ -4,6 +4,7 @@ import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
+import { ensurePackages, OptionalPackage } from '../optional';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -215,6 +216,16 @@ Examples:
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
+      });
+      // The optional packages this run needs are there before anything is measured, or one line says how to get them.
+      const measured = flags.from === undefined;
+      const needed: OptionalPackage[] = [
+        ...(measured && parts.includes('micro') ? ['benchmark' as const] : []),
+        ...(measured && parts.includes('ftp') && ftp.servers.includes('ftp-srv') ? ['ftp-srv' as const] : []),
+        ...(flags.charts ? ['vega' as const, 'vega-lite' as const] : []),
+      ];
+      ensurePackages('iomux bench', needed, {
+        vega: '--no-charts', 'vega-lite': '--no-charts', 'ftp-srv': `--ftp-servers ${FTP_SERVERS.filter((s) => s !== 'ftp-srv').join(',')}`,
       });
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
       const { redrawSuite, runSuite } = await import('../../bench/suite');
