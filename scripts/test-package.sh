@@ -34,6 +34,11 @@ if grep -E '^package/(dist/)?test/|^package/build/|^package/node_modules/|\.tsbu
 fi
 log "$(basename "$TGZ"): $(wc -l < "$WORK/contents.txt") files, $(du -k "$TGZ" | cut -f1) kB packed"
 
+log "the glibc floor: what the Linux prebuilds need (scripts/glibc-floor.js fails above glibc 2.28 or GCC 8's libstdc++)"
+mkdir -p "$WORK/unpacked"
+tar xzf "$TGZ" -C "$WORK/unpacked"
+(cd "$WORK/unpacked/package" && node "$ROOT/scripts/glibc-floor.js" prebuilds/linux-*/iomux.napi.uv1.glibc.node) || fail "a prebuild needs more than the floor"
+
 # A PATH with node, npm and sh only (npm runs every script through sh): npm's own node-gyp is still there
 # (npm always has it), but nothing it would need to compile is.
 BIN="$WORK/bin"
