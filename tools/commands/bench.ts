@@ -4,6 +4,7 @@ import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
+import { docPath } from '../docs';
 import { ensurePackages, OptionalPackage } from '../optional';
 
 function integer(name: string, min: number, max: number) {
@@ -148,7 +149,7 @@ Examples:
   iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
   iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
-  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
+  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see ${docPath('benchmarks.md')})
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
   iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
   iomux bench --soak                           # 10,000 connections for 60 s, 1,000,000 churn cycles (npm run bench:soak)
