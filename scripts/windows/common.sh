@@ -7,7 +7,7 @@ CACHE=${IOMUX_WINDOWS_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/iomux-windo
 CXX_WIN=x86_64-w64-mingw32-g++-posix
 
 log() { printf '== windows [%3d s]: %s\n' "$SECONDS" "$*"; }
-source "$ROOT/scripts/apt.sh"
+source "$ROOT/scripts/fetch.sh"
 
 # What each tool's absence asks apt-get for; one apt-get run installs them all.
 missing_packages() {
