@@ -68,22 +68,25 @@ for tool in cc gcc g++ c++ make python3; do
 done
 
 # listens NAME DIR COMMAND...: runs COMMAND in DIR in a process group of its own, waits (at most 120 s) for its
-# "listening on" line, then stops it with SIGINT, as a terminal's Ctrl-C would, and waits for it to end.
+# "listening on" line, then stops it with SIGINT, as a terminal's Ctrl-C would, and reads it to its end.
 listens() {
-  local name=$1 dir=$2 out=$WORK/$1.serve.log line found=''
+  local name=$1 dir=$2 out=$WORK/$1.serve.log fifo=$WORK/serve.fifo line found='' fd
   shift 2
-  coproc SERVE { cd "$dir" && exec setsid "$@" 2>&1; }
-  # bash forgets SERVE_PID once the coproc has ended.
-  SERVING=${SERVE_PID:-}
-  while IFS= read -r -t 120 line <&"${SERVE[0]}"; do
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  (cd "$dir" && exec setsid "$@") > "$fifo" 2>&1 &
+  SERVING=$!
+  exec {fd}< "$fifo"
+  while IFS= read -r -t 120 line <&"$fd"; do
     printf '%s\n' "$line" >> "$out"
     if [[ $line == "listening on "* ]]; then found=$line; break; fi
   done
   kill -INT -- "-$SERVING" 2> /dev/null || true
-  while IFS= read -r -t 60 line <&"${SERVE[0]}"; do printf '%s\n' "$line" >> "$out"; done
-  wait "$SERVING" 2> /dev/null || true
+  while IFS= read -r -t 60 line <&"$fd"; do printf '%s\n' "$line" >> "$out"; done
+  exec {fd}<&-
+  wait "$SERVING" || true
   SERVING=''
-  [ -n "$found" ] || { cat "$out"; fail "$name: no 'listening on' line from: $*"; }
+  [ -n "$found" ] || { cat "$out" 2> /dev/null; fail "$name: no 'listening on' line from: $*"; }
   log "$name: $* -> $found"
 }
 
@@ -152,7 +155,9 @@ mkdir -p "$dir"
 printf '{ "name": "consumer-commander-only", "private": true, "dependencies": { "commander": "^12.0.0" } }\n' > "$dir/package.json"
 (cd "$dir" && npm install --no-audit --no-fund > install.log 2>&1 && PATH="$BIN" npm install --no-audit --no-fund "$TGZ" >> install.log 2>&1) \
   || { cat "$dir/install.log"; fail "commander-only: npm install failed"; }
-[ "$(cd "$dir" && node -p "require('commander/package.json').version.split('.')[0]")" = 12 ] || fail "commander-only: the project's commander 12 was replaced"
+major() { node -p "JSON.parse(require('fs').readFileSync('$1/package.json', 'utf8')).version.split('.')[0]"; }
+[ "$(major "$dir/node_modules/commander")" = 12 ] || fail "commander-only: the project's commander 12 was replaced"
+[ "$(major "$dir/node_modules/iomux/node_modules/commander")" = 14 ] || fail "commander-only: iomux did not get its own commander 14"
 (cd "$dir" && PATH="$BIN:$dir/node_modules/.bin" iomux trace --list > trace.log 2>&1) || { cat "$dir/trace.log"; fail "commander-only: iomux trace --list failed"; }
 listens commander-only "$dir" env PATH="$BIN:$dir/node_modules/.bin" iomux files serve --dir "$dir" --port 0
 
@@ -178,7 +183,8 @@ if [ "$(id -u)" = 0 ]; then
   chmod 755 "$WORK"
   mkdir -p "$WORK/user/home" "$WORK/user/run"
   chown -R 65534:65534 "$WORK/user"
-  (cd "$WORK/user/run" && setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH="$GLOBAL_PATH" HOME="$WORK/user/home" \
+  # With cc this time: the benchmark compiles its C programs.
+  (cd "$WORK/user/run" && setpriv --reuid=65534 --regid=65534 --clear-groups env -i PATH="$GLOBAL_PATH:/usr/bin:/bin" HOME="$WORK/user/home" \
     iomux bench --only scaling --no-charts -n 10,100 -a 1 --time 50 --repeat 1 > "$WORK/user/bench.out" 2> "$WORK/user/bench.err") \
     || { cat "$WORK/user/bench.out" "$WORK/user/bench.err"; fail "global: iomux bench as user 65534 failed"; }
   [ "$(head -1 "$WORK/user/bench.out")" = "iomux bench: results go to $WORK/user/run/iomux-bench (--out to change)" ] \
