@@ -244,7 +244,8 @@ mkdir -p "$dir"
 printf '{ "name": "consumer-no-toolchain", "private": true }\n' > "$dir/package.json"
 (cd "$dir" && PATH="$BIN" npm install --no-audit --no-fund "$NOPREBUILD" > install.log 2>&1) && fail "no-toolchain: the install succeeded without a binary"
 expected='iomux: no prebuilt binary for linux-x64, and building one needs python3, make and a C++ compiler, which PATH lacks: install them (Debian: apt-get install python3 make g++; Alpine: apk add python3 make g++), then npm rebuild iomux'
-grep -qxF "$expected" "$dir/install.log" || { cat "$dir/install.log"; fail "no-toolchain: the install did not say the one line"; }
+# npm shows a failed script's stderr behind its own "npm error " prefix.
+grep -qxF "npm error $expected" "$dir/install.log" || { cat "$dir/install.log"; fail "no-toolchain: the install did not say the one line"; }
 grep -qi 'gyp' "$dir/install.log" && { cat "$dir/install.log"; fail "no-toolchain: node-gyp ran"; }
 log "no-toolchain: the install fails with: $expected"
 (cd "$dir" && PATH="$BIN" npm install --no-audit --no-fund --ignore-scripts "$NOPREBUILD" > install.log 2>&1) || { cat "$dir/install.log"; fail "no-toolchain: npm install --ignore-scripts failed"; }

@@ -36,13 +36,13 @@ cp "$ADDON" "$STAGE/prebuilds/linux-arm64/iomux.napi.uv1.glibc.node"
 printf '{ "timeout": 120000, "file": ["dist/test/setup.js"], "reporter": "dot" }\n' > "$STAGE/.mocharc.json"
 
 # Tests start child processes with process.execPath, the arm64 node, which this host runs only through
-# qemu (binfmt_misc would do that for the whole machine). A preload points execPath at a launcher instead.
-cat > "$STAGE/node" <<LAUNCHER
-#!/bin/sh
-exec qemu-aarch64 -L "$SYSROOT" "$NODE_ARM64" "\$@"
-LAUNCHER
-chmod +x "$STAGE/node"
-printf 'process.execPath = %s;\n' "$(node -p 'JSON.stringify(process.argv[1])' "$STAGE/node")" > "$STAGE/exec-path.js"
+# qemu (binfmt_misc would do that for the whole machine). A preload points execPath at a launcher instead,
+# in a folder of its own: node-gyp-build also looks for prebuilds beside the node executable.
+LAUNCHER=$STAGE/bin/node
+mkdir -p "$STAGE/bin"
+printf '#!/bin/sh\nexec qemu-aarch64 -L "%s" "%s" "$@"\n' "$SYSROOT" "$NODE_ARM64" > "$LAUNCHER"
+chmod +x "$LAUNCHER"
+printf 'process.execPath = %s;\n' "$(node -p 'JSON.stringify(process.argv[1])' "$LAUNCHER")" > "$STAGE/exec-path.js"
 
 # What qemu-user (Debian 12: 7.2) does not emulate; each was checked with the same calls in C under qemu.
 QEMU_GAPS=(
@@ -52,11 +52,11 @@ QEMU_GAPS=(
   'SO_BINDTODEVICE'                                  # getsockopt(SO_BINDTODEVICE) is EINVAL
 )
 SUITES=(dist/test/native-*.test.js dist/test/selectors*.test.js dist/test/echo.test.js dist/test/loop-watcher.test.js dist/test/wait-thread.test.js)
-log "running the suites on $("$STAGE/node" -p '`node ${process.version} ${process.arch}`') under $(qemu-aarch64 --version | head -1)"
+log "running the suites on $("$LAUNCHER" -p '`node ${process.version} ${process.arch}`') under $(qemu-aarch64 --version | head -1)"
 set +e
 # 1000 random calls, not 5000: five thousand in a child outlast the test's 45 s guard under emulation.
 (cd "$STAGE" && IOMUX_RANDOM_CALLS=1000 NODE_OPTIONS="--require $STAGE/exec-path.js" \
-  "$STAGE/node" node_modules/mocha/bin/mocha.js --grep "$(IFS='|'; echo "${QEMU_GAPS[*]}")" --invert "${SUITES[@]}")
+  "$LAUNCHER" node_modules/mocha/bin/mocha.js --grep "$(IFS='|'; echo "${QEMU_GAPS[*]}")" --invert "${SUITES[@]}")
 rc=$?
 set -e
 log "done in $((SECONDS - started)) s (exit $rc)"
