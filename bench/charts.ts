@@ -1,6 +1,7 @@
 /** SVG charts of a run, drawn with vega-lite (compiled to vega, rendered headless by vega's View). */
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as vl from 'vega-lite';
+import { importPackage } from '../tools/optional';
 import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
 import { boundOf } from './report';
 import type { ScalingResult } from './scaling';
@@ -16,6 +17,8 @@ export interface Chart {
 type Spec = vl.TopLevelSpec;
 
 export async function render(spec: Spec): Promise<string> {
+  // Optional peers, ES modules from their major 6 on: loaded by a real import() (tools/optional.ts).
+  const [vega, vl] = await Promise.all([importPackage<typeof Vega>('vega'), importPackage<typeof import('vega-lite')>('vega-lite')]);
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();

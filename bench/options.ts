@@ -3,6 +3,8 @@
  * options type. Kept apart from the suite so the CLI can list choices without loading the charting
  * and benchmarking libraries.
  */
+import * as path from 'node:path';
+import { installationOf } from '../tools/optional';
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
 import type { FilesOptions } from './files';
 import { FTP_SERVERS, FtpOptions } from './ftp';
@@ -130,7 +132,8 @@ export function filesPreset(large: boolean): FilesOptions {
     : { sizeMiB: 128, repeat: 3, uploads: 100, uploadMiB: 1 };
 }
 
+/** bench/results in a clone (`npm run bench`); from an installed package, iomux-bench in the current folder. */
 export function defaultOutDir(): string {
-  return 'bench/results';
+  return installationOf(path.resolve(__dirname, '..', '..')).kind === 'clone' ? 'bench/results' : 'iomux-bench';
 }
 

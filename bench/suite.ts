@@ -12,6 +12,7 @@ import { ftpCellCount, FtpOptions, FtpResult, runFtp } from './ftp';
 import { machineInfo, MachineInfo, machineSummary } from './machine';
 import { microCellCount, MicroOptions, MicroResult, runMicro } from './micro';
 import type { Part, SuiteOptions } from './options';
+import { stopDescendants } from './descendants';
 import { createProgress } from './progress';
 import { csvFiles, markdownReport, resultTables, terminalTable } from './report';
 import { runScaling, scalingCellCount, ScalingOptions, ScalingResult } from './scaling';
@@ -53,6 +54,8 @@ export interface SuiteResult {
   targets: TargetCheck[];
   /** Files this run wrote. */
   files: string[];
+  /** Set when Ctrl-C stopped the run: the part that was running, whose results are not here. */
+  interrupted?: { during: Part | null };
 }
 
 
@@ -77,6 +80,7 @@ function subtitles(r: SuiteResult): { scaling: string[]; echo: string[]; ftp: st
 }
 
 export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
+  printDestination(o);
   const started = Date.now();
   const machine = machineInfo();
   const has = (part: Part) => o.parts.includes(part);
@@ -84,7 +88,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     + (has('echo') ? echoCellCount(o.echo) : 0) + (has('interest') ? interestCellCount(o.interest) : 0)
     + (has('files') ? filesCellCount(o.files) : 0) + (has('threads') ? threadsCellCount(o.threads) : 0)
     + (has('ftp') ? ftpCellCount(o.ftp) : 0) + (has('soak') ? soakCellCount(o.soak) : 0);
-  const progress = createProgress(o.progress, total);
+  const bar = createProgress(o.progress, total);
+  // The part that is running, for an interrupted run's record.
+  let running: Part | null = null;
+  const progress = { ...bar, part: (name: string, cells: number) => { running = name as Part; bar.part(name, cells); } };
   let scaling: ScalingResult | null = null;
   let micro: MicroResult | null = null;
   let echo: EchoResult | null = null;
@@ -93,6 +100,24 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   let ftp: FtpResult | null = null;
   let threads: ThreadsResult | null = null;
   let soak: SoakResult | null = null;
+  // Ctrl-C: what the finished parts measured is printed and written, then the process ends with 130 (as a
+  // shell reports SIGINT). What the running part started is stopped (bench/descendants.ts).
+  let stopping: Promise<never> | null = null;
+  const interrupt = () => {
+    stopping = (async () => {
+      progress.stop();
+      stopDescendants();
+      const result = assemble();
+      result.interrupted = { during: running };
+      o.print(`\ninterrupted during ${running ?? 'the last step'}: the parts before it follow`);
+      printTables(result, o.print);
+      await writeFiles(result, o);
+      o.print(`\nWrote ${result.files.join(', ')} (interrupted after ${result.durationSec} s)`);
+      stopDescendants();
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', interrupt);
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
@@ -126,48 +151,65 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       progress.part('soak', soakCellCount(o.soak));
       soak = await runSoak(o.soak, (label) => progress.tick(label), (label) => progress.note(label));
     }
+    running = null;
+  } catch (err) {
+    // A part whose children died of the same Ctrl-C fails: the interrupt's own ending is the one that counts.
+    if (stopping) return stopping;
+    throw err;
   } finally {
+    process.off('SIGINT', interrupt);
     progress.stop();
   }
-  const targets = [...checkTargets(scaling, echo, files, interest), ...checkThreadTargets(threads), ...checkFtpTargets(ftp),
-    ...checkSoakTargets(soak)];
-  const result: SuiteResult = {
-    tool: 'iomux bench',
-    version: packageVersion(),
-    startedAt: new Date(started).toISOString(),
-    finishedAt: new Date().toISOString(),
-    durationSec: Math.round((Date.now() - started) / 100) / 10,
-    command: process.argv.slice(1),
-    machine,
-    parameters: {
-      parts: o.parts, full: o.full,
-      scaling: has('scaling') ? o.scaling : undefined,
-      micro: has('micro') ? o.micro : undefined,
-      echo: has('echo') ? o.echo : undefined,
-      interest: has('interest') ? o.interest : undefined,
-      files: has('files') ? o.files : undefined,
-      ftp: has('ftp') ? o.ftp : undefined,
-      threads: has('threads') ? o.threads : undefined,
-      soak: has('soak') ? o.soak : undefined,
-    },
-    scaling, micro, echo, interest, fileTransfer: files, ftp, threads, soak, targets,
-    files: [],
-  };
+  if (stopping) return stopping;
+  const result = assemble();
   printTables(result, o.print);
   await writeFiles(result, o);
   o.print(`\nWrote ${result.files.join(', ')} (${result.durationSec} s)`);
   return result;
+
+  function assemble(): SuiteResult {
+    const targets = [...checkTargets(scaling, echo, files, interest), ...checkThreadTargets(threads), ...checkFtpTargets(ftp),
+      ...checkSoakTargets(soak)];
+    return {
+      tool: 'iomux bench',
+      version: packageVersion(),
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationSec: Math.round((Date.now() - started) / 100) / 10,
+      command: process.argv.slice(1),
+      machine,
+      parameters: {
+        parts: o.parts, full: o.full,
+        scaling: has('scaling') ? o.scaling : undefined,
+        micro: has('micro') ? o.micro : undefined,
+        echo: has('echo') ? o.echo : undefined,
+        interest: has('interest') ? o.interest : undefined,
+        files: has('files') ? o.files : undefined,
+        ftp: has('ftp') ? o.ftp : undefined,
+        threads: has('threads') ? o.threads : undefined,
+        soak: has('soak') ? o.soak : undefined,
+      },
+      scaling, micro, echo, interest, fileTransfer: files, ftp, threads, soak, targets,
+      files: [],
+    };
+  }
 }
 
 /** Prints and writes a saved run again (tables, CSV, charts, Markdown) without measuring anything. */
 export async function redrawSuite(file: string, o: Pick<SuiteOptions, 'outDir' | 'jsonFile' | 'charts' | 'print'>): Promise<SuiteResult> {
   const result = JSON.parse(fs.readFileSync(file, 'utf8')) as SuiteResult;
   if (result.tool !== 'iomux bench') throw new Error(`${file} is not a results.json written by iomux bench`);
+  printDestination(o);
   result.files = [];
   printTables(result, o.print);
   await writeFiles(result, o);
   o.print(`\nWrote ${result.files.join(', ')} (from ${file})`);
   return result;
+}
+
+/** The first line: where the files go (the default is a folder of the current directory). */
+function printDestination(o: Pick<SuiteOptions, 'outDir' | 'jsonFile' | 'print'>): void {
+  o.print(`iomux bench: results go to ${path.resolve(o.outDir)}${o.jsonFile ? ` and ${path.resolve(o.jsonFile)}` : ''} (--out to change)`);
 }
 
 function printTables(r: SuiteResult, print: (text: string) => void): void {

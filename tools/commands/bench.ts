@@ -4,6 +4,8 @@ import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
+import { docPath } from '../docs';
+import { ensurePackages, OptionalPackage } from '../optional';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -147,7 +149,7 @@ Examples:
   iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
   iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
-  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
+  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see ${docPath('benchmarks.md')})
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
   iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
   iomux bench --soak                           # 10,000 connections for 60 s, 1,000,000 churn cycles (npm run bench:soak)
@@ -215,6 +217,16 @@ Examples:
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
+      });
+      // The optional packages this run needs are there before anything is measured, or one line says how to get them.
+      const measured = flags.from === undefined;
+      const needed: OptionalPackage[] = [
+        ...(measured && parts.includes('micro') ? ['benchmark' as const] : []),
+        ...(measured && parts.includes('ftp') && ftp.servers.includes('ftp-srv') ? ['ftp-srv' as const] : []),
+        ...(flags.charts ? ['vega' as const, 'vega-lite' as const] : []),
+      ];
+      ensurePackages('iomux bench', needed, {
+        vega: '--no-charts', 'vega-lite': '--no-charts', 'ftp-srv': `--ftp-servers ${FTP_SERVERS.filter((s) => s !== 'ftp-srv').join(',')}`,
       });
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
       const { redrawSuite, runSuite } = await import('../../bench/suite');
