@@ -133,8 +133,11 @@ export function syscallTable(r: EchoResult): TableData {
     return [s.server, ...present.map((name) => fixed(s.perMessage[name] ?? 0)), fixed(s.totalPerMessage - listed), fixed(s.totalPerMessage)];
   });
   const where = r.syscalls.length > 0 ? `C=${r.syscalls[0].connections}, S=${r.syscalls[0].size}` : 'none counted';
+  // Runs saved before perf was used counted with strace.
+  const tool = r.syscalls.length === 0 ? '' : (r.syscalls[0].tool ?? 'strace') === 'perf' ? 'perf stat syscall counters, '
+    : 'strace -c -f, which slows the server (fewer calls batch), ';
   return {
-    title: `System calls per echoed message (strace -c -f, ${where})`,
+    title: `System calls per echoed message (${tool}${where})`,
     head: ['server', ...present, 'other', 'total'],
     rows, footer: r.syscallsSkipped ? [`not counted: ${r.syscallsSkipped}`] : [],
   };

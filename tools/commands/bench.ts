@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
+import type { SyscallTool } from '../../bench/syscalls';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
@@ -71,6 +72,7 @@ interface BenchFlags {
   json?: string;
   pin: boolean;
   syscalls: boolean;
+  syscallTool?: SyscallTool;
   costs: boolean;
   charts: boolean;
   progress: boolean;
@@ -125,13 +127,15 @@ export function register(program: Command): void {
     .option('--file-size <MiB>', 'files: the large file, in MiB', integer('file-size', 1, 1024 * 1024))
     .option('--uploads <n>', 'files: concurrent uploads into one server', integer('uploads', 1, 5000))
     .option('--upload-size <MiB>', 'files: size of each concurrent upload, in MiB', integer('upload-size', 1, 1024 * 1024))
-    .option('--syscall-duration <ms>', 'echo: length of the strace -c run per server (C=100, S=64)', integer('syscall-duration', 10, 600_000))
+    .option('--syscall-duration <ms>', 'echo: length of the run per server whose system calls are counted (C=100, S=64)', integer('syscall-duration', 10, 600_000))
+    .addOption(new Option('--syscall-tool <tool>', 'echo and interest: count system calls with perf\'s syscall tracepoints or strace (default: perf where it works)')
+      .choices(['perf', 'strace']))
     .addOption(new Option('--transport <kind>', 'scaling: watched descriptors are self-connected UDP sockets (one fd each) or socketpairs (two)')
       .choices(['udp', 'socketpair']))
     .option('-o, --out <dir>', 'where results.json, CSV and SVG files go', defaultOutDir())
     .option('--json <file>', 'also write the JSON record to this file')
     .option('--no-pin', 'echo: do not pin server and load generator to different cores')
-    .option('--no-syscalls', 'echo: skip the strace -c run that counts system calls per message')
+    .option('--no-syscalls', 'echo: skip the extra run that counts system calls per message')
     .option('--no-costs', 'threads: skip the table of what a connection costs on threads and on a reactor')
     .option('--no-charts', 'do not render SVG charts')
     .option('--no-progress', 'no progress bar')
@@ -211,6 +215,7 @@ Examples:
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = f.repeat = t.repeat = flags.repeat;
       e.pin = i.pin = ftp.pin = flags.pin;
       e.syscalls = i.syscalls = flags.syscalls;
+      if (flags.syscallTool) e.syscallTool = i.syscallTool = flags.syscallTool;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(0);
