@@ -101,3 +101,45 @@ export function soakChartSpec(r: SoakResult, subtitle: string[]): vl.TopLevelSpe
     resolve: { scale: { y: 'independent', x: 'independent' } },
   };
 }
+
+/**
+ * The p99 of the echoes in each sample interval over time, the reference (C = 100) and the hold
+ * (C = 10,000) side by side, a line per server, on a log scale: a stall shows as a spike, not averaged away.
+ */
+export function soakLatencySpec(r: SoakResult, subtitle: string[]): vl.TopLevelSpec {
+  const phases = [`reference: ${r.options.baselineConnections.toLocaleString('en-US')} connections`,
+    `hold: ${r.options.connections.toLocaleString('en-US')} connections`];
+  const values: object[] = [];
+  for (const { server, hold } of r.runs) {
+    for (const s of hold.samples) {
+      if (s.p99Us === undefined || !(s.p99Us > 0)) continue;
+      values.push({ server, phase: phases[s.phase === 'baseline' ? 0 : 1], seconds: s.elapsedMs / 1000, p99: s.p99Us / 1000,
+        max: s.maxUs !== undefined && s.maxUs > 0 ? s.maxUs / 1000 : null });
+    }
+  }
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: `Soak: p99 echo latency in each ${r.options.sampleMs / 1000} s interval, and the slowest echo (dots)`, subtitle },
+    data: { values },
+    facet: { column: { field: 'phase', type: 'nominal', title: null, sort: phases } },
+    spec: {
+      width: 340,
+      height: 200,
+      layer: [
+        { mark: { type: 'line', point: true },
+          encoding: {
+            x: { field: 'seconds', type: 'quantitative', title: 'seconds since every connection was up' },
+            y: { field: 'p99', type: 'quantitative', title: 'ms (log)', scale: { type: 'log' } },
+            color: { field: 'server', type: 'nominal' },
+          } },
+        { mark: { type: 'point', size: 12, opacity: 0.6 },
+          encoding: {
+            x: { field: 'seconds', type: 'quantitative' },
+            y: { field: 'max', type: 'quantitative', scale: { type: 'log' } },
+            color: { field: 'server', type: 'nominal' },
+          } },
+      ],
+    },
+    resolve: { scale: { x: 'independent' } },
+  };
+}

@@ -103,6 +103,8 @@ export interface SoakSample extends ServerState {
   /** hold: messages echoed in this sample's interval and their p99; churn: cycles completed so far. */
   messages?: number;
   p99Us?: number;
+  /** hold: the slowest echo of the interval (absent in runs saved before it was kept). */
+  maxUs?: number;
   cycles?: number;
 }
 
@@ -213,7 +215,8 @@ async function holdPhase(server: EchoServerName, o: SoakOptions, cores: [string,
         if (line.type === 'connected') {
           samples.push({ phase, elapsedMs: 0, ...state });
         } else if (line.type === 'sample') {
-          samples.push({ phase, elapsedMs: Number(line.elapsedMs), messages: Number(line.messages), p99Us: Number(line.p99Us), ...state });
+          samples.push({ phase, elapsedMs: Number(line.elapsedMs), messages: Number(line.messages), p99Us: Number(line.p99Us),
+            maxUs: Number(line.maxUs), ...state });
           onStatus(`${server} C=${connections}: ${Math.round(Number(line.elapsedMs) / 1000)}/${ms / 1000} s, p99 ${Number(line.p99Us).toFixed(0)} µs, `
             + `RSS ${mib(state.rssBytes)} MiB, ${state.fds} fds`);
         }

@@ -77,6 +77,7 @@ interface BenchFlags {
   charts: boolean;
   progress: boolean;
   from?: string;
+  compare?: string[];
 }
 
 export function register(program: Command): void {
@@ -139,7 +140,8 @@ export function register(program: Command): void {
     .option('--no-costs', 'threads: skip the table of what a connection costs on threads and on a reactor')
     .option('--no-charts', 'do not render SVG charts')
     .option('--no-progress', 'no progress bar')
-    .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
+    .option('--from <results.json>', 'measure nothing: print and write the tables, CSV, charts and report.html of a saved run again')
+    .option('--compare <A.json B.json...>', 'measure nothing: two saved runs side by side, B / A per row, changes beyond the runs\' own noise marked; writes compare.md and compare.html into --out')
     .addHelpText('after', `
 Without part flags scaling, micro, echo, interest, files and a short threads part run: the default
 suite takes three to four minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
@@ -224,6 +226,12 @@ Examples:
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
       const { redrawSuite, runSuite } = await import('../../bench/suite');
       const print = (text: string) => process.stdout.write(`${text}\n`);
+      if (flags.compare) {
+        if (flags.compare.length !== 2) throw new InvalidArgumentError(`--compare takes two results.json files, got ${flags.compare.length}`);
+        const { runComparison } = await import('../../bench/compare');
+        runComparison(flags.compare[0], flags.compare[1], flags.out, print);
+        return;
+      }
       if (flags.from) {
         await redrawSuite(flags.from, { outDir: flags.out, jsonFile: flags.json, charts: flags.charts, print });
         return;
