@@ -32,9 +32,14 @@ export const ECHO_SERVERS = [
   'iomux-io_uring', 'iomux-io_uring-et', 'iomux-io_uring-attached',
 ] as const;
 export type EchoServerName = (typeof ECHO_SERVERS)[number];
-/** The edge-triggered and queued variants run in the interest part (bench/interest.ts), side by side with iomux-epoll. */
+/**
+ * The default suite's servers: the ceilings (readiness and completion), the peers people would pick
+ * instead, and iomux on epoll (blocking and attached) and io_uring. select and poll join in --full (the
+ * scaling part shows what they cost); the edge-triggered and queued variants run in the interest part
+ * (bench/interest.ts), side by side with iomux-epoll.
+ */
 export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
-  'c', 'c-uring', 'node', 'py-select', 'py-asyncio', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-io_uring',
+  'c', 'c-uring', 'node', 'py-select', 'py-asyncio', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-io_uring',
 ];
 
 export interface EchoOptions {

@@ -30,7 +30,8 @@ function machineSection(r: SuiteResult): PageSection {
     ['load average at start', `${m.loadAverage.join(', ')} (1, 5, 15 min): other work on the machine skews absolute numbers; ratios between cells of one run hold better`],
     ['descriptor limit', m.descriptorLimit ? `${m.descriptorLimit.soft} soft, ${m.descriptorLimit.hard} hard` : 'unknown'],
     ['pinning (taskset)', m.taskset ? 'available' : 'not available'],
-    ['started', `${r.startedAt}, ${r.durationSec} s in all`],
+    ['started', `${r.startedAt}, ${r.durationSec} s in all` +
+      (r.partSeconds ? ` (${Object.entries(r.partSeconds).map(([part, sec]) => `${part} ${sec} s`).join(', ')})` : '')],
     ['command', ['iomux', ...r.command.slice(1)].join(' ')],
     ['iomux', r.version],
   ];

@@ -290,7 +290,8 @@ export function markdownReport(r: SuiteResult): string {
   const m = r.machine;
   const parts = [
     `Measured ${r.startedAt} on ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node} (load average at start: ${m.loadAverage.join(', ')}), ` +
-    `with \`${['iomux', ...r.command.slice(1)].join(' ')}\` in ${r.durationSec} s.`,
+    `with \`${['iomux', ...r.command.slice(1)].join(' ')}\` in ${r.durationSec} s` +
+    (r.partSeconds ? ` (${Object.entries(r.partSeconds).map(([part, sec]) => `${part} ${sec} s`).join(', ')}).` : '.'),
   ];
   for (const { table, notes } of resultTables(r)) {
     parts.push(markdownTable(table) + (notes.length > 0 ? `\n\n${notes.map((n) => `- ${n}`).join('\n')}` : ''));

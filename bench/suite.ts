@@ -31,6 +31,8 @@ export interface SuiteResult {
   startedAt: string;
   finishedAt: string;
   durationSec: number;
+  /** Seconds each part took (absent in runs saved before it was kept). */
+  partSeconds?: Partial<Record<Part, number>>;
   command: string[];
   machine: MachineInfo;
   parameters: {
@@ -94,38 +96,53 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
   let ftp: FtpResult | null = null;
   let threads: ThreadsResult | null = null;
   let soak: SoakResult | null = null;
+  // Each part's own time: the budget of the default suite is kept part by part.
+  const partSeconds: Partial<Record<Part, number>> = {};
+  let partStarted = Date.now();
+  const timed = (part: Part) => {
+    partSeconds[part] = Math.round((Date.now() - partStarted) / 100) / 10;
+    partStarted = Date.now();
+  };
   try {
     if (has('scaling')) {
       progress.part('scaling', scalingCellCount(o.scaling));
       scaling = await runScaling(o.scaling, (label) => progress.tick(label));
+      timed('scaling');
     }
     if (has('micro')) {
       progress.part('micro', microCellCount(o.micro));
       micro = await runMicro(o.micro, (label) => progress.tick(label));
+      timed('micro');
     }
     if (has('echo')) {
       progress.part('echo', echoCellCount(o.echo));
       echo = await runEcho(o.echo, (label) => progress.tick(label));
+      timed('echo');
     }
     if (has('interest')) {
       progress.part('interest', interestCellCount(o.interest));
       interest = await runInterest(o.interest, (label) => progress.tick(label));
+      timed('interest');
     }
     if (has('files')) {
       progress.part('files', filesCellCount(o.files));
       files = await runFiles(o.files, (label) => progress.tick(label));
+      timed('files');
     }
     if (has('threads')) {
       progress.part('threads', threadsCellCount(o.threads));
       threads = await runThreads(o.threads, (label) => progress.tick(label));
+      timed('threads');
     }
     if (has('ftp')) {
       progress.part('ftp', ftpCellCount(o.ftp));
       ftp = await runFtp(o.ftp, (label) => progress.tick(label));
+      timed('ftp');
     }
     if (has('soak')) {
       progress.part('soak', soakCellCount(o.soak));
       soak = await runSoak(o.soak, (label) => progress.tick(label), (label) => progress.note(label));
+      timed('soak');
     }
   } finally {
     progress.stop();
@@ -138,6 +155,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     startedAt: new Date(started).toISOString(),
     finishedAt: new Date().toISOString(),
     durationSec: Math.round((Date.now() - started) / 100) / 10,
+    partSeconds,
     command: process.argv.slice(1),
     machine,
     parameters: {
