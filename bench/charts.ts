@@ -247,7 +247,7 @@ export async function renderCharts(scaling: ScalingResult | null, echo: EchoResu
       svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'result')) });
   }
   if (soak && soak.runs.length > 0) {
-    charts.push({ file: 'soak-p99.svg', part: 'soak', caption: 'Soak: p99 echo latency per interval over time, at the reference load and while holding every connection',
+    charts.push({ file: 'soak-p99.svg', part: 'soak', caption: 'Soak: p99 echo latency per second over time, at the reference load and while holding every connection, beside the load generator\'s own lag',
       svg: await render(soakLatencySpec(soak, subtitles.soak ?? [])) });
     charts.push({ file: 'soak.svg', part: 'soak', caption: 'Soak: the server\'s memory and open descriptors over time, holding connections and through the churn',
       svg: await render(soakChartSpec(soak, subtitles.soak ?? [])) });

@@ -107,7 +107,7 @@ export function register(program: Command): void {
     .option('--soak-connections <n>', 'soak: connections held at once (default 10000)', integer('soak-connections', 1, 100_000))
     .option('--soak-duration <s>', 'soak: how long the connections are held (default 60; the C = 100 reference runs min(10, this))', integer('soak-duration', 1, 86_400))
     .option('--soak-interval <ms>', 'soak: each held connection echoes one message this often (default 1000)', integer('soak-interval', 1, 3_600_000))
-    .option('--soak-sample <ms>', 'soak: how often RSS, descriptors and p99 are reported (default 5000)', integer('soak-sample', 10, 3_600_000))
+    .option('--soak-sample <ms>', 'soak: how often p99, RSS, descriptors and TCP counters are sampled (default 1000)', integer('soak-sample', 10, 3_600_000))
     .option('--churn-cycles <n>', 'soak: connect/echo/close cycles (default 1000000)', integer('churn-cycles', 1, 1_000_000_000))
     .option('--churn-parallel <n>', 'soak: cycles in parallel (default 100)', integer('churn-parallel', 1, 10_000))
     .option('--churn-warmup <n>', 'soak: warm-up cycles before the churn is measured (default 200000: until the heap has grown to the load)', integer('churn-warmup', 1, 1_000_000_000))
