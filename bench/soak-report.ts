@@ -141,9 +141,11 @@ export function soakLatencySpec(r: SoakResult, subtitle: string[]): vl.TopLevelS
         x: { field: 'seconds', type: 'quantitative', title: 'seconds since every connection was up' },
         y: { field: 'ms', type: 'quantitative', title: 'ms (log)', scale: { type: 'log' } },
         color: { field: 'server', type: 'nominal' },
-        strokeDash: { field: 'series', type: 'nominal', title: null, sort: [P99, LAG] },
+        strokeDash: { field: 'series', type: 'nominal', title: null, sort: [P99, LAG],
+          legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400, labelLimit: 300,
+            encode: { symbols: { update: { stroke: { value: '#333' } } } } } },
       },
     },
     resolve: { scale: { x: 'independent' } },
-  };
+  } as vl.TopLevelSpec;
 }
