@@ -326,17 +326,7 @@ int main(int argc, char **argv) {
   struct sockaddr_storage bound;
   listener = open_listener(host, port, backlog, &bound);
   arm_accept();
-  char name[INET6_ADDRSTRLEN] = "?";
-  if (bound.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&bound;
-    inet_ntop(AF_INET6, &a->sin6_addr, name, sizeof name);
-    printf("listening on [%s]:%d\n", name, ntohs(a->sin6_port));
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&bound;
-    inet_ntop(AF_INET, &a->sin_addr, name, sizeof name);
-    printf("listening on %s:%d\n", name, ntohs(a->sin_port));
-  }
-  fflush(stdout);
+  print_listening(&bound);
 
   while (!stop_asked) {
     /* Submit the turn's accepts, recvs and sends and wait for at least one completion, in one call. */
