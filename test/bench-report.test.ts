@@ -24,9 +24,9 @@ function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: 
 
 const readJson = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as SuiteResult;
 
-/** A small real run: two scaling mechanisms and five echo servers (Node's for the C = 1 targets), two repetitions each, system calls counted. */
+/** A small real run: two scaling mechanisms and four echo servers (Node's for the C = 1 targets), two repetitions each, system calls counted. */
 const SMALL_RUN = ['--only', 'scaling,echo', '-n', '10,100', '-a', '1', '--time', '5', '-m', 'poll,epoll-lt',
-  '--servers', 'c,c-uring,node,py-select,iomux-epoll', '-c', '1,2', '-s', '64', '--warmup', '20', '--duration', '150', '--repeat', '2',
+  '--servers', 'c,c-uring,node,iomux-epoll', '-c', '1,2', '-s', '64', '--warmup', '20', '--duration', '150', '--repeat', '2',
   '--syscall-duration', '300'];
 
 describe('iomux bench: report.html and --compare', function () {
