@@ -19,6 +19,7 @@
  * then the connection is closed. An error drops what is queued and closes once nothing is in flight.
  *
  *   echo-uring [--host 127.0.0.1] [--port 0] [--backlog 4096]
+ *   echo-uring --check      exits 0 where the kernel has what the server needs, or 3 saying what is missing
  *
  * Prints "listening on HOST:PORT" when ready (or exits 3 with "io_uring unavailable: ..." on stderr);
  * SIGTERM/SIGINT stop it, and it prints "stats {...}".
@@ -282,9 +283,36 @@ static int open_listener(const char *host, const char *port, long backlog, struc
   return fd;
 }
 
+/*
+ * --check: whether this kernel does what the server needs, beyond io_uring_setup: a multishot recv on a
+ * provided buffer (6.0) that stays armed after its first completion. Returns 0, or 3 with the reason.
+ */
+static int check(char *why, size_t why_size) {
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) die("socketpair");
+  connection c = {.fd = pair[0], .queue_head = NONE, .queue_tail = NONE};
+  arm_recv(&c);
+  if (write(pair[1], "x", 1) != 1) die("write");
+  int rc = uring_enter(&ring, uring_pending(&ring), 1, IORING_ENTER_GETEVENTS, NULL, 0);
+  unsigned head = uring_cq_head(&ring);
+  if (rc < 0 || head == uring_cq_tail(&ring)) {
+    snprintf(why, why_size, "io_uring_enter: %s", rc < 0 ? strerror(errno) : "no completion");
+    return 3;
+  }
+  struct io_uring_cqe *cqe = &ring.cqes[head & ring.cq_mask];
+  if (cqe->res != 1 || !(cqe->flags & IORING_CQE_F_BUFFER) || !(cqe->flags & IORING_CQE_F_MORE)) {
+    snprintf(why, why_size, "multishot recv into provided buffers is not supported by this kernel (%s)",
+             cqe->res < 0 ? strerror(-cqe->res) : "the recv was not multishot");
+    return 3;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *host = "127.0.0.1", *port = "0";
   long backlog = 4096;
+  int checking = argc == 2 && strcmp(argv[1], "--check") == 0;
+  if (checking) argc = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp(argv[i], "--host") == 0) host = argv[i + 1];
     else if (strcmp(argv[i], "--port") == 0) port = argv[i + 1];
@@ -305,10 +333,11 @@ int main(int argc, char **argv) {
   }
   char why[256];
   int mode = setup_ring(why, sizeof why);
-  if (mode < 0 || setup_buffers(why, sizeof why) != 0) {
+  if (mode < 0 || setup_buffers(why, sizeof why) != 0 || (checking && check(why, sizeof why) != 0)) {
     fprintf(stderr, "io_uring unavailable: %s\n", why);
     return 3;
   }
+  if (checking) return 0;
   signal(SIGPIPE, SIG_IGN);
   /* SIGTERM and SIGINT are blocked except inside io_uring_enter (its sigmask argument, as with
    * pselect): a stop can only interrupt the wait, never be lost between a check and the wait. */

@@ -8,7 +8,7 @@
  * generator's own CPU share (is it the bottleneck?), ratios to the C ceiling and to Node's `net`, and
  * system calls per message from a short extra run (bench/syscalls.ts: perf, or strace).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -202,16 +202,18 @@ export function serverCommand(name: EchoServerName): Command {
 
 let cUringUnfit: string | null | undefined;
 
-/** Why the C io_uring server cannot run here (no io_uring, or its source does not build), or null. Decided once. */
+/**
+ * Why the C io_uring server cannot run here — no io_uring, its source does not build (old kernel
+ * headers), or the kernel lacks multishot recv into provided buffers (its --check) — or null. Decided once.
+ */
 function cUringUnavailable(): string | null {
   if (cUringUnfit === undefined) {
-    cUringUnfit = ioUringUnavailable() === null ? null : `io_uring: ${ioUringUnavailable()!.message}`;
-    if (cUringUnfit === null) {
-      try {
-        programPath('bench-echo-uring');
-      } catch (err) {
-        cUringUnfit = (err as Error).message;
-      }
+    try {
+      execFileSync(programPath('bench-echo-uring'), ['--check'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+      cUringUnfit = null;
+    } catch (err) {
+      const e = err as Error & { stderr?: Buffer };
+      cUringUnfit = e.stderr?.toString().trim() || e.message;
     }
   }
   return cUringUnfit;
