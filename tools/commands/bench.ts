@@ -144,8 +144,8 @@ export function register(program: Command): void {
     .option('--compare <A.json B.json...>', 'measure nothing: two saved runs side by side, B / A per row, changes beyond the runs\' own noise marked; writes compare.md and compare.html into --out')
     .addHelpText('after', `
 Without part flags scaling, micro, echo and a short threads part run, within three minutes on two
-cores: \`npm run bench\` took 136 s from a fresh clone, TypeScript and C builds included, with the
-machine otherwise busy (load average 8). The long parts run by their flags: --interest (about a
+cores: \`npm run bench\` took 136 s and 153 s from fresh clones, TypeScript and C builds included, with
+the machine otherwise busy (load average 8–9). The long parts run by their flags: --interest (about a
 minute), --files (1 GiB, about 90 s), --threads (complete), --ftp, --soak (minutes). --full sweeps N up
 to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096, and runs every part but
 the soak. Every run writes report.html (open it in a browser); --compare A.json B.json sets two saved
