@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { execFile, execFileSync } from 'node:child_process';
 
 export type ProgramName = 'bench-scaling' | 'bench-micro' | 'bench-loadgen' | 'bench-echo-server' | 'bench-file-pipe'
-  | 'bench-ftp-load' | 'bench-soak-load';
+  | 'bench-ftp-load' | 'bench-soak-load' | 'bench-echo-uring';
 
 /** Each program's source in bench/ and its extra compiler flags (every one includes bench/common.h). */
 const PROGRAMS: Readonly<Record<ProgramName, { source: string; flags: readonly string[] }>> = {
@@ -21,6 +21,7 @@ const PROGRAMS: Readonly<Record<ProgramName, { source: string; flags: readonly s
   'bench-file-pipe': { source: 'file-pipe.c', flags: [] },
   'bench-ftp-load': { source: 'ftp-load.c', flags: ['-pthread'] },
   'bench-soak-load': { source: 'soak-load.c', flags: ['-lm'] },
+  'bench-echo-uring': { source: 'echo-uring.c', flags: [] },
 };
 
 const packageRoot = path.resolve(__dirname, '..', '..');
