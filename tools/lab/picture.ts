@@ -74,11 +74,14 @@ class Picture {
   private readonly maxBytes: number;
   private readonly unit: string;
   private spillEnd = 0;
+  /** What is left: bytes unread, connections still queued. */
+  private readonly leftWord: string;
 
   constructor(private readonly report: Report) {
     const sizes = report.traces.flatMap((t) => t.rows.flatMap((r) => (r.calls ?? []).filter(isTransfer).map((c) => c.result)));
     this.maxBytes = Math.max(1, ...sizes);
     this.unit = ` ${report.unit}`;
+    this.leftWord = report.unit === 'bytes' ? 'unread' : 'still queued';
   }
 
   draw(): string {
@@ -196,7 +199,7 @@ class Picture {
     if (seen.error) items.push([errorGlyph(7, -2), 'the call failed (ECONNRESET)']);
     if (seen.interest) items.push([diamond(7, -2, 4, COLORS.interest, true), 'interest change (hollow: no system call)']);
     if (seen.quiet) items.push([`<circle cx="8" cy="0" r="5" fill="none" stroke="${COLORS.quiet}" stroke-dasharray="2 2"/>`, 'a wait that reported nothing']);
-    if (seen.stranded) items.push([`<rect x="1" y="-6" width="14" height="10" fill="url(#stranded)" stroke="${COLORS.stranded}"/>`, `${this.report.unit} left unread, unreported`]);
+    if (seen.stranded) items.push([`<rect x="1" y="-6" width="14" height="10" fill="url(#stranded)" stroke="${COLORS.stranded}"/>`, `${this.report.unit} left ${this.leftWord}, unreported`]);
     if (seen.stall) items.push([`<rect x="1" y="-6" width="14" height="10" fill="${COLORS.stranded}"/>`, 'stall: the run ends with work left']);
     this.y += 14;
     let x = PAD;
@@ -275,6 +278,8 @@ class Picture {
     const end = last ? last.x + last.width : PAD;
     body.push(`<line x1="${PAD}" x2="${f(end)}" y1="${f(track)}" y2="${f(track)}" stroke="#b0b4b9" stroke-width="1.5"/>`);
     let previousLabel: Record<string, string> = {};
+    // Each set of events is named where it first appears in the lane; after that its colours say it.
+    const named = new Set<string>();
     trace.rows.forEach((row, i) => {
       const last = i === trace.rows.length - 1;
       // The last row may use the room to the picture's edge.
@@ -295,12 +300,17 @@ class Picture {
             : text(cx, track - 16, row.mark, { size: 10, fill: COLORS.muted, anchor: 'middle' }));
         }
         if (row.calls?.length) body.push(this.calls(row.calls, this.columns[i], track, tooltip));
+        const moved = (row.calls ?? []).filter(isTransfer).reduce((a, c) => a + c.result, 0);
+        if (moved > 0 && label('bytes', String(moved), textWidth(String(moved), 9) + 2)) {
+          body.push(text(cx, track + 46, String(moved), { size: 9, fill: COLORS.text, anchor: 'middle' }));
+        }
       } else if (row.kind === 'wake') {
         const r = Math.max(3, Math.min(6.5, column.width / 2 - 1.5));
         const worker = row.worker !== undefined ? ` data-worker="${row.worker}"` : '';
         body.push(`<g class="mark wake" data-events="${row.events.join('|')}"${worker}><title>${esc(tooltip)}</title>${wakeGlyph(cx, track, row.events, r)}</g>`);
         const events = row.events.join('|');
-        if (previousLabel.events !== events && label('events', events, textWidth(events, 9) + 2)) {
+        if (!named.has(events) && label('events', events, textWidth(events, 9) + 2)) {
+          named.add(events);
           body.push(text(cx, track - 11, events, { size: 9, fill: COLORS.text, anchor: 'middle' }));
         }
         if (row.worker !== undefined && column.width >= 10) {
@@ -379,7 +389,7 @@ class Picture {
   }
 
   private strandedText(left: number, stall: boolean): string {
-    return `${stall ? 'stalled: ' : ''}${this.amount(left)} unread`;
+    return `${stall ? 'stalled: ' : ''}${this.amount(left)} ${this.leftWord}`;
   }
 
   private footer(body: string[]): void {
