@@ -183,7 +183,9 @@ export const interestChurn: Scenario = {
         }
       }
       // A change still deferred would be applied by the next wait: it is a cost all the same.
+      const applied = interest.syscalls;
       interest.beforeWait();
+      if (interest.syscalls > applied) s.timeline.step('handler: the deferred change, applied as the next wait would', local, null, 'deferred change');
       const per = (n: number): number => Math.round((n / p.messages) * 100) / 100;
       const wakeups = s.timeline.wakeups;
       return s.finish({
