@@ -10,12 +10,12 @@ import { renderHtml } from '../lab/page';
 /** Each scenario parameter's flag and help text; the scenario decides whether it takes it. */
 const PARAM_FLAGS: ReadonlyArray<{ key: keyof LabParams; flags: string; help: string }> = [
   { key: 'bytes', flags: '--bytes <n>', help: 'bytes the peer sends (partial-read, half-close, sticky-packets)' },
-  { key: 'chunk', flags: '--chunk <n>', help: 'bytes per read (partial-read) or per message (arrivals, oneshot-rearm, sticky-packets)' },
-  { key: 'drain', flags: '--drain', help: 'read or accept until EAGAIN on every wake-up (partial-read, accept-storm)' },
+  { key: 'chunk', flags: '--chunk <n>', help: 'bytes per read (partial-read) or per message (arrivals, oneshot-rearm, sticky-packets, short-read\'s burst)' },
+  { key: 'drain', flags: '--drain', help: 'read or accept until EAGAIN on every wake-up (partial-read, accept-storm, short-read)' },
   { key: 'rearm', flags: '--rearm', help: 're-arm with EPOLL_CTL_MOD after every wake-up (multishot-end: a new POLL_ADD when a poll ended)' },
   { key: 'connections', flags: '--connections <n>', help: 'connections (accept-storm, thundering-herd, multishot-end)' },
   { key: 'workers', flags: '--workers <n>', help: 'worker threads (thundering-herd)' },
-  { key: 'messages', flags: '--messages <n>', help: 'messages sent one at a time (arrivals, oneshot-rearm) or back to back (sticky-packets)' },
+  { key: 'messages', flags: '--messages <n>', help: 'messages sent one at a time (arrivals, oneshot-rearm), back to back (sticky-packets) or by another thread (short-read)' },
   { key: 'waits', flags: '--waits <n>', help: 'waits counted per phase (writable, half-close)' },
   { key: 'cycles', flags: '--cycles <n>', help: 'fill/drain cycles (writable)' },
   { key: 'stallMs', flags: '--stall-ms <n>', help: 'a wait reporting nothing this long is quiet, or a stall if work remains' },

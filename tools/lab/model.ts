@@ -24,6 +24,10 @@ export interface Variant {
   batched?: boolean;
   /** io_uring: completion ring entries (multishot-end makes it small). Default: the kernel's, for 64 entries. */
   cqEntries?: number;
+  /** Ask for urgent-data reports too (EPOLLPRI / POLLPRI). */
+  pri?: boolean;
+  /** short-read: a Unix stream socket pair instead of loopback TCP. */
+  unix?: boolean;
 }
 
 /**

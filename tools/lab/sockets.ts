@@ -72,6 +72,16 @@ export function openPair(options: { receiveBuffer?: number } = {}): LoopbackPair
   }
 }
 
+/** A connected Unix stream socket pair, both ends non-blocking. */
+export function openUnixPair(): LoopbackPair {
+  const socketpair = binding.socketpair;
+  if (!socketpair) throw new Error('socketpair: not available on this platform');
+  const [local, peer] = socketpair(constants.AF_UNIX, constants.SOCK_STREAM);
+  binding.setNonBlocking(local, true);
+  binding.setNonBlocking(peer, true);
+  return { local, peer };
+}
+
 /** Closes every descriptor given, ignoring the ones already closed (cleanup must not mask an error). */
 export function closeAll(...fds: Array<number | null | undefined>): void {
   for (const fd of fds) {
