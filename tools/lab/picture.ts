@@ -298,7 +298,13 @@ class Picture {
           body.push(last
             ? text(cx - 6, track - 16, row.mark, { size: 10, fill: COLORS.muted })
             : text(cx, track - 16, row.mark, { size: 10, fill: COLORS.muted, anchor: 'middle' }));
+        } else if (row.mark && !this.roomy && previousLabel.stepRun !== row.mark) {
+          // Narrow columns: a new label may run to the right, up to the lane's next labelled step.
+          const next = trace.rows.findIndex((r, j) => j > i && r.kind === 'step' && r.mark !== undefined);
+          const room = (next < 0 ? this.width - PAD : this.columns[next].x) - (cx - 5);
+          if (textWidth(row.mark, 10) + 4 <= room) body.push(text(cx - 5, track - 16, row.mark, { size: 10, fill: COLORS.muted }));
         }
+        if (row.mark) previousLabel = { ...previousLabel, stepRun: row.mark };
         if (row.calls?.length) body.push(this.calls(row.calls, this.columns[i], track, tooltip));
         const moved = (row.calls ?? []).filter(isTransfer).reduce((a, c) => a + c.result, 0);
         if (moved > 0 && label('bytes', String(moved), textWidth(String(moved), 9) + 2)) {
