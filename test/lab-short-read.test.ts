@@ -64,6 +64,14 @@ describe('lab: short-read (stop at a short read unless the event says RDHUP, HUP
     }
   });
 
+  it('PRI: epoll reports it only for the urgent byte; io_uring\'s multishot poll with POLLPRI reports it on every data arrival', function () {
+    assert.equal(summary(report, 'epoll-et+rdhup+pri').counts.priWakeups, 1);
+    if (!uring) this.skip();
+    // The scripted cases alone bring 7 data arrivals, each its own completion carrying IN|PRI.
+    assert.ok(Number(summary(report, 'io_uring+pri').counts.priWakeups) >= 7, String(summary(report, 'io_uring+pri').counts.priWakeups));
+    assert.equal(summary(report, 'io_uring').counts.priWakeups, 0);
+  });
+
   it('the reader that reads until EAGAIN misses nothing in any case, RDHUP or not', () => {
     for (const t of drained.traces) assert.equal(t.summary.counts.missed, 0, t.label);
   });

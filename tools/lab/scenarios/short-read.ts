@@ -156,6 +156,7 @@ export const shortRead: Scenario = {
         }
       }
       const sent = p.messages * p.chunk;
+      const priWakeups = s.timeline.rows.filter((r) => r.kind === 'wake' && r.events.includes('PRI')).length;
       return s.finish({
         bytesRead: 0,
         bytesLeft: 0,
@@ -167,6 +168,7 @@ export const shortRead: Scenario = {
           burstBytes: sent,
           burstRecvs,
           burstEmptyWakeups: burstEmpty,
+          priWakeups,
           recvsPerMessage: Math.round((burstRecvs / p.messages) * 100) / 100,
         },
       });
@@ -195,6 +197,14 @@ export const shortRead: Scenario = {
       lines.push('Every arrival after the wait (a FIN, a reset, more data, between the wait and the recv or after it) ' +
         'made a new edge; so with RDHUP and PRI asked for, and the reader going on whenever the event carries RDHUP, HUP, ' +
         'ERR or PRI, the short-read stop missed nothing here.');
+    }
+    const epollPri = find('epoll-et+rdhup+pri');
+    const uringPri = find('io_uring+pri');
+    if (epollPri && uringPri && Number(uringPri.summary.counts.priWakeups) > Number(epollPri.summary.counts.priWakeups)) {
+      lines.push(`PRI came with ${epollPri.summary.counts.priWakeups} wake-up(s) under epoll (the urgent case) but with ` +
+        `${uringPri.summary.counts.priWakeups} under io_uring: a multishot poll reports the wake-up's own mask, and every ` +
+        'data arrival wakes with IN|PRI, so on io_uring asking for POLLPRI makes every event look urgent and the reader ' +
+        'reads on every time: safe, but nothing saved.');
     }
     const burst = traces.filter((t) => !t.summary.error && t.summary.counts.burst === 'ok');
     if (burst.length) {
