@@ -17,14 +17,14 @@
  * - `onError` (at most once) and `onClose` (exactly once) end every connection's life. An exception
  *   thrown by a callback destroys that connection with the exception as its error.
  * - Idle timeout: refreshed by any progress, O(1) per refresh (see idle-timers.ts).
- * - Edge-triggered epoll: reads, writes and discards loop until EAGAIN.
+ * - Edge-triggered epoll: reads, writes and discards loop until EAGAIN (reads: to a short read, with `shortReads`).
  */
 import { isSystemError, systemError } from '../errors';
 import { binding, constants, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { EpollSelector } from '../selectors/epoll';
 import { IoUringSelector } from '../selectors/io-uring';
-import { EVENT_READ, EVENT_WRITE } from '../selectors/selector';
+import { EVENT_CONDITION, EVENT_READ, EVENT_WRITE } from '../selectors/selector';
 import { Timer } from '../timer-queue';
 import { connectTo, Endpoint, streamSocket } from './endpoint';
 import { IdleEntry, IdleTimers } from './idle-timers';
@@ -46,6 +46,14 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
   /** How long close() waits for the peer's end of stream before destroying. Default 30 s. */
   lingerMs?: number;
+  /**
+   * Edge-triggered epoll only (ignored elsewhere; `Connection.shortReads` says whether it is in effect): end
+   * a turn's reading at a short read (recv returned less than readSize) instead of reading on to EAGAIN,
+   * saving that recv. The socket is then registered with EPOLLRDHUP and EPOLLPRI, and an event carrying
+   * RDHUP, HUP, ERR or PRI is still read to EAGAIN: the cases docs/readiness-lab.md (short-read) shows safe.
+   * Default false.
+   */
+  shortReads?: boolean;
 }
 
 export interface ConnectOptions extends ConnectionOptions {
@@ -110,6 +118,8 @@ export class Connection {
   peakWritableLength = 0;
 
   readonly edgeTriggered: boolean;
+  /** Reading ends at a short read (ConnectionOptions.shortReads, on edge-triggered epoll). */
+  readonly shortReads: boolean;
   private readonly queue = new WriteQueue();
   private readonly handler = (events: number): void => this.onEvents(events);
   private readonly highWater: number;
@@ -160,6 +170,8 @@ export class Connection {
     this.queuedWrites = strategy === 'queued';
     this.lingerMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.edgeTriggered = isEdgeTriggered(reactor);
+    // io_uring has no EVENT_CONDITION, and asking it for POLLPRI would make every event look urgent.
+    this.shortReads = options.shortReads === true && this.edgeTriggered && reactor.selector instanceof EpollSelector;
     this.connecting = connecting !== undefined;
     if (this.connecting && connecting !== 'connecting') {
       this.connectFailure = connecting instanceof Error ? connecting : new Error(String(connecting));
@@ -393,7 +405,7 @@ export class Connection {
         // Under edge-triggered epoll, bytes that came with this event get no event of their own.
         if (!this.edgeTriggered || this.destroyed || this.connecting) return;
       }
-      if (events & EVENT_READ) this.readable();
+      if (events & EVENT_READ) this.readable(events);
       if (events & EVENT_WRITE && !this.destroyed) this.writable();
     } finally {
       this.inEvent = false;
@@ -421,7 +433,7 @@ export class Connection {
     if (!this.destroyed && this.writeEnded && this.queue.isEmpty && !this.writeShut) this.finishWriting();
   }
 
-  private readable(): void {
+  private readable(events: number): void {
     if (this.closing && this.writeShut) {
       this.discardUntilEnd();
       return;
@@ -454,6 +466,8 @@ export class Connection {
       }
       // Level-triggered: one read per wake-up keeps connections fair; the next wait reports the rest.
       if (!this.edgeTriggered) return;
+      // A short read found the queue empty: what arrives later makes a new edge, unless the event said more.
+      if (this.shortReads && n < this.readSize && (events & EVENT_CONDITION) === 0) return;
     }
   }
 
@@ -597,7 +611,7 @@ export class Connection {
   /** Edge-triggered resume: an event of our own, as if the socket had reported both bits. */
   private resumeReading(): void {
     if (this.destroyed || this.paused || this.connecting) return;
-    this.onEvents(EVENT_READ | EVENT_WRITE);
+    this.onEvents(EVENT_READ | EVENT_WRITE | EVENT_CONDITION); // Its edge may be spent: read to EAGAIN.
   }
 
   private timedOut(): void {
@@ -636,7 +650,7 @@ export class Connection {
     if (this.destroyed || this.connectFailure !== null) return;
     let wanted = 0;
     if (this.edgeTriggered) {
-      wanted = EVENT_READ | EVENT_WRITE;
+      wanted = EVENT_READ | EVENT_WRITE | (this.shortReads ? EVENT_CONDITION : 0);
     } else if (this.connecting) {
       wanted = EVENT_WRITE;
     } else {
