@@ -9,7 +9,7 @@ export type { ShutdownHow } from './socket';
 export { WaitMechanism } from './native';
 export type { WaitThread, LoopWatcher, EpollBinding, IoUringBinding } from './native';
 export {
-  EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
+  EVENT_READ, EVENT_WRITE, EVENT_CONDITION, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
   WSAPollSelector, IoUringSelector, ioUringUnavailable, ReadonlyMapView,
   DefaultSelector, availableMechanisms, createSelector,
 } from './selectors';

@@ -104,6 +104,7 @@ export interface Constants {
   readonly SO_REUSEPORT?: number;
   readonly SO_DOMAIN?: number;
   readonly SO_BINDTODEVICE?: number;
+  readonly TCP_CORK?: number;
   readonly POLLRDHUP?: number;
   readonly MSG_NOSIGNAL?: number;
   readonly MSG_DONTWAIT?: number;

@@ -27,7 +27,7 @@
  *   then run, once each); what nobody else hears goes to `log` (default: stderr).
  * - Idle timeout: refreshed by progress, O(1) per refresh (see idle-timers.ts); re-armed by activity
  *   after an onTimeout that kept the connection; `{ on: 'read' }` counts only what the peer sends.
- * - Edge-triggered epoll: reads, writes and discards loop until EAGAIN.
+ * - Edge-triggered epoll: reads, writes and discards loop until EAGAIN (reads: to a short read, with `shortReads`).
  */
 import { lookup } from 'node:dns';
 import { isSystemError, systemError } from '../errors';
@@ -35,7 +35,7 @@ import { binding, constants, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { EpollSelector } from '../selectors/epoll';
 import { IoUringSelector } from '../selectors/io-uring';
-import { EVENT_READ, EVENT_WRITE } from '../selectors/selector';
+import { EVENT_CONDITION, EVENT_READ, EVENT_WRITE } from '../selectors/selector';
 import { Timer } from '../timer-queue';
 import { connectTo, Endpoint, isUnix, numericHost, streamSocket, withAddress } from './endpoint';
 import { IdleEntry, IdleTimers } from './idle-timers';
@@ -74,6 +74,14 @@ export interface ConnectionOptions {
    * variable IOMUX_DEBUG names `stream` (IOMUX_DEBUG=stream).
    */
   debug?: boolean;
+  /**
+   * Edge-triggered epoll only (ignored elsewhere; `Connection.shortReads` says whether it is in effect): end
+   * a turn's reading at a short read (recv returned less than readSize) instead of reading on to EAGAIN,
+   * saving that recv. The socket is then registered with EPOLLRDHUP and EPOLLPRI, and an event carrying
+   * RDHUP, HUP, ERR or PRI is still read to EAGAIN: the cases docs/readiness-lab.md (short-read) shows safe.
+   * Default false.
+   */
+  shortReads?: boolean;
 }
 
 export interface ConnectOptions extends ConnectionOptions {
@@ -187,6 +195,8 @@ export class Connection<T = any> {
   readonly fd: number;
 
   readonly edgeTriggered: boolean;
+  /** Reading ends at a short read (ConnectionOptions.shortReads, on edge-triggered epoll). */
+  readonly shortReads: boolean;
   private state: State;
   /** While Connecting: the state to enter once established (end() or close() may come first). */
   private requested = State.Open;
@@ -247,6 +257,8 @@ export class Connection<T = any> {
     this.log = options.log ?? stderrLog;
     this.debug = options.debug ?? DEBUG_FROM_ENVIRONMENT;
     this.edgeTriggered = isEdgeTriggered(reactor);
+    // io_uring has no EVENT_CONDITION, and asking it for POLLPRI would make every event look urgent.
+    this.shortReads = options.shortReads === true && this.edgeTriggered && reactor.selector instanceof EpollSelector;
     this.queue = new WriteQueue((done, err) => this.settled(done, err));
     this.fd = fd;
     this.state = connecting === 'connecting' ? State.Connecting : State.Open;
@@ -582,7 +594,7 @@ export class Connection<T = any> {
       // Under edge-triggered epoll, bytes that came with this event get no event of their own.
       if (!this.edgeTriggered || this.destroyed || this.state === State.Connecting) return;
     }
-    if (events & EVENT_READ) this.readable();
+    if (events & EVENT_READ) this.readable(events);
     if (events & EVENT_WRITE && !this.destroyed) this.onWritable();
   }
 
@@ -635,7 +647,7 @@ export class Connection<T = any> {
     else if (flushingToShut(this.state)) this.finishWriting();
   }
 
-  private readable(): void {
+  private readable(events: number): void {
     if (this.state === State.Lingering) {
       this.discardUntilEnd();
       return;
@@ -669,6 +681,8 @@ export class Connection<T = any> {
       if (!delivered || !deliversData(this.state)) return;
       // Level-triggered: one read per wake-up keeps connections fair; the next wait reports the rest.
       if (!this.edgeTriggered) return;
+      // A short read found the queue empty: what arrives later makes a new edge, unless the event said more.
+      if (this.shortReads && n < this.readSize && (events & EVENT_CONDITION) === 0) return;
     }
   }
 
@@ -820,7 +834,7 @@ export class Connection<T = any> {
   /** Edge-triggered resume: an event of our own, as if the socket had reported both bits. */
   private resumeReading(): void {
     if (this.destroyed || this.state === State.Connecting || this.paused) return;
-    this.onEvents(EVENT_READ | EVENT_WRITE);
+    this.onEvents(EVENT_READ | EVENT_WRITE | EVENT_CONDITION); // Its edge may be spent: read to EAGAIN.
   }
 
   private timedOut(): void {
@@ -953,7 +967,7 @@ export class Connection<T = any> {
     if (state === State.Closed || this.fd < 0) return;
     let wanted = 0;
     if (this.edgeTriggered) {
-      wanted = EVENT_READ | EVENT_WRITE;
+      wanted = EVENT_READ | EVENT_WRITE | (this.shortReads ? EVENT_CONDITION : 0);
     } else if (state === State.Connecting) {
       wanted = EVENT_WRITE;
     } else {
