@@ -63,7 +63,9 @@ export function programPath(name: ProgramName): string {
     fs.renameSync(partial, output);
   } catch (err) {
     fs.rmSync(partial, { force: true });
-    const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+    const e = err as NodeJS.ErrnoException & { stderr?: Buffer; signal?: NodeJS.Signals | null };
+    // Ctrl-C reaches the compiler too (one process group): say so, so the run ends as interrupted, not failed.
+    if (e.signal) throw Object.assign(new Error(`${compiler} was stopped by ${e.signal} while building ${name}`), { signal: e.signal });
     if (e.code === 'ENOENT') {
       throw new Error(`${name} needs a C compiler to build bench/${source}, and there is no ${compiler}: install one (Debian: apt-get install gcc) or set CC`);
     }

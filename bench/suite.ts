@@ -172,6 +172,10 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     running = null;
   } catch (err) {
     // A part whose children died of the same Ctrl-C fails: the interrupt's own ending is the one that counts.
+    // A synchronous step (a compiler run) held the loop while the signal came: let its handler run first.
+    for (let turn = 0; !stopping && (err as { signal?: unknown }).signal === 'SIGINT' && turn < 10; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     if (stopping) return stopping;
     throw err;
   } finally {
