@@ -237,6 +237,8 @@ export interface TlsContextConstructor {
 export interface TlsEngineInit {
   /** Server: only sessions made under the same bytes (1-32) may be resumed on this connection. */
   sessionIdContext?: Uint8Array;
+  /** Server: TLS 1.3 session tickets sent after the handshake (OpenSSL's default: 2). */
+  tickets?: number;
   /** Client: SNI. */
   servername?: string;
   /** Client: the DNS name, or the numeric address, the server's certificate must carry. */

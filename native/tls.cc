@@ -52,7 +52,7 @@ namespace {
   X(SSL_do_handshake) X(SSL_free) X(SSL_get0_param) X(SSL_get1_peer_certificate) X(SSL_get1_session) \
   X(SSL_get_current_cipher) X(SSL_get_error) X(SSL_get_shutdown) X(SSL_get_verify_result)            \
   X(SSL_get_version) X(SSL_is_init_finished) X(SSL_new) X(SSL_read) X(SSL_session_reused)            \
-  X(SSL_set1_host) X(SSL_set_accept_state) X(SSL_set_bio) X(SSL_set_connect_state)                   \
+  X(SSL_set1_host) X(SSL_set_accept_state) X(SSL_set_bio) X(SSL_set_connect_state) X(SSL_set_num_tickets)                   \
   X(SSL_set_session) X(SSL_set_session_id_context) X(SSL_shutdown) X(SSL_write) X(TLS_method)        \
   X(X509_STORE_add_cert) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free)                               \
   X(X509_verify_cert_error_string) X(d2i_SSL_SESSION) X(i2d_SSL_SESSION) X(i2d_X509)
@@ -272,10 +272,13 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
 thread_local std::vector<uint8_t> fileChunk;
 constexpr size_t kFileChunk = 256 * 1024;
 
-// new TlsEngine(context, { sessionIdContext?, servername?, host?, ip?, session? })
+// new TlsEngine(context, { sessionIdContext?, tickets?, servername?, host?, ip?, session? })
 // One TLS connection's state machine. `sessionIdContext` (server): only sessions made under the
 // same bytes may be resumed here — FTPS gives each control connection its own, so that a data
-// connection can resume that control connection's session and no other. `servername` (client):
+// connection can resume that control connection's session and no other. `tickets` (server): how
+// many TLS 1.3 session tickets to send after the handshake (OpenSSL's default is 2; an FTPS data
+// connection sends none: a client that only uploads never reads them, and closing with them
+// unread in its buffer makes its kernel reset the connection). `servername` (client):
 // SNI; `host` / `ip`: the name the server's certificate must carry; `session`: resume this one.
 class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
  public:
@@ -326,6 +329,10 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
         throw Napi::RangeError::New(env, "options.sessionIdContext must be 1 to 32 bytes");
       }
       SSL_set_session_id_context(ssl_, bytes.data, static_cast<unsigned>(bytes.length));
+    }
+    Napi::Value tickets = options.Get("tickets");
+    if (!tickets.IsUndefined()) {
+      SSL_set_num_tickets(ssl_, static_cast<size_t>(CheckInteger(env, tickets, "options.tickets", 0, 16)));
     }
     if (context->server()) {
       SSL_set_accept_state(ssl_);

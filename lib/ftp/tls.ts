@@ -118,6 +118,9 @@ export function dataSecurer(session: FtpSession): ((conn: Connection, done: (con
     };
     const secured = TlsConnection.server(conn, {
       context: tls.context, sessionIdContext: session.ftps.sessionIdContext, handshakeTimeoutMs: session.server.options.dataTimeoutMs,
+      // The client resumes the control connection's session every time: new tickets would only sit
+      // unread in an uploading client's buffer and turn its close into a reset that loses the tail.
+      tickets: 0,
     });
     secured.onSecure = function () {
       if (tls.requireSessionReuse && !this.sessionReused) {

@@ -35,6 +35,11 @@ export interface TlsOptions {
   handshakeTimeoutMs?: number;
   /** Server: only a session made under the same bytes (1–32) may be resumed here (FTPS binds data connections to their control connection with it). */
   sessionIdContext?: Uint8Array;
+  /**
+   * Server: TLS 1.3 session tickets to send after the handshake (default 2, OpenSSL's). 0 for a
+   * connection whose peer may never read (an upload): unread, they turn its close into a reset.
+   */
+  tickets?: number;
   /** Client: the server's name — SNI, and the name (or numeric address) its certificate must carry. Default: the endpoint's host. */
   servername?: string;
   /** Client: resume this session (another connection's `session`). */
@@ -149,7 +154,7 @@ export class TlsConnection {
     const name = options.servername;
     const ip = name !== undefined && net.isIP(name) !== 0;
     this.engine = new binding.TlsEngine!(options.context.native, server
-      ? { sessionIdContext: options.sessionIdContext }
+      ? { sessionIdContext: options.sessionIdContext, tickets: options.tickets }
       : {
         servername: name !== undefined && !ip ? name : undefined,
         host: options.context.verify && name !== undefined && !ip ? name : undefined,
