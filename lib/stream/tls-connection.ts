@@ -143,7 +143,7 @@ export class TlsConnection {
   /** Connects to `endpoint` and starts TLS on it; onSecure says when it is ready (writes wait until then). */
   static connect(reactor: Reactor, endpoint: Endpoint, options: TlsOptions & ConnectOptions): TlsConnection {
     const host = isUnix(endpoint) ? undefined : endpoint.host ?? '127.0.0.1';
-    return TlsConnection.client(Connection.connect(reactor, endpoint, options), { servername: host, ...options });
+    return TlsConnection.client(Connection.connect(reactor, endpoint, options), { ...options, servername: options.servername ?? host });
   }
 
   private constructor(readonly transport: Connection, options: TlsOptions, server: boolean) {
