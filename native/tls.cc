@@ -499,37 +499,29 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
 
   // The peer's certificate, DER-encoded (new crypto.X509Certificate(der) reads it), or null.
   Napi::Value PeerCertificate(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Established()) return env.Null();
-    X509* cert = SSL_get1_peer_certificate(ssl_);
-    if (cert == nullptr) return env.Null();
-    int length = i2d_X509(cert, nullptr);
-    Napi::Value result = env.Null();
-    if (length > 0) {
-      Napi::Buffer<unsigned char> der = Napi::Buffer<unsigned char>::New(env, static_cast<size_t>(length));
-      unsigned char* p = der.Data();
-      i2d_X509(cert, &p);
-      result = der;
-    }
-    X509_free(cert);
-    return result;
+    if (!Established()) return info.Env().Null();
+    return Der(info.Env(), SSL_get1_peer_certificate(ssl_), i2d_X509, X509_free);
   }
 
   // The session, DER-encoded, for options.session of a later engine (a client's resumption), or null.
   Napi::Value Session(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Established()) return env.Null();
-    SSL_SESSION* session = SSL_get1_session(ssl_);
-    if (session == nullptr) return env.Null();
-    int length = i2d_SSL_SESSION(session, nullptr);
+    if (!Established()) return info.Env().Null();
+    return Der(info.Env(), SSL_get1_session(ssl_), i2d_SSL_SESSION, SSL_SESSION_free);
+  }
+
+  // An OpenSSL object (owned: freed here) as a Buffer of its DER encoding; null for none.
+  template <typename T>
+  static Napi::Value Der(Napi::Env env, T* object, int (*encode)(const T*, unsigned char**), void (*release)(T*)) {
+    if (object == nullptr) return env.Null();
+    int length = encode(object, nullptr);
     Napi::Value result = env.Null();
     if (length > 0) {
       Napi::Buffer<unsigned char> der = Napi::Buffer<unsigned char>::New(env, static_cast<size_t>(length));
       unsigned char* p = der.Data();
-      i2d_SSL_SESSION(session, &p);
+      encode(object, &p);
       result = der;
     }
-    SSL_SESSION_free(session);
+    release(object);
     return result;
   }
 

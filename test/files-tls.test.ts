@@ -8,26 +8,16 @@ import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { getFile, putFile, TransferError } from '../lib/files/client';
+import { getFile, putFile } from '../lib/files/client';
 import { Reactor } from '../lib/reactor';
 import { availableMechanisms, createSelector, MechanismName } from '../lib/selectors/default';
 import { TlsContext } from '../lib/stream/tls-context';
-import { partials, removeTempDirs, sha256, startServer, tempDir, writePattern } from './files-fixtures';
+import { failure, partials, removeTempDirs, sha256, startServer, tempDir, writePattern } from './files-fixtures';
 import { leakedSince, openKernelObjects, startChild } from './helpers';
 import { TlsFixtures, tlsFixtures } from './tls-fixtures';
 
 const MiB = 1024 * 1024;
 const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
-
-async function rejection(promise: Promise<unknown>): Promise<TransferError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof TransferError, `not a TransferError: ${String(err)}`);
-    return err;
-  }
-  assert.fail('the transfer succeeded');
-}
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -65,11 +55,11 @@ describe('files over TLS', function () {
         const got = await getFile({ reactor, endpoint, name: 'a.bin', output: path.join(local, 'b.bin'), tls: pinned });
         assert.equal(got.sha256, put.sha256);
         assert.ok(fs.readFileSync(path.join(local, 'b.bin')).equals(data));
-        const wrongPin = await rejection(getFile({ reactor, endpoint, name: 'a.bin', output: path.join(local, 'c.bin'),
+        const wrongPin = await failure(getFile({ reactor, endpoint, name: 'a.bin', output: path.join(local, 'c.bin'),
           tls: { context: TlsContext.client({ verify: false }), fingerprint256: fx.self.fingerprint256 } }));
         assert.equal(wrongPin.reason, 'failed');
         assert.match(wrongPin.message, /fingerprint/);
-        const unknownCa = await rejection(getFile({ reactor, endpoint, name: 'a.bin', output: path.join(local, 'd.bin'),
+        const unknownCa = await failure(getFile({ reactor, endpoint, name: 'a.bin', output: path.join(local, 'd.bin'),
           tls: { context: TlsContext.client() } }));
         assert.equal(unknownCa.reason, 'failed');
         assert.match(unknownCa.message, /certificate verify failed/);
@@ -93,7 +83,7 @@ describe('files over TLS', function () {
       const endpoint = { port: served.port };
       const data = writePattern(path.join(local, 'big.bin'), 24 * MiB, 3);
       // Slow enough to be cut: 8 MiB/s, then the server closes every connection after about 1 s.
-      const first = rejection(putFile({ reactor, endpoint, file: path.join(local, 'big.bin'), tls, limitRate: 8 * MiB }));
+      const first = failure(putFile({ reactor, endpoint, file: path.join(local, 'big.bin'), tls, limitRate: 8 * MiB }));
       const held = await new Promise<number>((resolve) => {
         const poll = reactor.setInterval(() => {
           const partial = partials(dir)[0];

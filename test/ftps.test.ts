@@ -7,7 +7,6 @@
  * nothing.
  */
 import * as assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -18,6 +17,7 @@ import { availableMechanisms, MechanismName } from '../lib/selectors/default';
 import { TlsContext } from '../lib/stream/tls-context';
 import { FtpTlsOptions } from '../lib/ftp/tls';
 import { makeUsersFile, pattern, PASSWORD, sha256File, startServer, TestServer, USER } from './ftp-fixtures';
+import { requireTool, run } from './run-tool';
 import { leakedSince, openKernelObjects, startChild } from './helpers';
 import { TlsFixtures, tlsFixtures } from './tls-fixtures';
 
@@ -29,22 +29,6 @@ async function leakedAfterSettling(before: Map<number, string>): Promise<string[
   return leakedSince(before);
 }
 
-function requireTool(command: string, args: string[], debianPackage: string): void {
-  const probe = spawnSync(command, args, { stdio: 'ignore' });
-  if (probe.error !== undefined || probe.status !== 0) {
-    throw new Error(`${command} is needed by this test and is not installed: apt-get install ${debianPackage} (.ci/run installs it)`);
-  }
-}
-
-function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}):
-  Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd: options.cwd, timeout: options.timeoutMs ?? 60000, maxBuffer: 16 * 2 ** 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 interface Reply {
   code: number;

@@ -97,7 +97,6 @@ export class TlsConnection {
   truncated = false;
 
   private engine: TlsEngineBinding | null;
-  private readonly isServer: boolean;
   private readonly highWater: number;
   private readonly pin: string | null;
   private pending: Pending[] = [];
@@ -148,7 +147,6 @@ export class TlsConnection {
 
   private constructor(readonly transport: Connection, options: TlsOptions, server: boolean) {
     if (transport.closed) throw new Error('TLS on a closed connection');
-    this.isServer = server;
     this.highWater = options.highWater ?? DEFAULT_HIGH_WATER;
     this.pin = options.fingerprint256 === undefined ? null : normalizeFingerprint(options.fingerprint256);
     const name = options.servername;
