@@ -261,7 +261,7 @@ export interface TlsEngineBinding {
   read(buffer: BufferLike, offset?: number, length?: number): number;
   /** Plaintext bytes taken: all of them once the handshake is complete, 0 before. */
   write(buffer: BufferLike, offset?: number, length?: number): number;
-  /** pread + encrypt, at most 256 KiB: bytes taken from the file, 0 at its end. */
+  /** pread + encrypt, at most 256 KiB: bytes taken from the file, 0 at its end (and before the handshake). */
   writeFile(fd: number, position: number, length: number): number;
   /** Ciphertext bytes copied out for sending. */
   pull(buffer: BufferLike, offset?: number, length?: number): number;

@@ -405,7 +405,7 @@ describe('FTPS (RFC 4217)', function () {
       await raw.closed;
     });
 
-    it('FEAT lists AUTH TLS, PBSZ and PROT with a certificate, and AUTH is 502 without one', async () => {
+    it('FEAT lists AUTH TLS, PBSZ and PROT with a certificate; without one AUTH, PBSZ, PROT and CCC are 502', async () => {
       t = await startServer({ tls: tlsOptions() });
       const client = await RawFtps.connect(t.port);
       client.send('FEAT\r\n');
@@ -427,7 +427,7 @@ describe('FTPS (RFC 4217)', function () {
       await t.stop();
       t = await startServer();
       const plain = await RawFtps.connect(t.port);
-      assert.equal((await plain.command('AUTH TLS')).code, 502);
+      for (const command of ['AUTH TLS', 'PBSZ 0', 'PROT P', 'CCC']) assert.equal((await plain.command(command)).code, 502, command);
       plain.destroy();
       await plain.closed;
     });

@@ -157,7 +157,8 @@ export const TLS_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Co
     }
   } }],
   ['PBSZ', { auth: false, arg: 'required', help: 'PBSZ 0', run: (s, arg) => {
-    if (!s.ftps.secured) s.reply(503, 'PBSZ needs a TLS control connection: send AUTH TLS first.');
+    if (s.server.tls === null) s.reply(502, 'PBSZ is not available: this server has no TLS certificate.');
+    else if (!s.ftps.secured) s.reply(503, 'PBSZ needs a TLS control connection: send AUTH TLS first.');
     else if (!/^\d+$/.test(arg.trim())) s.reply(501, 'Syntax: PBSZ 0');
     else {
       s.ftps.pbsz = true;
@@ -166,7 +167,8 @@ export const TLS_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Co
   } }],
   ['PROT', { auth: false, arg: 'required', help: 'PROT P (data in TLS) | C (in clear)', run: (s, arg) => {
     const level = arg.trim().toUpperCase();
-    if (!s.ftps.secured) s.reply(503, 'PROT needs a TLS control connection: send AUTH TLS first.');
+    if (s.server.tls === null) s.reply(502, 'PROT is not available: this server has no TLS certificate.');
+    else if (!s.ftps.secured) s.reply(503, 'PROT needs a TLS control connection: send AUTH TLS first.');
     else if (!s.ftps.pbsz) s.reply(503, 'Send PBSZ 0 before PROT.');
     else if (level === 'P') {
       s.ftps.protection = 'P';
@@ -185,6 +187,7 @@ export const TLS_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, Co
     }
   } }],
   ['CCC', { auth: false, arg: 'none', help: 'CCC (refused: the control connection stays encrypted)', run: (s) => {
-    s.reply(534, 'CCC refused: the control connection stays encrypted.');
+    if (s.server.tls === null) s.reply(502, 'CCC is not available: this server has no TLS.');
+    else s.reply(534, 'CCC refused: the control connection stays encrypted.');
   } }],
 ]);
