@@ -12,9 +12,9 @@
  */
 import * as path from 'node:path';
 
-// node-gyp-build ships no types: it takes the package root and returns the loaded addon.
+// node-gyp-build ships no types: path() takes the package root and names the addon file that matches.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodeGypBuild: (root: string) => unknown = require('node-gyp-build');
+const nodeGypBuild: { path(root: string): string } = require('node-gyp-build');
 
 /** Any memory a binding can read from or write into. */
 export type BufferLike = ArrayBufferView | ArrayBuffer;
@@ -104,6 +104,7 @@ export interface Constants {
   readonly SO_REUSEPORT?: number;
   readonly SO_DOMAIN?: number;
   readonly SO_BINDTODEVICE?: number;
+  readonly TCP_CORK?: number;
   readonly POLLRDHUP?: number;
   readonly MSG_NOSIGNAL?: number;
   readonly MSG_DONTWAIT?: number;
@@ -407,9 +408,36 @@ const packageRoot = path.resolve(__dirname, '..', '..');
  * docs/sanitizers.md).
  */
 const addonPath = process.env.IOMUX_ADDON_PATH;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const binding: Binding = (addonPath ? require(path.resolve(addonPath)) : nodeGypBuild(packageRoot)) as Binding;
+export const binding: Binding = loadAddon();
 export const constants: Constants = binding.constants;
+
+/**
+ * The addon, or one line that says why none loads and what fixes it (code ERR_IOMUX_NO_ADDON, the loader's
+ * own error as its cause): node-gyp-build's "No native build was found for platform=... abi=... uv=..." names
+ * no remedy, and a prebuild the system cannot load (too old a glibc) fails with the dynamic loader's words.
+ */
+function loadAddon(): Binding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (addonPath) return require(path.resolve(addonPath)) as Binding;
+  let file: string | undefined;
+  try {
+    file = nodeGypBuild.path(packageRoot);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as Binding;
+  } catch (err) {
+    const fix = 'npm rebuild iomux builds one here (it needs python3, make and a C++ compiler)';
+    const reason = file === undefined
+      ? `no addon for ${platformName()} was prebuilt or built here`
+      : `the addon ${path.relative(packageRoot, file)} does not load here (${String((err as Error).message).split('\n')[0]})`;
+    throw Object.assign(new Error(`iomux: ${reason}: ${fix}`), { code: 'ERR_IOMUX_NO_ADDON', cause: err });
+  }
+}
+
+/** linux-x64, or linux-x64 (musl), as prebuilds are told apart. */
+function platformName(): string {
+  const header = process.platform === 'linux' ? (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header : undefined;
+  return `${process.platform}-${process.arch}${header && header.glibcVersionRuntime === undefined ? ' (musl)' : ''}`;
+}
 
 export function hasEpoll(b: Binding = binding): b is Binding & EpollBinding {
   return typeof b.epoll_wait === 'function';

@@ -6,7 +6,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as net from 'node:net';
-import { missingMessage, missingPackages } from './optional';
+import { installationOf, installCommand, missingMessage, PACKAGE_ROOT, packageProblem } from './optional';
 
 export interface CertificateOptions {
   /** DNS names and numeric addresses the certificate is valid for. Default: localhost, 127.0.0.1, ::1. */
@@ -40,8 +40,11 @@ const DEFAULT_NAMES = ['localhost', '127.0.0.1', '::1'];
 
 /** @peculiar/x509, or a one-line error naming the install command. */
 function x509Module(command: string): X509Module {
-  const missing = missingPackages(['@peculiar/x509']);
-  if (missing.length > 0) throw new Error(missingMessage(command, missing).replace(/^iomux needs/, `iomux ${command} needs`));
+  const problem = packageProblem('@peculiar/x509');
+  if (problem !== null) {
+    const install = installCommand(installationOf(PACKAGE_ROOT), ['@peculiar/x509'], process.argv.slice(2));
+    throw new Error(missingMessage(`iomux ${command}`, [{ name: '@peculiar/x509', problem }], install));
+  }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const x509 = require('@peculiar/x509') as X509Module;
   x509.cryptoProvider.set(crypto.webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);

@@ -162,7 +162,7 @@ abstract class Transfer {
         else throw err;
       }
     };
-    conn.onClose = (err) => {
+    conn.onClose = (err: Error | null) => {
       this.open.conn = false;
       if (this.outcome === null) {
         const why = err === null ? 'the server closed the connection' : err.message;

@@ -103,11 +103,10 @@ interface Download {
 export class FileServer {
   readonly reactor: Reactor;
   readonly store: FileStore;
-  private readonly listener: Listener;
+  private readonly listener: Listener<Session>;
   private readonly hasher: FileHasher;
   private readonly maxSize: number;
   private readonly log: (line: string) => void;
-  private readonly sessions = new Set<Session>();
   /** Names being uploaded: a second upload of one is refused (BUSY), so bytes never interleave. */
   private readonly uploading = new Map<string, Session>();
   private readonly hashes = new Map<string, Buffer>();
@@ -131,7 +130,7 @@ export class FileServer {
       endpoint: options.endpoint ?? { host: '127.0.0.1', port: 0 }, backlog: options.backlog, log: this.log, connection,
     }, (conn) => {
       const tls = options.tls ?? null;
-      this.sessions.add(new Session(this, tls === null ? conn : TlsConnection.server(conn, { context: tls })));
+      conn.data = new Session(this, tls === null ? conn : TlsConnection.server(conn, { context: tls }));
     });
   }
 
@@ -145,7 +144,7 @@ export class FileServer {
   }
 
   get stats(): FileServerStats {
-    return { connections: this.sessions.size, accepted: this.listener.stats.accepted, ...this.counts };
+    return { connections: this.listener.connectionCount, accepted: this.listener.stats.accepted, ...this.counts };
   }
 
   /**
@@ -164,7 +163,7 @@ export class FileServer {
           void this.hasher.close().then(resolve);
         };
       });
-      for (const session of [...this.sessions]) session.shutdown();
+      for (const conn of this.listener.connections) conn.data.shutdown();
       this.checkClosed();
     } else if (done) {
       void this.finished.then(done);
@@ -237,8 +236,7 @@ export class FileServer {
   }
 
   /** @internal */
-  ended(session: Session): void {
-    this.sessions.delete(session);
+  ended(): void {
     this.checkClosed();
   }
 
@@ -247,7 +245,7 @@ export class FileServer {
   }
 
   private checkClosed(): void {
-    if (!this.closing || this.sessions.size > 0 || this.openFiles > 0) return;
+    if (!this.closing || this.listener.connectionCount > 0 || this.openFiles > 0) return;
     const done = this.onClosed;
     this.onClosed = null;
     done?.();
@@ -268,7 +266,7 @@ class Session {
     this.peer = describePeer(conn);
     conn.onData = (data) => this.onData(data);
     conn.onEnd = () => this.onEnd();
-    conn.onClose = (err) => this.onClose(err);
+    conn.onClose = (err: Error | null) => this.onClose(err);
   }
 
   /**
@@ -575,7 +573,7 @@ class Session {
       if (this.state === 'sending') this.server.count('interrupted');
       this.endDownload();
     }
-    this.server.ended(this);
+    this.server.ended();
   }
 }
 

@@ -73,7 +73,7 @@ export abstract class Transfer {
       return;
     }
     this.conn = conn;
-    conn.onClose = (err) => {
+    conn.onClose = (err: Error | null) => {
       if (!this.ended) {
         const truncated = (err as { code?: string } | null)?.code === 'ERR_FILE_TRUNCATED';
         this.finish(truncated ? 451 : 426, truncated ? 'The file changed during the transfer; aborted.'

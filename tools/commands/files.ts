@@ -17,6 +17,7 @@ import { SocketAddress } from '../../lib/native';
 import { Reactor } from '../../lib/reactor';
 import { availableMechanisms, createSelector, MechanismName } from '../../lib/selectors/default';
 import type { TcpEndpoint } from '../../lib/stream/endpoint';
+import { docPath } from '../docs';
 import { normalizeFingerprint, TlsContext, tlsUnavailable } from '../../lib/stream/tls-context';
 import { addTlsServerOptions, registerCertCommand, tlsServerContext, TlsServerFlags } from './tls-options';
 
@@ -110,7 +111,7 @@ Examples:
 
 put and get resume from what is already held (the server's partial, or PATH.partial), and exit 0
 only once the SHA-256 is verified. Exit statuses: 1 failed, 2 refused, 3 mismatch, 4 connection
-lost, 5 no space. The protocol: docs/file-transfer.md.`);
+lost, 5 no space. The protocol: ${docPath('file-transfer.md')}.`);
 
   const mechanisms = availableMechanisms();
   const serveCommand = files
