@@ -203,6 +203,88 @@ export interface Binding {
   readonly WaitThread: WaitThreadConstructor;
   /** Absent from builds that cannot reach libuv (cmake-js, the Windows cross build): docs/ARCHITECTURE.md. */
   readonly LoopWatcher?: LoopWatcherConstructor;
+
+  /** TLS by Node's own OpenSSL (native/tls.cc); absent where `tlsUnavailable` says why. */
+  readonly TlsContext?: TlsContextConstructor;
+  readonly TlsEngine?: TlsEngineConstructor;
+  readonly tlsUnavailable?: string;
+  /** The OpenSSL functions the addon calls, each found in this process before TLS was offered. */
+  readonly tlsFunctions?: readonly string[];
+  readonly opensslVersion?: string;
+}
+
+export interface TlsContextInit {
+  server: boolean;
+  /** PEM: the certificate, then its chain. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** PEM: the authorities a peer's certificate is checked against. */
+  ca?: string | Buffer;
+  /** Check the peer's certificate (default: a client does, a server does not ask for one). */
+  verifyPeer?: boolean;
+  /** TLS1_2_VERSION (0x303) or TLS1_3_VERSION (0x304). Default TLS 1.2. */
+  minVersion?: number;
+  /** How long a session may be resumed, in seconds. */
+  sessionTimeout?: number;
+}
+
+/** An SSL_CTX: certificates, trust, and a server's session cache and ticket keys. */
+export type TlsContextBinding = object;
+
+export interface TlsContextConstructor {
+  new(init: TlsContextInit): TlsContextBinding;
+}
+
+export interface TlsEngineInit {
+  /** Server: only sessions made under the same bytes (1-32) may be resumed on this connection. */
+  sessionIdContext?: Uint8Array;
+  /** Server: TLS 1.3 session tickets sent after the handshake (OpenSSL's default: 2). */
+  tickets?: number;
+  /** Client: SNI. */
+  servername?: string;
+  /** Client: the DNS name, or the numeric address, the server's certificate must carry. */
+  host?: string;
+  ip?: string;
+  /** Client: resume this session (DER, from another engine's `session`). */
+  session?: Uint8Array;
+}
+
+/**
+ * One TLS connection on memory BIOs: ciphertext in by feed(), out by pull(); plaintext by read()
+ * and write(). Never touches a descriptor. Failures throw an Error with code ('ERR_SSL_...', or
+ * Node's name of a failed certificate check), library and reason.
+ */
+export interface TlsEngineBinding {
+  /** true once complete; false while it waits for the peer. */
+  handshake(): boolean;
+  feed(buffer: BufferLike, offset?: number, length?: number): void;
+  /** Plaintext bytes decrypted (0: none until more is fed), or -1 once the peer's close_notify came. */
+  read(buffer: BufferLike, offset?: number, length?: number): number;
+  /** Plaintext bytes taken: all of them once the handshake is complete, 0 before. */
+  write(buffer: BufferLike, offset?: number, length?: number): number;
+  /** pread + encrypt, at most 256 KiB: bytes taken from the file, 0 at its end (and before the handshake). */
+  writeFile(fd: number, position: number, length: number): number;
+  /** Ciphertext bytes copied out for sending. */
+  pull(buffer: BufferLike, offset?: number, length?: number): number;
+  /** Queues our close_notify; true if the peer's had come already. */
+  shutdown(): boolean;
+  /** Releases the TLS state now. Idempotent; every other call throws after it. */
+  free(): void;
+  /** Ciphertext bytes waiting for pull(). */
+  readonly pending: number;
+  readonly handshakeDone: boolean;
+  readonly protocol: string | null;
+  readonly cipher: string | null;
+  readonly sessionReused: boolean;
+  /** DER. */
+  readonly peerCertificate: Buffer | null;
+  /** DER, for TlsEngineInit.session. */
+  readonly session: Buffer | null;
+  readonly closeNotifyReceived: boolean;
+}
+
+export interface TlsEngineConstructor {
+  new(context: TlsContextBinding, init?: TlsEngineInit): TlsEngineBinding;
 }
 
 /** Which wait a WaitThread performs: the reactor's own mechanism. */

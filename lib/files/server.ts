@@ -30,6 +30,8 @@ import { Connection, ConnectionOptions, isDisconnect } from '../stream/connectio
 import type { Endpoint } from '../stream/endpoint';
 import { FrameError, LengthPrefixedDecoder, writeFrame } from '../stream/framing';
 import { Listener } from '../stream/listener';
+import { TlsConnection } from '../stream/tls-connection';
+import type { TlsContext } from '../stream/tls-context';
 import { FileHasher, HashJob } from './hasher';
 import {
   decode, encode, ErrorCodeName, GetRequest, MAX_MESSAGE_SIZE, ProtocolError, PutRequest, Reply,
@@ -50,6 +52,8 @@ export interface FileServerOptions {
   idleTimeoutMs?: number;
   /** Where transfers, refusals and faults are reported, one line each. Default: nowhere. */
   log?: (line: string) => void;
+  /** Serve TLS (a server context: TlsContext.server({ cert, key })) from every connection's first byte. Default: none. */
+  tls?: TlsContext | null;
 }
 
 export interface FileServerStats {
@@ -125,7 +129,8 @@ export class FileServer {
     this.listener = new Listener(this.reactor, {
       endpoint: options.endpoint ?? { host: '127.0.0.1', port: 0 }, backlog: options.backlog, log: this.log, connection,
     }, (conn) => {
-      conn.data = new Session(this, conn);
+      const tls = options.tls ?? null;
+      conn.data = new Session(this, tls === null ? conn : TlsConnection.server(conn, { context: tls }));
     });
   }
 
@@ -257,11 +262,11 @@ class Session {
   /** The client half-closed while a request was in flight: end our side once it is answered. */
   private peerFinished = false;
 
-  constructor(private readonly server: FileServer, private readonly conn: Connection) {
+  constructor(private readonly server: FileServer, private readonly conn: Connection | TlsConnection) {
     this.peer = describePeer(conn);
     conn.onData = (data) => this.onData(data);
     conn.onEnd = () => this.onEnd();
-    conn.onClose = (err) => this.onClose(err);
+    conn.onClose = (err: Error | null) => this.onClose(err);
   }
 
   /**
@@ -584,7 +589,7 @@ function errorCodeOf(err: unknown): ErrorCodeName {
   return 'SERVER_ERROR';
 }
 
-function describePeer(conn: Connection): string {
+function describePeer(conn: Connection | TlsConnection): string {
   try {
     const peer = conn.remoteAddress;
     if (peer.family === 'unix') return 'a local client';

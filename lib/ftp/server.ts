@@ -25,6 +25,7 @@ import { Timer } from '../timer-queue';
 import { PassivePorts } from './data-channel';
 import { LoginGuard, LoginGuardOptions } from './login-guard';
 import { FtpSession, ServerContext } from './session';
+import { FtpTls, FtpTlsOptions, resolveTls } from './tls';
 import { UserStore } from './users';
 
 export interface FtpServerOptions {
@@ -59,6 +60,8 @@ export interface FtpServerOptions {
   login?: LoginGuardOptions;
   /** The 220 greeting. */
   banner?: string;
+  /** FTPS (RFC 4217): AUTH TLS with this certificate, and the TLS policy (lib/ftp/tls.ts). Default: none (AUTH is 502). */
+  tls?: FtpTlsOptions | null;
   /** Where connections, logins, transfers and refusals are reported (never a password). Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -103,6 +106,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
   readonly users: UserStore | null;
   readonly guard: LoginGuard;
   readonly ports: PassivePorts;
+  readonly tls: FtpTls | null;
   private readonly ownsReactor: boolean;
   private readonly logLine: (line: string) => void;
   readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0 };
@@ -133,6 +137,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
       anonymous: options.anonymous === true,
       banner: options.banner ?? 'iomux FTP server ready.',
     };
+    this.tls = resolveTls(options.tls);
     this.users = typeof options.users === 'string' ? new UserStore(options.users) : options.users ?? null;
     if (this.options.allowRegister && this.users === null) throw new Error('allowRegister needs a users file to register into');
     this.ownsReactor = options.reactor === undefined;

@@ -15,8 +15,8 @@
  * - BufferSender (LIST, NLST, MLSD): a listing made in memory.
  */
 import * as fs from 'node:fs';
-import { Connection } from '../stream/connection';
 import type { DataChannel } from './data-channel';
+import type { DataConnection } from './tls';
 
 export interface TransferResult {
   code: number;
@@ -36,7 +36,7 @@ function reason(err: Error | null): string {
 }
 
 export abstract class Transfer {
-  protected conn: Connection | null = null;
+  protected conn: DataConnection | null = null;
   /** The data channel while the data connection has not come yet. */
   private channel: DataChannel | null = null;
   private ended = false;
@@ -67,13 +67,13 @@ export abstract class Transfer {
   }
 
   /** The data connection is here: move the bytes. */
-  start(conn: Connection): void {
+  start(conn: DataConnection): void {
     if (this.ended) {
       conn.destroy();
       return;
     }
     this.conn = conn;
-    conn.onClose = (err) => {
+    conn.onClose = (err: Error | null) => {
       if (!this.ended) {
         const truncated = (err as { code?: string } | null)?.code === 'ERR_FILE_TRUNCATED';
         this.finish(truncated ? 451 : 426, truncated ? 'The file changed during the transfer; aborted.'
@@ -95,7 +95,7 @@ export abstract class Transfer {
     return `${this.kind} ${this.path}: ${this.bytes} bytes so far${this.conn === null ? ', waiting for the data connection' : ''}.`;
   }
 
-  protected abstract begin(conn: Connection): void;
+  protected abstract begin(conn: DataConnection): void;
 
   /** Releases what the transfer holds (its file). Called once, when it ends. */
   protected release(): void {}
@@ -129,7 +129,7 @@ export class FileSender extends Transfer {
     this.position = offset;
   }
 
-  protected begin(conn: Connection): void {
+  protected begin(conn: DataConnection): void {
     conn.onData = () => undefined; // A client has nothing to say on a download.
     conn.onFinish = () => this.sendComplete();
     conn.resume(); // Reading notices a client that leaves early.
@@ -200,7 +200,7 @@ export class FileReceiver extends Transfer {
     super(kind, path, onEnd);
   }
 
-  protected begin(conn: Connection): void {
+  protected begin(conn: DataConnection): void {
     conn.onData = (data) => this.store(data);
     conn.onEnd = () => {
       if (this.pendingCR) this.writeAll(Buffer.from([0x0d]));
@@ -268,7 +268,7 @@ export class BufferSender extends Transfer {
     super(kind, path, onEnd);
   }
 
-  protected begin(conn: Connection): void {
+  protected begin(conn: DataConnection): void {
     conn.onData = () => undefined;
     conn.onFinish = () => this.sendComplete();
     conn.resume();

@@ -358,7 +358,7 @@ export function frameHeader(length: number): Buffer {
 }
 
 /** Writes one length-prefixed frame; header and body leave in one gathered write. Returns write()'s answer. */
-export function writeFrame(conn: Connection, body: Uint8Array): boolean {
+export function writeFrame(conn: Pick<Connection, 'cork' | 'write' | 'uncork'>, body: Uint8Array): boolean {
   conn.cork();
   conn.write(frameHeader(body.length));
   const ok = conn.write(body);

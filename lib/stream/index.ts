@@ -6,3 +6,7 @@ export type { AddressedError, Endpoint, TcpEndpoint, UnixEndpoint } from './endp
 export { LineDecoder, LengthPrefixedDecoder, FrameError, frameHeader, writeFrame, FRAME_HEADER_SIZE } from './framing';
 export type { LineDecoderOptions, LengthPrefixedOptions } from './framing';
 export { FileTruncatedError } from './write-queue';
+export { TlsConnection } from './tls-connection';
+export type { TlsOptions } from './tls-connection';
+export { TlsContext, tlsUnavailable, fingerprint256 } from './tls-context';
+export type { TlsContextOptions } from './tls-context';

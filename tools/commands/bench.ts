@@ -1,4 +1,5 @@
 /** `iomux bench` (also `npm run bench`): scaling, micro-benchmarks and echo throughput, as one command. */
+import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
@@ -43,6 +44,9 @@ interface BenchFlags {
   ftpFileSize?: number;
   ftpTransferSize?: number;
   ftpSeconds?: number;
+  /** With --ftp: the FTPS comparison (bench/ftps.ts) instead. */
+  tls?: boolean;
+  ftpsRounds?: number;
   soak?: boolean;
   soakConnections?: number;
   soakDuration?: number;
@@ -105,6 +109,8 @@ export function register(program: Command): void {
       if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('--ftp-seconds must be a number of seconds from 0 to 3600');
       return n;
     })
+    .option('--tls', 'with --ftp: FTPS instead — one client\'s RETR and STOR of 1 GiB (or --ftp-transfer-size) over TLS against iomux, pyftpdlib\'s TLS_FTPHandler and vsftpd ssl_enable')
+    .option('--ftps-rounds <n>', 'FTPS: interleaved rounds (default 3)', integer('ftps-rounds', 1, 100))
     .option('--soak', 'run the soak part: 10,000 connections held 60 s, then 1,000,000 connect/echo/close cycles, against iomux serve and Node\'s net (minutes; not in the default suite or --full)')
     .option('--soak-connections <n>', 'soak: connections held at once (default 10000)', integer('soak-connections', 1, 100_000))
     .option('--soak-duration <s>', 'soak: how long the connections are held (default 60; the C = 100 reference runs min(10, this))', integer('soak-duration', 1, 86_400))
@@ -242,6 +248,17 @@ Examples:
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
       const { redrawSuite, runSuite } = await import('../../bench/suite');
       const print = (text: string) => process.stdout.write(`${text}\n`);
+      if (flags.ftp && flags.tls) {
+        // Its own part, in its own file: the FTPS comparison (bench/ftps.ts).
+        const { FTPS_SERVERS, formatFtps, runFtps } = await import('../../bench/ftps');
+        const result = await runFtps({ servers: [...FTPS_SERVERS], transferSize: flags.ftpTransferSize ?? 2 ** 30, rounds: flags.ftpsRounds ?? 3, pin: flags.pin },
+          (label) => {
+            if (flags.progress) process.stderr.write(`${label}\n`);
+          });
+        print(formatFtps(result));
+        if (flags.json) fs.writeFileSync(flags.json, `${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
       if (flags.compare) {
         if (flags.compare.length !== 2) throw new InvalidArgumentError(`--compare takes two results.json files, got ${flags.compare.length}`);
         const { runComparison } = await import('../../bench/compare');
