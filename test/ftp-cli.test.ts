@@ -5,48 +5,11 @@
  * 512 MiB upload and a 64 MiB command line without an end raise its peak RSS by little.
  */
 import * as assert from 'node:assert/strict';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { connectTo, FtpClient, sha256 } from './ftp-fixtures';
-
-const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
-
-function iomux(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [cli, ...args], { timeout: 20000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stdout, stderr });
-    });
-    if (stdin !== undefined) child.stdin!.end(stdin);
-    else child.stdin!.end();
-  });
-}
-
-interface Served {
-  child: ChildProcess;
-  port: number;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function serve(args: string[]): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'ftp', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((done) => child.once('exit', done));
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), output: () => out, exited });
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`iomux ftp serve exited (${code}) before listening: ${out}`)));
-  });
-}
+import { connectTo, FtpClient, iomux, serve, sha256 } from './ftp-fixtures';
 
 function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));

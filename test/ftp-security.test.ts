@@ -5,10 +5,12 @@
  * and data connections, data connections only from the control connection's peer, no FTP bounce).
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { connectTo, PASSWORD, readAll, startServer, TestServer, USER } from './ftp-fixtures';
+import { connectTo, FtpClient, makeUsersFile, PASSWORD, readAll, serve, Served, startServer, TestServer, USER } from './ftp-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 /** Everything under `dir`, recursively, with sizes: to show nothing changed outside a home. */
@@ -133,6 +135,85 @@ describe('ftp security: confinement', function () {
     assert.ok(!/\bbin\b|\betc\b|\busr\b/.test(long), long);
     assert.equal((await c.expect('STAT /', 213)).lines.length, 4); // Header, two entries, end.
     await c.quit();
+  });
+});
+
+describe('ftp security: a FIFO where a file should be', function () {
+  this.timeout(30000);
+  let base: string;
+  let home: string;
+  let served: Served;
+
+  beforeEach(async () => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-fifo-'));
+    home = path.join(base, 'root', USER);
+    fs.mkdirSync(home, { recursive: true });
+    fs.writeFileSync(path.join(home, 'plain.txt'), 'plain bytes');
+    execFileSync('mkfifo', [path.join(home, 'pipe')]);
+    // In a process of its own: a server that blocked in open() would not take the test runner with it.
+    served = await serve(['--root', path.join(base, 'root'), '--users', makeUsersFile(base), '--port', '0', '--login-delay', '10']);
+  });
+
+  afterEach(async () => {
+    served.child.kill('SIGKILL');
+    await served.exited;
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  async function login(): Promise<FtpClient> {
+    const c = await FtpClient.connect(served.port);
+    await c.login(USER, PASSWORD);
+    await c.expect('TYPE I', 200);
+    return c;
+  }
+
+  /** Another session lists and downloads: it answers only if no open() holds the server's thread. */
+  async function bystanderServed(other: FtpClient): Promise<void> {
+    const names = (await other.download('NLST')).data.toString().split('\r\n').filter((n) => n !== '').sort();
+    assert.deepEqual(names, ['pipe', 'plain.txt']);
+    assert.equal((await other.download('RETR plain.txt')).data.toString(), 'plain bytes');
+  }
+
+  it('RETR of a FIFO with no writer is a 550 at once, and another session is served meanwhile', async () => {
+    const [a, b] = [await login(), await login()];
+    await a.expect('EPSV', 229);
+    const refused = a.command('RETR pipe');
+    await bystanderServed(b);
+    assert.equal((await refused).code, 550);
+    await a.expect('NOOP', 200);
+    await bystanderServed(a);
+  });
+
+  it('STOR and APPE of a FIFO: 550 with no reader (ENXIO) and with one (fstat); not a byte goes into the pipe', async () => {
+    const [a, b] = [await login(), await login()];
+    for (const command of ['STOR pipe', 'APPE pipe']) {
+      await a.expect('EPSV', 229);
+      const refused = a.command(command);
+      await bystanderServed(b);
+      assert.equal((await refused).code, 550, `${command} with no reader`);
+    }
+    // A reader on the pipe (non-blocking, so this test does not wait for a writer either).
+    const reader = fs.openSync(path.join(home, 'pipe'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      for (const command of ['STOR pipe', 'APPE pipe', 'RETR pipe']) {
+        await a.expect('EPSV', 229);
+        assert.equal((await a.command(command)).code, 550, `${command} with a reader`);
+      }
+      await a.expect('REST 5', 350);
+      await a.expect('EPSV', 229);
+      assert.equal((await a.command('STOR pipe')).code, 550, 'REST + STOR');
+      let n = 0;
+      try {
+        n = fs.readSync(reader, Buffer.alloc(16));
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EAGAIN'); // Empty, a writer may still come.
+      }
+      assert.equal(n, 0, 'nothing was written into the pipe');
+    } finally {
+      fs.closeSync(reader);
+    }
+    assert.ok(fs.lstatSync(path.join(home, 'pipe')).isFIFO(), 'the FIFO is still a FIFO');
+    await bystanderServed(a);
   });
 });
 

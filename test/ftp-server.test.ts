@@ -204,6 +204,21 @@ describe('ftp server: commands and replies', function () {
     await c.quit();
   });
 
+  it('REST then STOR of a missing name: 550 and nothing is created; the marker is used up, so the next STOR starts at 0', async () => {
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    await c.expect('REST 10', 350);
+    await c.expect('EPSV', 229);
+    await c.expect('STOR missing.bin', 550);
+    assert.equal(fs.existsSync(path.join(t.home, 'missing.bin')), false, 'REST + STOR of a missing name created it');
+    await c.expect('REST 10', 350);
+    await c.expect('EPSV', 229);
+    await c.expect('STOR sub/missing.bin', 550); // No such directory either.
+    assert.equal((await c.upload('STOR missing.bin', Buffer.from('from zero'))).code, 226);
+    assert.equal(fs.readFileSync(path.join(t.home, 'missing.bin'), 'utf8'), 'from zero');
+    await c.quit();
+  });
+
   it('while a RETR waits for a slow client, NOOP and STAT are answered at once, other commands wait, and ABOR ends it with 426 then 226', async () => {
     fs.writeFileSync(path.join(t.home, 'huge.bin'), Buffer.alloc(64 * 1024 * 1024, 1));
     const c = await t.login();

@@ -27,7 +27,7 @@ export const UNSUPPORTED = new Set(['ACCT', 'SMNT', 'REIN', 'STOU', 'AUTH', 'PBS
 /** Commands that may come between REST and its RETR/STOR without cancelling it. */
 export const KEEPS_RESTART = new Set(['REST', 'RETR', 'STOR', 'APPE', 'PASV', 'EPSV', 'PORT', 'EPRT', 'TYPE', 'MODE', 'STRU', 'NOOP', 'STAT']);
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_APPEND, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const FIRST_UNPRIVILEGED_PORT = 1024;
 
 function statOf(real: string): fs.Stats {
@@ -46,10 +46,12 @@ function attempt<T>(action: () => T): T {
   }
 }
 
+const notRegularFile = () => new PathError(550, 'Not a regular file.');
+
 /** A regular file, for SIZE and MDTM. */
 function regularFile(session: FtpSession, arg: string): fs.Stats {
   const stat = statOf(session.home.existing(session.resolve(arg)));
-  if (!stat.isFile()) throw new PathError(550, 'Not a regular file.');
+  if (!stat.isFile()) throw notRegularFile();
   return stat;
 }
 
@@ -114,19 +116,21 @@ function printDirectory(session: FtpSession): void {
 }
 
 function retrieve(session: FtpSession, arg: string): void {
+  const offset = session.takeRestart(); // Used up by this command, whatever its outcome (RFC 959 REST).
   const virtual = session.resolve(arg);
   const real = session.home.existing(virtual);
   if (session.data === null) {
     session.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
     return;
   }
-  const offset = session.takeRestart();
   if (offset > 0 && session.type === 'A') throw new PathError(504, 'Resuming works in binary mode only: send TYPE I.');
   session.startTransfer((onEnd) => {
-    const fd = attempt(() => fs.openSync(real, O_RDONLY | O_NOFOLLOW));
+    // O_NONBLOCK: a FIFO planted under the name opens at once (and fstat refuses it) instead of
+    // blocking the reactor's thread, and every session with it, until a writer comes.
+    const fd = attempt(() => fs.openSync(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
     try {
       const stat = fs.fstatSync(fd);
-      if (!stat.isFile()) throw new PathError(550, 'Not a regular file.');
+      if (!stat.isFile()) throw notRegularFile();
       if (offset > stat.size) throw new PathError(554, `Invalid REST marker: the file has ${stat.size} bytes.`);
       return new FileSender(virtual, fd, offset, stat.size - offset, session.type === 'A', onEnd);
     } catch (err) {
@@ -137,6 +141,7 @@ function retrieve(session: FtpSession, arg: string): void {
 }
 
 function store(session: FtpSession, arg: string, kind: 'STOR' | 'APPE'): void {
+  const offset = session.takeRestart(); // Used up by this command, whatever its outcome (RFC 959 REST).
   session.requireWritable();
   const virtual = session.resolve(arg);
   const real = session.home.writable(virtual);
@@ -144,19 +149,20 @@ function store(session: FtpSession, arg: string, kind: 'STOR' | 'APPE'): void {
     session.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
     return;
   }
-  const offset = session.takeRestart();
   if (offset > 0 && kind === 'APPE') throw new PathError(501, 'APPE always appends: it takes no REST marker.');
   if (offset > 0 && session.type === 'A') throw new PathError(504, 'Resuming works in binary mode only: send TYPE I.');
   session.startTransfer((onEnd) => {
-    const flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (kind === 'APPE' ? O_APPEND : offset > 0 ? 0 : O_TRUNC);
+    // O_NONBLOCK: a FIFO under the name fails at once (ENXIO) when nobody reads it, and opens at
+    // once when someone does; fstat refuses it either way, before anything is truncated. REST n
+    // resumes an existing file: without O_CREAT, a missing one is a 550 and nothing is created.
+    const flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | (offset > 0 ? 0 : O_CREAT) | (kind === 'APPE' ? O_APPEND : 0);
     const fd = attempt(() => fs.openSync(real, flags, 0o644));
     try {
-      if (offset > 0) {
-        // REST + STOR: the file becomes its first `offset` bytes followed by what this STOR sends.
-        const size = fs.fstatSync(fd).size;
-        if (offset > size) throw new PathError(554, `Invalid REST marker: the file has ${size} bytes.`);
-        fs.ftruncateSync(fd, offset);
-      }
+      const stat = fs.fstatSync(fd);
+      if (!stat.isFile()) throw notRegularFile();
+      if (offset > stat.size) throw new PathError(554, `Invalid REST marker: the file has ${stat.size} bytes.`);
+      // STOR replaces the file; REST + STOR keeps its first `offset` bytes and writes on from there.
+      if (kind === 'STOR') fs.ftruncateSync(fd, offset);
       return new FileReceiver(kind, virtual, fd, kind === 'APPE' ? null : offset, session.type === 'A', onEnd);
     } catch (err) {
       fs.closeSync(fd);

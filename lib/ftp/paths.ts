@@ -40,6 +40,8 @@ export function fsErrorReply(err: unknown): PathError {
     case 'EINVAL': return new PathError(553, 'Invalid name for this operation.');
     case 'ENOSPC': case 'EDQUOT': return new PathError(552, 'Insufficient storage space.');
     case 'EBUSY': return new PathError(450, 'Resource busy.');
+    // open(O_WRONLY | O_NONBLOCK) of a FIFO without a reader, or of a device with nothing behind it.
+    case 'ENXIO': return new PathError(550, 'Not a regular file.');
     default: return new PathError(451, 'Local error in processing.');
   }
 }
