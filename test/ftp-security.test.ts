@@ -249,25 +249,90 @@ describe('ftp security: logins', function () {
     await c.quit();
   });
 
-  it('after maxFailures the address is locked out: 421 and closed, new connections refused, even the right password', async () => {
+  /** USER then a wrong PASS: the reply's code (530, or 421 once a lockout starts). */
+  async function guess(c: FtpClient, user = USER): Promise<number> {
+    await c.expect(`USER ${user}`, 331);
+    return (await c.command('PASS wrong guess')).code;
+  }
+
+  it('after maxFailures that user is locked out from that address: 421 and closed, even the right password; others are not', async () => {
     t = await startServer({ login: { delayMs: 1, maxFailures: 3, lockoutMs: 60000 } });
+    t.server.users!.add('bob', 'bob-password');
     const c = await t.connect();
-    for (let i = 0; i < 2; i++) {
-      await c.expect(`USER ${USER}`, 331);
-      await c.expect('PASS nope', 530);
-    }
-    await c.expect(`USER ${USER}`, 331);
-    const last = await c.command('PASS nope');
-    assert.equal(last.code, 421);
+    assert.deepEqual([await guess(c), await guess(c), await guess(c)], [530, 530, 421]);
     await c.closed;
     const again = await t.connect();
-    assert.equal(again.greeting.code, 421, 'refused at the greeting');
+    assert.equal(again.greeting.code, 220, 'the address is not refused: others behind it log in');
+    await again.expect(`USER ${USER}`, 331);
+    assert.equal((await again.command(`PASS ${PASSWORD}`)).code, 421, 'the right password is refused during the lockout');
     await again.closed;
-    assert.ok(t.server.guard.lockedFor('127.0.0.1') > 0);
-    // Another address is not locked.
-    const other = await t.connect({ localAddress: '127.0.0.2' });
-    await other.login(USER, PASSWORD);
-    await other.quit();
+    assert.ok(t.server.guard.lockedFor('127.0.0.1', USER) > 0);
+    const bob = await t.connect();
+    await bob.login('bob', 'bob-password'); // Behind the same address: bob's typos are his, alice's hers.
+    await bob.quit();
+    const elsewhere = await t.connect({ localAddress: '127.0.0.2' });
+    await elsewhere.login(USER, PASSWORD);
+    await elsewhere.quit();
+  });
+
+  it('another account\'s success clears nothing: 12 guesses with an anonymous or own-account login between each lock at the limit', async () => {
+    t = await startServer({ anonymous: true, login: { delayMs: 1, maxFailures: 5, lockoutMs: 60000 } });
+    t.server.users!.add('mallory', 'mallory-password');
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const guesser = await t.connect();
+      if (guesser.greeting.code !== 220) {
+        codes.push(guesser.greeting.code);
+        continue;
+      }
+      codes.push(await guess(guesser));
+      guesser.destroy();
+      // The attacker's own successful login, from the same address, between every two guesses.
+      const own = await t.connect();
+      if (i % 2 === 0) await own.login('anonymous', 'guest@example.com');
+      else await own.login('mallory', 'mallory-password');
+      await own.quit();
+    }
+    assert.deepEqual(codes, [530, 530, 530, 530, 421, 421, 421, 421, 421, 421, 421, 421]);
+    const owner = await t.connect();
+    await owner.expect(`USER ${USER}`, 331);
+    assert.equal((await owner.command(`PASS ${PASSWORD}`)).code, 421, 'still locked for alice from this address');
+  });
+
+  it('one user\'s typos behind a shared address (a NAT, a tunnel) lock neither the address nor the other users', async () => {
+    t = await startServer({ login: { delayMs: 1, maxFailures: 3, lockoutMs: 60000 } });
+    t.server.users!.add('bob', 'bob-password');
+    for (let session = 0; session < 3; session++) {
+      const typist: FtpClient = await t.connect();
+      assert.equal(await guess(typist, 'bob'), session < 2 ? 530 : 421);
+      typist.destroy();
+    }
+    const colleagues = await Promise.all([t.connect(), t.connect(), t.connect()]);
+    for (const colleague of colleagues) {
+      assert.equal(colleague.greeting.code, 220);
+      await colleague.login(USER, PASSWORD);
+    }
+    for (const colleague of colleagues) await colleague.quit();
+  });
+
+  it('failures of one user from many addresses lock that user (maxUserFailures); many names from one address lock the address (maxAddressFailures)', async () => {
+    t = await startServer({ login: { delayMs: 1, maxFailures: 2, maxUserFailures: 4, maxAddressFailures: 6, lockoutMs: 60000 } });
+    for (const address of ['127.0.0.2', '127.0.0.3']) {
+      const c = await t.connect({ localAddress: address });
+      assert.deepEqual([await guess(c), await guess(c)], [530, 421]);
+    }
+    const fresh = await t.connect({ localAddress: '127.0.0.4' });
+    await fresh.expect(`USER ${USER}`, 331);
+    assert.equal((await fresh.command(`PASS ${PASSWORD}`)).code, 421, 'alice is locked from every address');
+    const flood = await t.connect({ localAddress: '127.0.0.5' });
+    const codes: number[] = [];
+    for (let i = 0; i < 6 && !flood.isClosed; i++) codes.push(await guess(flood, `name${i}`));
+    assert.deepEqual(codes, [530, 530, 530, 530, 530, 421]);
+    const refused = await t.connect({ localAddress: '127.0.0.5' });
+    assert.equal(refused.greeting.code, 421, 'the flooding address is refused at the greeting');
+    await refused.closed;
+    const neighbour = await t.connect({ localAddress: '127.0.0.6' });
+    assert.equal(neighbour.greeting.code, 220);
   });
 
   it('no anonymous login unless enabled; with --anonymous it is read-only in ROOT/anonymous', async () => {
@@ -396,6 +461,31 @@ describe('ftp security: limits', function () {
     assert.equal(mine.length, 3);
   });
 
+  it('behind one address, logged-in users count against their own limit (maxPerUser), not the address\'s (maxPerIp)', async () => {
+    t = await startServer({ maxPerIp: 2, maxPerUser: 2 });
+    t.server.users!.add('bob', 'bob-password');
+    t.server.users!.add('carol', 'carol-password');
+    const sessions: FtpClient[] = [];
+    for (const [user, password] of [[USER, PASSWORD], ['bob', 'bob-password'], ['carol', 'carol-password'], [USER, PASSWORD]]) {
+      const c = await t.connect();
+      assert.equal(c.greeting.code, 220, `${user}'s connection was admitted`);
+      await c.login(user, password);
+      sessions.push(c);
+    }
+    // Two not logged in fill the address's places; a third is refused.
+    const waiting = [await t.connect(), await t.connect()];
+    assert.deepEqual(waiting.map((c) => c.greeting.code), [220, 220]);
+    const over = await t.connect();
+    assert.equal(over.greeting.code, 421);
+    await over.closed;
+    // A third session of alice is over her own limit.
+    await waiting[0].expect(`USER ${USER}`, 331);
+    const third = await waiting[0].command(`PASS ${PASSWORD}`);
+    assert.equal(third.code, 421);
+    assert.match(third.text, /for this user/);
+    for (const c of sessions) await c.expect('NOOP', 200);
+  });
+
   it('an idle control connection times out with 421; a transfer in progress keeps it alive', async () => {
     t = await startServer({ idleTimeoutMs: 400, dataTimeoutMs: 5000 });
     const idle = await t.login();
@@ -485,7 +575,7 @@ describe('ftp security: a client that does not read its replies', function () {
       // Each STAT / is a ~160 KB reply: 32 MB in all, far more than the kernel's socket buffers hold.
       const count = 200;
       c.send(Buffer.from('STAT /\r\n'.repeat(count)));
-    const session = [...(t.server as unknown as { admitted: Set<{ control: { isPaused: boolean; peakWritableLength: number } }> }).admitted][0];
+      const session = [...(t.server as unknown as { admitted: Map<{ control: { isPaused: boolean; peakWritableLength: number } }, string> }).admitted.keys()][0];
       await new Promise<void>((resolve) => {
         const check = () => (session.control.isPaused ? resolve() : setImmediate(check));
         check();

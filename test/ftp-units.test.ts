@@ -80,22 +80,52 @@ describe('ftp units: virtual paths', () => {
 });
 
 describe('ftp units: the login guard', () => {
-  it('delays grow with failures, maxFailures locks the address for lockoutMs, then it is free again', () => {
+  it('delays grow with a pair\'s failures, maxFailures locks that (address, user) for lockoutMs, then it is free again', () => {
     let now = 0;
     const guard = new LoginGuard({ delayMs: 100, maxFailures: 3, lockoutMs: 1000 }, () => now);
-    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false });
-    assert.deepEqual(guard.failed('a'), { delayMs: 200, locked: false });
-    assert.equal(guard.lockedFor('b'), 0);
-    assert.deepEqual(guard.failed('a'), { delayMs: 300, locked: true });
-    assert.equal(guard.lockedFor('a'), 1000);
-    guard.succeeded('a'); // A right password while locked changes nothing.
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 100, locked: null });
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 200, locked: null });
+    assert.equal(guard.lockedFor('b', 'alice'), 0);
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 300, locked: 'pair' });
+    assert.equal(guard.lockedFor('a', 'alice'), 1000);
+    assert.equal(guard.lockedFor('a', 'bob'), 0, 'another user behind the same address is not locked');
+    assert.equal(guard.lockedFor('a'), 0, 'nor is the address');
+    guard.succeeded('a', 'alice'); // A right password while locked changes nothing.
     now = 999;
-    assert.equal(guard.lockedFor('a'), 1);
+    assert.equal(guard.lockedFor('a', 'alice'), 1);
     now = 1000;
-    assert.equal(guard.lockedFor('a'), 0);
-    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false }, 'counting starts over');
-    guard.succeeded('a');
-    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false }, 'a success forgets the failures');
+    assert.equal(guard.lockedFor('a', 'alice'), 0);
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 100, locked: null }, 'counting starts over');
+    guard.succeeded('a', 'alice');
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 100, locked: null }, 'a success forgets its own failures');
+  });
+
+  it('another account\'s success clears nothing: 12 guesses with a success between each lock the pair at maxFailures', () => {
+    const guard = new LoginGuard({ delayMs: 1, maxFailures: 5 }, () => 0);
+    const locked: (string | null)[] = [];
+    for (let i = 0; i < 12 && guard.lockedFor('a', 'alice') === 0; i++) {
+      locked.push(guard.failed('a', 'alice').locked);
+      guard.succeeded('a', i % 2 === 0 ? 'anonymous' : 'mallory');
+    }
+    assert.deepEqual(locked, [null, null, null, null, 'pair']);
+  });
+
+  it('per user across addresses (maxUserFailures) and per address across users (maxAddressFailures)', () => {
+    const guard = new LoginGuard({ maxFailures: 2, maxUserFailures: 4, maxAddressFailures: 6 }, () => 0);
+    assert.equal(guard.maxUserFailures, 4);
+    guard.failed('a', 'alice');
+    guard.failed('b', 'alice');
+    guard.failed('c', 'alice');
+    assert.deepEqual(guard.lockout('d', 'alice'), null);
+    assert.equal(guard.failed('d', 'alice').locked, 'user');
+    assert.equal(guard.lockout('e', 'alice')?.by, 'user', 'locked from everywhere, a new address included');
+    assert.equal(guard.lockedFor('e', 'bob'), 0);
+    for (let i = 0; i < 5; i++) assert.equal(guard.failed('f', `name${i}`).locked, null);
+    assert.equal(guard.failed('f', 'name5').locked, 'address');
+    assert.ok(guard.lockedFor('f') > 0, 'the address is refused at connection time');
+    assert.equal(guard.lockout('f', 'carol')?.by, 'address');
+    const defaults = new LoginGuard({ maxFailures: 3 }, () => 0);
+    assert.deepEqual([defaults.maxUserFailures, defaults.maxAddressFailures], [12, 30]);
   });
 
   it('registrations are limited per address and hour; the tables stay bounded under many addresses', () => {
@@ -108,11 +138,12 @@ describe('ftp units: the login guard', () => {
     now = 3600 * 1000;
     assert.ok(guard.mayRegister('a'));
     for (let i = 0; i < 10000; i++) {
-      guard.failed(`10.0.${i >> 8}.${i & 255}`);
+      guard.failed(`10.0.${i >> 8}.${i & 255}`, `user${i}`);
       guard.mayRegister(`10.1.${i >> 8}.${i & 255}`);
     }
-    const sizes = guard as unknown as { failures: Map<string, unknown>; registrations: Map<string, unknown> };
-    assert.ok(sizes.failures.size <= 100 && sizes.registrations.size <= 100);
+    const tables = guard as unknown as Record<'pairs' | 'names' | 'addresses', { table: Map<string, unknown> }> & { registrations: Map<string, unknown> };
+    for (const kind of ['pairs', 'names', 'addresses'] as const) assert.ok(tables[kind].table.size <= 100, kind);
+    assert.ok(tables.registrations.size <= 100);
   });
 });
 

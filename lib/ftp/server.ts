@@ -45,8 +45,14 @@ export interface FtpServerOptions {
   passivePorts?: readonly [number, number] | null;
   /** Sessions at most; more are told 421 and closed. Default 512. */
   maxClients?: number;
-  /** Sessions per client address at most (0: no limit). Default 32. */
+  /**
+   * Sessions per client address at most (0: no limit), counting those not logged in as a named user
+   * (anonymous ones included): a logged-in user counts against maxPerUser instead, so many users
+   * behind one address (a NAT, a tunnel) are not capped together. Default 32.
+   */
   maxPerIp?: number;
+  /** Sessions of one named user at most (0: no limit); the login over it is told 421. Default 32. */
+  maxPerUser?: number;
   /** A control connection with no command for this long is closed (421). Default 300 s. */
   idleTimeoutMs?: number;
   /** A data connection must come within this long, and is closed after this long without progress. Default 30 s. */
@@ -85,6 +91,7 @@ interface ResolvedOptions {
   backlog: number;
   maxClients: number;
   maxPerIp: number;
+  maxPerUser: number;
   idleTimeoutMs: number;
   dataTimeoutMs: number;
   allowRegister: boolean;
@@ -110,8 +117,9 @@ export class FtpServer extends EventEmitter implements ServerContext {
   private refused = 0;
   private listener: Listener | null = null;
   private readonly sessions = new Set<FtpSession>();
-  private readonly admitted = new Set<FtpSession>();
-  private readonly perAddress = new Map<string, number>();
+  /** Admitted sessions, and what each counts against: 'address <a>' until a named login, then 'user <name>'. */
+  private readonly admitted = new Map<FtpSession, string>();
+  private readonly counts = new Map<string, number>();
   private stopping = false;
   private graceTimer: Timer | null = null;
   private whenStopped: (() => void) | null = null;
@@ -128,6 +136,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
       backlog: options.backlog ?? 511,
       maxClients: positiveInteger('maxClients', options.maxClients ?? 512),
       maxPerIp: positiveInteger('maxPerIp', options.maxPerIp ?? 32, true),
+      maxPerUser: positiveInteger('maxPerUser', options.maxPerUser ?? 32, true),
       idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000),
       dataTimeoutMs: positiveInteger('dataTimeoutMs', options.dataTimeoutMs ?? 30_000),
       allowRegister: options.allowRegister === true,
@@ -204,10 +213,10 @@ export class FtpServer extends EventEmitter implements ServerContext {
 
   sessionEnded(session: FtpSession): void {
     this.sessions.delete(session);
-    if (this.admitted.delete(session)) {
-      const left = (this.perAddress.get(session.peer) ?? 1) - 1;
-      if (left > 0) this.perAddress.set(session.peer, left);
-      else this.perAddress.delete(session.peer);
+    const countedAs = this.admitted.get(session);
+    if (countedAs !== undefined) {
+      this.admitted.delete(session);
+      this.uncount(countedAs);
     }
     this.log(`${session.peer}:${session.peerPort} disconnected`);
     this.checkStopped();
@@ -217,7 +226,8 @@ export class FtpServer extends EventEmitter implements ServerContext {
     const session = new FtpSession(this, conn);
     this.sessions.add(session);
     this.accepted++;
-    const fromThere = this.perAddress.get(session.peer) ?? 0;
+    const countedAs = `address ${session.peer}`;
+    const fromThere = this.counts.get(countedAs) ?? 0;
     const refusal = this.stopping ? 'Server shutting down.'
       : this.admitted.size >= this.options.maxClients ? `Too many connections (the limit is ${this.options.maxClients}); try again later.`
         : this.options.maxPerIp > 0 && fromThere >= this.options.maxPerIp
@@ -229,10 +239,34 @@ export class FtpServer extends EventEmitter implements ServerContext {
       session.refuse(refusal);
       return;
     }
-    this.admitted.add(session);
-    this.perAddress.set(session.peer, fromThere + 1);
+    this.admitted.set(session, countedAs);
+    this.counts.set(countedAs, fromThere + 1);
     this.log(`${session.peer}:${session.peerPort} connected`);
     session.greet(this.options.banner);
+  }
+
+  /**
+   * A session logged in as a named user: from now on it counts against that user (maxPerUser), not
+   * against its address. Returns why it may not (the user's limit), or null.
+   */
+  loggedIn(session: FtpSession, user: string): string | null {
+    const before = this.admitted.get(session);
+    if (before === undefined) return null;
+    const countedAs = `user ${user}`;
+    const sessions = this.counts.get(countedAs) ?? 0;
+    if (this.options.maxPerUser > 0 && sessions >= this.options.maxPerUser) {
+      return `Too many sessions for this user (the limit is ${this.options.maxPerUser}).`;
+    }
+    this.uncount(before);
+    this.admitted.set(session, countedAs);
+    this.counts.set(countedAs, sessions + 1);
+    return null;
+  }
+
+  private uncount(countedAs: string): void {
+    const left = (this.counts.get(countedAs) ?? 1) - 1;
+    if (left > 0) this.counts.set(countedAs, left);
+    else this.counts.delete(countedAs);
   }
 
   private checkStopped(): void {

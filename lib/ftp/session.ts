@@ -27,7 +27,7 @@ import { COMMANDS, KEEPS_RESTART, UNSUPPORTED } from './commands';
 import { DataChannel } from './data-channel';
 import { MLST_FACTS, MlstFact } from './listing';
 import { Home, PathError, resolveVirtual } from './paths';
-import type { LoginGuard } from './login-guard';
+import type { Lockout, LoginGuard } from './login-guard';
 import { formatReply, normalizeAddress, parseCommand, peekVerb } from './protocol';
 import type { PassivePorts } from './data-channel';
 import type { Reactor } from '../reactor';
@@ -45,6 +45,10 @@ const MAX_HELD_HARD = 1024;
 /** Answered at once during a transfer; the rest wait for it to end. */
 const DURING_TRANSFER = new Set(['ABOR', 'STAT', 'NOOP']);
 export const ANONYMOUS_NAMES = new Set(['anonymous', 'ftp']);
+/** What each lockout covers, as the replies and the log say it. */
+const LOCKED_OUT: Record<Lockout, string> = {
+  pair: 'for this user from your address', user: 'for this user', address: 'from your address',
+};
 const PAUSED_BY_REPLIES = 1;
 const PAUSED_BY_HELD = 2;
 /** The MLSx facts every session starts with (OPTS MLST gives a session its own set). */
@@ -87,6 +91,8 @@ export interface ServerContext {
   readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number };
   log(line: string): void;
   emit(event: 'login' | 'transfer', payload: object): void;
+  /** A named user logged in: null, or why the session may not go on (that user's session limit). */
+  loggedIn(session: FtpSession, user: string): string | null;
   sessionEnded(session: FtpSession): void;
 }
 
@@ -297,10 +303,10 @@ export class FtpSession {
       return;
     }
     const { guard, options, users } = this.server;
-    const locked = guard.lockedFor(this.peer);
-    if (locked > 0) {
-      this.server.log(`${this.tag} login refused for "${name}": address locked out`);
-      this.refuse(`Too many failed logins from your address: try again in ${Math.ceil(locked / 1000)} s.`);
+    const lockout = guard.lockout(this.peer, name);
+    if (lockout !== null) {
+      this.server.log(`${this.tag} login refused for "${name}": ${LOCKED_OUT[lockout.by]}`);
+      this.refuse(`Too many failed logins ${LOCKED_OUT[lockout.by]}: try again in ${Math.ceil(lockout.ms / 1000)} s.`);
       return;
     }
     if (options.anonymous && ANONYMOUS_NAMES.has(name.toLowerCase())) {
@@ -315,7 +321,7 @@ export class FtpSession {
     try {
       users.verify(name, password, this.server.reactor.isAttached ? 'async' : 'sync', (ok) => this.guarded(() => {
         if (this.isClosed) return;
-        if (ok && guard.lockedFor(this.peer) === 0) {
+        if (ok && guard.lockedFor(this.peer, name) === 0) {
           this.waiting = false;
           this.loggedIn(name, false);
           this.runHeld();
@@ -331,27 +337,33 @@ export class FtpSession {
 
   private loggedIn(name: string, anonymous: boolean): void {
     const { options } = this.server;
+    const refusal = anonymous ? null : this.server.loggedIn(this, name);
+    if (refusal !== null) {
+      this.server.log(`${this.tag} login as "${name}" refused: ${refusal}`);
+      this.refuse(refusal);
+      return;
+    }
     const dir = path.join(options.root, name);
     fs.mkdirSync(dir, { recursive: true, mode: anonymous ? 0o755 : 0o700 });
     this.account = { name, home: new Home(dir), readOnly: anonymous, anonymous };
-    this.server.guard.succeeded(this.peer);
+    this.server.guard.succeeded(this.peer, name);
     this.server.counters.logins++;
     this.server.log(`${this.tag} logged in`);
     this.server.emit('login', { session: this.id, address: this.peer, user: name });
     this.reply(230, anonymous ? 'Anonymous access granted: read-only.' : `User ${name} logged in.`);
   }
 
-  /** 530 after a delay that grows with the failures; at the limit, 421 and the address is locked out. */
+  /** 530 after a delay that grows with the failures; at a limit, 421 and that login is locked out (login-guard.ts). */
   private loginFailed(name: string): void {
-    const { delayMs, locked } = this.server.guard.failed(this.peer);
+    const { delayMs, locked } = this.server.guard.failed(this.peer, name);
     this.server.counters.loginFailures++;
-    this.server.log(`${this.tag} login failed for "${name}"${locked ? '; address locked out' : ''}`);
+    this.server.log(`${this.tag} login failed for "${name}"${locked ? `; locked out: too many failures ${LOCKED_OUT[locked]}` : ''}`);
     this.waiting = true;
     this.waitTimer = this.server.reactor.setTimeout(() => this.guarded(() => {
       this.waitTimer = null;
       this.waiting = false;
       if (locked) {
-        this.refuse('Login incorrect; too many failures from your address: locked out.');
+        this.refuse(`Login incorrect; too many failures ${LOCKED_OUT[locked]}: locked out.`);
         return;
       }
       this.reply(530, 'Login incorrect.');

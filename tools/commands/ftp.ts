@@ -37,12 +37,15 @@ interface ServeFlags {
   passivePorts?: [number, number];
   maxClients: number;
   maxPerIp: number;
+  maxPerUser: number;
   idleTimeout: number;
   dataTimeout: number;
   allowRegister?: boolean;
   anonymous?: boolean;
   loginDelay: number;
   maxLoginFailures: number;
+  maxUserFailures?: number;
+  maxAddressFailures?: number;
   lockout: number;
   grace: number;
   quiet?: boolean;
@@ -62,11 +65,15 @@ function serve(flags: ServeFlags): void {
     passivePorts: flags.passivePorts ?? null,
     maxClients: flags.maxClients,
     maxPerIp: flags.maxPerIp,
+    maxPerUser: flags.maxPerUser,
     idleTimeoutMs: flags.idleTimeout * 1000,
     dataTimeoutMs: flags.dataTimeout * 1000,
     allowRegister: flags.allowRegister === true,
     anonymous: flags.anonymous === true,
-    login: { delayMs: flags.loginDelay, maxFailures: flags.maxLoginFailures, lockoutMs: flags.lockout * 1000 },
+    login: {
+      delayMs: flags.loginDelay, maxFailures: flags.maxLoginFailures, maxUserFailures: flags.maxUserFailures,
+      maxAddressFailures: flags.maxAddressFailures, lockoutMs: flags.lockout * 1000,
+    },
     log,
   });
   process.stdout.write(`listening on ${describe(server.listen())}\n`);
@@ -147,14 +154,17 @@ export function register(program: Command): void {
     .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
     .option('--passive-ports <A-B>', 'ports for passive data connections (default: any the kernel gives)', portRange)
     .option('--max-clients <n>', 'sessions at most; more are told 421', integer('max-clients', 1, 1_000_000), 512)
-    .option('--max-per-ip <n>', 'sessions per client address at most (0: no limit)', integer('max-per-ip', 0, 1_000_000), 32)
+    .option('--max-per-ip <n>', 'sessions per client address not logged in as a named user (0: no limit)', integer('max-per-ip', 0, 1_000_000), 32)
+    .option('--max-per-user <n>', 'sessions of one named user at most (0: no limit)', integer('max-per-user', 0, 1_000_000), 32)
     .option('--idle-timeout <s>', 'close a control connection idle this long', integer('idle-timeout', 1, 86400), 300)
     .option('--data-timeout <s>', 'a data connection must come within this long, and is closed after this long without progress',
       integer('data-timeout', 1, 86400), 30)
     .option('--allow-register', 'let clients that are not logged in create accounts with SITE REGISTER name password (a demonstration feature; rate-limited per address)')
     .option('--anonymous', 'allow USER anonymous (any password): read-only, in ROOT/anonymous')
     .option('--login-delay <ms>', 'delay of the first failed login\'s 530 (the n-th waits n times as long)', integer('login-delay', 0, 60000), 1000)
-    .option('--max-login-failures <n>', 'failures within --lockout that lock an address out', integer('max-login-failures', 1, 1000), 5)
+    .option('--max-login-failures <n>', 'failures of one user from one address within --lockout that lock that user out from there', integer('max-login-failures', 1, 1000), 5)
+    .option('--max-user-failures <n>', 'failures of one user from any address that lock the user out (default: 4 x --max-login-failures)', integer('max-user-failures', 1, 100_000))
+    .option('--max-address-failures <n>', 'failures from one address, any user, that lock the address out (default: 10 x --max-login-failures)', integer('max-address-failures', 1, 100_000))
     .option('--lockout <s>', 'how long a lockout lasts', integer('lockout', 1, 86400 * 7), 900)
     .option('--grace <s>', 'on SIGINT/SIGTERM, how long running transfers may take to finish', integer('grace', 0, 3600), 10)
     .option('-q, --quiet', 'no log lines on stderr')
