@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { UserStore } from '../lib/ftp/users';
 import { connectTo, FtpClient, iomux, serve, sha256 } from './ftp-fixtures';
 
 function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -66,6 +67,35 @@ describe('iomux ftp (CLI)', function () {
     const missing = await iomux(['ftp', 'user', 'del', 'bob', '--users', users]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no user "bob"/);
+  });
+
+  it('user passwd changes a password (the old one stops working); user del keeps the home, or removes it with --remove-home', async () => {
+    const add = (name: string) => iomux(['ftp', 'user', 'add', name, '--users', users, '--root', root, '--password-stdin'], 'first-password\n');
+    assert.equal((await add('alice')).code, 0);
+    assert.equal((await add('bob')).code, 0);
+    fs.writeFileSync(path.join(root, 'alice', 'kept.txt'), 'kept');
+    fs.writeFileSync(path.join(root, 'bob', 'gone.txt'), 'gone');
+    const passwd = await iomux(['ftp', 'user', 'passwd', 'alice', '--users', users, '--password-stdin'], 'second-password\n');
+    assert.equal(passwd.code, 0, passwd.stderr);
+    assert.equal(passwd.stdout, 'password of alice changed\n');
+    const store = new UserStore(users);
+    const check = (name: string, password: string) => new Promise<boolean>((resolve) => store.verify(name, password, 'sync', resolve));
+    assert.equal(await check('alice', 'first-password'), false);
+    assert.equal(await check('alice', 'second-password'), true);
+    assert.equal(await check('bob', 'first-password'), true, 'the other accounts are untouched');
+    assert.match((await iomux(['ftp', 'user', 'passwd', 'nobody', '--users', users, '--password-stdin'], 'long-enough\n')).stderr, /no user "nobody"/);
+    assert.match((await iomux(['ftp', 'user', 'passwd', 'alice', '--users', path.join(base, 'typo.json'), '--password-stdin'], 'long-enough\n')).stderr,
+      /no users file/);
+
+    assert.match((await iomux(['ftp', 'user', 'del', 'bob', '--users', users, '--remove-home'])).stderr, /--remove-home needs --root/);
+    assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, 'alice\nbob\n', 'a refused del removes nothing');
+    assert.equal((await iomux(['ftp', 'user', 'del', 'alice', '--users', users])).stdout, 'removed alice\n');
+    assert.equal(fs.readFileSync(path.join(root, 'alice', 'kept.txt'), 'utf8'), 'kept', 'the home stays by default');
+    const removed = await iomux(['ftp', 'user', 'del', 'bob', '--users', users, '--remove-home', '--root', root]);
+    assert.equal(removed.stdout, `removed bob; home ${path.join(root, 'bob')} removed\n`);
+    assert.equal(fs.existsSync(path.join(root, 'bob')), false);
+    assert.deepEqual(fs.readdirSync(root), ['alice']);
+    assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, '');
   });
 
   it('serve: prints its address, sees accounts added while it runs, and refuses to start when nobody could log in', async () => {

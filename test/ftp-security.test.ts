@@ -388,8 +388,8 @@ describe('ftp security: logins', function () {
     t = await startServer({ allowRegister: true });
     const r = await t.connect();
     await r.expect('SITE REGISTER dave short', 550); // Password too short.
-    await r.expect(`SITE REGISTER ${USER} long-enough-pw`, 550); // Taken.
     await r.expect('SITE REGISTER ../evil long-enough-pw', 550); // Not a name.
+    await r.expect(`SITE REGISTER ${USER} long-enough-pw`, 200); // Taken: the reply does not say so (next test).
     await r.expect('SITE REGISTER dave long-enough-pw', 450); // A fourth attempt within the hour: over the limit.
     await r.quit();
     const other = await t.connect({ localAddress: '127.0.0.3' });
@@ -398,6 +398,41 @@ describe('ftp security: logins', function () {
     await other.login('dave', 'long-enough-pw');
     await other.expect('SITE REGISTER erin long-enough-pw', 503); // Logged in already.
     await other.quit();
+  });
+
+  it('SITE REGISTER answers a taken name exactly as a free one (code and text), and takes over neither an account nor a deleted account\'s home', async () => {
+    t = await startServer({ allowRegister: true, login: { registrationsPerHour: 100, delayMs: 1 } });
+    t.server.users!.add('bob', 'bob-password');
+    fs.mkdirSync(path.join(t.root, 'bob'));
+    fs.writeFileSync(path.join(t.root, 'bob', 'bob.txt'), 'bob\'s file');
+    assert.ok(t.server.users!.remove('bob')); // `user del bob`: the account goes, the home stays.
+    const c = await t.connect();
+    const replies = async (password: string) => {
+      const answers: string[] = [];
+      for (const name of [USER, 'bob', 'newcomer']) answers.push(JSON.stringify(await c.command(`SITE REGISTER ${name} ${password}`)));
+      return answers;
+    };
+    const [taken, deleted, free] = await replies('new-long-password');
+    assert.equal(taken, free, 'a taken name is answered like a free one');
+    assert.equal(deleted, free, 'a deleted account\'s name (its home left) is answered like a free one');
+    assert.equal(JSON.parse(free).code, 200);
+    const [takenShort, deletedShort, freeShort] = await replies('short');
+    assert.equal(takenShort, freeShort);
+    assert.equal(deletedShort, freeShort);
+    assert.equal(JSON.parse(freeShort).code, 550);
+    await c.quit();
+    // Only the free name became an account; alice keeps her password, bob's files are nobody's.
+    assert.deepEqual(t.server.users!.list(), [USER, 'newcomer']);
+    const fresh = await t.connect();
+    await fresh.login('newcomer', 'new-long-password');
+    await fresh.quit();
+    const thief = await t.connect();
+    await thief.expect(`USER ${USER}`, 331);
+    await thief.expect('PASS new-long-password', 530);
+    await thief.login(USER, PASSWORD);
+    await thief.quit();
+    assert.equal(fs.readFileSync(path.join(t.root, 'bob', 'bob.txt'), 'utf8'), 'bob\'s file');
+    assert.match(t.log.join('\n'), /registration of "bob" refused: a home by that name exists/);
   });
 });
 

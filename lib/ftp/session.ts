@@ -32,7 +32,8 @@ import { formatReply, normalizeAddress, parseCommand, peekVerb } from './protoco
 import type { PassivePorts } from './data-channel';
 import type { Reactor } from '../reactor';
 import { Transfer, TransferResult } from './transfer';
-import type { UserStore } from './users';
+import { makeRecord, makeRecordAsync, passwordProblem, userNameProblem } from './users';
+import type { UserRecord, UserStore } from './users';
 
 export const MAX_LINE = 4096;
 /** Commands held while a transfer runs before the control connection stops being read. */
@@ -371,7 +372,12 @@ export class FtpSession {
     }), delayMs);
   }
 
-  /** SITE REGISTER (only when the server allows it): a new account, rate-limited per address. */
+  /**
+   * SITE REGISTER (only when the server allows it): a new account, rate-limited per address. A taken
+   * name, and a name whose home is still there (a deleted account's files are not for a newcomer),
+   * get exactly the reply a free name gets, after the same scrypt: replies never tell which names
+   * exist. Whoever registered a free name logs in; whoever hit a taken one fails to, like any guess.
+   */
   register(name: string, password: string): void {
     const { options, users, guard } = this.server;
     if (!options.allowRegister || users === null) {
@@ -386,30 +392,49 @@ export class FtpSession {
       this.reply(450, 'Too many registrations from your address; try again later.');
       return;
     }
-    const done = (err: Error | null) => this.guarded(() => {
+    const problem = userNameProblem(name) ?? passwordProblem(password);
+    if (problem !== null) {
+      this.reply(550, `Registration refused: ${problem}.`);
+      return;
+    }
+    const done = (err: Error | null, record?: UserRecord) => this.guarded(() => {
       this.waiting = false;
       if (this.isClosed) return;
-      if (err !== null) {
-        this.reply(550, `Registration refused: ${err.message}.`);
+      if (err !== null || record === undefined) {
+        this.server.log(`${this.tag} registration of "${name}" failed: ${err?.message ?? 'no record'}`);
+        this.reply(451, 'Registration failed: local error in processing.');
       } else {
-        fs.mkdirSync(path.join(options.root, name), { recursive: true, mode: 0o700 });
-        this.server.log(`${this.tag} registered user "${name}"`);
-        this.reply(200, `User ${name} registered; log in with USER and PASS.`);
+        try {
+          const home = path.join(options.root, name);
+          const taken = fs.lstatSync(home, { throwIfNoEntry: false }) !== undefined ? 'a home by that name exists'
+            : !users.addIfFree(name, record) ? 'the name is taken' : null;
+          if (taken === null) {
+            fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+            this.server.log(`${this.tag} registered user "${name}"`);
+          } else {
+            this.server.log(`${this.tag} registration of "${name}" refused: ${taken} (the client is not told)`);
+          }
+          this.reply(200, 'Registration received: if the name was free, the account is yours; log in with USER and PASS.');
+        } catch (failure) {
+          this.server.log(`${this.tag} registration of "${name}" failed: ${(failure as Error).message}`);
+          this.reply(451, 'Registration failed: local error in processing.');
+        }
       }
       this.runHeld();
     });
     this.waiting = true;
     if (this.server.reactor.isAttached) {
-      users.addAsync(name, password, done);
-    } else {
-      let failure: Error | null = null;
-      try {
-        users.add(name, password);
-      } catch (err) {
-        failure = err as Error;
-      }
-      done(failure);
+      makeRecordAsync(password, done);
+      return;
     }
+    let record: UserRecord;
+    try {
+      record = makeRecord(password);
+    } catch (failure) {
+      done(failure as Error);
+      return;
+    }
+    done(null, record);
   }
 
   // ---- data ----

@@ -92,6 +92,12 @@ function serve(flags: ServeFlags): void {
   process.on('SIGTERM', stop);
 }
 
+/** `file`, if it exists: a users file named wrong is an error, not an empty set of accounts. */
+function existingUsersFile(file: string): string {
+  if (!fs.existsSync(file)) throw new Error(`no users file ${file} (\`iomux ftp user add NAME --users ${file}\` creates it)`);
+  return file;
+}
+
 /** The password for `user add`: stdin's first line (--password-stdin), or typed twice at a terminal without echo. */
 async function readPassword(fromStdin: boolean): Promise<string> {
   if (fromStdin) {
@@ -202,12 +208,33 @@ Examples:
       process.stdout.write(`added ${name}${home}\n`);
     });
   user
-    .command('del <name>')
-    .description('Remove an account (its home and files stay)')
+    .command('passwd <name>')
+    .description('Give an account a new password (a login remembered with the old one is forgotten)')
     .requiredOption('--users <file>', 'the users file')
-    .action((name: string, flags: { users: string }) => {
-      if (!new UserStore(flags.users).remove(name)) throw new Error(`no user "${name}" in ${flags.users}`);
-      process.stdout.write(`removed ${name}\n`);
+    .option('--password-stdin', 'read the password from standard input\'s first line (else it is asked at the terminal)')
+    .action(async (name: string, flags: { users: string; passwordStdin?: boolean }) => {
+      const store = new UserStore(existingUsersFile(flags.users));
+      if (!store.has(name)) throw new Error(`no user "${name}" in ${flags.users}`);
+      store.setPassword(name, await readPassword(flags.passwordStdin === true));
+      process.stdout.write(`password of ${name} changed\n`);
+    });
+  user
+    .command('del <name>')
+    .description('Remove an account; its home and files stay unless --remove-home (SITE REGISTER never hands out a name whose home exists)')
+    .requiredOption('--users <file>', 'the users file')
+    .option('--remove-home', 'also remove ROOT/NAME and everything in it (needs --root)')
+    .option('--root <dir>', 'the server\'s --root, where the home is')
+    .action((name: string, flags: { users: string; removeHome?: boolean; root?: string }) => {
+      if (flags.removeHome && flags.root === undefined) throw new InvalidArgumentError('--remove-home needs --root DIR (the home is ROOT/NAME)');
+      if (!new UserStore(existingUsersFile(flags.users)).remove(name)) throw new Error(`no user "${name}" in ${flags.users}`);
+      let home = '';
+      if (flags.removeHome) {
+        // The name was an account's, so it is a plain directory name: ROOT/NAME cannot leave ROOT.
+        const dir = path.join(path.resolve(flags.root!), name);
+        fs.rmSync(dir, { recursive: true, force: true });
+        home = `; home ${dir} removed`;
+      }
+      process.stdout.write(`removed ${name}${home}\n`);
     });
   user
     .command('list')
