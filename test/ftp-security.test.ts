@@ -521,26 +521,93 @@ describe('ftp security: limits', function () {
     for (const c of sessions) await c.expect('NOOP', 200);
   });
 
-  it('an idle control connection times out with 421; a transfer in progress keeps it alive', async () => {
-    t = await startServer({ idleTimeoutMs: 400, dataTimeoutMs: 5000 });
+  /** The server's session for a client (found by its port): to wait for the server's side of something. */
+  function sessionOf(c: FtpClient): { data: { isConnected: boolean } | null } {
+    const sessions = (t!.server as unknown as { admitted: Map<{ peerPort: number; data: { isConnected: boolean } | null }, string> }).admitted;
+    return [...sessions.keys()].find((s) => s.peerPort === c.socket.localPort)!;
+  }
+
+  /** Resolves once `predicate` holds (checked every event-loop turn). */
+  function until(predicate: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => (predicate() ? resolve() : setImmediate(check));
+      check();
+    });
+  }
+
+  /** A session that logs in, then idles until the server closes it: by then `ms` have passed for every session tracked before it. */
+  async function idleBystander(): Promise<void> {
+    const bystander = await t!.login();
+    assert.equal((await bystander.reply()).code, 421);
+    await bystander.closed;
+  }
+
+  it('an idle control connection times out with 421; only a complete command restarts the timer, not a byte that never makes a line', async () => {
+    t = await startServer({ idleTimeoutMs: 300 });
     const idle = await t.login();
     const reply = await idle.reply(); // Nothing sent: the server speaks first.
     assert.equal(reply.code, 421);
-    assert.match(reply.text, /No command for/);
+    assert.match(reply.text, /No command for 0\.3 s/);
     await idle.closed;
-    // A slow upload that lasts several idle periods: the control connection stays.
+    // One byte every third of the period, never a line end: the session is closed all the same.
+    const trickle = await t.login();
+    const bytes = Buffer.from('NOOP and so on, never ending the line');
+    let sent = 0;
+    const ticker = setInterval(() => trickle.socket.write(bytes.subarray(sent, ++sent)), 100);
+    try {
+      assert.equal((await trickle.reply()).code, 421);
+      await trickle.closed;
+    } finally {
+      clearInterval(ticker);
+    }
+    assert.ok(sent > 0);
+    assert.ok(t.log.some((line) => /idle timeout: closing/.test(line)));
+  });
+
+  it('the login time limit closes a session that is not logged in, however busy it keeps itself; a logged-in one stays', async () => {
+    t = await startServer({ loginTimeoutMs: 300, idleTimeoutMs: 60000 });
+    const member = await t.login();
+    const loiterer = await t.connect();
+    const ticker = setInterval(() => loiterer.send('NOOP'), 50); // Complete commands, answered, but no login.
+    try {
+      let reply = await loiterer.reply();
+      while (reply.code === 200) reply = await loiterer.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /Not logged in within 0\.3 s/);
+      await loiterer.closed;
+    } finally {
+      clearInterval(ticker);
+    }
+    // The loiterer came after the member logged in: its limit running out means the member's would have too.
+    await member.expect('NOOP', 200);
+    await member.quit();
+  });
+
+  it('the idle timer pauses while a transfer runs, and while a data connection waits for its command; it starts over after', async () => {
+    t = await startServer({ idleTimeoutMs: 300, dataTimeoutMs: 60000 });
+    fs.writeFileSync(path.join(t.home, 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 3));
     const busy = await t.login();
     await busy.expect('TYPE I', 200);
     const data = await busy.passive();
-    await busy.expect('STOR slow.bin', 150);
-    for (let i = 0; i < 6; i++) {
-      data.write(Buffer.alloc(1000, i));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    data.end();
-    assert.equal((await busy.reply()).code, 226);
+    data.pause(); // The transfer stays open until we read.
+    await busy.expect('RETR big.bin', 150);
+    await idleBystander(); // Idle past the period, tracked after busy's last command.
+    await busy.expect('NOOP', 200); // Still here: paused during the transfer.
+    const received = readAll(data);
+    data.resume();
+    const [bytes] = await Promise.all([received, (async () => assert.equal((await busy.reply()).code, 226))()]);
+    assert.equal(bytes.length, 32 * 1024 * 1024);
+    // A data connection made, its transfer command not sent yet: paused too (as pyftpdlib does).
+    const reply = await busy.expect('EPSV', 229);
+    const waiting = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+    await until(() => sessionOf(busy).data?.isConnected === true);
+    await idleBystander();
     await busy.expect('NOOP', 200);
-    await busy.quit();
+    // The data connection goes (ABOR): the idle period starts over, and ends the session.
+    await busy.expect('ABOR', 225);
+    assert.equal((await busy.reply()).code, 421);
+    await busy.closed;
+    waiting.destroy();
   });
 
   it('an idle data connection times out: a client that stops reading gets 426, the session goes on', async () => {

@@ -30,6 +30,8 @@ export interface DataChannelOptions {
   /** Options of the data connection (its idle timeout and linger). */
   connection: ConnectionOptions;
   log: (line: string) => void;
+  /** The data connection came (isConnected), or the channel closed: the session pauses its idle timer meanwhile. */
+  onChange?: () => void;
 }
 
 /** Hands out passive listening ports from a range (or from the kernel, with no range). */
@@ -125,6 +127,11 @@ export class DataChannel {
     return this.target === null;
   }
 
+  /** A data connection is here, waiting for its transfer command. */
+  get isConnected(): boolean {
+    return this.conn !== null && !this.closed;
+  }
+
   /**
    * The transfer command is here: `ready(conn)` once the data connection is established (the
    * connection is then the caller's), or `failed` with the reply that says why not. Exactly one of
@@ -154,6 +161,7 @@ export class DataChannel {
     const conn = this.conn;
     this.conn = null;
     conn?.destroy();
+    this.options.onChange?.();
   }
 
   private accepted(conn: Connection): void {
@@ -161,6 +169,7 @@ export class DataChannel {
     conn.pause(); // Nothing is read before the transfer says what to do.
     this.listener?.close();
     this.listener = null;
+    this.options.onChange?.();
     if (this.ready !== null) this.handOver();
   }
 

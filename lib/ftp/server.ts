@@ -20,6 +20,7 @@ import { SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { createSelector, MechanismName } from '../selectors/default';
 import { Connection } from '../stream/connection';
+import { IdleTimers } from '../stream/idle-timers';
 import { Listener } from '../stream/listener';
 import { Timer } from '../timer-queue';
 import { PassivePorts } from './data-channel';
@@ -53,8 +54,13 @@ export interface FtpServerOptions {
   maxPerIp?: number;
   /** Sessions of one named user at most (0: no limit); the login over it is told 421. Default 32. */
   maxPerUser?: number;
-  /** A control connection with no command for this long is closed (421). Default 300 s. */
+  /**
+   * A control connection with no complete command for this long is closed (421); paused while a data
+   * connection is open or a transfer runs. 0: never. Default 300 s.
+   */
   idleTimeoutMs?: number;
+  /** A session not logged in this long after its greeting is closed (421), whatever it sends. 0: never. Default 60 s. */
+  loginTimeoutMs?: number;
   /** A data connection must come within this long, and is closed after this long without progress. Default 30 s. */
   dataTimeoutMs?: number;
   /** SITE REGISTER for clients not logged in: the seed's self-registration. A demonstration feature. Default false. */
@@ -93,6 +99,7 @@ interface ResolvedOptions {
   maxPerIp: number;
   maxPerUser: number;
   idleTimeoutMs: number;
+  loginTimeoutMs: number;
   dataTimeoutMs: number;
   allowRegister: boolean;
   anonymous: boolean;
@@ -110,6 +117,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
   readonly users: UserStore | null;
   readonly guard: LoginGuard;
   readonly ports: PassivePorts;
+  readonly timers: IdleTimers;
   private readonly ownsReactor: boolean;
   private readonly logLine: (line: string) => void;
   readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0 };
@@ -137,7 +145,8 @@ export class FtpServer extends EventEmitter implements ServerContext {
       maxClients: positiveInteger('maxClients', options.maxClients ?? 512),
       maxPerIp: positiveInteger('maxPerIp', options.maxPerIp ?? 32, true),
       maxPerUser: positiveInteger('maxPerUser', options.maxPerUser ?? 32, true),
-      idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000),
+      idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000, true),
+      loginTimeoutMs: positiveInteger('loginTimeoutMs', options.loginTimeoutMs ?? 60_000, true),
       dataTimeoutMs: positiveInteger('dataTimeoutMs', options.dataTimeoutMs ?? 30_000),
       allowRegister: options.allowRegister === true,
       anonymous: options.anonymous === true,
@@ -149,6 +158,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
     this.reactor = options.reactor ?? new Reactor(options.mechanism ? createSelector(options.mechanism) : undefined);
     this.guard = new LoginGuard(options.login ?? {}, () => this.reactor.now);
     this.ports = new PassivePorts(options.passivePorts ?? null);
+    this.timers = new IdleTimers(this.reactor);
     this.logLine = options.log ?? (() => undefined);
   }
 

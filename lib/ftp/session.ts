@@ -14,14 +14,19 @@
  *
  * Replies back up when a client sends and does not read: the control connection is then not read
  * any further and commands already read are held, so our queue stays near the connection's
- * high-water mark (a flood past the held limit is disconnected). Its idle timeout is off while a
- * transfer makes progress (the data connection has its own).
+ * high-water mark (a flood past the held limit is disconnected).
+ *
+ * Two timers, the server's IdleTimers (O(1) per command): the idle timeout, which only a complete
+ * command line restarts — bytes that never make a line do not keep a session alive — and which is
+ * paused while a data connection is open or a transfer runs (those have their own timeout); and the
+ * login time limit, from the greeting to a successful login, which no command restarts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { binding, constants } from '../native';
 import { Connection } from '../stream/connection';
 import { LineDecoder } from '../stream/framing';
+import { IdleEntry, IdleTimers } from '../stream/idle-timers';
 import { Timer } from '../timer-queue';
 import { COMMANDS, KEEPS_RESTART, UNSUPPORTED } from './commands';
 import { DataChannel } from './data-channel';
@@ -82,6 +87,7 @@ export interface ServerContext {
   readonly options: {
     root: string;
     idleTimeoutMs: number;
+    loginTimeoutMs: number;
     dataTimeoutMs: number;
     anonymous: boolean;
     allowRegister: boolean;
@@ -89,6 +95,8 @@ export interface ServerContext {
   readonly users: UserStore | null;
   readonly guard: LoginGuard;
   readonly ports: PassivePorts;
+  /** The sessions' idle timers and login time limits. */
+  readonly timers: IdleTimers;
   readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number };
   log(line: string): void;
   emit(event: 'login' | 'transfer', payload: object): void;
@@ -131,6 +139,10 @@ export class FtpSession {
   private ended = false;
   /** Why the control connection is not read: PAUSED_BY_REPLIES | PAUSED_BY_HELD. */
   private pauses = 0;
+  /** No complete command for idleTimeoutMs (paused while a data connection is open). */
+  private readonly idle = new IdleEntry(() => this.guarded(() => this.timedOut('idle')));
+  /** Not logged in within loginTimeoutMs of the greeting. */
+  private readonly loginLimit = new IdleEntry(() => this.guarded(() => this.timedOut('login')));
 
   constructor(readonly server: ServerContext, readonly control: Connection) {
     const remote = control.remoteAddress;
@@ -153,9 +165,7 @@ export class FtpSession {
     control.onData = controlData;
     control.onEnd = controlEnd;
     control.onDrain = controlDrain;
-    control.onTimeout = controlTimeout;
     control.onClose = controlClose;
-    control.setIdleTimeout(server.options.idleTimeoutMs);
   }
 
   /** A tag for log lines: address, port and user. */
@@ -168,6 +178,9 @@ export class FtpSession {
   }
 
   greet(banner: string): void {
+    const { options, timers } = this.server;
+    if (options.loginTimeoutMs > 0) timers.track(this.loginLimit, options.loginTimeoutMs);
+    if (options.idleTimeoutMs > 0) timers.track(this.idle, options.idleTimeoutMs);
     this.reply(220, banner);
   }
 
@@ -207,8 +220,10 @@ export class FtpSession {
 
   private onLine(line: Buffer): void {
     if (this.closing) return;
+    const verb = peekVerb(line);
+    if (verb !== '') this.server.timers.refresh(this.idle); // A command, not just bytes: the session is in use.
     const repliesBackedUp = (this.pauses & PAUSED_BY_REPLIES) !== 0;
-    if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line)) && !repliesBackedUp) {
+    if (this.transfer !== null && DURING_TRANSFER.has(verb) && !repliesBackedUp) {
       this.execute(line);
     } else if (this.transfer !== null || this.waiting || this.held.length > 0 || repliesBackedUp) {
       this.hold(line);
@@ -347,6 +362,7 @@ export class FtpSession {
     const dir = path.join(options.root, name);
     fs.mkdirSync(dir, { recursive: true, mode: anonymous ? 0o755 : 0o700 });
     this.account = { name, home: new Home(dir), readOnly: anonymous, anonymous };
+    this.server.timers.untrack(this.loginLimit);
     this.server.guard.succeeded(this.peer, name);
     this.server.counters.logins++;
     this.server.log(`${this.tag} logged in`);
@@ -454,7 +470,26 @@ export class FtpSession {
       // 256 KiB reads: a quarter of the turns and system calls per byte of an upload (one write each).
       connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: options.dataTimeoutMs, readSize: 256 * 1024 },
       log: (line: string) => this.server.log(`${this.tag} ${line}`),
+      onChange: () => this.updateIdle(),
     };
+  }
+
+  /** The idle timer runs while nothing else watches the session: no data connection open, no transfer. */
+  private updateIdle(): void {
+    const ms = this.server.options.idleTimeoutMs;
+    if (ms === 0 || this.isClosed) return;
+    if (this.transfer !== null || this.data?.isConnected === true) this.server.timers.untrack(this.idle);
+    else if (this.idle.list === null) this.server.timers.track(this.idle, ms); // A fresh period from now.
+  }
+
+  /** The idle timeout or the login time limit: 421, then close. */
+  private timedOut(which: 'idle' | 'login'): void {
+    if (this.isClosed) return;
+    const { idleTimeoutMs, loginTimeoutMs } = this.server.options;
+    this.server.log(`${this.tag} ${which === 'idle' ? 'idle timeout' : 'login time limit'}: closing`);
+    this.reply(421, which === 'idle' ? `No command for ${seconds(idleTimeoutMs)} s: closing the control connection.`
+      : `Not logged in within ${seconds(loginTimeoutMs)} s: closing the control connection.`);
+    this.close();
   }
 
   /**
@@ -470,7 +505,7 @@ export class FtpSession {
     const transfer: Transfer = make((result) => this.transferEnded(transfer, result));
     this.data = null;
     this.transfer = transfer;
-    this.control.setIdleTimeout(0); // The data connection's own idle timeout watches a transfer.
+    this.updateIdle(); // The data connection's own idle timeout watches a transfer.
     this.reply(150, preface);
     transfer.waitFor(channel);
   }
@@ -489,7 +524,7 @@ export class FtpSession {
     this.server.log(`${this.tag} ${transfer.kind} ${transfer.path} ${ok ? 'completed' : `failed (${result.code})`} bytes=${result.bytes} ms=${record.ms}`);
     this.server.emit('transfer', record);
     if (this.ended) return;
-    this.control.setIdleTimeout(this.server.options.idleTimeoutMs);
+    this.updateIdle();
     this.reply(result.code, result.text);
     if (this.leaving !== null) {
       this.leave();
@@ -558,6 +593,8 @@ export class FtpSession {
   }
 
   private release(): void {
+    this.server.timers.untrack(this.idle);
+    this.server.timers.untrack(this.loginLimit);
     if (this.waitTimer !== null) this.server.reactor.clearTimer(this.waitTimer);
     this.waitTimer = null;
     this.setDataChannel(null);
@@ -607,10 +644,6 @@ export class FtpSession {
       session.unpause(PAUSED_BY_REPLIES);
       session.runHeld();
     },
-    timeout(session: FtpSession): void {
-      session.reply(421, `No command for ${Math.round(session.server.options.idleTimeoutMs / 1000)} s: closing the control connection.`);
-      session.close();
-    },
     close(session: FtpSession): void {
       if (!session.ended) session.cleanUp();
     },
@@ -629,10 +662,11 @@ function controlDrain(this: Connection): void {
   FtpSession.control.drain(this.data as FtpSession);
 }
 
-function controlTimeout(this: Connection): void {
-  FtpSession.control.timeout(this.data as FtpSession);
-}
-
 function controlClose(this: Connection): void {
   FtpSession.control.close(this.data as FtpSession);
+}
+
+/** A duration in ms as seconds for a reply: whole seconds, or as many decimals as it has. */
+function seconds(ms: number): string {
+  return String(ms / 1000);
 }

@@ -15,6 +15,15 @@ function integer(name: string, min: number, max: number) {
   };
 }
 
+/** A duration in seconds, decimals allowed (tests use fractions), as milliseconds. */
+function seconds(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number of seconds from ${min} to ${max}`);
+    return Math.round(n * 1000);
+  };
+}
+
 function portRange(value: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(value.trim());
   const range = m ? [Number(m[1]), Number(m[2])] as [number, number] : null;
@@ -38,7 +47,11 @@ interface ServeFlags {
   maxClients: number;
   maxPerIp: number;
   maxPerUser: number;
+  /** ms */
   idleTimeout: number;
+  /** ms */
+  loginTimeout: number;
+  /** ms */
   dataTimeout: number;
   allowRegister?: boolean;
   anonymous?: boolean;
@@ -66,8 +79,9 @@ function serve(flags: ServeFlags): void {
     maxClients: flags.maxClients,
     maxPerIp: flags.maxPerIp,
     maxPerUser: flags.maxPerUser,
-    idleTimeoutMs: flags.idleTimeout * 1000,
-    dataTimeoutMs: flags.dataTimeout * 1000,
+    idleTimeoutMs: flags.idleTimeout,
+    loginTimeoutMs: flags.loginTimeout,
+    dataTimeoutMs: Math.max(1, flags.dataTimeout),
     allowRegister: flags.allowRegister === true,
     anonymous: flags.anonymous === true,
     login: {
@@ -162,9 +176,12 @@ export function register(program: Command): void {
     .option('--max-clients <n>', 'sessions at most; more are told 421', integer('max-clients', 1, 1_000_000), 512)
     .option('--max-per-ip <n>', 'sessions per client address not logged in as a named user (0: no limit)', integer('max-per-ip', 0, 1_000_000), 32)
     .option('--max-per-user <n>', 'sessions of one named user at most (0: no limit)', integer('max-per-user', 0, 1_000_000), 32)
-    .option('--idle-timeout <s>', 'close a control connection idle this long', integer('idle-timeout', 1, 86400), 300)
-    .option('--data-timeout <s>', 'a data connection must come within this long, and is closed after this long without progress',
-      integer('data-timeout', 1, 86400), 30)
+    .addOption(new Option('--idle-timeout <s>', 'close a control connection without a complete command this long (paused during a transfer; 0: never)')
+      .argParser(seconds('idle-timeout', 0, 86400)).default(300_000, '300'))
+    .addOption(new Option('--login-timeout <s>', 'close a session not logged in this long after connecting (0: never)')
+      .argParser(seconds('login-timeout', 0, 86400)).default(60_000, '60'))
+    .addOption(new Option('--data-timeout <s>', 'a data connection must come within this long, and is closed after this long without progress')
+      .argParser(seconds('data-timeout', 0.001, 86400)).default(30_000, '30'))
     .option('--allow-register', 'let clients that are not logged in create accounts with SITE REGISTER name password (a demonstration feature; rate-limited per address)')
     .option('--anonymous', 'allow USER anonymous (any password): read-only, in ROOT/anonymous')
     .option('--login-delay <ms>', 'delay of the first failed login\'s 530 (the n-th waits n times as long)', integer('login-delay', 0, 60000), 1000)
