@@ -610,6 +610,34 @@ describe('ftp security: limits', function () {
     waiting.destroy();
   });
 
+  it('lingering data connections are bounded per session: 300 LISTs from a client that never closes its data side leave at most 2 open', async () => {
+    t = await startServer({ dataTimeoutMs: 60000 });
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(t.home, `f${i}.txt`), 'x');
+    const c = await t.login();
+    const sockets = () => openKernelObjects().size;
+    const baseline = sockets();
+    const kept: net.Socket[] = [];
+    let mostLingering = 0;
+    for (let i = 0; i < 300; i++) {
+      const reply = await c.expect('EPSV', 229);
+      const data = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+      kept.push(data); // Read to the end, never ended nor closed: the server's side is left to linger.
+      const ended = new Promise((resolve) => data.once('end', resolve));
+      data.resume();
+      await c.expect('LIST', 150);
+      assert.equal((await c.reply()).code, 226);
+      await ended;
+      mostLingering = Math.max(mostLingering, t.server.stats.lingeringDataConnections);
+    }
+    assert.ok(mostLingering <= 2, `the server counted ${mostLingering} lingering data connections`);
+    // The kernel's count: our 300 client sockets, and on the server's side the bound, not 300.
+    const opened = sockets() - baseline;
+    assert.ok(opened <= 300 + 2 + 1, `${opened} sockets opened by 300 LISTs`);
+    await c.expect('NOOP', 200);
+    for (const data of kept) data.destroy();
+    await c.quit();
+  });
+
   it('an idle data connection times out: a client that stops reading gets 426, the session goes on', async () => {
     t = await startServer({ dataTimeoutMs: 500 });
     fs.writeFileSync(path.join(t.home, 'big.bin'), Buffer.alloc(64 * 1024 * 1024));

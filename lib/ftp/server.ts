@@ -88,6 +88,8 @@ export interface FtpStats {
   bytesOut: number;
   /** Data connections refused because they came from another address than their control connection. */
   foreignDataConnections: number;
+  /** Data connections of finished transfers still closing now (at most 2 per session, each for at most 1 s). */
+  lingeringDataConnections: number;
 }
 
 interface ResolvedOptions {
@@ -120,7 +122,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
   readonly timers: IdleTimers;
   private readonly ownsReactor: boolean;
   private readonly logLine: (line: string) => void;
-  readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0 };
+  readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0, lingeringDataConnections: 0 };
   private accepted = 0;
   private refused = 0;
   private listener: Listener | null = null;

@@ -61,6 +61,16 @@ const PAUSED_BY_HELD = 2;
 const ALL_FACTS: ReadonlySet<MlstFact> = new Set(MLST_FACTS);
 /** Shared while a session holds nothing (most of the time): never pushed to. */
 const NOTHING_HELD: Buffer[] = [];
+/**
+ * Data connections of finished transfers still closing (their final reply is out; they wait for the
+ * client's end of stream so that no unread byte turns the close into a reset): at most this many per
+ * session — a client that never closes its side has its oldest one closed — each for at most
+ * DATA_LINGER_MS.
+ */
+const MAX_LINGERING = 2;
+const DATA_LINGER_MS = 1000;
+/** Shared while a session has no data connection closing: never pushed to. */
+const NONE_LINGERING: Connection[] = [];
 
 export interface Account {
   name: string;
@@ -97,7 +107,7 @@ export interface ServerContext {
   readonly ports: PassivePorts;
   /** The sessions' idle timers and login time limits. */
   readonly timers: IdleTimers;
-  readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number };
+  readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number; lingeringDataConnections: number };
   log(line: string): void;
   emit(event: 'login' | 'transfer', payload: object): void;
   /** A named user logged in: null, or why the session may not go on (that user's session limit). */
@@ -129,6 +139,7 @@ export class FtpSession {
   private pendingUser: string | null = null;
   private readonly decoder: LineDecoder;
   private held: Buffer[] = NOTHING_HELD;
+  private lingering: Connection[] = NONE_LINGERING;
   /** A password check or a failed login's delay is running: commands wait. */
   private waiting = false;
   private waitTimer: Timer | null = null;
@@ -468,7 +479,7 @@ export class FtpSession {
       reactor,
       timeoutMs: options.dataTimeoutMs,
       // 256 KiB reads: a quarter of the turns and system calls per byte of an upload (one write each).
-      connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: options.dataTimeoutMs, readSize: 256 * 1024 },
+      connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: Math.min(options.dataTimeoutMs, DATA_LINGER_MS), readSize: 256 * 1024 },
       log: (line: string) => this.server.log(`${this.tag} ${line}`),
       onChange: () => this.updateIdle(),
     };
@@ -512,6 +523,7 @@ export class FtpSession {
 
   private transferEnded(transfer: Transfer, result: TransferResult): void {
     if (this.transfer === transfer) this.transfer = null;
+    if (transfer.connection !== null) this.lingerOn(transfer.connection);
     const stats = this.server.counters;
     const ok = result.code === 226;
     stats.transfers++;
@@ -531,6 +543,20 @@ export class FtpSession {
       return;
     }
     if (!this.aborting) this.runHeld();
+  }
+
+  /** A finished transfer's data connection, closing: counted, and the oldest closed past MAX_LINGERING. */
+  private lingerOn(conn: Connection): void {
+    if (conn.closed) return;
+    if (this.lingering === NONE_LINGERING) this.lingering = [];
+    while (this.lingering.length >= MAX_LINGERING) this.lingering.shift()!.destroy();
+    this.lingering.push(conn);
+    this.server.counters.lingeringDataConnections++;
+    conn.onClose = () => {
+      this.server.counters.lingeringDataConnections--;
+      const at = this.lingering.indexOf(conn);
+      if (at >= 0) this.lingering.splice(at, 1);
+    };
   }
 
   /** ABOR: a running transfer ends with 426 and ABOR gets 226; a data channel not used yet is closed (225). */
@@ -601,6 +627,7 @@ export class FtpSession {
     this.transfer?.fail(426, 'Session closed.');
     this.transfer = null;
     this.held = NOTHING_HELD;
+    for (const conn of [...this.lingering]) conn.destroy();
   }
 
   private cleanUp(): void {
