@@ -436,6 +436,38 @@ describe('ftp security: logins', function () {
   });
 });
 
+describe('ftp security: the log', function () {
+  this.timeout(30000);
+
+  it('client bytes reach no log line raw: ESC sequences, C1 controls and bidi overrides in user names and paths are escaped', async () => {
+    const before = openKernelObjects();
+    const t = await startServer();
+    try {
+      const red = '\x1b[31mroot\x1b[0m';
+      const c = await t.connect();
+      await c.expect(`USER ${red}`, 331);
+      await c.expect('PASS wrong', 530); // Logged: login failed for "<name>".
+      await c.login(USER, PASSWORD);
+      await c.expect('TYPE I', 200);
+      const names = ['\x1b]0;owned\x07title.txt', 'csi\u009b2J.txt', 'rtl\u202etxt.exe', 'back\\slash.txt'];
+      for (const name of names) assert.equal((await c.upload(`STOR ${name}`, Buffer.from('x'))).code, 226); // Logged: STOR <path> completed.
+      await c.quit();
+      const log = t.log.join('\n');
+      const raw = t.log.filter((line) => /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(line));
+      assert.deepEqual(raw, [], 'log lines with raw control characters');
+      assert.ok(log.includes('login failed for "\\x1b[31mroot\\x1b[0m"'), log);
+      for (const escaped of ['\\x1b]0;owned\\x07title.txt', 'csi\\x9b2J.txt', 'rtl\\u202etxt.exe', 'back\\\\slash.txt']) {
+        assert.ok(log.includes(`STOR /${escaped} completed`), `${escaped} in:\n${log}`);
+      }
+      // The files themselves have their names as sent.
+      assert.deepEqual(fs.readdirSync(t.home).sort(), [...names].sort());
+    } finally {
+      await t.stop();
+    }
+    assert.deepEqual(leakedSince(before), []);
+  });
+});
+
 describe('ftp security: limits', function () {
   this.timeout(30000);
   let t: TestServer | null = null;

@@ -25,6 +25,7 @@
 import * as fs from 'node:fs';
 import { isSystemError } from '../errors';
 import { SocketAddress } from '../native';
+import { printable } from '../printable';
 import { Reactor } from '../reactor';
 import { Connection, ConnectionOptions, isDisconnect } from '../stream/connection';
 import type { Endpoint } from '../stream/endpoint';
@@ -120,7 +121,9 @@ export class FileServer {
     this.store = new FileStore(options.dir);
     this.maxSize = options.maxSize ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(this.maxSize) || this.maxSize < 0) throw new RangeError(`maxSize must be an integer >= 0; got ${options.maxSize}`);
-    this.log = options.log ?? (() => undefined);
+    // Names and messages from clients reach every line: escaped once, here (printable.ts).
+    const log = options.log ?? (() => undefined);
+    this.log = (line) => log(printable(line));
     this.hasher = new FileHasher(this.reactor);
     const connection: ConnectionOptions = { readSize: READ_SIZE, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, lingerMs: 5000 };
     this.listener = new Listener(this.reactor, {

@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SocketAddress } from '../native';
+import { printable } from '../printable';
 import { Reactor } from '../reactor';
 import { createSelector, MechanismName } from '../selectors/default';
 import { Connection } from '../stream/connection';
@@ -219,8 +220,9 @@ export class FtpServer extends EventEmitter implements ServerContext {
     if (this.ownsReactor) this.reactor.close();
   }
 
+  /** Every log line goes through here: client bytes in it (names, paths) are escaped (printable.ts). */
   log(line: string): void {
-    this.logLine(line);
+    this.logLine(printable(line));
   }
 
   sessionEnded(session: FtpSession): void {

@@ -297,7 +297,7 @@ export class FtpSession {
       if (err instanceof PathError) {
         this.reply(err.code, err.message);
       } else {
-        this.server.log(`${this.tag} ${verb}: ${(err as Error).stack ?? String(err)}`);
+        this.server.log(`${this.tag} ${verb}: ${oneLine(err)}`);
         this.reply(451, 'Local error in processing.');
       }
     }
@@ -643,7 +643,7 @@ export class FtpSession {
     try {
       fn();
     } catch (err) {
-      this.server.log(`${this.tag} internal error: ${(err as Error).stack ?? String(err)}`);
+      this.server.log(`${this.tag} internal error: ${oneLine(err)}`);
       this.destroy();
     }
   }
@@ -696,4 +696,9 @@ function controlClose(this: Connection): void {
 /** A duration in ms as seconds for a reply: whole seconds, or as many decimals as it has. */
 function seconds(ms: number): string {
   return String(ms / 1000);
+}
+
+/** An error's stack as one log line (a log line never spans lines: see printable.ts). */
+function oneLine(err: unknown): string {
+  return ((err as Error).stack ?? String(err)).replace(/\n\s*/g, ' | ');
 }
