@@ -102,6 +102,11 @@ describe('iomux ftp (CLI)', function () {
     const nobody = await iomux(['ftp', 'serve', '--root', root, '--port', '0']);
     assert.notEqual(nobody.code, 0);
     assert.match(nobody.stderr, /nobody could log in/);
+    // A users file named wrong is an error, not a server with no accounts.
+    const typo = await iomux(['ftp', 'serve', '--root', root, '--users', path.join(base, 'usres.json'), '--port', '0']);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /no users file .*usres\.json.*--create-users/);
+    assert.equal(fs.existsSync(path.join(base, 'usres.json')), false);
 
     await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--password-stdin'], 'alice-password\n');
     const served = await serve(['--root', root, '--users', users, '--port', '0', '--login-delay', '10']);
@@ -117,6 +122,21 @@ describe('iomux ftp (CLI)', function () {
       await b.quit();
       assert.match(served.output(), /\[alice\] logged in/);
       assert.ok(!served.output().includes('alice-password'));
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    assert.equal(await served.exited, 0);
+  });
+
+  it('serve --create-users starts with an empty users file (mode 0600) that SITE REGISTER and user add fill', async () => {
+    const served = await serve(['--root', root, '--users', users, '--create-users', '--allow-register', '--port', '0', '--login-delay', '10']);
+    try {
+      assert.equal(fs.statSync(users).mode & 0o777, 0o600);
+      assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, '');
+      const c = await FtpClient.connect(served.port);
+      await c.expect('SITE REGISTER dave long-enough-pw', 200);
+      await c.login('dave', 'long-enough-pw');
+      await c.quit();
     } finally {
       served.child.kill('SIGTERM');
     }

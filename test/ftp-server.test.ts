@@ -106,6 +106,13 @@ describe('ftp server: commands and replies', function () {
     assert.match(mlst.lines[1], /^ type=file;size=6;modify=20240203040506;perm=radfw;unique=[0-9a-f]+g[0-9a-f]+; \/a\.txt$/);
     await c.expect('OPTS MLST type;size;', 200);
     assert.equal((await c.expect('MLST /dir', 250)).lines[1], ' type=dir; /dir');
+    // RFC 3659 7.9: a fact list is "fact;fact;" with no spaces; unknown facts are left out, not an error.
+    await c.expect('OPTS MLST bad_fact', 501);
+    await c.expect('OPTS MLST type ;', 501);
+    assert.equal((await c.expect('OPTS MLST fish;cakes;type;', 200)).text, 'MLST OPTS type;');
+    assert.equal((await c.expect('MLST /dir', 250)).lines[1], ' type=dir; /dir', 'a refused OPTS MLST changed nothing');
+    assert.equal((await c.expect('OPTS MLST', 200)).text, 'MLST OPTS ');
+    assert.equal((await c.expect('MLST /dir', 250)).lines[1], '  /dir', 'no facts: two spaces before the name');
     await c.expect('RNTO b.txt', 503);
     await c.expect('RNFR missing', 550);
     await c.expect('RNFR a.txt', 350);
@@ -123,6 +130,17 @@ describe('ftp server: commands and replies', function () {
     await c.expect('STRU R', 504);
     await c.expect('STRU F', 200);
     await c.expect('ALLO 100', 202);
+    await c.expect('ALLO 100 R 512', 202);
+    for (const bad of ['ALLO', 'ALLO x', 'ALLO -1', 'ALLO 100 R']) await c.expect(bad, 501); // RFC 959: ALLO <decimal> [R <decimal>].
+    await c.quit();
+  });
+
+  it('an urgent ABOR with stray Telnet bytes before it (IP, DM, a lone IAC) is still an ABOR', async () => {
+    const c = await t.login();
+    c.send(Buffer.from([0xf4, 0xff, ...Buffer.from('abor\r\n')])); // pyftpdlib's test_oob_abor, as its stream holds it.
+    assert.equal((await c.reply()).code, 225);
+    c.send(Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r\n')])); // RFC 959's IAC IP IAC DM.
+    assert.equal((await c.reply()).code, 225);
     await c.quit();
   });
 

@@ -29,6 +29,18 @@ describe('ftp units: the wire format', () => {
     assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff]))], [0x41]);
   });
 
+  it('strips what RFC 854 says is not data: subnegotiation, an IAC before a non-command, and command bytes left before the verb without their IAC', () => {
+    const abor = { ok: true, command: { verb: 'ABOR', arg: '' } };
+    // pyftpdlib's test_oob_abor: IP and IAC each sent as urgent data, then "abor": the stream holds F4 FF "abor".
+    assert.deepEqual(parseCommand(Buffer.from([0xf4, 0xff, ...Buffer.from('abor')])), abor);
+    assert.deepEqual(parseCommand(Buffer.from([0xf4, 0xf2, ...Buffer.from('ABOR')])), abor, 'IP DM without their IACs');
+    assert.deepEqual(parseCommand(Buffer.from([0xff, 0xfa, 0x18, 0x01, 0xff, 0xf0, ...Buffer.from('NOOP')])), { ok: true, command: { verb: 'NOOP', arg: '' } });
+    assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff, 0x42]))], [0x41, 0x42], 'an IAC before a byte that is no command goes alone');
+    // After the verb, bytes >= 0xF0 are data (4-byte UTF-8 sequences start there): an emoji in a name survives.
+    assert.deepEqual(parseCommand(Buffer.from('MKD \u{1F600}')), { ok: true, command: { verb: 'MKD', arg: '\u{1F600}' } });
+    assert.deepEqual(parseCommand(Buffer.from([0xff, 0xf4, ...Buffer.from('MKD \u{1F600}')])), { ok: true, command: { verb: 'MKD', arg: '\u{1F600}' } });
+  });
+
   it('formats one-line and multi-line replies; a middle line starting with a digit is indented; CR/LF never leak into a line', () => {
     assert.equal(formatReply(200, 'ok'), '200 ok\r\n');
     assert.equal(formatReply(211, ['Features:', ' SIZE', '123 looks like a code', 'End']), '211-Features:\r\n SIZE\r\n 123 looks like a code\r\n211 End\r\n');

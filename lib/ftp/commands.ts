@@ -289,7 +289,13 @@ function options(session: FtpSession, arg: string): void {
       else session.reply(504, 'UTF-8 cannot be turned off: names are UTF-8.');
       return;
     case 'MLST': {
-      const wanted = value.split(';').map((f) => f.trim().toLowerCase()).filter((f) => f !== '');
+      // RFC 3659 7.9: "OPTS MLST" [SP 1*(factname ";")]. Facts we do not know are left out (200);
+      // a list that is not that syntax is a 501.
+      if (!/^([^\s;]+;)*$/.test(value)) {
+        session.reply(501, 'Syntax: OPTS MLST fact;fact;... (each fact followed by ";", no spaces).');
+        return;
+      }
+      const wanted = value.split(';').map((f) => f.toLowerCase()).filter((f) => f !== '');
       session.mlstFacts = new Set(MLST_FACTS.filter((f) => wanted.includes(f)));
       session.reply(200, `MLST OPTS ${[...session.mlstFacts].map((f) => `${f};`).join('')}`);
       return;
@@ -369,7 +375,11 @@ const table: [string, CommandSpec][] = [
     else if (stru === 'R' || stru === 'P') s.reply(504, 'Only file structure (F) is supported.');
     else s.reply(501, 'Unknown structure.');
   } }],
-  ['ALLO', { auth: true, arg: 'optional', help: 'ALLO <bytes>', run: (s) => s.reply(202, 'No storage allocation necessary.') }],
+  ['ALLO', { auth: true, arg: 'required', help: 'ALLO <bytes> [R <record size>]', run: (s, a) => {
+    // RFC 959: ALLO <SP> <decimal-integer> [<SP> R <SP> <decimal-integer>].
+    if (/^\d+( R \d+)?$/i.test(a.trim())) s.reply(202, 'No storage allocation necessary.');
+    else s.reply(501, 'Syntax: ALLO <bytes> [R <record size>]');
+  } }],
   // Directories.
   ['PWD', { auth: true, arg: 'none', help: 'PWD (print the working directory)', run: printDirectory }],
   ['XPWD', { auth: true, arg: 'none', help: 'XPWD (as PWD)', run: printDirectory }],

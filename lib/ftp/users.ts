@@ -106,6 +106,12 @@ export class UserStore {
     this.reload(true);
   }
 
+  /** Writes the file with no accounts if it does not exist yet (mode 0600), so that it can be served and watched. */
+  createIfMissing(): void {
+    this.reload();
+    if (!fs.existsSync(this.file)) this.write();
+  }
+
   list(): string[] {
     this.reload();
     return [...this.users.keys()].sort();

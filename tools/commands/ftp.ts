@@ -40,6 +40,8 @@ function describe(address: SocketAddress): string {
 interface ServeFlags {
   root: string;
   users?: string;
+  createUsers?: boolean;
+  user?: string;
   host: string;
   port: number;
   mechanism: MechanismName;
@@ -67,6 +69,10 @@ interface ServeFlags {
 function serve(flags: ServeFlags): void {
   if (flags.users === undefined && !flags.anonymous) {
     throw new InvalidArgumentError('nobody could log in: give --users FILE (accounts from `iomux ftp user add`) or --anonymous');
+  }
+  if (flags.users !== undefined) {
+    if (flags.createUsers) new UserStore(flags.users).createIfMissing();
+    else existingUsersFile(flags.users, ' (or pass --create-users to start with none)');
   }
   const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
   const server = new FtpServer({
@@ -107,8 +113,8 @@ function serve(flags: ServeFlags): void {
 }
 
 /** `file`, if it exists: a users file named wrong is an error, not an empty set of accounts. */
-function existingUsersFile(file: string): string {
-  if (!fs.existsSync(file)) throw new Error(`no users file ${file} (\`iomux ftp user add NAME --users ${file}\` creates it)`);
+function existingUsersFile(file: string, alternative = ''): string {
+  if (!fs.existsSync(file)) throw new Error(`no users file ${file}: \`iomux ftp user add NAME --users ${file}\` creates it${alternative}`);
   return file;
 }
 
@@ -168,7 +174,8 @@ export function register(program: Command): void {
     .command('serve')
     .description('Serve ROOT over FTP: each user in ROOT/NAME, every connection on one reactor')
     .requiredOption('--root <dir>', 'the directory holding every user\'s home (ROOT/NAME)')
-    .option('--users <file>', 'the users file written by `iomux ftp user add`')
+    .option('--users <file>', 'the users file written by `iomux ftp user add` (it must exist)')
+    .option('--create-users', 'with --users: create the file, with no accounts, if it does not exist (for --allow-register)')
     .option('--host <host>', 'numeric address to listen on', '127.0.0.1')
     .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 2121)
     .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
