@@ -5,12 +5,26 @@
  * 512 MiB upload and a 64 MiB command line without an end raise its peak RSS by little.
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
 import { connectTo, FtpClient, iomux, serve, sha256 } from './ftp-fixtures';
+
+/** A port below 1024 nobody listens on (only root can bind one): the --user test binds it as FTP's 21 would be. */
+async function freePrivilegedPort(): Promise<number> {
+  for (let port = 1023; port > 900; port--) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port from 901 to 1023');
+}
 
 function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${field}:`));
@@ -137,6 +151,49 @@ describe('iomux ftp (CLI)', function () {
       await c.expect('SITE REGISTER dave long-enough-pw', 200);
       await c.login('dave', 'long-enough-pw');
       await c.quit();
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    assert.equal(await served.exited, 0);
+  });
+
+  it('--user NAME: binds a privileged port as root, then runs as NAME (every thread, no root group left) and serves as NAME', async () => {
+    if (process.getuid!() !== 0) {
+      // Not root here (a platform condition): then --user is refused at once, with the reason.
+      const refused = await iomux(['ftp', 'serve', '--root', root, '--anonymous', '--user', 'nobody', '--port', '0']);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /needs the server to start as root/);
+      return;
+    }
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }).trim());
+    const [uid, gid] = [id('-u'), id('-g')];
+    assert.equal((await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--root', root, '--password-stdin'], 'alice-password\n')).code, 0);
+    // Made by root; refused until the account can reach them, then served.
+    const early = await iomux(['ftp', 'serve', '--root', root, '--users', users, '--user', 'nobody', '--port', '0']);
+    assert.notEqual(early.code, 0);
+    assert.match(early.stderr, /not accessible to nobody after dropping privileges: chown -R nobody /);
+    for (const file of [base, root, path.join(root, 'alice'), users]) fs.chownSync(file, uid, gid);
+    const port = await freePrivilegedPort();
+    const served = await serve(['--root', root, '--users', users, '--user', 'nobody', '--port', String(port), '--login-delay', '10']);
+    try {
+      assert.equal(served.port, port);
+      assert.match(served.output(), /running as nobody/);
+      const pid = served.child.pid!;
+      const tasks = fs.readdirSync(`/proc/${pid}/task`);
+      assert.ok(tasks.length > 1, 'Node runs several threads');
+      for (const task of tasks) {
+        const status = fs.readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+        const field = (name: string) => /^(\w+):\s*(.*)$/m.exec(status.split('\n').find((l) => l.startsWith(`${name}:`))!)![2].trim().split(/\s+/).map(Number);
+        assert.deepEqual(field('Uid'), [uid, uid, uid, uid], `thread ${task}: real, effective, saved and file-system uid`);
+        assert.deepEqual(field('Gid'), [gid, gid, gid, gid], `thread ${task}: gids`);
+        assert.ok(!field('Groups').includes(0), `thread ${task} kept root's group`);
+      }
+      const c = await FtpClient.connect(port);
+      await c.login('alice', 'alice-password');
+      await c.expect('TYPE I', 200);
+      assert.equal((await c.upload('STOR made-by-nobody.txt', Buffer.from('x'))).code, 226);
+      await c.quit();
+      assert.equal(fs.statSync(path.join(root, 'alice', 'made-by-nobody.txt')).uid, uid);
     } finally {
       served.child.kill('SIGTERM');
     }

@@ -6,6 +6,7 @@ import { FtpServer } from '../../lib/ftp/server';
 import { UserStore, userNameProblem } from '../../lib/ftp/users';
 import { SocketAddress } from '../../lib/native';
 import { availableMechanisms, MechanismName } from '../../lib/selectors/default';
+import { checkAccess, checkCanDrop, dropPrivileges, lookUpAccount } from '../privileges';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -70,9 +71,15 @@ function serve(flags: ServeFlags): void {
   if (flags.users === undefined && !flags.anonymous) {
     throw new InvalidArgumentError('nobody could log in: give --users FILE (accounts from `iomux ftp user add`) or --anonymous');
   }
+  const account = flags.user === undefined ? null : lookUpAccount(flags.user);
+  if (account !== null) checkCanDrop(account);
   if (flags.users !== undefined) {
-    if (flags.createUsers) new UserStore(flags.users).createIfMissing();
-    else existingUsersFile(flags.users, ' (or pass --create-users to start with none)');
+    if (flags.createUsers && !fs.existsSync(flags.users)) {
+      new UserStore(flags.users).createIfMissing();
+      if (account !== null) fs.chownSync(flags.users, account.uid, account.gid); // Made by root for the server's user.
+    } else {
+      existingUsersFile(flags.users, ' (or pass --create-users to start with none)');
+    }
   }
   const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
   const server = new FtpServer({
@@ -96,7 +103,25 @@ function serve(flags: ServeFlags): void {
     },
     log,
   });
-  process.stdout.write(`listening on ${describe(server.listen())}\n`);
+  const address = server.listen();
+  if (account !== null) {
+    try {
+      // Bound (port 21 needs root): from here on, everything runs as the account.
+      dropPrivileges(account);
+      const { R_OK, W_OK, X_OK } = fs.constants;
+      checkAccess(server.options.root, R_OK | W_OK | X_OK, 'the root', account);
+      if (flags.users !== undefined) {
+        checkAccess(flags.users, R_OK, 'the users file', account);
+        // Registration rewrites the file: a temporary file beside it, then a rename.
+        if (flags.allowRegister) checkAccess(path.dirname(path.resolve(flags.users)), W_OK | X_OK, 'the users file\'s directory', account);
+      }
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    log(`running as ${account.name} (uid ${account.uid}, gid ${account.gid})`);
+  }
+  process.stdout.write(`listening on ${describe(address)}\n`);
   // Attached: scrypt's password checks run on libuv's pool while the reactor serves, and signals arrive here.
   server.reactor.attach();
   const stop = () => {
@@ -175,6 +200,7 @@ export function register(program: Command): void {
     .description('Serve ROOT over FTP: each user in ROOT/NAME, every connection on one reactor')
     .requiredOption('--root <dir>', 'the directory holding every user\'s home (ROOT/NAME)')
     .option('--users <file>', 'the users file written by `iomux ftp user add` (it must exist)')
+    .option('--user <name>', 'started as root (to bind port 21): become this user right after binding')
     .option('--create-users', 'with --users: create the file, with no accounts, if it does not exist (for --allow-register)')
     .option('--host <host>', 'numeric address to listen on', '127.0.0.1')
     .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 2121)
