@@ -187,6 +187,43 @@ describe('ftp server: commands and replies', function () {
     await c.quit();
   });
 
+  it('names that are not UTF-8 on disk are listed escaped (byte 0xNN as U+EFNN) and that form names them back: RETR, SIZE, CWD, RNFR/RNTO, DELE, RMD', async () => {
+    const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    const home = Buffer.from(t.home);
+    const onDisk = (name: Buffer) => Buffer.concat([home, Buffer.from('/'), name]);
+    fs.writeFileSync(onDisk(bytes('f', [0xff], '.txt')), 'byte ff');
+    fs.mkdirSync(onDisk(bytes('caf', [0xe9]))); // Latin-1 "café": E9 alone is not UTF-8.
+    fs.writeFileSync(onDisk(bytes('caf', [0xe9], '/inner.txt')), 'inside');
+    fs.writeFileSync(onDisk(bytes('p', [0xee, 0xbe, 0x80], '.txt')), 'a real U+EF80'); // Valid UTF-8, but in the escape range.
+    fs.writeFileSync(path.join(t.home, 'plain é.txt'), 'plain');
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    const names = (await c.download('NLST')).data.toString('utf8').split('\r\n').filter((n) => n !== '').sort();
+    assert.deepEqual(names, ['caf\uefe9', 'f\uefff.txt', 'p\uefee\uefbe\uef80.txt', 'plain é.txt'].sort());
+    assert.ok(!names.some((n) => n.includes('\ufffd')), 'no name shown as U+FFFD');
+    const list = (await c.download('LIST')).data.toString('utf8');
+    assert.match(list, / f\uefff\.txt\r\n/);
+    assert.match((await c.download('MLSD')).data.toString('utf8'), /type=dir;.* caf\uefe9\r\n/);
+    assert.equal((await c.download('RETR f\uefff.txt')).data.toString(), 'byte ff');
+    assert.equal((await c.download('RETR p\uefee\uefbe\uef80.txt')).data.toString(), 'a real U+EF80');
+    assert.equal((await c.expect('SIZE f\uefff.txt', 213)).text, '7');
+    await c.expect('CWD caf\uefe9', 250);
+    assert.equal((await c.expect('PWD', 257)).text, '"/caf\uefe9" is the current directory.');
+    assert.equal((await c.download('RETR inner.txt')).data.toString(), 'inside');
+    await c.expect('DELE inner.txt', 250);
+    await c.expect('CDUP', 250);
+    await c.expect('RMD caf\uefe9', 250); // Empty now: removable, as it was not before.
+    await c.expect('RNFR f\uefff.txt', 350);
+    await c.expect('RNTO g\uefff.txt', 250);
+    assert.equal(fs.readFileSync(onDisk(bytes('g', [0xff], '.txt')), 'utf8'), 'byte ff', 'the renamed file keeps its raw byte');
+    assert.equal((await c.upload('STOR new\uef80.bin', Buffer.from('made'))).code, 226); // The client may make such names too.
+    assert.equal(fs.readFileSync(onDisk(bytes('new', [0x80], '.bin')), 'utf8'), 'made');
+    await c.expect('DELE g\uefff.txt', 250);
+    assert.deepEqual(fs.readdirSync(t.home, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort(),
+      [bytes('new', [0x80], '.bin'), bytes('p', [0xee, 0xbe, 0x80], '.txt'), Buffer.from('plain é.txt')].map((b) => b.toString('hex')).sort());
+    await c.quit();
+  });
+
   it('REST then RETR resumes a download; REST then STOR resumes an upload; APPE appends; markers past the end are refused', async () => {
     const body = pattern(3 * 1024 * 1024, 7);
     fs.writeFileSync(path.join(t.home, 'f.bin'), body);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LoginGuard } from '../lib/ftp/login-guard';
+import { fromDisk, toDisk } from '../lib/ftp/names';
 import { Home, resolveVirtual } from '../lib/ftp/paths';
 import { formatReply, normalizeAddress, parseCommand, parseEprtArgument, parsePortArgument, quotePath, stripTelnet } from '../lib/ftp/protocol';
 import { UserStore } from '../lib/ftp/users';
@@ -58,6 +59,27 @@ describe('ftp units: the wire format', () => {
     }
     assert.equal(normalizeAddress('::ffff:127.0.0.1'), '127.0.0.1');
     assert.equal(normalizeAddress('0:0:0:0:0:0:0:1'), '::1');
+  });
+});
+
+describe('ftp units: names that are not UTF-8 (names.ts)', () => {
+  it('any bytes map to a UTF-8 string and back to the same bytes; UTF-8 names outside U+EF80-U+EFFF are left as they are (property)', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 24 }), (array) => {
+      const bytes = Buffer.from(array);
+      const shown = fromDisk(bytes);
+      assert.equal(Buffer.from(shown, 'utf8').toString('utf8'), shown, 'well-formed text (no lone surrogate): it goes on the wire as UTF-8');
+      const back = toDisk(shown);
+      assert.deepEqual(Buffer.isBuffer(back) ? back : Buffer.from(back, 'utf8'), bytes);
+    }), { numRuns: 5000 });
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 12 }), (text) => {
+      if (/[\uef80-\uefff]/.test(text)) return;
+      assert.equal(fromDisk(Buffer.from(text, 'utf8')), text);
+      assert.equal(toDisk(text), text, 'nothing to escape: the same string');
+    }), { numRuns: 2000 });
+    assert.equal(fromDisk(Buffer.from([0x66, 0xff])), 'f\uefff');
+    assert.equal(fromDisk(Buffer.from([0x63, 0x61, 0x66, 0xe9])), 'caf\uefe9');
+    assert.equal(fromDisk(Buffer.from('p\uef80', 'utf8')), 'p\uefee\uefbe\uef80', 'a real U+EF80 is escaped byte by byte');
+    assert.deepEqual(toDisk('\uefc3\uefa9'), Buffer.from('é'), 'escaped bytes that make UTF-8 name the same file as the character');
   });
 });
 

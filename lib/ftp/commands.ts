@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataChannel } from './data-channel';
 import { entryOf, factLine, featMlst, listLine, MLST_FACTS, readEntries, timeVal, type Entry } from './listing';
+import { toDisk } from './names';
 import { fsErrorReply, PathError } from './paths';
 import { normalizeAddress, parseEprtArgument, parsePortArgument, quotePath } from './protocol';
 import type { FtpSession } from './session';
@@ -32,7 +33,7 @@ const FIRST_UNPRIVILEGED_PORT = 1024;
 
 function statOf(real: string): fs.Stats {
   try {
-    return fs.statSync(real);
+    return fs.statSync(toDisk(real));
   } catch (err) {
     throw fsErrorReply(err);
   }
@@ -91,7 +92,7 @@ function changeDirectory(session: FtpSession, arg: string): void {
   const virtual = session.resolve(arg);
   const real = session.home.existing(virtual);
   if (!statOf(real).isDirectory()) throw new PathError(550, 'Not a directory.');
-  attempt(() => fs.accessSync(real, fs.constants.X_OK));
+  attempt(() => fs.accessSync(toDisk(real), fs.constants.X_OK));
   session.cwd = virtual;
   session.reply(250, `Directory changed to ${quotePath(virtual)}.`);
 }
@@ -100,14 +101,14 @@ function makeDirectory(session: FtpSession, arg: string): void {
   session.requireWritable();
   const virtual = session.resolve(arg);
   const real = session.home.entry(virtual);
-  attempt(() => fs.mkdirSync(real, 0o755));
+  attempt(() => fs.mkdirSync(toDisk(real), 0o755));
   session.reply(257, `${quotePath(virtual)} created.`);
 }
 
 function removeDirectory(session: FtpSession, arg: string): void {
   session.requireWritable();
   const real = session.home.entry(session.resolve(arg));
-  attempt(() => fs.rmdirSync(real));
+  attempt(() => fs.rmdirSync(toDisk(real)));
   session.reply(250, 'Directory removed.');
 }
 
@@ -127,7 +128,7 @@ function retrieve(session: FtpSession, arg: string): void {
   session.startTransfer((onEnd) => {
     // O_NONBLOCK: a FIFO planted under the name opens at once (and fstat refuses it) instead of
     // blocking the reactor's thread, and every session with it, until a writer comes.
-    const fd = attempt(() => fs.openSync(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+    const fd = attempt(() => fs.openSync(toDisk(real), O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
     try {
       const stat = fs.fstatSync(fd);
       if (!stat.isFile()) throw notRegularFile();
@@ -156,7 +157,7 @@ function store(session: FtpSession, arg: string, kind: 'STOR' | 'APPE'): void {
     // once when someone does; fstat refuses it either way, before anything is truncated. REST n
     // resumes an existing file: without O_CREAT, a missing one is a 550 and nothing is created.
     const flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | (offset > 0 ? 0 : O_CREAT) | (kind === 'APPE' ? O_APPEND : 0);
-    const fd = attempt(() => fs.openSync(real, flags, 0o644));
+    const fd = attempt(() => fs.openSync(toDisk(real), flags, 0o644));
     try {
       const stat = fs.fstatSync(fd);
       if (!stat.isFile()) throw notRegularFile();
@@ -395,15 +396,15 @@ const table: [string, CommandSpec][] = [
   ['DELE', { auth: true, arg: 'required', help: 'DELE <path>', run: (s, a) => {
     s.requireWritable();
     const real = s.home.entry(s.resolve(a));
-    if (attempt(() => fs.lstatSync(real)).isDirectory()) throw new PathError(550, 'Is a directory: use RMD.');
-    attempt(() => fs.unlinkSync(real));
+    if (attempt(() => fs.lstatSync(toDisk(real))).isDirectory()) throw new PathError(550, 'Is a directory: use RMD.');
+    attempt(() => fs.unlinkSync(toDisk(real)));
     s.reply(250, 'File removed.');
   } }],
   ['RNFR', { auth: true, arg: 'required', help: 'RNFR <path> (then RNTO)', run: (s, a) => {
     s.requireWritable();
     const virtual = s.resolve(a);
     const real = s.home.entry(virtual);
-    attempt(() => fs.lstatSync(real));
+    attempt(() => fs.lstatSync(toDisk(real)));
     s.renameFrom = { virtual, real };
     s.reply(350, 'Ready for RNTO.');
   } }],
@@ -416,7 +417,7 @@ const table: [string, CommandSpec][] = [
     }
     s.requireWritable();
     const real = s.home.entry(s.resolve(a));
-    attempt(() => fs.renameSync(from.real, real));
+    attempt(() => fs.renameSync(toDisk(from.real), toDisk(real)));
     s.reply(250, 'Renamed.');
   } }],
   ['SIZE', { auth: true, arg: 'required', help: 'SIZE <path>', run: (s, a) => {
