@@ -31,7 +31,7 @@ import { Connection, ConnectionOptions, isDisconnect } from '../stream/connectio
 import type { Endpoint } from '../stream/endpoint';
 import { FrameError, LengthPrefixedDecoder, writeFrame } from '../stream/framing';
 import { Listener } from '../stream/listener';
-import { FileHasher, HashJob } from './hasher';
+import { FileHasher, FileHasherOptions, HashJob } from './hasher';
 import {
   decode, encode, ErrorCodeName, GetRequest, MAX_MESSAGE_SIZE, ProtocolError, PutRequest, Reply,
 } from './protocol';
@@ -51,6 +51,8 @@ export interface FileServerOptions {
   idleTimeoutMs?: number;
   /** Where transfers, refusals and faults are reported, one line each. Default: nowhere. */
   log?: (line: string) => void;
+  /** Makes the hashing thread (FileHasherOptions.createWorker): a seam for tests that inject failures. */
+  createHashWorker?: FileHasherOptions['createWorker'];
 }
 
 export interface FileServerStats {
@@ -124,7 +126,7 @@ export class FileServer {
     // Names and messages from clients reach every line: escaped once, here (printable.ts).
     const log = options.log ?? (() => undefined);
     this.log = (line) => log(printable(line));
-    this.hasher = new FileHasher(this.reactor);
+    this.hasher = new FileHasher(this.reactor, { createWorker: options.createHashWorker });
     const connection: ConnectionOptions = { readSize: READ_SIZE, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, lingerMs: 5000 };
     this.listener = new Listener(this.reactor, {
       endpoint: options.endpoint ?? { host: '127.0.0.1', port: 0 }, backlog: options.backlog, log: this.log, connection,
@@ -348,7 +350,15 @@ class Session {
       throw err;
     }
     this.server.openedFile();
-    const job = this.server.hashJob(partial.fd);
+    let job: HashJob;
+    try {
+      job = this.server.hashJob(partial.fd);
+    } catch (err) {
+      // No hashing thread (no descriptor for it, a failing Worker): give back the file and the name.
+      this.server.closeFile(partial.fd);
+      this.server.release(name, this);
+      throw err;
+    }
     // The bytes held already are hashed from disk, ahead of the ones about to arrive.
     job.feed(partial.offset);
     this.upload = { partial, job, position: partial.offset };
@@ -451,9 +461,10 @@ class Session {
       return;
     }
     // First request for this version of the file: hash it on the thread, reading nothing meanwhile.
+    // (A thread that cannot start throws here, before anything waits: failRequest closes the file.)
+    const job = this.server.hashJob(source.fd);
     this.state = 'preparing';
     this.conn.pause();
-    const job = this.server.hashJob(source.fd);
     this.download.job = job;
     job.feed(source.size);
     job.digest((err, digest) => {
