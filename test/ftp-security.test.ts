@@ -670,6 +670,27 @@ describe('ftp security: limits', function () {
     await c.quit();
   });
 
+  it('data connections closing after their transfer count against maxClients, until they are closed', async () => {
+    t = await startServer({ maxClients: 2 });
+    const c = await t.login();
+    const reply = await c.expect('EPSV', 229);
+    const data = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+    const ended = new Promise((resolve) => data.once('end', resolve));
+    data.resume();
+    await c.expect('LIST', 150);
+    assert.equal((await c.reply()).code, 226);
+    await ended; // Our side stays open: the server's lingers, waiting for it.
+    assert.equal(t.server.stats.lingeringDataConnections, 1);
+    const over = await t.connect();
+    assert.equal(over.greeting.code, 421, 'one session and one closing data connection fill 2 places');
+    await over.closed;
+    data.end(); // The client's end: the server's side closes at once.
+    await until(() => t!.server.stats.lingeringDataConnections === 0);
+    const admitted = await t.connect();
+    assert.equal(admitted.greeting.code, 220);
+    data.destroy();
+  });
+
   it('an idle data connection times out: a client that stops reading gets 426, the session goes on', async () => {
     t = await startServer({ dataTimeoutMs: 500 });
     fs.writeFileSync(path.join(t.home, 'big.bin'), Buffer.alloc(64 * 1024 * 1024));

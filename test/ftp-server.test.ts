@@ -124,6 +124,10 @@ describe('ftp server: commands and replies', function () {
     await c.expect('DELE dir', 550); // A directory: RMD.
     await c.expect('DELE dir/b.txt', 250);
     await c.expect('DELE dir/b.txt', 550);
+    await c.expect('TYPE L8', 200); // "L 8" as clients send it unspaced: binary.
+    await c.expect('TYPE L 7', 504);
+    await c.expect('SITE HELP REGISTER', 214);
+    await c.expect('SITE HELP nonsense', 501);
     await c.expect('TYPE X', 504);
     await c.expect('MODE B', 504);
     await c.expect('MODE S', 200);

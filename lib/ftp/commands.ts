@@ -306,12 +306,18 @@ function options(session: FtpSession, arg: string): void {
   }
 }
 
+const SITE_HELP = new Map([['HELP', 'SITE HELP [command]'], ['REGISTER', 'SITE REGISTER name password (when the server allows it)']]);
+
 function site(session: FtpSession, arg: string): void {
   const [sub, ...rest] = arg.trim().split(/\s+/);
   switch (sub.toUpperCase()) {
-    case 'HELP':
-      session.reply(214, ['SITE commands:', ' SITE HELP', ' SITE REGISTER name password (when the server allows it)', 'End.']);
+    case 'HELP': {
+      const topic = (rest[0] ?? '').toUpperCase();
+      if (topic === '') session.reply(214, ['SITE commands:', ' SITE HELP [command]', ' SITE REGISTER name password (when the server allows it)', 'End.']);
+      else if (SITE_HELP.has(topic)) session.reply(214, `Syntax: ${SITE_HELP.get(topic)}`);
+      else session.reply(501, `Unknown SITE command "${rest[0]}".`);
       return;
+    }
     case 'REGISTER':
       if (rest.length !== 2) {
         session.reply(501, 'Syntax: SITE REGISTER name password');
@@ -353,11 +359,12 @@ const table: [string, CommandSpec][] = [
   ['STAT', { auth: false, arg: 'optional', help: 'STAT [<path>] (during a transfer: its progress)', run: status }],
   ['SITE', { auth: false, arg: 'required', help: 'SITE HELP | SITE REGISTER <name> <password>', run: site }],
   ['TYPE', { auth: true, arg: 'required', help: 'TYPE A | I', run: (s, a) => {
-    const type = a.trim().toUpperCase().replace(/\s+/g, ' ');
-    if (type === 'A' || type === 'A N') {
+    // RFC 959: "A" [SP "N"], "I", "L" SP byte-size; clients also send "L8" and "AN" unspaced.
+    const type = a.toUpperCase().replace(/\s+/g, '');
+    if (type === 'A' || type === 'AN') {
       s.type = 'A';
       s.reply(200, 'Type set to A (ASCII).');
-    } else if (type === 'I' || type === 'L 8') {
+    } else if (type === 'I' || type === 'L8') {
       s.type = 'I';
       s.reply(200, 'Type set to I (binary).');
     } else {

@@ -45,7 +45,7 @@ export interface FtpServerOptions {
   backlog?: number;
   /** Passive data ports [first, last]. Default: any port the kernel gives. */
   passivePorts?: readonly [number, number] | null;
-  /** Sessions at most; more are told 421 and closed. Default 512. */
+  /** Sessions (and data connections closing after their transfer) at most; more are told 421 and closed. Default 512. */
   maxClients?: number;
   /**
    * Sessions per client address at most (0: no limit), counting those not logged in as a named user
@@ -243,7 +243,9 @@ export class FtpServer extends EventEmitter implements ServerContext {
     const countedAs = `address ${session.peer}`;
     const fromThere = this.counts.get(countedAs) ?? 0;
     const refusal = this.stopping ? 'Server shutting down.'
-      : this.admitted.size >= this.options.maxClients ? `Too many connections (the limit is ${this.options.maxClients}); try again later.`
+      // Data connections still closing after their transfer hold descriptors too: they count.
+      : this.admitted.size + this.counters.lingeringDataConnections >= this.options.maxClients
+        ? `Too many connections (the limit is ${this.options.maxClients}); try again later.`
         : this.options.maxPerIp > 0 && fromThere >= this.options.maxPerIp
           ? `Too many connections from your address (the limit is ${this.options.maxPerIp}).`
           : this.guard.lockedFor(session.peer) > 0 ? 'Too many failed logins from your address; try again later.' : null;

@@ -64,6 +64,7 @@ interface ServeFlags {
   maxAddressFailures?: number;
   lockout: number;
   grace: number;
+  banner?: string;
   quiet?: boolean;
 }
 
@@ -97,6 +98,7 @@ function serve(flags: ServeFlags): void {
     dataTimeoutMs: Math.max(1, flags.dataTimeout),
     allowRegister: flags.allowRegister === true,
     anonymous: flags.anonymous === true,
+    banner: flags.banner,
     login: {
       delayMs: flags.loginDelay, maxFailures: flags.maxLoginFailures, maxUserFailures: flags.maxUserFailures,
       maxAddressFailures: flags.maxAddressFailures, lockoutMs: flags.lockout * 1000,
@@ -223,6 +225,7 @@ export function register(program: Command): void {
     .option('--max-address-failures <n>', 'failures from one address, any user, that lock the address out (default: 10 x --max-login-failures)', integer('max-address-failures', 1, 100_000))
     .option('--lockout <s>', 'how long a lockout lasts', integer('lockout', 1, 86400 * 7), 900)
     .option('--grace <s>', 'on SIGINT/SIGTERM, how long running transfers may take to finish', integer('grace', 0, 3600), 10)
+    .option('--banner <text>', 'the 220 greeting\'s text', 'iomux FTP server ready.')
     .option('-q, --quiet', 'no log lines on stderr')
     .addHelpText('after', `
 Prints "listening on HOST:PORT" once it accepts connections, and a log line per connection, login and
