@@ -461,13 +461,15 @@ const table: [string, CommandSpec][] = [
     else active(s, target.host, target.port, false);
   } }],
   ['EPRT', { auth: true, arg: 'required', help: 'EPRT |proto|address|port| (your own address only)', run: (s, a) => {
-    const target = parseEprtArgument(a);
-    if (target === null) {
-      s.reply(501, 'Syntax: EPRT |1|h1.h2.h3.h4|port| or |2|IPv6 address|port|');
+    // RFC 2428: a protocol the server does not use on this connection is 522, whatever the rest says.
+    const ipv6 = normalizeAddress(s.localRaw).includes(':');
+    const proto = a.trim().split(a.trim()[0] ?? '|')[1];
+    if ((proto === '1' && ipv6) || (proto === '2' && !ipv6)) {
+      s.reply(522, `Network protocol not supported, use (${ipv6 ? 2 : 1}).`);
       return;
     }
-    const ipv6 = normalizeAddress(s.localRaw).includes(':');
-    if ((target.family === 2) !== ipv6) s.reply(522, `Network protocol not supported, use (${ipv6 ? 2 : 1}).`);
+    const target = parseEprtArgument(a);
+    if (target === null) s.reply(501, 'Syntax: EPRT |1|h1.h2.h3.h4|port| or |2|IPv6 address|port|');
     else active(s, target.host, target.port, true);
   } }],
 ];
