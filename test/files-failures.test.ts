@@ -9,10 +9,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker, WorkerOptions } from 'node:worker_threads';
-import { Reply } from '../lib/files/protocol';
 import { FileServer } from '../lib/files/server';
 import { Reactor } from '../lib/reactor';
-import { pattern, RawClient, removeTempDirs, sha256, startServer, tempDir, writePattern } from './files-fixtures';
+import { expectError, pattern, RawClient, removeTempDirs, sha256, startServer, tempDir, writePattern } from './files-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 /** This process's descriptors open on files under `dir` (the partials and sources the server holds). */
@@ -28,13 +27,6 @@ function filesOpenUnder(dir: string): string[] {
     }
   }
   return open;
-}
-
-function expectError(reply: Reply | null, code: string, message?: RegExp): void {
-  assert.ok(reply !== null, 'the connection closed without an answer');
-  assert.equal(reply.type, 'error', `expected ERROR ${code}, got ${JSON.stringify(reply)}`);
-  assert.equal(reply.code, code, reply.message);
-  if (message) assert.match(reply.message, message);
 }
 
 /** A Worker factory that fails its first `failures` calls with `fail()`, then makes real threads (kept in `made`). */

@@ -1,4 +1,5 @@
 /** Helpers for the file-transfer suites: files with known hashes, a server in this process, raw protocol clients. */
+import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -255,4 +256,12 @@ export function mountTmpfs(size: string): { dir: string; resize(size: string): v
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Asserts that `reply` is an ERROR with `code` (and a message matching `message`). */
+export function expectError(reply: Reply | null, code: string, message?: RegExp): void {
+  assert.ok(reply !== null, 'the connection closed without an answer');
+  assert.equal(reply.type, 'error', `expected ERROR ${code}, got ${JSON.stringify(reply)}`);
+  assert.equal(reply.code, code, reply.message);
+  if (message) assert.match(reply.message, message);
 }

@@ -10,14 +10,14 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { getFile, putFile, TransferError } from '../lib/files/client';
 import { FileHasher } from '../lib/files/hasher';
-import { MessageType, Reply } from '../lib/files/protocol';
+import { MessageType } from '../lib/files/protocol';
 import { Reactor } from '../lib/reactor';
 import { frameHeader } from '../lib/stream/framing';
 import { EVENT_READ } from '../lib/selectors/selector';
 import { Waker } from '../lib/waker';
 import { makeSelector, selectorVariants } from './fixtures';
 import {
-  Log, mountTmpfs, partialOf, partials, pattern, RawClient, removeTempDirs, Served, sha256, sha256File, startServer, tempDir,
+  expectError, Log, mountTmpfs, partialOf, partials, pattern, RawClient, removeTempDirs, Served, sha256, sha256File, startServer, tempDir,
   tmpfsUnavailable, waitForSize, writePattern,
 } from './files-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
@@ -33,13 +33,6 @@ async function failure(promise: Promise<unknown>): Promise<TransferError> {
     return err;
   }
   assert.fail('the transfer succeeded');
-}
-
-function expectError(reply: Reply | null, code: string, message?: RegExp): void {
-  assert.ok(reply !== null, 'the connection closed without an answer');
-  assert.equal(reply.type, 'error', `expected ERROR ${code}, got ${JSON.stringify(reply)}`);
-  assert.equal(reply.code, code, reply.message);
-  if (message) assert.match(reply.message, message);
 }
 
 describe('files: server and client on every mechanism', () => {
