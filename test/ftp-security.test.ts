@@ -597,7 +597,8 @@ describe('ftp security: limits', function () {
   });
 
   it('the login time limit closes a session that is not logged in, however busy it keeps itself; a logged-in one stays', async () => {
-    t = await startServer({ loginTimeoutMs: 300, idleTimeoutMs: 60000 });
+    // 2 s: the member's login (a scrypt, slow on a loaded machine) must fit in it; the loiterer is closed at its end.
+    t = await startServer({ loginTimeoutMs: 2000, idleTimeoutMs: 60000 });
     const member = await t.login();
     const loiterer = await t.connect();
     const ticker = setInterval(() => loiterer.send('NOOP'), 50); // Complete commands, answered, but no login.
@@ -605,7 +606,7 @@ describe('ftp security: limits', function () {
       let reply = await loiterer.reply();
       while (reply.code === 200) reply = await loiterer.reply();
       assert.equal(reply.code, 421);
-      assert.match(reply.text, /Not logged in within 0\.3 s/);
+      assert.match(reply.text, /Not logged in within 2 s/);
       await loiterer.closed;
     } finally {
       clearInterval(ticker);
@@ -616,7 +617,8 @@ describe('ftp security: limits', function () {
   });
 
   it('the idle timer pauses while a transfer runs, and while a data connection waits for its command; it starts over after', async () => {
-    t = await startServer({ idleTimeoutMs: 300, dataTimeoutMs: 60000 });
+    // 1 s: long enough for this client to send its next command on a loaded machine.
+    t = await startServer({ idleTimeoutMs: 1000, dataTimeoutMs: 60000 });
     fs.writeFileSync(path.join(t.home, 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 3));
     const busy = await t.login();
     await busy.expect('TYPE I', 200);

@@ -344,12 +344,12 @@ export class FtpSession {
       this.loginFailed(name);
       return;
     }
-    this.waiting = true;
+    this.setWaiting(true);
     try {
       users.verify(name, password, this.server.reactor.isAttached ? 'async' : 'sync', (ok) => this.guarded(() => {
         if (this.isClosed) return;
         if (ok && guard.lockedFor(this.peer, name) === 0) {
-          this.waiting = false;
+          this.setWaiting(false);
           this.loggedIn(name, false);
           this.runHeld();
         } else {
@@ -357,7 +357,7 @@ export class FtpSession {
         }
       }));
     } catch (err) {
-      this.waiting = false;
+      this.setWaiting(false);
       throw err;
     }
   }
@@ -386,10 +386,10 @@ export class FtpSession {
     const { delayMs, locked } = this.server.guard.failed(this.peer, name);
     this.server.counters.loginFailures++;
     this.server.log(`${this.tag} login failed for "${name}"${locked ? `; locked out: too many failures ${LOCKED_OUT[locked]}` : ''}`);
-    this.waiting = true;
+    this.setWaiting(true);
     this.waitTimer = this.server.reactor.setTimeout(() => this.guarded(() => {
       this.waitTimer = null;
-      this.waiting = false;
+      this.setWaiting(false);
       if (locked) {
         this.refuse(`Login incorrect; too many failures ${LOCKED_OUT[locked]}: locked out.`);
         return;
@@ -425,7 +425,7 @@ export class FtpSession {
       return;
     }
     const done = (err: Error | null, record?: UserRecord) => this.guarded(() => {
-      this.waiting = false;
+      this.setWaiting(false);
       if (this.isClosed) return;
       if (err !== null || record === undefined) {
         this.server.log(`${this.tag} registration of "${name}" failed: ${err?.message ?? 'no record'}`);
@@ -449,7 +449,7 @@ export class FtpSession {
       }
       this.runHeld();
     });
-    this.waiting = true;
+    this.setWaiting(true);
     if (this.server.reactor.isAttached) {
       makeRecordAsync(password, done);
       return;
@@ -485,11 +485,21 @@ export class FtpSession {
     };
   }
 
-  /** The idle timer runs while nothing else watches the session: no data connection open, no transfer. */
+  /** A password check or a failed login's delay starts or ends: commands wait meanwhile, and the idle timer too. */
+  private setWaiting(waiting: boolean): void {
+    this.waiting = waiting;
+    this.updateIdle();
+  }
+
+  /**
+   * The idle timer runs only while the session waits for its client: not while the server works for
+   * it (a password check, which takes long on a loaded machine), nor while a data connection is open
+   * or a transfer runs (they have their own timeout).
+   */
   private updateIdle(): void {
     const ms = this.server.options.idleTimeoutMs;
     if (ms === 0 || this.isClosed) return;
-    if (this.transfer !== null || this.data?.isConnected === true) this.server.timers.untrack(this.idle);
+    if (this.waiting || this.transfer !== null || this.data?.isConnected === true) this.server.timers.untrack(this.idle);
     else if (this.idle.list === null) this.server.timers.track(this.idle, ms); // A fresh period from now.
   }
 
