@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fromDisk, toDisk } from './names';
+import { readNames, toDisk } from './names';
 import { realpath, type Home } from './paths';
 
 export interface Entry {
@@ -44,7 +44,7 @@ export function entryOf(home: Home, dir: string, name: string): Entry | null {
  */
 export function readEntries(home: Home, dir: string): Entry[] {
   const entries: Entry[] = [];
-  for (const name of fs.readdirSync(toDisk(dir), { encoding: 'buffer' }).map(fromDisk).sort()) {
+  for (const name of readNames(dir).sort()) {
     const entry = entryOf(home, dir, name);
     if (entry !== null) entries.push(entry);
   }

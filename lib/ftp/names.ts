@@ -15,6 +15,7 @@
  * what they return as bytes (readdir, realpath).
  */
 import { isUtf8 } from 'node:buffer';
+import * as fs from 'node:fs';
 
 const FIRST_ESCAPE = 0xef80;
 const LAST_ESCAPE = 0xefff;
@@ -59,6 +60,19 @@ export function fromDisk(bytes: Buffer): string {
     i++;
   }
   return out;
+}
+
+/** A name read as a string that may not be what is on disk: bytes decoded as U+FFFD, or a character to escape. */
+const SUSPECT = /[\ufffd\uef80-\uefff]/;
+
+/**
+ * The names in the real directory `dir` (escaped form), unsorted. Read as strings — the fast path, for
+ * the directories where every name is plain UTF-8 — and again as bytes only when one is not.
+ */
+export function readNames(dir: string): string[] {
+  const names = fs.readdirSync(toDisk(dir));
+  if (!names.some((name) => SUSPECT.test(name))) return names;
+  return fs.readdirSync(toDisk(dir), { encoding: 'buffer' }).map(fromDisk);
 }
 
 /** What the file system functions take for an escaped name or path: the string, or its bytes. */

@@ -150,6 +150,8 @@ export class FtpSession {
   private ended = false;
   /** Why the control connection is not read: PAUSED_BY_REPLIES | PAUSED_BY_HELD. */
   private pauses = 0;
+  /** A command line came in the read being decoded: the idle timer restarts once per read, not per line. */
+  private commandSeen = false;
   /** No complete command for idleTimeoutMs (paused while a data connection is open). */
   private readonly idle = new IdleEntry(() => this.guarded(() => this.timedOut('idle')));
   /** Not logged in within loginTimeoutMs of the greeting. */
@@ -231,10 +233,9 @@ export class FtpSession {
 
   private onLine(line: Buffer): void {
     if (this.closing) return;
-    const verb = peekVerb(line);
-    if (verb !== '') this.server.timers.refresh(this.idle); // A command, not just bytes: the session is in use.
+    if (line.length > 0) this.commandSeen = true; // A complete line, not just bytes: the session is in use.
     const repliesBackedUp = (this.pauses & PAUSED_BY_REPLIES) !== 0;
-    if (this.transfer !== null && DURING_TRANSFER.has(verb) && !repliesBackedUp) {
+    if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line)) && !repliesBackedUp) {
       this.execute(line);
     } else if (this.transfer !== null || this.waiting || this.held.length > 0 || repliesBackedUp) {
       this.hold(line);
@@ -673,6 +674,10 @@ export class FtpSession {
   static readonly control = {
     data(session: FtpSession, data: Buffer): void {
       session.decoder.push(data);
+      if (session.commandSeen) {
+        session.commandSeen = false;
+        session.server.timers.refresh(session.idle);
+      }
     },
     end(session: FtpSession): void {
       session.peerEnded();
