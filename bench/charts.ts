@@ -5,7 +5,7 @@ import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
 import { boundOf } from './report';
 import type { ScalingResult } from './scaling';
 import { FTP_STEPS, FtpResult, THROUGHPUT_STEPS } from './ftp';
-import { ftpCpu, ftpStepLabel } from './report';
+import { ftpCpu, ftpStepLabel } from './ftp-report';
 
 export interface Chart {
   /** File name under the output directory. */

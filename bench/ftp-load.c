@@ -20,7 +20,12 @@
  * read the server's memory between steps (and before the first: it waits once at the start too).
  * Any protocol failure ends the program with a message on stderr and exit status 1.
  *
+ * With --once retr|stor it only logs in, makes that one transfer of --name (a STOR of
+ * --transfer-size bytes), prints {"bytes":B,"seconds":S} (the transfer command to its 226) and quits:
+ * the whole-file rows of the benchmark, beside curl and Python's ftplib.
+ *
  *   bench-ftp-load --port P --user U --pass W [--clients N] [--file-size B] [--transfer-size B] [--seconds S]
+ *   bench-ftp-load --port P --user U --pass W --once retr|stor --name NAME [--transfer-size B]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -45,6 +50,8 @@ static int clients = 200;
 static long long file_size = 10LL << 20;
 static long long transfer_size = 256LL << 20;
 static double seconds = 1.0;
+static const char *once = NULL;
+static const char *once_name = NULL;
 
 #define IO_CHUNK (256 * 1024)
 
@@ -303,6 +310,21 @@ static void concurrent(const char *step, job_t what) {
   step_done(json);
 }
 
+/* --once: one transfer in one session. */
+static int transfer_once(char *buf) {
+  int store = !strcmp(once, "stor");
+  if ((!store && strcmp(once, "retr")) || once_name == NULL) die("--once takes retr or stor, and needs --name");
+  ftp_t c = {0};
+  ftp_login(&c);
+  double start = now();
+  long long bytes = store ? stor(&c, once_name, transfer_size, buf) : retr(&c, once_name, buf);
+  double elapsed = now() - start;
+  expect(&c, 221, command(&c, "QUIT"), "QUIT");
+  close(c.fd);
+  printf("{\"bytes\":%lld,\"seconds\":%.6f}\n", bytes, elapsed);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const char *k = argv[i], *v = argv[i + 1];
@@ -313,10 +335,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--file-size")) file_size = atoll(v);
     else if (!strcmp(k, "--transfer-size")) transfer_size = atoll(v);
     else if (!strcmp(k, "--seconds")) seconds = atof(v);
+    else if (!strcmp(k, "--once")) once = v;
+    else if (!strcmp(k, "--name")) once_name = v;
     else die("unknown option %s", k);
   }
   if (port <= 0 || user == NULL || pass == NULL || clients < 1 || file_size < 1 || transfer_size < 1 || seconds <= 0) {
-    die("usage: bench-ftp-load --port P --user U --pass W [--clients N] [--file-size B] [--transfer-size B] [--seconds S]");
+    die("usage: bench-ftp-load --port P --user U --pass W [--clients N] [--file-size B] [--transfer-size B] [--seconds S] [--once retr|stor --name NAME]");
   }
   struct rlimit limit;
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
@@ -327,6 +351,7 @@ int main(int argc, char **argv) {
   shared_buf = malloc(IO_CHUNK);
   memset(shared_buf, 'x', IO_CHUNK);
   memcpy(buf, shared_buf, IO_CHUNK);
+  if (once != NULL) return transfer_once(buf);
   sessions = calloc((size_t)clients, sizeof *sessions);
 
   {

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
+import { TRANSFER_CLIENTS, TransferClient } from '../../bench/ftp-transfers';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
 
 function integer(name: string, min: number, max: number) {
@@ -40,6 +41,9 @@ interface BenchFlags {
   ftpFileSize?: number;
   ftpTransferSize?: number;
   ftpSeconds?: number;
+  ftpWholeClients?: TransferClient[];
+  ftpWholeSize?: number;
+  ftpWholeRounds?: number;
   soak?: boolean;
   soakConnections?: number;
   soakDuration?: number;
@@ -88,10 +92,10 @@ export function register(program: Command): void {
       integerList('thread counts', 1, 256))
     .option('--interest', 'run the interest-churn part (epoll level- vs edge-triggered, direct vs queued, C = 100 and 1000, D = 1 and 8)')
     .option('--files', 'run the file-transfer part: 1 GiB put/get vs Node stream.pipeline and a C sendfile pipe, server RSS, 100 concurrent 10 MiB uploads (128 MiB and 1 MiB uploads inside the default suite)')
-    .option('--ftp', 'run the FTP benchmark (ftpbench\'s steps against iomux ftp serve, pyftpdlib and ftp-srv); in the default suite only with --full')
+    .option('--ftp', 'run the FTP benchmark (ftpbench\'s steps and 1 GiB transfers with curl, C and ftplib clients against iomux ftp serve, pyftpdlib, vsftpd and ftp-srv); in the default suite only with --full')
     .option('--ftp-servers <list>', `FTP servers: ${FTP_SERVERS.join(', ')}`, choiceList('--ftp-servers', FTP_SERVERS))
-    .option('--ftp-clients <n>', 'FTP: concurrent clients N (default 50; 200 with --full)', integer('ftp-clients', 1, 100_000))
-    .option('--ftp-file-size <bytes>', 'FTP: bytes each client moves in the concurrent RETR and STOR steps (default 4 MiB; 10 MiB with --full)',
+    .option('--ftp-clients <n>', 'FTP: concurrent clients N (default 50; 1000 with --full)', integer('ftp-clients', 1, 100_000))
+    .option('--ftp-file-size <bytes>', 'FTP: bytes each client moves in the concurrent RETR and STOR steps (default 4 MiB; 1 MiB with --full)',
       integer('ftp-file-size', 1, 2 ** 40))
     .option('--ftp-transfer-size <bytes>', 'FTP: bytes per transfer in the one-client steps (default 64 MiB; 256 MiB with --full)',
       integer('ftp-transfer-size', 1, 2 ** 40))
@@ -100,6 +104,10 @@ export function register(program: Command): void {
       if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('--ftp-seconds must be a number of seconds from 0 to 3600');
       return n;
     })
+    .option('--ftp-whole-clients <list>', `FTP: clients of the whole-file transfers: ${TRANSFER_CLIENTS.join(', ')}, or none (default all)`,
+      (value: string) => (value === 'none' ? [] : choiceList('--ftp-whole-clients', TRANSFER_CLIENTS)(value)))
+    .option('--ftp-whole-size <bytes>', 'FTP: bytes of each whole-file transfer (default 1 GiB)', integer('ftp-whole-size', 1, 2 ** 40))
+    .option('--ftp-whole-rounds <n>', 'FTP: interleaved rounds of the whole-file transfers (default 3; 5 with --full)', integer('ftp-whole-rounds', 1, 1000))
     .option('--soak', 'run the soak part: 10,000 connections held 60 s, then 1,000,000 connect/echo/close cycles, against iomux serve and Node\'s net (minutes; not in the default suite or --full)')
     .option('--soak-connections <n>', 'soak: connections held at once (default 10000)', integer('soak-connections', 1, 100_000))
     .option('--soak-duration <s>', 'soak: how long the connections are held (default 60; the C = 100 reference runs min(10, this))', integer('soak-duration', 1, 86_400))
@@ -140,7 +148,7 @@ export function register(program: Command): void {
 Without part flags scaling, micro, echo, interest, files and a short threads part run: the default
 suite takes three to four minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
 allows), C up to 1000 and S = 64 and 4096, runs the threads part complete and adds the FTP benchmark
-with ftpbench's N = 200 (about two more minutes). The soak part runs only with --soak.
+with N = 1000 clients and 1 GiB transfers (a few more minutes). The soak part runs only with --soak.
 
 Examples:
   iomux bench                                  # the default suite
@@ -149,7 +157,7 @@ Examples:
   iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
   iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
-  iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
+  iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib, vsftpd, ftp-srv
   iomux bench --soak                           # 10,000 connections for 60 s, 1,000,000 churn cycles (npm run bench:soak)
   iomux bench --soak --soak-duration 20 --churn-cycles 100000   # a shorter soak
   iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
@@ -184,6 +192,9 @@ Examples:
       if (flags.ftpFileSize !== undefined) ftp.fileSize = flags.ftpFileSize;
       if (flags.ftpTransferSize !== undefined) ftp.transferSize = flags.ftpTransferSize;
       if (flags.ftpSeconds !== undefined) ftp.seconds = flags.ftpSeconds;
+      if (flags.ftpWholeClients) ftp.wholeClients = flags.ftpWholeClients;
+      if (flags.ftpWholeSize !== undefined) ftp.wholeSize = flags.ftpWholeSize;
+      if (flags.ftpWholeRounds !== undefined) ftp.wholeRounds = flags.ftpWholeRounds;
       const soak = preset.soak;
       if (flags.servers) soak.servers = flags.servers;
       if (flags.soakConnections !== undefined) soak.connections = flags.soakConnections;
