@@ -158,12 +158,14 @@ export interface Binding {
   writev(fd: number, chunks: readonly ArrayBufferView[], first?: number, count?: number, firstOffset?: number): number;
   /**
    * Linux only: up to `length` bytes of file `inFd` from `offset` to `outFd` (usually a socket),
-   * copied inside the kernel; the file position is neither used nor moved. Bytes sent (the kernel
-   * sends at most 0x7ffff000 per call), 0 when `offset` is at or past the end of the file, or -1 when
-   * `outFd` would block. Never raises SIGPIPE. An offset past the largest file the file system
-   * allows is EOVERFLOW; a socket (or pipe) as `inFd` is ESPIPE.
+   * copied inside the kernel; the file position is neither used nor moved. sendfile(2) is called
+   * with at most `chunk` bytes at a time (default: all of `length`; the kernel's own cap is
+   * 0x7ffff000) until `length` bytes are sent, `outFd` is full or the file ends. Bytes sent, 0 when
+   * `offset` is at or past the end of the file, or -1 when `outFd` would block before a byte went;
+   * an error after some bytes went is thrown by the next call. Never raises SIGPIPE. An offset past
+   * the largest file the file system allows is EOVERFLOW; a socket (or pipe) as `inFd` is ESPIPE.
    */
-  sendfile?(outFd: number, inFd: number, offset: number, length: number): number;
+  sendfile?(outFd: number, inFd: number, offset: number, length: number, chunk?: number): number;
   recvfrom(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): Datagram | null;
   sendto(fd: number, buffer: BufferLike, offset: number | undefined, length: number | undefined,
     flags: number | undefined, host: string, port: number): number;

@@ -117,6 +117,7 @@ const K = {
   firstOffset: integer(false, (args) => [-1, byteLength((args[1] as unknown[])[args[2] as number]) + 1, 2 ** 53]),
   fileOffset: integer(true, [-1, 2 ** 53, -(2 ** 53), 2 ** 64]),
   fileLength: integer(true, [-1, 2 ** 53, 2 ** 64]),
+  fileChunk: integer(false, [0, -1, 2 ** 53, 2 ** 64]),
   /** A parameter this form does not read (e.g. arm's epfd when it polls a pollfd array). */
   unread: { typeErrors: [] } as Kind,
   // io_uring: a 32-bit user_data or poll mask, required or optional.
@@ -223,9 +224,9 @@ const TABLE: Record<string, Form[]> = {
     ],
   }],
   sendfile: [{
-    label: 'outFd, inFd, offset, length',
-    kinds: [K.fd, K.fd, K.fileOffset, K.fileLength],
-    valid: () => [socketpair(), dataFile(), 0, 4],
+    label: 'outFd, inFd, offset, length, chunk',
+    kinds: [K.fd, K.fd, K.fileOffset, K.fileLength, K.fileChunk],
+    valid: () => [socketpair(), dataFile(), 0, 4, 2],
   }],
   sendto: [
     {
