@@ -65,6 +65,11 @@ export function ftpTables(r: FtpResult): TableData[] {
     ['per idle client (KiB)', ...r.runs.map((run) => num(run.rssPerIdleClientKiB))],
   ];
   const footer = r.skips.map((skip) => `${skip.server} skipped: ${skip.reason}`);
+  for (const run of r.runs) {
+    for (const s of run.steps.filter((x) => x.retries)) {
+      footer.push(`${run.server}, ${s.step}: ${s.retries} connections got no greeting within 3 s and were made again (a full listen backlog: SYN cookies)`);
+    }
+  }
   return [
     { title: `FTP (ftpbench's steps, N=${n}): MB/s higher is better, seconds lower`,
       head: ['step', ...servers, ...anchors.map((a) => `iomux-epoll / ${a}`)], rows: results, footer },

@@ -4,8 +4,8 @@
  * process tree.
  *
  * - iomux: `iomux ftp serve` on epoll, poll or select (scrypt password hashes).
- * - pyftpdlib: Debian's python3-pyftpdlib, `/usr/bin/python3 -m pyftpdlib` (one process, its own
- *   epoll loop, sendfile for downloads; plain-text password).
+ * - pyftpdlib: Debian's python3-pyftpdlib, set up as its CLI does (one process, its own epoll loop,
+ *   sendfile for downloads; plain-text password) but with no cap on sessions.
  * - vsftpd: Debian's vsftpd, standalone in the foreground from a configuration file written into the
  *   run's temporary directory. It forks a process per session, so its cost is the listener's and its
  *   session processes': those alive (their /proc/PID/stat) and those that have exited (the listener
@@ -32,6 +32,21 @@ const PYTHON = '/usr/bin/python3';
 export const FTP_USER = 'bench';
 const PASSWORD = 'bench-password-1';
 const START_TIMEOUT_MS = 20000;
+/** pyftpdlib as its CLI serves one user with write permission, without the CLI's 512-session cap. */
+const PYFTPDLIB_SERVER = `
+import logging, sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+home, user, password = sys.argv[1:4]
+logging.basicConfig(level=logging.INFO)
+authorizer = DummyAuthorizer()
+authorizer.add_user(user, password, home, perm='elradfmwMT')
+FTPHandler.authorizer = authorizer
+server = FTPServer(('127.0.0.1', 0), FTPHandler)
+server.max_cons = 0
+server.serve_forever()
+`;
 /** Descriptors a server holds besides two per client (control and data) at the busiest step. */
 const SELECT_HEADROOM = 64;
 
@@ -123,8 +138,9 @@ export async function startFtpServer(server: FtpServerName, root: string, base: 
 async function launchOf(server: FtpServerName, root: string, home: string, base: string): Promise<Launch> {
   const login = { user: FTP_USER, password: PASSWORD, forks: false };
   if (server === 'pyftpdlib') {
-    // Its own CLI, as Debian installs it; it logs connections and transfers at INFO, as iomux does.
-    return { ...login, file: PYTHON, args: ['-m', 'pyftpdlib', '-i', '127.0.0.1', '-p', '0', '-w', '-d', home, '-u', FTP_USER, '-P', PASSWORD],
+    // What its CLI (`python3 -m pyftpdlib -w -u -P -d`) runs, logging connections and transfers at
+    // INFO as iomux does, but with no cap on sessions: the CLI keeps FTPServer's max_cons of 512.
+    return { ...login, file: PYTHON, args: ['-c', PYFTPDLIB_SERVER, home, FTP_USER, PASSWORD],
       ready: /starting FTP server on 127\.0\.0\.1:(\d+)/, port: 0 };
   }
   if (server === 'ftp-srv') {

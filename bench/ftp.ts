@@ -62,6 +62,8 @@ export interface FtpStep {
   serverCpuSec: number;
   /** The server's memory after the step: VmRSS, or the Pss of a forking server's processes summed. */
   rssMiB: number;
+  /** Concurrent steps: connections that got no greeting within 3 s and were made again (a full listen backlog). */
+  retries?: number;
 }
 
 export interface FtpRun {
@@ -98,6 +100,7 @@ interface LoadLine {
   seconds?: number;
   mbPerSec?: number;
   clients?: number;
+  retries?: number;
 }
 
 /** Runs the load against `server`, sampling its CPU and memory at every step boundary. */
@@ -123,7 +126,7 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
       } else if ((FTP_STEPS as readonly string[]).includes(line.step)) {
         steps.push({
           step: line.step as FtpStepName, mbPerSec: line.mbPerSec ?? null, seconds: line.seconds ?? 0, bytes: line.bytes ?? null,
-          serverCpuSec: cpu - lastCpu, rssMiB: rss,
+          serverCpuSec: cpu - lastCpu, rssMiB: rss, ...(line.retries ? { retries: line.retries } : {}),
         });
       }
       lastCpu = cpu;
@@ -177,7 +180,7 @@ export async function runFtp(options: FtpOptions, onCell: (label: string) => voi
     `${options.clients} clients connecting and logging in at once; the same STOR and RETR with them idle; ${options.clients} concurrent RETRs and STORs of ${mib(options.fileSize)}; ${options.clients} concurrent QUITs`,
     cores ? `server pinned to core ${cores[0]}, load to core ${cores[1]} (taskset)` : 'no pinning (taskset missing, one core, or --no-pin)',
     'server CPU = utime + stime of all the server\'s processes during the step (/proc/PID/stat; vsftpd\'s session processes too, alive or reaped); memory = VmRSS after the step (vsftpd: the Pss of its processes summed)',
-    'iomux runs `iomux ftp serve` (attached to Node\'s loop; scrypt password checks, the first login of a user costs one scrypt and later ones a remembered HMAC); pyftpdlib runs `/usr/bin/python3 -m pyftpdlib` (plain-text password, INFO logging like iomux\'s); ' +
+    'iomux runs `iomux ftp serve` (attached to Node\'s loop; scrypt password checks, the first login of a user costs one scrypt and later ones a remembered HMAC); pyftpdlib runs under /usr/bin/python3 as its CLI sets it up (plain-text password, INFO logging like iomux\'s) but without the CLI\'s cap of 512 sessions; ' +
     'vsftpd 3 runs standalone with run_as_launching_user (anonymous logins, no password check, no privilege separation; a process per session); ftp-srv logs nothing',
   ];
   if (whole) {
