@@ -2,9 +2,9 @@
 // into one sendmsg (WSASend), sendfile moves a file's bytes to a socket inside the kernel (Linux).
 // Like send, both return -1 for "would block" instead of throwing, and never raise SIGPIPE.
 #ifdef __linux__
-#include <pthread.h>
-#include <signal.h>
 #include <sys/sendfile.h>
+
+#include "sigpipe_guard.h"
 #endif
 
 #include <algorithm>
@@ -80,43 +80,6 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
 }
 
 #ifdef __linux__
-// sendfile(2) takes no MSG_NOSIGNAL: a send to a closed peer raises SIGPIPE, which kills a process
-// that does not ignore it. Node ignores it (SigIgn), and then nothing needs doing. But a process
-// may not: after a 'SIGPIPE' listener is removed, libuv leaves SIG_DFL. So the disposition is read
-// once per call (one rt_sigaction), and only when SIGPIPE is not ignored is it blocked on this
-// thread for the call, and one the call raised taken back before the old mask returns (libcurl's
-// sigpipe.h does the same). This costs one system call per call, not two around every sendfile.
-class SigPipeGuard {
- public:
-  SigPipeGuard() {
-    struct sigaction action {};
-    ignored_ = sigaction(SIGPIPE, nullptr, &action) == 0 && !(action.sa_flags & SA_SIGINFO) &&
-               action.sa_handler == SIG_IGN;
-    if (ignored_) return;
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigPipeGuard() {
-    if (!ignored_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  SigPipeGuard(const SigPipeGuard&) = delete;
-  SigPipeGuard& operator=(const SigPipeGuard&) = delete;
-
-  // After EPIPE. A thread that blocked SIGPIPE itself may have one pending from before: not ours.
-  void TakeBack() {
-    if (ignored_ || sigismember(&old_, SIGPIPE)) return;
-    timespec now{};
-    while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
-    }
-  }
-
- private:
-  bool ignored_ = false;
-  sigset_t pipe_;
-  sigset_t old_;
-};
-
 // sendfile(outFd, inFd, offset, length, chunk = length) -> bytes sent, 0 when offset is at or past
 // the end of the file, or -1 when outFd would block before a byte went. Calls sendfile(2) with at
 // most `chunk` bytes at a time until `length` bytes are sent, the socket is full (EAGAIN) or the

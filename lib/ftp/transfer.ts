@@ -6,15 +6,20 @@
  *   JavaScript); TYPE A converts LF to CRLF one 64 KiB chunk at a time, paced by `write()` and
  *   `onDrain`. 226 is sent once our side is finished (`onFinish`: everything in the kernel, end of
  *   stream sent), without waiting for the client to close.
- * - FileReceiver (STOR, APPE): each read (at most the connection's 64 KiB read size) is written to
- *   the file synchronously before the next read. So the connection is never read faster than the
- *   disk takes it, and no more than one read is ever held — backpressure by construction, on a
- *   blocking run() as well as attached (an asynchronous write would need a pause/resume per chunk
- *   and Node's loop to be running). A write into the page cache takes microseconds; when the
- *   kernel throttles a writer the reactor waits with it, as pyftpdlib's loop does.
+ * - FileReceiver (STOR, APPE): what the connection has is written to the file synchronously
+ *   before it is read again. So the connection is never read faster than the disk takes it, and no
+ *   more than one read is ever held — backpressure by construction, on a blocking run() as well as
+ *   attached (an asynchronous write would need a pause/resume per chunk and Node's loop to be
+ *   running). A write into the page cache takes microseconds; when the kernel throttles a writer the
+ *   reactor waits with it, as pyftpdlib's loop does. A binary STOR on Linux moves the bytes inside
+ *   the kernel (`recvfile`: splice(2) socket → pipe → file, up to 1 MiB per readable event): the
+ *   copy into and out of a JavaScript buffer is gone, and that was a third of the server's CPU per
+ *   byte (docs/benchmarks.md, FTP). TYPE A (converted) and APPE (O_APPEND, which splice refuses)
+ *   read into a buffer and write it (`fs.writeSync`).
  * - BufferSender (LIST, NLST, MLSD): a listing made in memory.
  */
 import * as fs from 'node:fs';
+import { binding } from '../native';
 import { Connection } from '../stream/connection';
 import type { DataChannel } from './data-channel';
 
@@ -28,6 +33,10 @@ export interface TransferResult {
 export type TransferKind = 'RETR' | 'STOR' | 'APPE' | 'LIST' | 'NLST' | 'MLSD';
 
 const CHUNK = 64 * 1024;
+/** recvfile's pipe: what loopback has ready at once goes in one splice in and one out. */
+const PIPE_SIZE = 1 << 20;
+/** The most one readable event moves into the file: the reactor's other connections wait meanwhile. */
+const RECEIVE_PER_EVENT = 1 << 20;
 
 function reason(err: Error | null): string {
   if (err === null) return '';
@@ -194,6 +203,8 @@ export class FileReceiver extends Transfer {
   private fileOpen = true;
   /** TYPE A: a CR at the end of the last read, held until we see whether an LF follows. */
   private pendingCR = false;
+  /** recvfile's pipe while a binary STOR runs on Linux. */
+  private pipe: [number, number] | null = null;
 
   constructor(kind: 'STOR' | 'APPE', path: string, private readonly fd: number, private position: number | null,
     private readonly ascii: boolean, onEnd: (result: TransferResult) => void) {
@@ -201,7 +212,13 @@ export class FileReceiver extends Transfer {
   }
 
   protected begin(conn: Connection): void {
-    conn.onData = (data) => this.store(data);
+    const pipe = this.position !== null && !this.ascii ? openPipe() : null;
+    if (pipe !== null) {
+      this.pipe = pipe;
+      conn.reader = (socket) => this.receive(socket, pipe);
+    } else {
+      conn.onData = (data) => this.store(data);
+    }
     conn.onEnd = () => {
       if (this.pendingCR) this.writeAll(Buffer.from([0x0d]));
       if (this.isEnded) return;
@@ -214,7 +231,26 @@ export class FileReceiver extends Transfer {
   protected override release(): void {
     if (!this.fileOpen) return;
     this.fileOpen = false;
+    if (this.conn !== null) this.conn.reader = null; // Never a splice into a closed (or reused) descriptor.
     fs.closeSync(this.fd);
+    if (this.pipe !== null) {
+      fs.closeSync(this.pipe[0]);
+      fs.closeSync(this.pipe[1]);
+      this.pipe = null;
+    }
+  }
+
+  /** A binary STOR on Linux: the socket's bytes into the file inside the kernel. */
+  private receive(socket: number, pipe: [number, number]): number {
+    try {
+      const n = binding.recvfile!(this.fd, socket, this.position!, RECEIVE_PER_EVENT, pipe);
+      if (n > 0) this.position! += n;
+      return n;
+    } catch (err) {
+      if ((err as { fd?: number }).fd !== this.fd) throw err; // The connection failed: onClose answers 426.
+      this.writeFailed(err as Error);
+      return -1;
+    }
   }
 
   private store(data: Buffer): void {
@@ -231,11 +267,16 @@ export class FileReceiver extends Transfer {
         if (this.position !== null) this.position += n;
       }
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      const full = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
-      this.fail(full ? 552 : 451, full ? `Requested file action aborted: insufficient storage space${reason(err as Error)}.`
-        : `Local error writing the file${reason(err as Error)}.`);
+      this.writeFailed(err as Error);
     }
+  }
+
+  /** The file took no more: 552 when it was for want of space, 451 otherwise. */
+  private writeFailed(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    const full = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+    this.fail(full ? 552 : 451, full ? `Requested file action aborted: insufficient storage space${reason(err)}.`
+      : `Local error writing the file${reason(err)}.`);
   }
 
   /** CRLF → LF (a CR alone stays). */
@@ -273,5 +314,15 @@ export class BufferSender extends Transfer {
     conn.onFinish = () => this.sendComplete();
     conn.resume();
     conn.end(this.body);
+  }
+}
+
+/** A pipe for recvfile, or null where there is none (not Linux) or none can be made now (EMFILE): recv then. */
+function openPipe(): [number, number] | null {
+  if (binding.recvfile === undefined || binding.pipe === undefined) return null;
+  try {
+    return binding.pipe(PIPE_SIZE);
+  } catch {
+    return null;
   }
 }

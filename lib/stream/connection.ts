@@ -8,7 +8,8 @@
  * - `sendFile()` queues a range of a file: sendfile(2) on Linux, read + send elsewhere; it never
  *   holds more than one chunk of the file in memory and respects backpressure like any write.
  * - Reading: `onData(view)` gets a view of the thread's shared read buffer, valid only until it
- *   returns. `pause()` / `resume()` stop and restart reading.
+ *   returns; a `reader` takes over instead (bytes moved without reaching JavaScript). `pause()` /
+ *   `resume()` stop and restart reading.
  * - Closing: `end()` flushes, then half-closes (SHUT_WR) and goes on reading; `onFinish` says when
  *   that is done. `close()` is the graceful close: no more data is delivered, the queue is flushed,
  *   our side half-closes, and input is discarded until the peer's end of stream (closing with unread
@@ -87,6 +88,12 @@ export class Connection {
   onConnect: ((this: Connection) => void) | null = null;
   /** Bytes arrived: a view of the shared read buffer, valid until this returns. */
   onData: ((this: Connection, data: Buffer) => void) | null = null;
+  /**
+   * While set, reads instead of recv + onData: called with the socket whenever it is readable, it
+   * moves the bytes itself (an upload into a file inside the kernel: `recvfile`) and returns, as
+   * recv does, how many it took, 0 at the peer's end of stream or -1 when none were there.
+   */
+  reader: ((this: Connection, fd: number) => number) | null = null;
   /** The peer finished sending. Default (null): end() our side too once the queue is flushed. */
   onEnd: ((this: Connection) => void) | null = null;
   /** The queue fell back to lowWater after a write() returned false. */
@@ -432,21 +439,22 @@ export class Connection {
         this.readInterrupted = true;
         return;
       }
+      const reader = this.closing ? null : this.reader;
       let n: number;
       try {
-        n = binding.recv(this.fd, buffer, 0, this.readSize);
+        n = reader !== null ? reader.call(this, this.fd) : binding.recv(this.fd, buffer, 0, this.readSize);
       } catch (err) {
         this.fail(err);
         return;
       }
-      if (n === WOULD_BLOCK) return;
+      if (n === WOULD_BLOCK || this.destroyed) return;
       if (n === 0) {
         this.peerEnded();
         return;
       }
       this.bytesRead += n;
       this.touch();
-      if (!this.closing) {
+      if (!this.closing && reader === null) {
         this.cork();
         const delivered = this.call(this.onData, buffer.subarray(0, n));
         this.uncork();
