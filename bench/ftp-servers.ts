@@ -8,8 +8,8 @@
  *   sendfile for downloads; plain-text password) but with no cap on sessions.
  * - vsftpd: Debian's vsftpd, standalone in the foreground from a configuration file written into the
  *   run's temporary directory. It forks a process per session, so its cost is the listener's and its
- *   session processes': those alive (their /proc/PID/stat) and those that have exited (the listener
- *   reaps them: cutime + cstime). `run_as_launching_user` lets it run without root and without the
+ *   session processes': those alive (their threads' run time) and those that have exited (the
+ *   listener reaps them: cutime + cstime). `run_as_launching_user` lets it run without root and without the
  *   `ftp` account; that mode allows anonymous logins only (a password is asked for and not checked),
  *   and it has no privilege separation: vsftpd's cheapest way to serve a session.
  * - ftp-srv: the Node FTP server on npm (`bench/ftp-srv-server.ts`).
@@ -20,6 +20,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
+import { undoOnExit } from './cleanup';
+import { CpuGroup } from './cpu-group';
 import { constants } from '../lib/native';
 import { onPath } from './machine';
 
@@ -86,7 +88,7 @@ export interface RunningFtpServer {
   password: string;
   /** The directory the account sees as its root. */
   home: string;
-  /** utime + stime of the server's processes so far, exited session processes included (s). */
+  /** CPU time of the server's processes so far (their threads' run time), exited session processes included (s). */
   cpuSeconds(): number;
   /** Resident memory: VmRSS; for a forking server, the Pss of all its processes summed (MiB). */
   memoryMiB(): number;
@@ -109,14 +111,17 @@ interface Launch {
 
 /**
  * Starts `server` serving `root/bench` (created if missing) and resolves once it answers. `base` is
- * a private temporary directory for its users file or configuration.
+ * a private temporary directory for its users file or configuration. The server runs in a session
+ * of its own (so in a scheduler autogroup of its own, as each vsftpd session is: bench/cpu-group.ts),
+ * pinned to `core` if given, and in `group` if given.
  */
-export async function startFtpServer(server: FtpServerName, root: string, base: string, core: string | undefined): Promise<RunningFtpServer> {
+export async function startFtpServer(server: FtpServerName, root: string, base: string, core: string | undefined,
+  group: CpuGroup | null = null): Promise<RunningFtpServer> {
   const home = path.join(root, FTP_USER);
   fs.mkdirSync(home, { recursive: true });
   const launch = await launchOf(server, root, home, base);
   const [file, args] = core === undefined ? [launch.file, launch.args] : ['taskset', ['-c', core, launch.file, ...launch.args]];
-  const { child, port } = await start(file, args, launch);
+  const { child, port } = await start(file, args, launch, group);
   const pid = child.pid!;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   return {
@@ -191,9 +196,14 @@ function freePort(): Promise<number> {
   });
 }
 
-function start(file: string, args: string[], launch: Launch): Promise<{ child: ChildProcess; port: number }> {
+function start(file: string, args: string[], launch: Launch, group: CpuGroup | null): Promise<{ child: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true }); // detached: setsid().
+    if (child.pid !== undefined) {
+      // In a session of its own, a Ctrl-C to the benchmark does not reach it: it goes with us.
+      child.once('exit', undoOnExit(() => child.kill('SIGKILL')));
+      group?.join(child.pid); // Before it can fork a session: its children are born in the group.
+    }
     let seen = '';
     let settled = false;
     const finish = (err: Error | null, port = 0) => {
@@ -293,25 +303,53 @@ function descendantsOf(pid: number): number[] {
 }
 
 /**
- * utime + stime of `pid` (all its threads) and of its descendants, alive or exited and reaped
- * (cutime + cstime), in seconds. A child reaped between the two reads would be counted twice or
- * not at all: the reads are repeated until the reaped total stood still around them.
+ * The CPU time of `pid` and of its descendants, alive or exited and reaped (cutime + cstime), in
+ * seconds. A living process counts the run time of its threads (/proc/PID/task/TID/schedstat, in
+ * ns), not stat's utime + stime: those are whole clock ticks (10 ms), truncated per process, and a
+ * forking server's thousand sessions of a few ms each read as 0 until they exit (vsftpd's 1,000
+ * concurrent RETRs cost "0.0 s", its QUIT 2.4 s). A child reaped between the two reads would be
+ * counted twice or not at all: the reads are repeated until the reaped total stood still around them.
  */
 export function treeCpuSeconds(pid: number): number {
   for (let attempt = 0; ; attempt++) {
     const before = statFields(pid);
     if (before === null) return 0;
-    let ticks = 0;
-    for (const child of descendantsOf(pid)) {
-      const fields = statFields(child);
-      if (fields !== null) ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (stat(5) fields 14, 15).
-    }
+    let seconds = runSeconds(pid);
+    for (const child of descendantsOf(pid)) seconds += runSeconds(child);
     const after = statFields(pid) ?? before;
-    const reaped = Number(after[13]) + Number(after[14]); // cutime, cstime (fields 16, 17).
-    if (reaped === Number(before[13]) + Number(before[14]) || attempt === 5) {
-      return (ticks + Number(after[11]) + Number(after[12]) + reaped) / clockTicks();
+    const reaped = Number(after[13]) + Number(after[14]); // cutime, cstime (stat(5) fields 16, 17).
+    if (reaped === Number(before[13]) + Number(before[14]) || attempt === 5) return seconds + reaped / clockTicks();
+  }
+}
+
+/** The kernel keeps per-thread run times (CONFIG_SCHED_INFO: Debian's and most distributions' kernels do). */
+const hasSchedstat = fs.existsSync('/proc/self/schedstat');
+
+/**
+ * What `pid`'s threads have run so far, in seconds: the first field of each thread's schedstat (ns;
+ * a thread that ended is the process's until it is reaped). Without schedstat: stat's utime + stime.
+ * 0 once it has gone.
+ */
+function runSeconds(pid: number): number {
+  if (!hasSchedstat) {
+    const fields = statFields(pid);
+    return fields === null ? 0 : (Number(fields[11]) + Number(fields[12])) / clockTicks();
+  }
+  let ns = 0;
+  let tasks: string[] = [];
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    // Gone.
+  }
+  for (const task of tasks) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended meanwhile.
     }
   }
+  return ns / 1e9;
 }
 
 let ticksPerSecond: number | null = null;

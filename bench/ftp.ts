@@ -5,18 +5,20 @@
  *
  * - pyftpdlib's ftpbench procedure (bench/ftp-load.c is the client) against each server in turn.
  *   For every step: its result (MB/s, or seconds for the concurrent steps), the server's CPU time
- *   during it (utime + stime of all its processes, from /proc: the cost that does not depend on how
+ *   during it (the run time of all its processes, from /proc: the cost that does not depend on how
  *   busy the machine is), and the server's memory after it.
  * - Whole-file transfers (bench/ftp-transfers.ts): RETR and STOR of one large file with curl, the C
  *   client and Python's ftplib, every server running at once, interleaved rounds, medians.
  *
- * Servers run pinned to one core with the load on the other when `taskset` exists.
+ * Servers run pinned to one core with the load on the other when `taskset` exists, each in a
+ * session of its own, and all in one CPU cgroup where one can be made (bench/cpu-group.ts).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { CpuGroup, serverGroup } from './cpu-group';
 import { FTP_SERVERS, FtpServerName, pinned, pinning, RunningFtpServer, startFtpServer, unfitFtpServer } from './ftp-servers';
 import { RETR_NAME, runTransfers, TransferClient, TransferResult, writeTestFile } from './ftp-transfers';
 import { programPath } from './programs';
@@ -141,6 +143,15 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
 }
 
 export async function runFtp(options: FtpOptions, onCell: (label: string) => void = () => {}): Promise<FtpResult> {
+  const group = serverGroup();
+  try {
+    return await runFtpIn('reason' in group ? null : group, options, onCell, 'reason' in group ? group.reason : null);
+  } finally {
+    if (!('reason' in group)) group.remove();
+  }
+}
+
+async function runFtpIn(group: CpuGroup | null, options: FtpOptions, onCell: (label: string) => void, noGroup: string | null): Promise<FtpResult> {
   const runs: FtpRun[] = [];
   const skips: FtpSkip[] = [];
   const cores = pinning(options.pin);
@@ -154,7 +165,7 @@ export async function runFtp(options: FtpOptions, onCell: (label: string) => voi
     }
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-bench-'));
     try {
-      const running = await startFtpServer(server, path.join(base, 'root'), base, cores?.[0]);
+      const running = await startFtpServer(server, path.join(base, 'root'), base, cores?.[0], group);
       try {
         const [loadFile, loadArgs] = pinned(cores?.[1], load, [
           '--port', String(running.port), '--user', running.user, '--pass', running.password, '--clients', String(options.clients),
@@ -174,12 +185,16 @@ export async function runFtp(options: FtpOptions, onCell: (label: string) => voi
       fs.rmSync(base, { recursive: true, force: true });
     }
   }
-  const whole = await runWhole(options, skips, cores, onCell);
+  const whole = await runWhole(options, skips, cores, group, onCell);
   const notes = [
     `pyftpdlib's ftpbench procedure with a C client (bench/ftp-load.c, 256 KiB reads and writes): one client's STOR and RETR of whole ${mib(options.transferSize)} transfers for ${options.seconds} s; ` +
     `${options.clients} clients connecting and logging in at once; the same STOR and RETR with them idle; ${options.clients} concurrent RETRs and STORs of ${mib(options.fileSize)}; ${options.clients} concurrent QUITs`,
     cores ? `server pinned to core ${cores[0]}, load to core ${cores[1]} (taskset)` : 'no pinning (taskset missing, one core, or --no-pin)',
-    'server CPU = utime + stime of all the server\'s processes during the step (/proc/PID/stat; vsftpd\'s session processes too, alive or reaped); memory = VmRSS after the step (vsftpd: the Pss of its processes summed)',
+    `every server in a session of its own (a scheduler autogroup, as each vsftpd session process makes itself)${group
+      ? `, and all their processes in one CPU cgroup (${group.description}): vsftpd's sessions share one group's CPU like any other server's processes`
+      : `; no CPU cgroup (${noGroup}): under contention from other work on its core, each vsftpd session process has a group's share of the CPU`}`,
+    'server CPU = the run time of all the server\'s processes during the step (their threads\' /proc/PID/task/TID/schedstat, exact to the ns; vsftpd\'s session processes too, alive or reaped: cutime + cstime); memory = VmRSS after the step (vsftpd: the Pss of its processes summed)',
+    `a concurrent step's seconds run from the first client's start to the last client's final reply, by the clients' own clocks`,
     'iomux runs `iomux ftp serve` (attached to Node\'s loop; scrypt password checks, the first login of a user costs one scrypt and later ones a remembered HMAC); pyftpdlib runs under /usr/bin/python3 as its CLI sets it up (plain-text password, INFO logging like iomux\'s) but without the CLI\'s cap of 512 sessions; ' +
     'vsftpd 3 runs standalone with run_as_launching_user (anonymous logins, no password check, no privilege separation; a process per session); ftp-srv logs nothing',
   ];
@@ -192,7 +207,7 @@ export async function runFtp(options: FtpOptions, onCell: (label: string) => voi
 }
 
 /** The whole-file part: every server of it started at once (one root, one RETR file), then the interleaved rounds. */
-async function runWhole(options: FtpOptions, skips: FtpSkip[], cores: [string, string] | null,
+async function runWhole(options: FtpOptions, skips: FtpSkip[], cores: [string, string] | null, group: CpuGroup | null,
   onCell: (label: string) => void): Promise<TransferResult | null> {
   const names = options.servers.filter((s) => TRANSFER_SERVERS.includes(s) && !skips.some((skip) => skip.server === s));
   if (names.length === 0 || options.wholeClients.length === 0) return null;
@@ -203,7 +218,7 @@ async function runWhole(options: FtpOptions, skips: FtpSkip[], cores: [string, s
     for (const name of names) {
       const own = path.join(base, name);
       fs.mkdirSync(own);
-      running.push(await startFtpServer(name, root, own, cores?.[0]));
+      running.push(await startFtpServer(name, root, own, cores?.[0], group));
     }
     const source = path.join(base, 'source.bin');
     writeTestFile(source, options.wholeSize);
