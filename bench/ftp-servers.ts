@@ -92,7 +92,12 @@ export interface RunningFtpServer {
   cpuSeconds(): number;
   /** Resident memory: VmRSS; for a forking server, the Pss of all its processes summed (MiB). */
   memoryMiB(): number;
-  /** Resolves once no session process of a forking server is left (they exit after QUIT). */
+  /**
+   * Resolves once the server has stopped using the CPU: what it does after a reply (a file closed in
+   * the background, a session process exiting) is counted for the work that caused it.
+   */
+  quiet(): Promise<void>;
+  /** As quiet(), once no session process of a forking server is left (they exit after QUIT). */
   settled(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -128,7 +133,11 @@ export async function startFtpServer(server: FtpServerName, root: string, base: 
     server, pid, port, user: launch.user, password: launch.password, home,
     cpuSeconds: () => treeCpuSeconds(pid),
     memoryMiB: () => (launch.forks ? treePssMiB(pid) : rssMiB(pid)),
-    settled: () => (launch.forks ? childrenGone(pid) : Promise.resolve()),
+    quiet: () => cpuQuiet(pid),
+    settled: async () => {
+      if (launch.forks) await childrenGone(pid);
+      await cpuQuiet(pid);
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -384,6 +393,18 @@ function treePssMiB(pid: number): number {
 async function childrenGone(pid: number): Promise<void> {
   const deadline = Date.now() + 10000;
   while (childrenOf(pid).length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 5));
+}
+
+/** Resolves once `pid` and its descendants used under 2 ms of CPU in 50 ms, or after 10 s. */
+async function cpuQuiet(pid: number): Promise<void> {
+  const deadline = Date.now() + 10000;
+  let last = treeCpuSeconds(pid);
+  while (Date.now() < deadline) {
+    await new Promise((done) => setTimeout(done, 50));
+    const now = treeCpuSeconds(pid);
+    if (now - last < 0.002) return;
+    last = now;
+  }
 }
 
 /** Cores for (server, load) when pinning is possible. */

@@ -6,9 +6,10 @@
  * then round 2 ...) so that a slow spell of a shared machine falls on all of them alike; each cell's
  * result is the median of its rounds.
  *
- * A cell's rate is the client's own figure for the transfer (from the transfer command to its 226;
+ * Each STOR writes a new file (the last one is removed first, untimed). A cell's rate is the
+ * client's own figure for the transfer (from the transfer command to its 226;
  * curl: time_total − time_pretransfer); its cost is the server's CPU time from before the client
- * started until its session was over (vsftpd: until the session process exited and was reaped).
+ * started until it was idle again (vsftpd: until the session process exited and was reaped).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -167,6 +168,9 @@ export async function runTransfers(servers: RunningFtpServer[], clients: Transfe
         onProgress(`ftp whole-file ${direction.toUpperCase()} with ${client}, round ${round + 1} of ${rounds}`);
         for (const server of servers) {
           const [file, args] = pinned(loadCore, ...clientCommand(client, server, direction, size, source));
+          // Every STOR makes a new file: replacing the last one would make each server pay for its
+          // predecessor's (truncating pages still being written back) and for ext4's flush at close.
+          if (direction === 'stor') fs.rmSync(path.join(server.home, STOR_NAME), { force: true });
           await server.settled();
           const cpuBefore = server.cpuSeconds();
           const { bytes, seconds } = await runClient(file, args);

@@ -120,7 +120,8 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
     lines.on('line', async (text) => {
       const line = JSON.parse(text) as LoadLine;
       // The load waits for our go-ahead after each line, so one line at a time gets here.
-      if (line.step === 'quit') await server.settled(); // A forking server's sessions exit after QUIT.
+      // A forking server's sessions exit after QUIT; any server may still be finishing a step's last transfer.
+      await (line.step === 'quit' ? server.settled() : server.quiet());
       const cpu = server.cpuSeconds();
       const rss = server.memoryMiB();
       if (line.step === 'start') {
@@ -200,8 +201,8 @@ async function runFtpIn(group: CpuGroup | null, options: FtpOptions, onCell: (la
   ];
   if (whole) {
     notes.push(`whole files: RETR and STOR of ${mib(whole.size)} with curl, the C client (256 KiB reads and writes) and Python's ftplib (retrbinary/storbinary, blocksize 65536), ` +
-      `each in its own session; ${whole.rounds} interleaved round${whole.rounds === 1 ? '' : 's'} (every client, direction and server in turn), medians; rate from the client (transfer command to 226), ` +
-      'server CPU from before the client started until its session was over');
+      `each in its own session, each STOR to a new file (the last one removed first, untimed); ${whole.rounds} interleaved round${whole.rounds === 1 ? '' : 's'} (every client, direction and server in turn), medians; rate from the client (transfer command to 226), ` +
+      'server CPU from before the client started until the server was idle again (its session over, any file it closes in the background closed)');
   }
   return { options, notes, runs, skips, whole };
 }

@@ -32,6 +32,17 @@ function openPipes(): string[] {
   return pipes.sort();
 }
 
+/** This process's descriptors open on `file`. */
+function descriptorsOf(file: string): string[] {
+  return fs.readdirSync('/proc/self/fd').filter((name) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${name}`) === file;
+    } catch {
+      return false;
+    }
+  });
+}
+
 describe('ftp server: storing uploads', function () {
   this.timeout(30000);
   let t: TestServer;
@@ -72,6 +83,21 @@ describe('ftp server: storing uploads', function () {
     await c.expect('REST 4000000', 350);
     assert.equal((await c.upload('STOR big.bin', body.subarray(4000000))).code, 226);
     assert.equal(sha256(fs.readFileSync(path.join(t.home, 'big.bin'))), sha256(body));
+    await c.quit();
+  });
+
+  it('the file is closed after the upload (off the reactor\'s thread): no descriptor of it is left', async () => {
+    const file = path.join(t.home, 'closed.bin');
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    for (const command of ['STOR', 'STOR', 'APPE']) { // The second truncates what the first wrote: ext4 flushes at its close.
+      assert.equal((await c.upload(`${command} closed.bin`, pattern(2 * 1024 * 1024, 5))).code, 226);
+      await new Promise<void>((resolve) => {
+        const check = () => (descriptorsOf(file).length === 0 ? resolve() : setTimeout(check, 5));
+        check();
+      });
+    }
+    assert.equal(fs.statSync(file).size, 4 * 1024 * 1024);
     await c.quit();
   });
 

@@ -430,7 +430,8 @@ export class FtpSession {
       this.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
       return;
     }
-    const transfer: Transfer = make((result) => this.transferEnded(transfer, result));
+    // Guarded: an upload ends from the callback of its file's asynchronous close.
+    const transfer: Transfer = make((result) => this.guarded(() => this.transferEnded(transfer, result)));
     this.data = null;
     this.transfer = transfer;
     this.control.setIdleTimeout(0); // The data connection's own idle timeout watches a transfer.
