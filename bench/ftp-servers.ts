@@ -129,9 +129,12 @@ export async function startFtpServer(server: FtpServerName, root: string, base: 
   const { child, port } = await start(file, args, launch, group);
   const pid = child.pid!;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  let cpuHigh = 0;
   return {
     server, pid, port, user: launch.user, password: launch.password, home,
-    cpuSeconds: () => treeCpuSeconds(pid),
+    // The reaped total is in whole ticks: as sessions exit, up to one tick of theirs can vanish from
+    // the sum. CPU time only grows, so a reading below the last one is the last one.
+    cpuSeconds: () => (cpuHigh = Math.max(cpuHigh, treeCpuSeconds(pid))),
     memoryMiB: () => (launch.forks ? treePssMiB(pid) : rssMiB(pid)),
     quiet: () => cpuQuiet(pid),
     settled: async () => {

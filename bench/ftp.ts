@@ -119,7 +119,9 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
     const lines = readline.createInterface({ input: load.stdout! });
     lines.on('line', async (text) => {
       const line = JSON.parse(text) as LoadLine;
-      // The load waits for our go-ahead after each line, so one line at a time gets here.
+      // The last line: the load exits without waiting, and the server is stopped meanwhile.
+      if (line.step === 'done') return;
+      // The load waits for our go-ahead after each other line, so one line at a time gets here.
       // A forking server's sessions exit after QUIT; any server may still be finishing a step's last transfer.
       await (line.step === 'quit' ? server.settled() : server.quiet());
       const cpu = server.cpuSeconds();
@@ -133,7 +135,7 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
         });
       }
       lastCpu = cpu;
-      if (line.step !== 'done') load.stdin!.write('\n');
+      load.stdin!.write('\n');
     });
     load.once('error', reject);
     load.once('exit', (code) => {
