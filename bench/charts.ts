@@ -1,21 +1,30 @@
 /** SVG charts of a run, drawn with vega-lite (compiled to vega, rendered headless by vega's View). */
-import * as vega from 'vega';
-import * as vl from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as vl from 'vega-lite';
+import { importPackage } from '../tools/optional';
 import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
-import { boundOf } from './report';
+import { boundOf, ReportSection } from './report';
 import type { ScalingResult } from './scaling';
 import { FTP_STEPS, FtpResult, THROUGHPUT_STEPS } from './ftp';
 import { ftpCpu, ftpStepLabel } from './ftp-report';
+import type { SoakResult } from './soak';
+import { soakChartSpec, soakLatencySpec } from './soak-report';
 
 export interface Chart {
   /** File name under the output directory. */
   file: string;
+  /** The part of the run it belongs to (where report.html shows it). */
+  part: ReportSection;
+  /** What it shows, in a line (report.html's caption and alt text). */
+  caption: string;
   svg: string;
 }
 
 type Spec = vl.TopLevelSpec;
 
 export async function render(spec: Spec): Promise<string> {
+  // Optional peers, ES modules from their major 6 on: loaded by a real import() (tools/optional.ts).
+  const [vega, vl] = await Promise.all([importPackage<typeof Vega>('vega'), importPackage<typeof import('vega-lite')>('vega-lite')]);
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -169,21 +178,82 @@ function ftpSpec(result: FtpResult, subtitle: string[], metric: 'result' | 'cpu'
   } as Spec;
 }
 
+/** The calls an event loop is made of, each its own colour; the rest of a server's calls are "other". */
+const SYSCALL_GROUPS: Record<string, string> = {
+  recvfrom: 'recv', read: 'recv', recvmsg: 'recv', readv: 'recv',
+  sendto: 'send', write: 'send', writev: 'send', sendmsg: 'send',
+  epoll_wait: 'wait', epoll_pwait: 'wait', epoll_pwait2: 'wait', poll: 'wait', ppoll: 'wait', select: 'wait', pselect6: 'wait',
+  epoll_ctl: 'epoll_ctl', io_uring_enter: 'io_uring_enter',
+};
+const SYSCALL_ORDER = ['recv', 'send', 'wait', 'epoll_ctl', 'io_uring_enter', 'other'];
+
+/** System calls per echoed message, a stacked bar per server: readiness (a recv, a send, a share of a wait) against completion (io_uring_enter alone). */
+function syscallSpec(result: EchoResult, subtitle: string[]): Spec {
+  const values: object[] = [];
+  for (const s of result.syscalls) {
+    const groups = new Map<string, number>(SYSCALL_ORDER.map((g) => [g, 0]));
+    let named = 0;
+    for (const [name, perMessage] of Object.entries(s.perMessage)) {
+      const group = SYSCALL_GROUPS[name];
+      if (!group) continue;
+      groups.set(group, groups.get(group)! + perMessage);
+      named += perMessage;
+    }
+    groups.set('other', Math.max(0, s.totalPerMessage - named));
+    for (const [call, perMessage] of groups) {
+      if (perMessage > 0) values.push({ server: s.server, call, perMessage, order: SYSCALL_ORDER.indexOf(call) });
+    }
+  }
+  const first = result.syscalls[0];
+  const tool = (first?.tool ?? 'strace') === 'perf' ? 'perf stat syscall counters' : 'strace -c -f (slows the server: fewer calls batch)';
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: `System calls per echoed message (${tool}; C = ${first?.connections}, S = ${first?.size} B; lower is fewer)`, subtitle },
+    data: { values },
+    width: 520,
+    height: { step: 22 },
+    mark: { type: 'bar' },
+    encoding: {
+      y: { field: 'server', type: 'nominal', title: null, sort: result.syscalls.map((x) => x.server) },
+      x: { field: 'perMessage', type: 'quantitative', title: 'system calls per message', stack: 'zero' },
+      color: { field: 'call', type: 'nominal', title: 'call', sort: SYSCALL_ORDER, scale: { domain: SYSCALL_ORDER } },
+      order: { field: 'order', type: 'quantitative' },
+      tooltip: [{ field: 'server' }, { field: 'call' }, { field: 'perMessage', format: '.2f' }],
+    },
+  } as Spec;
+}
+
 /** The charts of a run; each subtitle names the machine and that part's exact parameters. */
 export async function renderCharts(scaling: ScalingResult | null, echo: EchoResult | null,
-  subtitles: { scaling: string[]; echo: string[]; ftp?: string[] }, ftp: FtpResult | null = null): Promise<Chart[]> {
+  subtitles: { scaling: string[]; echo: string[]; ftp?: string[]; soak?: string[] }, ftp: FtpResult | null = null,
+  soak: SoakResult | null = null): Promise<Chart[]> {
   const charts: Chart[] = [];
   if (scaling && scaling.rows.some((r) => r.js || r.c)) {
-    charts.push({ file: 'scaling.svg', svg: await render(scalingSpec(scaling, subtitles.scaling)) });
+    charts.push({ file: 'scaling.svg', part: 'scaling', caption: 'Microseconds per round and per wait call against descriptors watched, per mechanism, iomux and C',
+      svg: await render(scalingSpec(scaling, subtitles.scaling)) });
   }
   if (echo && echo.rows.length > 0) {
     // The server-bound figure first: CPU per message is the server's own cost at every C.
-    charts.push({ file: 'echo-cpu.svg', svg: await render(echoSpec(echo, subtitles.echo, 'cpu')) });
-    charts.push({ file: 'echo-throughput.svg', svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
+    charts.push({ file: 'echo-cpu.svg', part: 'echo', caption: 'Echo: the server\'s CPU time per message against connections, per server (lower is better)',
+      svg: await render(echoSpec(echo, subtitles.echo, 'cpu')) });
+    charts.push({ file: 'echo-throughput.svg', part: 'echo', caption: 'Echo: messages per second against connections, per server (hollow squares: capped by the load generator)',
+      svg: await render(echoSpec(echo, subtitles.echo, 'throughput')) });
+  }
+  if (echo && echo.syscalls.length > 0) {
+    charts.push({ file: 'syscalls.svg', part: 'echo', caption: 'System calls per echoed message, by call, per server: readiness servers against the io_uring completion server',
+      svg: await render(syscallSpec(echo, subtitles.echo)) });
   }
   if (ftp && ftp.runs.length > 0) {
-    charts.push({ file: 'ftp-cpu.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'cpu')) });
-    charts.push({ file: 'ftp.svg', svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'result')) });
+    charts.push({ file: 'ftp-cpu.svg', part: 'ftp', caption: 'FTP: the server\'s CPU time per ftpbench step (lower is better)',
+      svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'cpu')) });
+    charts.push({ file: 'ftp.svg', part: 'ftp', caption: 'FTP: ftpbench\'s steps per server (MB/s higher is better, seconds lower)',
+      svg: await render(ftpSpec(ftp, subtitles.ftp ?? [], 'result')) });
+  }
+  if (soak && soak.runs.length > 0) {
+    charts.push({ file: 'soak-p99.svg', part: 'soak', caption: 'Soak: p99 echo latency per second over time, at the reference load and while holding every connection, beside the load generator\'s own lag',
+      svg: await render(soakLatencySpec(soak, subtitles.soak ?? [])) });
+    charts.push({ file: 'soak.svg', part: 'soak', caption: 'Soak: the server\'s memory and open descriptors over time, holding connections and through the churn',
+      svg: await render(soakChartSpec(soak, subtitles.soak ?? [])) });
   }
   return charts;
 }

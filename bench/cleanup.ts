@@ -1,7 +1,8 @@
 /**
- * What a benchmark must undo even when it is stopped halfway — servers in sessions of their own (a
- * Ctrl-C to the benchmark does not reach them), a CPU cgroup — undone at exit, or on SIGINT and
- * SIGTERM, after which the signal takes its default action. Last registered, first undone.
+ * What a benchmark must undo however it ends — servers in sessions of their own (a signal to the
+ * benchmark's process group does not reach them), a CPU cgroup — undone when the process exits: at
+ * the end, after an uncaught error, or from the suite's Ctrl-C handling (bench/suite.ts, which stops
+ * its descendants and then exits). Last registered, first undone.
  */
 const pending = new Set<() => void>();
 
@@ -16,24 +17,11 @@ function undoAll(): void {
   }
 }
 
-function passOn(signal: NodeJS.Signals): void {
-  undoAll();
-  listen(false);
-  process.kill(process.pid, signal);
-}
-
-function listen(on: boolean): void {
-  const method = on ? 'on' : 'removeListener';
-  process[method]('exit', undoAll);
-  process[method]('SIGINT', passOn);
-  process[method]('SIGTERM', passOn);
-}
-
-/** Runs `undo` if the process ends before the returned function is called (which forgets it). */
+/** Runs `undo` if the process exits before the returned function is called (which forgets it). */
 export function undoOnExit(undo: () => void): () => void {
-  if (pending.size === 0) listen(true);
+  if (pending.size === 0) process.on('exit', undoAll);
   pending.add(undo);
   return () => {
-    if (pending.delete(undo) && pending.size === 0) listen(false);
+    if (pending.delete(undo) && pending.size === 0) process.removeListener('exit', undoAll);
   };
 }

@@ -1,14 +1,17 @@
-/* What the C programs under bench/ share: a monotonic clock, the descriptor limit, and failing loudly. */
+/* What the C programs under bench/ share: a monotonic clock, the descriptor limit, failing loudly, and saying where a server listens. */
 #ifndef IOMUX_BENCH_COMMON_H
 #define IOMUX_BENCH_COMMON_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static inline uint64_t now_ns(void) {
@@ -57,6 +60,21 @@ static inline long parse_long(const char *name, const char *text, long min, long
     die("%s must be an integer in [%ld, %ld], got '%s'", name, min, max, text);
   }
   return v;
+}
+
+/* Prints "listening on HOST:PORT" (an IPv6 host in brackets) and flushes: the harness waits for this line. */
+static inline void print_listening(const struct sockaddr_storage *bound) {
+  char name[INET6_ADDRSTRLEN] = "?";
+  if (bound->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)bound;
+    inet_ntop(AF_INET6, &a->sin6_addr, name, sizeof name);
+    printf("listening on [%s]:%d\n", name, ntohs(a->sin6_port));
+  } else {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)bound;
+    inet_ntop(AF_INET, &a->sin_addr, name, sizeof name);
+    printf("listening on %s:%d\n", name, ntohs(a->sin_port));
+  }
+  fflush(stdout);
 }
 
 #endif

@@ -40,7 +40,7 @@ function cgroupParent(): { dir: string } | { reason: string } {
 }
 
 /**
- * The groups of runs that ended without removing theirs: a run stopped by a signal kills its servers
+ * The groups of runs that ended without removing theirs: a run that is interrupted stops its servers
  * but cannot wait for them to be reaped, and a group is busy until then. Empty by now, they go.
  */
 function removeStale(parent: string): void {

@@ -221,17 +221,7 @@ int main(int argc, char **argv) {
   printf("threads {\"tids\":[");
   for (long t = 0; t < threads; t++) printf("%s%ld", t ? "," : "", workers[t].tid);
   printf("]}\n");
-  char name[INET6_ADDRSTRLEN] = "?";
-  if (bound.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&bound;
-    inet_ntop(AF_INET6, &a->sin6_addr, name, sizeof name);
-    printf("listening on [%s]:%d\n", name, ntohs(a->sin6_port));
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&bound;
-    inet_ntop(AF_INET, &a->sin_addr, name, sizeof name);
-    printf("listening on %s:%d\n", name, ntohs(a->sin_port));
-  }
-  fflush(stdout);
+  print_listening(&bound);
 
   int sig;
   sigwait(&stop_signals, &sig);

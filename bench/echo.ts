@@ -1,12 +1,14 @@
 /**
  * Echo throughput: one closed-loop load generator (bench/loadgen.c) driven against each server in
  * turn — iomux's echo server on every mechanism and write strategy, Node's idiomatic `net` server,
- * and a small C epoll server (the ceiling) — each a separate process, pinned to its own core when
- * `taskset` exists. Reports messages/s, p50/p99 latency, the server's CPU time per message (from
- * /proc/PID/stat), the load generator's own CPU share (is it the bottleneck?), ratios to the C
- * ceiling and to Node's `net`, and system calls per message from a short extra run under `strace -c`.
+ * the peers a Python reader would pick (the tutorial's select server, asyncio), a small C epoll
+ * server (the readiness ceiling) and a C io_uring server (completion: multishot recv on provided
+ * buffers) — each a separate process, pinned to its own core when `taskset` exists. Reports
+ * messages/s, p50/p99 latency, the server's CPU time per message (from /proc/PID/stat), the load
+ * generator's own CPU share (is it the bottleneck?), ratios to the C ceiling and to Node's `net`, and
+ * system calls per message from a short extra run (bench/syscalls.ts: perf, or strace).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,6 +17,7 @@ import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { onPath } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
+import { startCounting, SyscallCounter, SyscallTool, syscallTool } from './syscalls';
 
 /**
  * iomux servers run `iomux serve`'s default write strategy (direct); "-queued" is the seed's strict
@@ -24,14 +27,19 @@ import { groupBy, ratio, spread, Spread } from './stats';
  * IoUringSelector (multishot polls, level re-checks submitted with the wait); "-et" its raw edges.
  */
 export const ECHO_SERVERS = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
+  'c', 'c-uring', 'node', 'py-select', 'py-asyncio', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-epoll-et', 'iomux-epoll-queued',
   'iomux-epoll-attached-thread', 'iomux-poll-queued', 'iomux-epoll-et-queued', 'iomux-epoll-queued-unbatched',
   'iomux-io_uring', 'iomux-io_uring-et', 'iomux-io_uring-attached',
 ] as const;
 export type EchoServerName = (typeof ECHO_SERVERS)[number];
-/** The edge-triggered and queued variants run in the interest part (bench/interest.ts), side by side with iomux-epoll. */
+/**
+ * The default suite's servers: the ceilings (readiness and completion), the peers people would pick
+ * instead, and iomux on epoll (blocking and attached) and io_uring. select and poll join in --full (the
+ * scaling part shows what they cost); the edge-triggered and queued variants run in the interest part
+ * (bench/interest.ts), side by side with iomux-epoll.
+ */
 export const DEFAULT_ECHO_SERVERS: EchoServerName[] = [
-  'c', 'node', 'iomux-select', 'iomux-poll', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-io_uring',
+  'c', 'c-uring', 'node', 'py-select', 'py-asyncio', 'iomux-epoll', 'iomux-epoll-attached', 'iomux-io_uring',
 ];
 
 export interface EchoOptions {
@@ -44,11 +52,13 @@ export interface EchoOptions {
   durationMs: number;
   /** Pin server and load generator to different cores (needs taskset and two cores). */
   pin: boolean;
-  /** Count system calls per message with strace -c on a short extra run per server (C = syscallConnections). */
+  /** Count system calls per message (perf, or strace) on a short extra run per server (C = syscallConnections). */
   syscalls: boolean;
   syscallConnections: number;
   syscallSize: number;
   syscallDurationMs: number;
+  /** What counts them: perf where its tracepoints work, else strace (unless one is asked for). */
+  syscallTool?: SyscallTool;
 }
 
 /** What bench/loadgen.c prints. */
@@ -140,9 +150,11 @@ export interface SyscallCount {
   connections: number;
   size: number;
   messages: number;
-  /** Calls per echoed message, by system call name (strace -c -f, whole server process). */
+  /** Calls per echoed message, by system call name (the whole server process). */
   perMessage: Record<string, number>;
   totalPerMessage: number;
+  /** What counted them (absent in runs saved before perf was used: strace). */
+  tool?: SyscallTool;
 }
 
 export interface EchoResult {
@@ -167,9 +179,16 @@ export interface Command {
   args: string[];
 }
 
+/** The Python peers run on the system Python (Debian's), not whichever python3 comes first on PATH. */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+const PYTHON_SERVERS: Partial<Record<EchoServerName, string>> = { 'py-select': 'py-select-echo.py', 'py-asyncio': 'py-asyncio-echo.py' };
+
 export function serverCommand(name: EchoServerName): Command {
   const listen = ['--host', '127.0.0.1', '--port', '0', '--backlog', '4096'];
   if (name === 'c') return { file: programPath('bench-echo-server'), args: listen };
+  if (name === 'c-uring') return { file: programPath('bench-echo-uring'), args: listen };
+  const script = PYTHON_SERVERS[name];
+  if (script) return { file: SYSTEM_PYTHON, args: [path.join(packageRoot, 'bench', script), ...listen] };
   if (name === 'node') return { file: process.execPath, args: [path.join(__dirname, 'node-echo-server.js'), '--host', '127.0.0.1', '--port', '0'] };
   const [, mechanism, ...variant] = name.split('-');
   const args = [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'serve', '--mechanism', mechanism, ...listen, '--quiet', '--grace', '0'];
@@ -181,10 +200,33 @@ export function serverCommand(name: EchoServerName): Command {
   return { file: process.execPath, args };
 }
 
+let cUringUnfit: string | null | undefined;
+
+/**
+ * Why the C io_uring server cannot run here — no io_uring, its source does not build (old kernel
+ * headers), or the kernel lacks multishot recv into provided buffers (its --check) — or null. Decided once.
+ */
+function cUringUnavailable(): string | null {
+  if (cUringUnfit === undefined) {
+    try {
+      execFileSync(programPath('bench-echo-uring'), ['--check'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+      cUringUnfit = null;
+    } catch (err) {
+      const e = err as Error & { stderr?: Buffer };
+      cUringUnfit = e.stderr?.toString().trim() || e.message;
+    }
+  }
+  return cUringUnfit;
+}
+
 /** Why a server cannot take a cell, or null. */
 function unfit(server: EchoServerName, connections: number): string | null {
   if (server.startsWith('iomux-io_uring') && ioUringUnavailable() !== null) return `io_uring: ${ioUringUnavailable()!.message}`;
-  if (server === 'iomux-select' && connections + SELECT_HEADROOM > constants.FD_SETSIZE) {
+  if (server === 'c-uring') return cUringUnavailable();
+  if (PYTHON_SERVERS[server] && !fs.existsSync(SYSTEM_PYTHON)) {
+    return `the system Python (${SYSTEM_PYTHON}) is not installed, so py-select and py-asyncio do not run (Debian: apt-get install python3)`;
+  }
+  if ((server === 'iomux-select' || server === 'py-select') && connections + SELECT_HEADROOM > constants.FD_SETSIZE) {
     return `select cannot watch ${connections} connections: descriptors must stay below FD_SETSIZE (${constants.FD_SETSIZE})`;
   }
   return null;
@@ -243,16 +285,19 @@ export async function runEcho(options: EchoOptions, onCell: (label: string) => v
   }
   let syscalls: SyscallCount[] = [];
   let syscallsSkipped: string | null = null;
+  const counting = syscallTool(options.syscallTool);
   if (!options.syscalls) syscallsSkipped = 'not asked for (--no-syscalls)';
-  else if (!onPath('strace')) syscallsSkipped = 'strace is not installed (apt-get install strace)';
-  else syscalls = await countSyscalls(options, cores, loadgen, onCell);
+  else if ('skipped' in counting) syscallsSkipped = counting.skipped;
+  else syscalls = await countSyscalls(options, counting.tool, cores, loadgen, onCell);
   const notes = [
     `closed loop: each connection keeps ${options.depth} message(s) in flight; every echoed byte is compared with what was sent`,
     cores ? `server pinned to core ${cores[0]}, load generator to core ${cores[1]} (taskset)` : 'no pinning (taskset missing, one core, or --no-pin)',
     'server CPU per message = (utime + stime of the whole server process over the timed window) / messages; /proc ticks are 1/CLK_TCK s',
     'the iomux servers run `iomux serve`: blocking (reactor.run() on a worker thread) or "-attached" (inside Node\'s event loop; on epoll Node\'s loop watches the epoll descriptor, "-attached-thread" a helper thread waits); "direct" sends at once and queues only the rest, "queued" always waits for a writable event',
     `bound by: a side whose CPU share reached ${CAPPED_SHARE * 100} % saturated its core; "load generator" or "both" marks the rate as capped by the client (msgs/s and its ratios are then the load generator's limit, CPU per message is still the server's own)`,
-    'syscalls per message come from a separate, shorter run under strace -c -f: tracing slows the server, so batching (calls per wait) can differ from the timed runs',
+    syscalls.length > 0 && syscalls[0].tool === 'strace'
+      ? 'system calls per message come from a separate, shorter run under strace -c -f (perf\'s syscall tracepoints were not available): tracing slows the server, so batching (calls per wait) can differ from the timed runs'
+      : 'system calls per message come from a separate, shorter run counted by perf stat\'s syscall tracepoints (raw_syscalls:sys_enter for the total; in the kernel, without stopping the server), every thread the server had when counting began',
   ];
   return { options, notes, samples, skips, rows: summarize(samples), syscalls, syscallsSkipped };
 }
@@ -316,80 +361,33 @@ export function startServer(command: Command): Promise<RunningServer> {
   });
 }
 
-async function countSyscalls(options: EchoOptions, cores: [string, string] | null, loadgen: string,
+async function countSyscalls(options: EchoOptions, tool: SyscallTool, cores: [string, string] | null, loadgen: string,
   onCell: (label: string) => void): Promise<SyscallCount[]> {
   const counts: SyscallCount[] = [];
   const c = options.syscallConnections;
   const size = options.syscallSize;
   for (const server of options.servers) {
-    onCell(`${server} under strace`);
+    onCell(`${server}: system calls (${tool})`);
     if (unfit(server, c)) continue;
     const running = await startServer(withPin(serverCommand(server), cores?.[0]));
-    const output = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-')), 'summary');
-    const strace = spawn('strace', ['-c', '-f', '-o', output, '-p', String(running.child.pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let counter: SyscallCounter | null = null;
     try {
-      await waitForAttach(strace);
+      counter = await startCounting(running.child.pid!, tool);
       const report = await runLoadgen(withPin({ file: loadgen, args: [
         '--port', String(running.port), '--connections', String(c), '--depth', String(options.depth), '--size', String(size),
         '--warmup-ms', '0', '--duration-ms', String(options.syscallDurationMs),
       ] }, cores?.[1]));
-      await stopStrace(strace);
-      if (report.messagesTotal === 0) throw new Error(`${server} echoed no message under strace in ${options.syscallDurationMs} ms`);
-      const calls = parseStraceSummary(fs.readFileSync(output, 'utf8'));
+      const { calls, total } = await counter.stop();
+      if (report.messagesTotal === 0) throw new Error(`${server} echoed no message while its system calls were counted (${options.syscallDurationMs} ms)`);
       const perMessage: Record<string, number> = {};
-      let total = 0;
-      for (const [name, n] of Object.entries(calls)) {
-        perMessage[name] = n / report.messagesTotal;
-        total += n;
-      }
-      counts.push({ server, connections: c, size, messages: report.messagesTotal, perMessage, totalPerMessage: total / report.messagesTotal });
+      for (const [name, n] of Object.entries(calls)) perMessage[name] = n / report.messagesTotal;
+      counts.push({ server, connections: c, size, messages: report.messagesTotal, perMessage, totalPerMessage: total / report.messagesTotal, tool });
     } finally {
-      if (strace.exitCode === null) strace.kill('SIGKILL');
+      counter?.kill();
       await running.stop();
-      fs.rmSync(path.dirname(output), { recursive: true, force: true });
     }
   }
   return counts;
-}
-
-/** strace says "Process N attached" on stderr once per thread; wait for the first, then let the rest follow. */
-function waitForAttach(strace: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`strace did not attach: ${text.trim()}`)), START_TIMEOUT_MS);
-    strace.stderr!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (/attached/.test(text)) {
-        clearTimeout(timer);
-        setTimeout(resolve, 200);
-      }
-    });
-    strace.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`strace exited (${code}): ${text.trim()}`));
-    });
-  });
-}
-
-function stopStrace(strace: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    strace.once('exit', () => resolve());
-    strace.kill('SIGINT'); // strace detaches and writes its summary
-  });
-}
-
-/** The calls column of `strace -c` by syscall name. */
-export function parseStraceSummary(text: string): Record<string, number> {
-  const calls: Record<string, number> = {};
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(/\s+/);
-    // "% time  seconds  usecs/call  calls  [errors]  syscall"
-    if (fields.length < 5 || !/^\d/.test(fields[0]) || fields[fields.length - 1] === 'total') continue;
-    const name = fields[fields.length - 1];
-    const n = Number(fields[3]);
-    if (Number.isFinite(n)) calls[name] = (calls[name] ?? 0) + n;
-  }
-  return calls;
 }
 
 function eventsPerMessage(group: EchoSample[]): number | null {

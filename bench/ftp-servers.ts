@@ -212,7 +212,7 @@ function start(file: string, args: string[], launch: Launch, group: CpuGroup | n
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true }); // detached: setsid().
     if (child.pid !== undefined) {
-      // In a session of its own, a Ctrl-C to the benchmark does not reach it: it goes with us.
+      // In a session of its own, a signal to the benchmark's process group does not reach it: it goes when we do.
       child.once('exit', undoOnExit(() => child.kill('SIGKILL')));
       group?.join(child.pid); // Before it can fork a session: its children are born in the group.
     }

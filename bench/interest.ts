@@ -8,6 +8,7 @@
  */
 import { EchoOptions, EchoResult, EchoServerName, runEcho, echoCellCount } from './echo';
 import { Spread } from './stats';
+import type { SyscallTool } from './syscalls';
 
 export interface InterestOptions {
   connections: number[];
@@ -19,6 +20,7 @@ export interface InterestOptions {
   pin: boolean;
   syscalls: boolean;
   syscallDurationMs: number;
+  syscallTool?: SyscallTool;
 }
 
 export interface InterestRow {
@@ -49,7 +51,7 @@ function plans(o: InterestOptions): EchoOptions[] {
   const c = Math.min(...o.connections);
   const base = {
     sizes: [64], repeat: o.repeat, warmupMs: o.warmupMs, durationMs: o.durationMs, pin: o.pin,
-    syscalls: o.syscalls, syscallConnections: c, syscallSize: 64, syscallDurationMs: o.syscallDurationMs,
+    syscalls: o.syscalls, syscallConnections: c, syscallSize: 64, syscallDurationMs: o.syscallDurationMs, syscallTool: o.syscallTool,
   };
   return [
     { ...base, servers: SHALLOW, connections: o.connections, depth: 1 },
@@ -89,7 +91,7 @@ export async function runInterest(o: InterestOptions, onCell: (label: string) =>
       'epoll only: level-triggered (direct: send at once, queue what would block; queued: every reply waits for a writable ' +
         'event, write interest on and off per reply, applied just before the next wait unless "unbatched") and ' +
         'edge-triggered (IN|OUT registered once per connection, never changed; reads drain until EAGAIN)',
-      `system calls per message: strace -c -f on a separate run at C = ${Math.min(...o.connections)}; what remains of epoll_ctl in ` +
+      `system calls per message: counted (perf, or strace) on a separate run at C = ${Math.min(...o.connections)}; what remains of epoll_ctl in ` +
         'the edge-triggered servers is one ADD and one DEL per connection, spread over its messages',
       `D = ${o.deepDepth}: each connection keeps ${o.deepDepth} messages in flight (the load generator sends the next one as ` +
         'soon as a reply arrives)',

@@ -1,4 +1,7 @@
-/** The progress bar shown while the suite runs (cli-progress, on stderr; silent when stderr is not a terminal). */
+/**
+ * The suite's progress on stderr: a cli-progress bar on a terminal; elsewhere (a CI log, `2> file`) one plain
+ * line per cell, so a long run is never silent.
+ */
 import * as cliProgress from 'cli-progress';
 
 export interface Progress {
@@ -11,10 +14,14 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(enabled: boolean, total: number): Progress {
-  if (!enabled || !process.stderr.isTTY) return { part() {}, tick() {}, note() {}, stop() {} };
+export function createProgress(enabled: boolean, total: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+  if (!enabled) return { part() {}, tick() {}, note() {}, stop() {} };
+  return stream.isTTY ? progressBar(total, stream) : progressLines(total, stream);
+}
+
+function progressBar(total: number, stream: NodeJS.WriteStream): Progress {
   const bar = new cliProgress.SingleBar({
-    stream: process.stderr,
+    stream,
     format: ' {bar} {percentage}% | {value}/{total} cells | {eta_formatted} left | {part}: {cell}',
     hideCursor: true,
     clearOnComplete: true,
@@ -41,5 +48,31 @@ export function createProgress(enabled: boolean, total: number): Progress {
       bar.update(total);
       bar.stop();
     },
+  };
+}
+
+/** `[  3/120  0:42] scaling: epoll N=1000 A=1`: the cell starting, how many before it, the time so far. */
+function progressLines(total: number, stream: NodeJS.WritableStream): Progress {
+  const started = Date.now();
+  const width = String(total).length;
+  let part = '';
+  let cell = 0;
+  const line = (text: string) => {
+    const seconds = Math.round((Date.now() - started) / 1000);
+    const clock = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+    stream.write(`[${String(cell).padStart(width)}/${total} ${clock.padStart(5)}] ${part}: ${text}\n`);
+  };
+  return {
+    part(name) {
+      part = name;
+    },
+    tick(label) {
+      cell++;
+      line(label);
+    },
+    note(label) {
+      line(`  ${label}`);
+    },
+    stop() {},
   };
 }

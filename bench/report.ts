@@ -133,8 +133,11 @@ export function syscallTable(r: EchoResult): TableData {
     return [s.server, ...present.map((name) => fixed(s.perMessage[name] ?? 0)), fixed(s.totalPerMessage - listed), fixed(s.totalPerMessage)];
   });
   const where = r.syscalls.length > 0 ? `C=${r.syscalls[0].connections}, S=${r.syscalls[0].size}` : 'none counted';
+  // Runs saved before perf was used counted with strace.
+  const tool = r.syscalls.length === 0 ? '' : (r.syscalls[0].tool ?? 'strace') === 'perf' ? 'perf stat syscall counters, '
+    : 'strace -c -f, which slows the server (fewer calls batch), ';
   return {
-    title: `System calls per echoed message (strace -c -f, ${where})`,
+    title: `System calls per echoed message (${tool}${where})`,
     head: ['server', ...present, 'other', 'total'],
     rows, footer: r.syscallsSkipped ? [`not counted: ${r.syscallsSkipped}`] : [],
   };
@@ -195,36 +198,41 @@ export function filesMemoryTable(r: FilesResult): TableData {
   };
 }
 
-/** Every table of a run, in the order they are printed. */
-export function resultTables(r: SuiteResult): { table: TableData; notes: string[] }[] {
-  const tables: { table: TableData; notes: string[] }[] = [];
-  if (r.scaling) tables.push({ table: scalingTable(r.scaling), notes: r.scaling.notes });
-  if (r.micro) tables.push({ table: microTable(r.micro), notes: r.micro.notes });
-  if (r.echo) {
-    tables.push({ table: echoTable(r.echo), notes: r.echo.notes });
-    tables.push({ table: syscallTable(r.echo), notes: [] });
-  }
-  if (r.interest) tables.push({ table: interestTable(r.interest), notes: r.interest.notes });
+/** The part a table or chart belongs to in the report, in the order of the suite; 'targets' closes it. */
+export type ReportSection = 'scaling' | 'micro' | 'echo' | 'interest' | 'files' | 'ftp' | 'threads' | 'soak' | 'targets';
+
+/** A run's tables grouped by part, in the order they are printed. */
+export function sectionTables(r: SuiteResult): { section: ReportSection; tables: { table: TableData; notes: string[] }[] }[] {
+  const sections: { section: ReportSection; tables: { table: TableData; notes: string[] }[] }[] = [];
+  const add = (section: ReportSection, tables: { table: TableData; notes: string[] }[]) => sections.push({ section, tables });
+  if (r.scaling) add('scaling', [{ table: scalingTable(r.scaling), notes: r.scaling.notes }]);
+  if (r.micro) add('micro', [{ table: microTable(r.micro), notes: r.micro.notes }]);
+  if (r.echo) add('echo', [{ table: echoTable(r.echo), notes: r.echo.notes }, { table: syscallTable(r.echo), notes: [] }]);
+  if (r.interest) add('interest', [{ table: interestTable(r.interest), notes: r.interest.notes }]);
   if (r.fileTransfer) {
-    tables.push({ table: filesTable(r.fileTransfer), notes: r.fileTransfer.notes });
-    tables.push({ table: filesMemoryTable(r.fileTransfer), notes: [] });
+    add('files', [{ table: filesTable(r.fileTransfer), notes: r.fileTransfer.notes }, { table: filesMemoryTable(r.fileTransfer), notes: [] }]);
   }
   if (r.ftp) {
     const [first, ...rest] = ftpTables(r.ftp);
-    tables.push({ table: first, notes: r.ftp.notes }, ...rest.map((table) => ({ table, notes: [] })));
+    add('ftp', [{ table: first, notes: r.ftp.notes }, ...rest.map((table) => ({ table, notes: [] }))]);
   }
   if (r.threads) {
-    tables.push({ table: threadsTable(r.threads), notes: r.threads.notes });
-    tables.push({ table: distributionTable(r.threads), notes: [] });
+    const tables = [{ table: threadsTable(r.threads), notes: r.threads.notes }, { table: distributionTable(r.threads), notes: [] }];
     const costs = costTable(r.threads);
     if (costs) tables.push({ table: costs, notes: r.threads.costs?.notes ?? [] });
+    add('threads', tables);
   }
   if (r.soak) {
     const [first, ...rest] = soakTables(r.soak);
-    tables.push({ table: first, notes: r.soak.notes }, ...rest.map((table) => ({ table, notes: [] })));
+    add('soak', [{ table: first, notes: r.soak.notes }, ...rest.map((table) => ({ table, notes: [] }))]);
   }
-  if (r.targets.length > 0) tables.push({ table: targetTable(r.targets), notes: [] });
-  return tables;
+  if (r.targets.length > 0) add('targets', [{ table: targetTable(r.targets), notes: [] }]);
+  return sections;
+}
+
+/** Every table of a run, in the order they are printed. */
+export function resultTables(r: SuiteResult): { table: TableData; notes: string[] }[] {
+  return sectionTables(r).flatMap((s) => s.tables);
 }
 
 /** results.md: the same tables in Markdown, headed by the machine and the command, for docs/benchmarks.md. */
@@ -232,7 +240,8 @@ export function markdownReport(r: SuiteResult): string {
   const m = r.machine;
   const parts = [
     `Measured ${r.startedAt} on ${m.cpuModel}, ${m.cores} cores, ${m.kernel}, Node ${m.node} (load average at start: ${m.loadAverage.join(', ')}), ` +
-    `with \`${['iomux', ...r.command.slice(1)].join(' ')}\` in ${r.durationSec} s.`,
+    `with \`${['iomux', ...r.command.slice(1)].join(' ')}\` in ${r.durationSec} s` +
+    (r.partSeconds ? ` (${Object.entries(r.partSeconds).map(([part, sec]) => `${part} ${sec} s`).join(', ')}).` : '.'),
   ];
   for (const { table, notes } of resultTables(r)) {
     parts.push(markdownTable(table) + (notes.length > 0 ? `\n\n${notes.map((n) => `- ${n}`).join('\n')}` : ''));

@@ -6,7 +6,7 @@
  *
  *   scaling --n N --a 1,100 --mechanisms select,poll,epoll-lt,epoll-et,io_uring --time-ms 50 [--warmup-rounds 10]
  *
- * io_uring goes through the raw system calls and <linux/io_uring.h>, as native/io_uring.h does: one
+ * io_uring goes through the raw system calls and <linux/io_uring.h> (bench/uring.h), as native/io_uring.h does: one
  * multishot POLL_ADD per read end, completions read straight from the mapped ring.
  */
 #define _GNU_SOURCE
@@ -16,11 +16,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <linux/io_uring.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 
 #include "common.h"
+#include "uring.h"
 
 #define MAX_CELLS 64
 #define WAIT_TIMEOUT_MS 1000
@@ -173,92 +171,46 @@ static int epoll_round(uint64_t *wait_ns) {
  * is edge-like (one completion per arrival), so a ready descriptor is read until it would block, as
  * under epoll-et. A completion without IORING_CQE_F_MORE (the kernel ended the poll) is re-armed. ----
  */
-static struct {
-  int fd;
-  void *ring;
-  size_t ring_size;
-  struct io_uring_sqe *sqes;
-  size_t sqes_size;
-  unsigned *sq_head, *sq_tail, sq_mask, sq_entries, local_tail;
-  unsigned *cq_head, *cq_tail, cq_mask;
-  struct io_uring_cqe *cqes;
-} uring = {.fd = -1};
-
-static int uring_enter(unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t arg_size) {
-  return (int)syscall(__NR_io_uring_enter, uring.fd, to_submit, min_complete, flags, arg, arg_size);
-}
-
-static unsigned uring_pending(void) { return uring.local_tail - __atomic_load_n(uring.sq_head, __ATOMIC_ACQUIRE); }
-
-static void uring_submit(void) {
-  while (uring_pending() > 0) {
-    int rc = uring_enter(uring_pending(), 0, 0, NULL, 0);
-    if (rc < 0 && errno != EINTR) die("io_uring_enter (submit)");
-  }
-}
+static uring ring = {.fd = -1};
 
 static void uring_poll_add(int index) {
-  if (uring_pending() >= uring.sq_entries) uring_submit();
-  struct io_uring_sqe *sqe = &uring.sqes[uring.local_tail & uring.sq_mask];
-  memset(sqe, 0, sizeof *sqe);
+  struct io_uring_sqe *sqe = uring_sqe(&ring);
   sqe->opcode = IORING_OP_POLL_ADD;
   sqe->fd = read_fds[index];
   sqe->poll32_events = POLLIN;
   sqe->len = IORING_POLL_ADD_MULTI;
   sqe->user_data = (uint64_t)index;
-  uring.local_tail++;
-  __atomic_store_n(uring.sq_tail, uring.local_tail, __ATOMIC_RELEASE);
+  uring_push(&ring);
 }
 
 /* Returns 0, or -1 with errno set when this process may not use io_uring (the cell is skipped). */
-static int uring_setup(int a) {
+static int scaling_uring_setup(int a) {
   struct io_uring_params params = {0};
   unsigned cq = 4096;
   while (cq < 2 * (unsigned)a) cq *= 2;
   params.flags = IORING_SETUP_CQSIZE;
   params.cq_entries = cq;
-  uring.fd = (int)syscall(__NR_io_uring_setup, 1024, &params);
-  if (uring.fd < 0) return -1;
-  uring.ring_size = params.sq_off.array + params.sq_entries * sizeof(unsigned);
-  size_t cq_size = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
-  if (cq_size > uring.ring_size) uring.ring_size = cq_size;
-  uring.ring = mmap(NULL, uring.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, uring.fd, IORING_OFF_SQ_RING);
-  if (uring.ring == MAP_FAILED) die("mmap (io_uring rings)");
-  uring.sqes_size = params.sq_entries * sizeof(struct io_uring_sqe);
-  uring.sqes = mmap(NULL, uring.sqes_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, uring.fd, IORING_OFF_SQES);
-  if (uring.sqes == MAP_FAILED) die("mmap (io_uring entries)");
-  char *base = uring.ring;
-  uring.sq_head = (unsigned *)(base + params.sq_off.head);
-  uring.sq_tail = (unsigned *)(base + params.sq_off.tail);
-  uring.sq_mask = *(unsigned *)(base + params.sq_off.ring_mask);
-  uring.sq_entries = params.sq_entries;
-  unsigned *array = (unsigned *)(base + params.sq_off.array);
-  for (unsigned i = 0; i < params.sq_entries; i++) array[i] = i;
-  uring.local_tail = *uring.sq_tail;
-  uring.cq_head = (unsigned *)(base + params.cq_off.head);
-  uring.cq_tail = (unsigned *)(base + params.cq_off.tail);
-  uring.cq_mask = *(unsigned *)(base + params.cq_off.ring_mask);
-  uring.cqes = (struct io_uring_cqe *)(base + params.cq_off.cqes);
+  if (uring_setup(&ring, 1024, &params) != 0) return -1;
   for (int i = 0; i < n_pairs; i++) uring_poll_add(i);
-  uring_submit();
+  uring_submit(&ring);
   return 0;
 }
 
 static int uring_round(uint64_t *wait_ns) {
   uint64_t t0 = now_ns();
-  unsigned head = *uring.cq_head;
+  unsigned head = uring_cq_head(&ring);
   /* Completions already in the ring need no system call; otherwise submit (re-arms) and wait in one enter. */
-  if (head == __atomic_load_n(uring.cq_tail, __ATOMIC_ACQUIRE) || uring_pending() > 0) {
+  if (head == uring_cq_tail(&ring) || uring_pending(&ring) > 0) {
     struct __kernel_timespec ts = {WAIT_TIMEOUT_MS / 1000, 0};
     struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
-    int rc = uring_enter(uring_pending(), 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+    int rc = uring_enter(&ring, uring_pending(&ring), 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
     if (rc < 0 && errno != EINTR && errno != ETIME) die("io_uring_enter");
   }
-  unsigned tail = __atomic_load_n(uring.cq_tail, __ATOMIC_ACQUIRE);
+  unsigned tail = uring_cq_tail(&ring);
   *wait_ns += now_ns() - t0;
   int n = 0;
   for (; head != tail; head++, n++) {
-    struct io_uring_cqe *cqe = &uring.cqes[head & uring.cq_mask];
+    struct io_uring_cqe *cqe = &ring.cqes[head & ring.cq_mask];
     int index = (int)cqe->user_data;
     if (cqe->res < 0) {
       errno = -cqe->res;
@@ -267,17 +219,12 @@ static int uring_round(uint64_t *wait_ns) {
     if (!(cqe->flags & IORING_CQE_F_MORE)) uring_poll_add(index);
     drain(read_fds[index], 1);
   }
-  __atomic_store_n(uring.cq_head, head, __ATOMIC_RELEASE);
+  uring_cq_advance(&ring, head);
   return n;
 }
 
 static void teardown(void) {
-  if (uring.fd >= 0) {
-    munmap(uring.sqes, uring.sqes_size);
-    munmap(uring.ring, uring.ring_size);
-    close(uring.fd);
-    uring.fd = -1;
-  }
+  uring_teardown(&ring);
   free(pollfds);
   pollfds = NULL;
   free(events);
@@ -308,7 +255,7 @@ static void run_cell(const char *mechanism, int a, double time_ms, int warmup_ro
     epoll_setup(a, mechanism[6] == 'e');
     round_fn = epoll_round;
   } else if (strcmp(mechanism, "io_uring") == 0) {
-    if (uring_setup(a) != 0) {
+    if (scaling_uring_setup(a) != 0) {
       char why[128];
       snprintf(why, sizeof why, "io_uring_setup: %s", strerror(errno));
       print_skipped(mechanism, a, why);

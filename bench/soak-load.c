@@ -4,8 +4,9 @@
  *
  *   hold:  C connections (opened at most --pending at a time, so a listen backlog never overflows),
  *          each sending one S-byte message every --interval-ms (staggered evenly over the interval),
- *          at most one in flight. Every --report-ms it prints a "sample" line (messages and p99 of
- *          that interval); after --duration-ms it stops sending, waits for every byte in flight, and
+ *          at most one in flight. Every --report-ms it prints a "sample" line (messages, p99 and the
+ *          slowest echo of that interval, turns skipped as late, and how far behind its schedule this
+ *          process itself sent: a stall of its own shows there, not as the server's); after --duration-ms it stops sending, waits for every byte in flight, and
  *          prints a "done" line (totals, p50/p99 after --warmup-ms).
  *   churn: --cycles connect -> send S bytes -> receive their echo -> close cycles, --parallel at a
  *          time. Prints a "progress" line every --report-ms and a "done" line (cycles/s, p99 cycle time).
@@ -249,15 +250,17 @@ static int hold(long n_conns, long interval_ms, long duration_ms, long warmup_ms
   /* Connection i sends at connected + i * interval / C + k * interval: one due time after another. */
   const uint64_t interval = (uint64_t)interval_ms * 1000000u, end = connected + (uint64_t)duration_ms * 1000000u;
   const uint64_t measure_from = connected + (uint64_t)warmup_ms * 1000000u, report = (uint64_t)report_ms * 1000000u;
-  uint64_t round = 0, messages = 0, interval_messages = 0, late = 0, next_report = connected + report;
+  uint64_t round = 0, messages = 0, interval_messages = 0, late = 0, interval_late = 0, next_report = connected + report;
+  uint64_t interval_lag = 0; /* how far behind its due time this process sent a message, at most, in the interval: its own stalls */
   long next = 0;
   for (;;) {
     uint64_t now = now_ns();
     uint64_t due = connected + round * interval + interval * (uint64_t)next / (uint64_t)n_conns;
     while (due <= now && due < end) {
       conn *c = &conns[next];
+      if (now - due > interval_lag) interval_lag = now - due;
       if (c->state == OPEN) {
-        if (c->received < c->sent) late++; /* the last echo is not back: skip this turn */
+        if (c->received < c->sent) late++, interval_late++; /* the last echo is not back: skip this turn */
         else {
           c->sent_at = now_ns();
           send_message(c);
@@ -267,12 +270,13 @@ static int hold(long n_conns, long interval_ms, long duration_ms, long warmup_ms
       due = connected + round * interval + interval * (uint64_t)next / (uint64_t)n_conns;
     }
     if (now >= next_report && next_report < end) { /* the last interval is in the "done" line */
-      printf("{\"type\":\"sample\",\"elapsedMs\":%.0f,\"messages\":%llu,\"p99Us\":%.2f,\"maxUs\":%.2f,\"errors\":%llu}\n",
+      printf("{\"type\":\"sample\",\"elapsedMs\":%.0f,\"messages\":%llu,\"p99Us\":%.2f,\"maxUs\":%.2f,\"late\":%llu,"
+             "\"sendLagMaxUs\":%.2f,\"errors\":%llu}\n",
              (double)(now - connected) / 1e6, (unsigned long long)interval_messages, percentile_us(interval_h, 0.99),
-             (double)interval_h->max / 1000, (unsigned long long)errors);
+             (double)interval_h->max / 1000, (unsigned long long)interval_late, (double)interval_lag / 1000, (unsigned long long)errors);
       fflush(stdout);
       memset(interval_h, 0, sizeof *interval_h);
-      interval_messages = 0;
+      interval_messages = interval_late = interval_lag = 0;
       next_report += report;
     }
     if (now >= end) break;

@@ -6,7 +6,9 @@
  *
  * - Hold, on a fresh server: first C = 100 connections (the reference p99), then C = 10,000, each
  *   connection echoing one 64-byte message per second; the server's RSS and open descriptors
- *   (/proc/PID/status VmRSS, /proc/PID/fd) are read at every sample of the load generator (5 s).
+ *   (/proc/PID/status VmRSS, /proc/PID/fd) and the kernel's TCP counters (retransmits, timeouts,
+ *   listen drops) are read at every sample of the load generator (every second), beside its p99, its
+ *   slowest echo and how far behind its own schedule it sent (its own stalls).
  * - Churn, on another fresh server: a warm-up of connect -> echo -> close cycles, then the run
  *   (1,000,000 cycles, 100 in parallel); RSS and descriptors after the warm-up and after the run,
  *   once the server has closed its side of every connection.
@@ -15,6 +17,7 @@ import * as fs from 'node:fs';
 import { EchoServerName, pinning, RunningServer, serverCommand, startServer, withPin } from './echo';
 import type { TargetCheck } from './targets';
 import { programPath } from './programs';
+import { readTcpCounters, TcpCounters, tcpDelta } from './tcp-counters';
 import { spawn } from 'node:child_process';
 
 export interface SoakOptions {
@@ -44,7 +47,8 @@ export function soakPreset(): SoakOptions {
     holdMs: 60_000,
     baselineMs: 10_000,
     intervalMs: 1000,
-    sampleMs: 5000,
+    // Every second: a stall of a second shows as itself, not averaged into five.
+    sampleMs: 1000,
     cycles: 1_000_000,
     parallel: 100,
     // V8 sizes its heap to the load: in a run with 10,000 warm-up cycles, RSS rose for the next ~200,000
@@ -103,6 +107,14 @@ export interface SoakSample extends ServerState {
   /** hold: messages echoed in this sample's interval and their p99; churn: cycles completed so far. */
   messages?: number;
   p99Us?: number;
+  /** hold: the slowest echo of the interval (absent in runs saved before it was kept). */
+  maxUs?: number;
+  /** hold: turns skipped in the interval because the previous echo was not back. */
+  late?: number;
+  /** hold: how far behind its own schedule the load generator sent, at most: its stalls, not the server's. */
+  sendLagMaxUs?: number;
+  /** hold: what the kernel's TCP counters did in the interval (the whole machine's). */
+  tcp?: TcpCounters | null;
   cycles?: number;
 }
 
@@ -203,6 +215,7 @@ async function holdPhase(server: EchoServerName, o: SoakOptions, cores: [string,
     const pid = running.child.pid!;
     const listening = serverState(pid);
     const samples: SoakSample[] = [];
+    let lastCounters = readTcpCounters();
     const hold = (phase: 'baseline' | 'hold', connections: number, ms: number) => {
       return runLoad<HoldReport>([
         '--mode', 'hold', '--port', String(running.port), '--connections', String(connections), '--interval-ms', String(o.intervalMs),
@@ -210,10 +223,14 @@ async function holdPhase(server: EchoServerName, o: SoakOptions, cores: [string,
         '--size', String(o.size),
       ], cores?.[1], (line) => {
         const state = serverState(pid);
+        const counters = readTcpCounters();
+        const tcp = tcpDelta(lastCounters, counters);
+        lastCounters = counters;
         if (line.type === 'connected') {
           samples.push({ phase, elapsedMs: 0, ...state });
         } else if (line.type === 'sample') {
-          samples.push({ phase, elapsedMs: Number(line.elapsedMs), messages: Number(line.messages), p99Us: Number(line.p99Us), ...state });
+          samples.push({ phase, elapsedMs: Number(line.elapsedMs), messages: Number(line.messages), p99Us: Number(line.p99Us),
+            maxUs: Number(line.maxUs), late: Number(line.late), sendLagMaxUs: Number(line.sendLagMaxUs), tcp, ...state });
           onStatus(`${server} C=${connections}: ${Math.round(Number(line.elapsedMs) / 1000)}/${ms / 1000} s, p99 ${Number(line.p99Us).toFixed(0)} µs, `
             + `RSS ${mib(state.rssBytes)} MiB, ${state.fds} fds`);
         }

@@ -76,7 +76,7 @@ export function checkTargets(scaling: ScalingResult | null, echo: EchoResult | n
   }
   if (echo && echo.syscalls.some((s) => s.server === 'iomux-io_uring')) {
     const total = (server: EchoServerName) => echo.syscalls.find((s) => s.server === server)?.totalPerMessage;
-    checks.push(check('iomux-io_uring system calls per msg / iomux-epoll (strace, C=100, S=64)',
+    checks.push(check('iomux-io_uring system calls per msg / iomux-epoll (C=100, S=64)',
       ratio(total('iomux-io_uring'), total('iomux-epoll')), 'max', 1, 'registration and wait in one io_uring_enter'));
   }
   if (files) {

@@ -49,6 +49,9 @@ export interface ThreadsSample {
   connections: number;
   repetition: number;
   messagesPerSec: number;
+  /** Messages echoed over warm-up and window together, and the bytes of them the load generator verified. */
+  messagesTotal: number;
+  bytesVerified: number;
   serverCpuNsPerMessage: number;
   windowNs: number;
   loadgenCpuShare: number;
@@ -214,6 +217,8 @@ export async function runThreads(options: ThreadsOptions, onCell: (label: string
           samples.push({
             server, kind, threads, connections, repetition,
             messagesPerSec: report.messagesPerSec,
+            messagesTotal: report.messagesTotal,
+            bytesVerified: report.bytesVerified,
             serverCpuNsPerMessage: report.serverCpuNsPerMessage,
             windowNs: report.windowNs,
             loadgenCpuShare: report.loadgenCpu.share,

@@ -9,7 +9,7 @@ export type { ShutdownHow } from './socket';
 export { WaitMechanism } from './native';
 export type { WaitThread, LoopWatcher, EpollBinding, IoUringBinding } from './native';
 export {
-  EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
+  EVENT_READ, EVENT_WRITE, EVENT_CONDITION, SelectorKey, BaseSelector, PollFdSelector, SelectSelector, PollSelector, EpollSelector,
   WSAPollSelector, IoUringSelector, ioUringUnavailable, ReadonlyMapView,
   DefaultSelector, availableMechanisms, createSelector,
 } from './selectors';
@@ -22,11 +22,11 @@ export { EchoServer } from './echo';
 export type { EchoServerOptions, EchoStats, WriteStrategy } from './echo';
 export {
   Connection, Listener, LineDecoder, LengthPrefixedDecoder, FrameError, FileTruncatedError, frameHeader, writeFrame,
-  acceptErrorAction, isDisconnect, FRAME_HEADER_SIZE,
+  acceptErrorAction, isDisconnect, FRAME_HEADER_SIZE, TlsConnection, TlsContext, tlsUnavailable, fingerprint256,
 } from './stream';
 export type {
   ConnectionOptions, ConnectOptions, ListenerOptions, ListenerStats, Endpoint, TcpEndpoint, UnixEndpoint,
-  LineDecoderOptions, LengthPrefixedOptions,
+  LineDecoderOptions, LengthPrefixedOptions, ConnectionError, IdleTimeoutOptions, StateName, AddressedError, TlsOptions, TlsContextOptions,
 } from './stream';
 export {
   BaseRequestHandler, StreamRequestHandler, SocketReader, SocketWriter, RequestSocket, BaseServer, TCPServer, ThreadingServer,

@@ -12,9 +12,9 @@
  */
 import * as path from 'node:path';
 
-// node-gyp-build ships no types: it takes the package root and returns the loaded addon.
+// node-gyp-build ships no types: path() takes the package root and names the addon file that matches.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const nodeGypBuild: (root: string) => unknown = require('node-gyp-build');
+const nodeGypBuild: { path(root: string): string } = require('node-gyp-build');
 
 /** Any memory a binding can read from or write into. */
 export type BufferLike = ArrayBufferView | ArrayBuffer;
@@ -104,6 +104,7 @@ export interface Constants {
   readonly SO_REUSEPORT?: number;
   readonly SO_DOMAIN?: number;
   readonly SO_BINDTODEVICE?: number;
+  readonly TCP_CORK?: number;
   readonly POLLRDHUP?: number;
   readonly MSG_NOSIGNAL?: number;
   readonly MSG_DONTWAIT?: number;
@@ -219,6 +220,88 @@ export interface Binding {
   readonly WaitThread: WaitThreadConstructor;
   /** Absent from builds that cannot reach libuv (cmake-js, the Windows cross build): docs/ARCHITECTURE.md. */
   readonly LoopWatcher?: LoopWatcherConstructor;
+
+  /** TLS by Node's own OpenSSL (native/tls.cc); absent where `tlsUnavailable` says why. */
+  readonly TlsContext?: TlsContextConstructor;
+  readonly TlsEngine?: TlsEngineConstructor;
+  readonly tlsUnavailable?: string;
+  /** The OpenSSL functions the addon calls, each found in this process before TLS was offered. */
+  readonly tlsFunctions?: readonly string[];
+  readonly opensslVersion?: string;
+}
+
+export interface TlsContextInit {
+  server: boolean;
+  /** PEM: the certificate, then its chain. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** PEM: the authorities a peer's certificate is checked against. */
+  ca?: string | Buffer;
+  /** Check the peer's certificate (default: a client does, a server does not ask for one). */
+  verifyPeer?: boolean;
+  /** TLS1_2_VERSION (0x303) or TLS1_3_VERSION (0x304). Default TLS 1.2. */
+  minVersion?: number;
+  /** How long a session may be resumed, in seconds. */
+  sessionTimeout?: number;
+}
+
+/** An SSL_CTX: certificates, trust, and a server's session cache and ticket keys. */
+export type TlsContextBinding = object;
+
+export interface TlsContextConstructor {
+  new(init: TlsContextInit): TlsContextBinding;
+}
+
+export interface TlsEngineInit {
+  /** Server: only sessions made under the same bytes (1-32) may be resumed on this connection. */
+  sessionIdContext?: Uint8Array;
+  /** Server: TLS 1.3 session tickets sent after the handshake (OpenSSL's default: 2). */
+  tickets?: number;
+  /** Client: SNI. */
+  servername?: string;
+  /** Client: the DNS name, or the numeric address, the server's certificate must carry. */
+  host?: string;
+  ip?: string;
+  /** Client: resume this session (DER, from another engine's `session`). */
+  session?: Uint8Array;
+}
+
+/**
+ * One TLS connection on memory BIOs: ciphertext in by feed(), out by pull(); plaintext by read()
+ * and write(). Never touches a descriptor. Failures throw an Error with code ('ERR_SSL_...', or
+ * Node's name of a failed certificate check), library and reason.
+ */
+export interface TlsEngineBinding {
+  /** true once complete; false while it waits for the peer. */
+  handshake(): boolean;
+  feed(buffer: BufferLike, offset?: number, length?: number): void;
+  /** Plaintext bytes decrypted (0: none until more is fed), or -1 once the peer's close_notify came. */
+  read(buffer: BufferLike, offset?: number, length?: number): number;
+  /** Plaintext bytes taken: all of them once the handshake is complete, 0 before. */
+  write(buffer: BufferLike, offset?: number, length?: number): number;
+  /** pread + encrypt, at most 256 KiB: bytes taken from the file, 0 at its end (and before the handshake). */
+  writeFile(fd: number, position: number, length: number): number;
+  /** Ciphertext bytes copied out for sending. */
+  pull(buffer: BufferLike, offset?: number, length?: number): number;
+  /** Queues our close_notify; true if the peer's had come already. */
+  shutdown(): boolean;
+  /** Releases the TLS state now. Idempotent; every other call throws after it. */
+  free(): void;
+  /** Ciphertext bytes waiting for pull(). */
+  readonly pending: number;
+  readonly handshakeDone: boolean;
+  readonly protocol: string | null;
+  readonly cipher: string | null;
+  readonly sessionReused: boolean;
+  /** DER. */
+  readonly peerCertificate: Buffer | null;
+  /** DER, for TlsEngineInit.session. */
+  readonly session: Buffer | null;
+  readonly closeNotifyReceived: boolean;
+}
+
+export interface TlsEngineConstructor {
+  new(context: TlsContextBinding, init?: TlsEngineInit): TlsEngineBinding;
 }
 
 /** Which wait a WaitThread performs: the reactor's own mechanism. */
@@ -342,9 +425,36 @@ const packageRoot = path.resolve(__dirname, '..', '..');
  * docs/sanitizers.md).
  */
 const addonPath = process.env.IOMUX_ADDON_PATH;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const binding: Binding = (addonPath ? require(path.resolve(addonPath)) : nodeGypBuild(packageRoot)) as Binding;
+export const binding: Binding = loadAddon();
 export const constants: Constants = binding.constants;
+
+/**
+ * The addon, or one line that says why none loads and what fixes it (code ERR_IOMUX_NO_ADDON, the loader's
+ * own error as its cause): node-gyp-build's "No native build was found for platform=... abi=... uv=..." names
+ * no remedy, and a prebuild the system cannot load (too old a glibc) fails with the dynamic loader's words.
+ */
+function loadAddon(): Binding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (addonPath) return require(path.resolve(addonPath)) as Binding;
+  let file: string | undefined;
+  try {
+    file = nodeGypBuild.path(packageRoot);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(file) as Binding;
+  } catch (err) {
+    const fix = 'npm rebuild iomux builds one here (it needs python3, make and a C++ compiler)';
+    const reason = file === undefined
+      ? `no addon for ${platformName()} was prebuilt or built here`
+      : `the addon ${path.relative(packageRoot, file)} does not load here (${String((err as Error).message).split('\n')[0]})`;
+    throw Object.assign(new Error(`iomux: ${reason}: ${fix}`), { code: 'ERR_IOMUX_NO_ADDON', cause: err });
+  }
+}
+
+/** linux-x64, or linux-x64 (musl), as prebuilds are told apart. */
+function platformName(): string {
+  const header = process.platform === 'linux' ? (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } }).header : undefined;
+  return `${process.platform}-${process.arch}${header && header.glibcVersionRuntime === undefined ? ' (musl)' : ''}`;
+}
 
 export function hasEpoll(b: Binding = binding): b is Binding & EpollBinding {
   return typeof b.epoll_wait === 'function';

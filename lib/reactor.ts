@@ -13,8 +13,14 @@
  * batch in flight, even if its number is reused at once (keys, not numbers, are dispatched).
  * Remove a descriptor from the reactor before closing it.
  *
- * A turn: wait, read the clock once (`now`), call the handler of every ready descriptor, run the
- * due timers, then hand the errors of the turn to `onError`.
+ * A turn: run what was deferred, wait, read the clock once (`now`), call the handler of every ready
+ * descriptor, run the due timers, run what was deferred, then hand the errors of the turn to `onError`.
+ *
+ * Deferred callbacks (`defer()`) are how a layer above reports something from the reactor's turn
+ * rather than from inside the call that caused it (the stream layer's onError, onClose, onDrain...):
+ * they run before the reactor waits again. While any is queued the reactor does not sleep in a
+ * wait: run() waits with a zero timeout, and an attached reactor is woken (a zero-delay libuv timer
+ * or the helper thread's wake-up) when one is queued from outside a turn.
  *
  * Errors. A handler or timer callback that throws does not end its turn: every other ready
  * descriptor still gets its event (under edge-triggered epoll a skipped event would never come
@@ -41,6 +47,28 @@ import { RegisterOptions, Selector, SelectorKey } from './selectors/selector';
 import { Timer, TimerQueue } from './timer-queue';
 
 export type IoHandler = (events: number, fd: number) => void;
+
+/**
+ * Reactors given a descriptor that have not yet turned, run, attached or closed. A program whose
+ * event loop runs dry with one of them holding registrations forgot to run() or attach() it (it
+ * printed "listening" and exited 0): 'beforeExit' says so, once. A process.exit() is deliberate and
+ * skips 'beforeExit', so tools that exit on purpose are not warned.
+ */
+const neverRun = new Set<Reactor>();
+let exitCheckInstalled = false;
+
+function warnIfNeverRun(): void {
+  let descriptors = 0;
+  for (const reactor of neverRun) {
+    if (!reactor.selector.closed) descriptors += reactor.selector.keys.size;
+  }
+  neverRun.clear();
+  if (descriptors === 0) return;
+  process.emitWarning(`A Reactor holding ${descriptors} registered descriptor(s) was never run() or attach()ed, and the ` +
+    'process is exiting: call reactor.attach() (inside Node\'s event loop) or reactor.run() (blocking) to serve them',
+  { code: 'IOMUX_REACTOR_NEVER_RUN' });
+}
+
 export type { AttachedVia, AttachOptions } from './attachment';
 
 export interface ReactorStats {
@@ -64,6 +92,12 @@ export class Reactor implements Disposable {
   private stopRequested = false;
   private attachment: Attachment | null = null;
   private referenced = true;
+  /** Callbacks for the reactor's turn (defer()); items before deferredHead have run. */
+  private readonly deferred: (() => void)[] = [];
+  private deferredHead = 0;
+  private draining = false;
+  /** close() was called from a deferred callback: the running drain goes on until the queue is empty. */
+  private drainAll = false;
   /**
    * Called, once a turn is complete, with each error a handler or timer callback threw during it
    * (and, attached, with a failed wait). Default: rethrow (see the class comment for where to).
@@ -99,6 +133,13 @@ export class Reactor implements Disposable {
   add(fd: number, events: number, handler: IoHandler, options?: RegisterOptions): SelectorKey<IoHandler> {
     if (typeof handler !== 'function') throw new TypeError('The handler must be a function');
     const key = this.selector.register(fd, events, handler, options);
+    if (this.stats.wakeups === 0 && this.attachment === null && !this.running && !neverRun.has(this)) {
+      neverRun.add(this);
+      if (!exitCheckInstalled) {
+        exitCheckInstalled = true;
+        process.once('beforeExit', warnIfNeverRun);
+      }
+    }
     this.interestChanged();
     return key;
   }
@@ -132,6 +173,25 @@ export class Reactor implements Disposable {
     return timer;
   }
 
+  /**
+   * Runs `callback` from the reactor's turn, before its next wait (never from inside the caller's
+   * own call). Callbacks run in the order they were deferred; one that throws is reported like a
+   * handler's error. One deferred while deferred callbacks run waits for the next turn (which then
+   * does not block). Meant for rare events: it allocates a queue slot, not for the hot path.
+   */
+  defer(callback: () => void): void {
+    if (typeof callback !== 'function') throw new TypeError('The callback must be a function');
+    this.deferred.push(callback);
+    neverRun.delete(this);
+    // Outside a turn, an attached reactor may be asleep in its wait: make it turn now.
+    if (!this.inTurn && this.deferred.length - this.deferredHead === 1) this.attachment?.timerAdded(0);
+  }
+
+  /** Deferred callbacks waiting for the next turn. */
+  get pendingDeferred(): number {
+    return this.deferred.length - this.deferredHead;
+  }
+
   /** Cancels `timer`; a timer that already fired or was cleared is ignored. */
   clearTimer(timer: Timer): void {
     this.timers.cancel(timer);
@@ -151,6 +211,15 @@ export class Reactor implements Disposable {
    * ready, run due timers, report errors (see the class comment). Returns how many handlers ran.
    */
   runOnce(timeoutMs: number | null = null): number {
+    neverRun.delete(this);
+    if (this.deferred.length > 0) {
+      this.runDeferred();
+      if (this.selector.closed || (this.running && this.stopRequested)) {
+        // A deferred callback closed the reactor, or stopped run(): no wait follows.
+        if (this.failures.length > 0) this.reportFailures();
+        return 0;
+      }
+    }
     const count = this.selector.waitReady(this.waitTimeout(timeoutMs));
     this.turnTime = performance.now();
     this.stats.wakeups++;
@@ -162,6 +231,7 @@ export class Reactor implements Disposable {
     } finally {
       this.inTurn = false;
     }
+    if (this.deferred.length > 0) this.runDeferred();
     if (this.failures.length > 0) this.reportFailures();
     return dispatched;
   }
@@ -176,7 +246,14 @@ export class Reactor implements Disposable {
     this.running = true;
     this.stopRequested = false;
     try {
-      while (!this.stopRequested && (this.selector.keys.size > 0 || this.timers.size > 0)) {
+      while (!this.stopRequested) {
+        if (this.deferred.length > 0) {
+          // Deferred work first: what it leaves (nothing registered, no timer) decides whether to wait at all.
+          this.runDeferred();
+          if (this.failures.length > 0) this.reportFailures();
+          if (this.stopRequested) break;
+        }
+        if (this.selector.closed || (this.selector.keys.size === 0 && this.timers.size === 0 && this.pendingDeferred === 0)) break;
         this.runOnce(null);
       }
     } finally {
@@ -211,6 +288,7 @@ export class Reactor implements Disposable {
       const err = new Error(`This reactor is already attached via '${this.attachment.via}'; detach() it first`);
       throw Object.assign(err, { code: 'ERR_INVALID_STATE' });
     }
+    neverRun.delete(this);
     this.attachment = createAttachment(this.selector, options.via, (errno) => this.turn(errno));
     if (!this.referenced) this.attachment.unref();
     try {
@@ -245,11 +323,22 @@ export class Reactor implements Disposable {
     return this;
   }
 
-  /** Detaches and closes the selector. Descriptors registered stay open: they are the caller's. */
+  /**
+   * Detaches and closes the selector. Descriptors registered stay open: they are the caller's.
+   * What is deferred runs first (the onClose of connections destroyed just before is not lost).
+   */
   close(): void {
+    neverRun.delete(this);
     this.detach();
     this.stopRequested = true;
+    if (!this.selector.closed && this.deferred.length > 0) this.runDeferred(true);
     this.selector.close();
+    if (this.failures.length > 0) this.reportFailures();
+  }
+
+  /** True while run() blocks this thread (a callback of its turn is asking). */
+  get isRunning(): boolean {
+    return this.running;
   }
 
   /** close(), for `using`. */
@@ -259,6 +348,7 @@ export class Reactor implements Disposable {
 
   /** How long the wait may block: no clock read unless a timer is pending and blocking is allowed. */
   private waitTimeout(timeoutMs: number | null): number | null {
+    if (this.deferred.length > this.deferredHead) return 0;
     if (this.timers.size === 0 || (timeoutMs !== null && timeoutMs <= 0)) return timeoutMs;
     const next = Math.max(0, this.timers.nextDeadline - performance.now());
     return timeoutMs === null ? next : Math.min(next, timeoutMs);
@@ -280,6 +370,45 @@ export class Reactor implements Disposable {
     }
     this.stats.events += dispatched;
     return dispatched;
+  }
+
+  /**
+   * Runs the callbacks deferred so far; those they defer wait for the next turn, unless `all`
+   * (close(): nothing will turn again). Re-entered from a callback (one that closes the reactor),
+   * it leaves the work to the loop already running.
+   */
+  private runDeferred(all = false): void {
+    if (this.draining) {
+      if (all) this.drainAll = true;
+      return;
+    }
+    this.draining = true;
+    const wasInTurn = this.inTurn;
+    this.inTurn = true;
+    const queue = this.deferred;
+    try {
+      let rounds = 0;
+      do {
+        const end = queue.length;
+        while (this.deferredHead < end) {
+          const callback = queue[this.deferredHead];
+          queue[this.deferredHead++] = undefined as unknown as () => void;
+          try {
+            callback();
+          } catch (err) {
+            this.failures.push(err);
+          }
+        }
+      } while ((all || this.drainAll) && this.deferredHead < queue.length && ++rounds < 16);
+    } finally {
+      this.draining = false;
+      this.drainAll = false;
+      this.inTurn = wasInTurn;
+      if (this.deferredHead === queue.length) {
+        queue.length = 0;
+        this.deferredHead = 0;
+      }
+    }
   }
 
   /** Gives each error of the turn to onError; then throws what onError threw, if anything. */
@@ -316,8 +445,9 @@ export class Reactor implements Disposable {
     if (this.attachment === null) return;
     // Node's loop watches the epoll descriptor itself: what the turn deferred must reach the kernel now.
     this.selector.applyChanges();
-    // No timer, no clock read.
-    this.attachment.arm(this.timers.size > 0 ? this.timers.nextTimeout() : null);
+    // Deferred callbacks waiting: turn again at once. No timer, no clock read.
+    if (this.deferred.length > this.deferredHead) this.attachment.arm(0);
+    else this.attachment.arm(this.timers.size > 0 ? this.timers.nextTimeout() : null);
   }
 
   /**

@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitIoUring(env, exports);
   InitWaitThread(env, exports);
   InitLoopWatcher(env, exports);
+  InitTls(env, exports);
   return exports;
 }
 

@@ -14,5 +14,6 @@ void InitEpoll(Napi::Env env, Napi::Object exports);
 void InitIoUring(Napi::Env env, Napi::Object exports);
 void InitWaitThread(Napi::Env env, Napi::Object exports);
 void InitLoopWatcher(Napi::Env env, Napi::Object exports);
+void InitTls(Napi::Env env, Napi::Object exports);
 
 }  // namespace iomux

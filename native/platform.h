@@ -49,6 +49,8 @@ static_assert(FD_SETSIZE == 1024, "platform.h must be included before any other 
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "glibc_floor.h"
 #endif
 
 #include <climits>

@@ -3,7 +3,9 @@
 //
 // 1. If node-gyp-build finds an addon that loads (the prebuild for this platform, or an earlier build in
 //    build/), there is nothing to do: most installs stop here, silently, with no compiler needed.
-// 2. Otherwise it says so in one line and builds from source with node-gyp. node-addon-api (headers only)
+// 2. Otherwise it says so in one line and builds from source with node-gyp, once python3, make and a C++
+//    compiler are there; when one is not, one line names what is missing and the install fails, rather than
+//    node-gyp's thirty lines about Python. node-addon-api (headers only)
 //    is needed for that build alone, so it is not a dependency of the package: when it does not resolve, it
 //    is fetched into build-deps/ (not into the package's own node_modules, where an `npm install`
 //    would pull the whole development tree) and handed to node-gyp through NODE_PATH.
@@ -31,11 +33,44 @@ function fail(message, status = 1) {
   process.exit(status);
 }
 
+/** linux-x64, or linux-x64 (musl), as prebuilds are told apart. */
+function platformName() {
+  const musl = process.platform === 'linux' && process.report.getReport().header.glibcVersionRuntime === undefined;
+  return `${process.platform}-${process.arch}${musl ? ' (musl)' : ''}`;
+}
+
+/** What node-gyp needs on Unix and PATH lacks (Windows: node-gyp finds Visual Studio and Python itself). */
+function missingTools() {
+  if (process.platform === 'win32') return [];
+  const onPath = (name) => path.isAbsolute(name) ? isExecutable(name)
+    : (process.env.PATH || '').split(path.delimiter).some((dir) => dir !== '' && isExecutable(path.join(dir, name)));
+  const missing = [];
+  const python = process.env.npm_config_python || process.env.PYTHON;
+  if (python ? !onPath(python) : !onPath('python3')) missing.push('python3');
+  if (!onPath('make')) missing.push('make');
+  const cxx = process.env.CXX ? process.env.CXX.split(' ')[0] : null;
+  if (cxx ? !onPath(cxx) : !['c++', 'g++', 'clang++'].some(onPath)) missing.push('a C++ compiler');
+  return missing;
+}
+
+function isExecutable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+const REBUILD = 'npm rebuild iomux';
+
 /** Runs a command with inherited output; exits on failure. */
 function run(file, args, options = {}) {
   const result = spawnSync(file, args, { stdio: 'inherit', ...options });
   if (result.error) return result.error;
-  if (result.status !== 0) fail(`${[path.basename(file), ...args].join(' ')} failed (exit ${result.status ?? result.signal})`);
+  if (result.status !== 0) {
+    fail(`${[path.basename(file), ...args].join(' ')} failed (exit ${result.status ?? result.signal}, above); fix what it reports, then ${REBUILD}`);
+  }
   return null;
 }
 
@@ -63,6 +98,12 @@ function addonApiPath() {
 
 if (loads()) process.exit(0);
 
+const missing = missingTools();
+if (missing.length > 0) {
+  const list = missing.length > 1 ? `${missing.slice(0, -1).join(', ')} and ${missing[missing.length - 1]}` : missing[0];
+  fail(`no prebuilt binary for ${platformName()}, and building one needs ${list}, which PATH lacks: install `
+    + `${missing.length > 1 ? 'them' : 'it'} (Debian: apt-get install python3 make g++; Alpine: apk add python3 make g++), then ${REBUILD}`);
+}
 process.stdout.write(`iomux: no prebuilt binary for ${process.platform}-${process.arch} (N-API v${napi}); building from source\n`);
 const nodePath = addonApiPath();
 const env = { ...process.env };
@@ -75,6 +116,6 @@ const error = nodeGyp
 if (error) {
   if (error.code !== 'ENOENT') fail(`cannot run node-gyp: ${error.message}`);
   const viaNpx = run('npx', ['--yes', 'node-gyp', 'rebuild'], { cwd: root, env, shell: process.platform === 'win32' });
-  if (viaNpx) fail(`cannot run node-gyp (${viaNpx.message}): install it (npm install -g node-gyp) and a C++ compiler`);
+  if (viaNpx) fail(`cannot run node-gyp (${viaNpx.message}): npm install -g node-gyp, then ${REBUILD}`);
 }
-if (!loads()) fail('the addon was built but does not load');
+if (!loads()) fail(`the addon was built but does not load: require('iomux') says why`);

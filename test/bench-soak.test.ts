@@ -121,10 +121,22 @@ describe('iomux bench --soak (smoke: 200 connections for 2 s, 2,000 churn cycles
     assert.match(summary[0], /^server,connections,p99_us_baseline,p99_us_hold,/);
     assert.equal(summary.length, 3);
     const samples = rows('soak-samples.csv');
-    assert.equal(samples[0], 'server,phase,connections,elapsed_ms,echoes,p99_us,cycles,rss_bytes,fds');
+    assert.equal(samples[0], 'server,phase,connections,elapsed_ms,echoes,p99_us,max_us,late,loadgen_lag_us,tcp_retrans_segs,tcp_timeouts,listen_drops,cycles,rss_bytes,fds');
     assert.ok(samples.length > 8);
-    const svg = fs.readFileSync(path.join(dir, 'soak.svg'), 'utf8');
-    for (const server of ['iomux-epoll', 'node']) assert.ok(svg.includes(server), `${server} in soak.svg`);
+    // Every hold sample carries its p99, the slowest echo, the load generator's own lag and the kernel's TCP counters.
+    const result = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as SuiteResult;
+    for (const run of result.soak!.runs) {
+      const held = run.hold.samples.filter((x) => x.p99Us !== undefined);
+      assert.ok(held.length >= 4, run.server);
+      for (const x of held) {
+        assert.ok(x.maxUs! >= x.p99Us! * 0.9 && x.sendLagMaxUs! >= 0 && x.late! >= 0, JSON.stringify(x));
+        assert.ok(x.tcp && x.tcp.retransSegs >= 0 && x.tcp.timeouts >= 0, JSON.stringify(x.tcp));
+      }
+    }
+    for (const [file, what] of [['soak.svg', 'RSS and descriptors'], ['soak-p99.svg', 'p99 over time']]) {
+      const svg = fs.readFileSync(path.join(dir, file), 'utf8');
+      for (const server of ['iomux-epoll', 'node']) assert.ok(svg.includes(server), `${server} in ${file} (${what})`);
+    }
   });
 });
 

@@ -42,7 +42,9 @@ describe('iomux bench --threads (smoke: tiny parameters)', function () {
     assert.deepEqual(new Set(threads.rows.map((r) => r.server)), new Set(expected));
     for (const kind of THREADS_SERVER_KINDS) assert.ok(threads.rows.some((r) => r.kind === kind), kind);
     for (const s of threads.samples) {
-      assert.ok(s.messagesPerSec > 0, s.server);
+      // Counted over warm-up and window: a 150 ms window on a loaded machine may see none, and that is not a fault.
+      assert.ok(s.messagesTotal > 0, s.server);
+      assert.equal(s.bytesVerified, s.messagesTotal * threads.options.size, `${s.server}: whole messages, all verified`);
       assert.ok(s.serverCpuNsPerMessage >= 0, `${s.server}: server CPU read from /proc`);
     }
   });

@@ -7,9 +7,11 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { boundBy, CAPPED_SHARE, ECHO_SERVERS, echoCellCount, EchoOptions, isCapped } from '../bench/echo';
+import { boundBy, CAPPED_SHARE, ECHO_SERVERS, echoCellCount, EchoOptions, EchoResult, isCapped } from '../bench/echo';
 import { onPath } from '../bench/machine';
 import { SCALING_MECHANISMS } from '../bench/scaling';
+import { syscallTool } from '../bench/syscalls';
+import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import type { SuiteResult } from '../bench/suite';
 
 const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
@@ -264,34 +266,62 @@ describe('iomux bench (smoke: every part with tiny parameters)', function () {
 });
 
 describe('iomux bench: system calls per message', function () {
-  this.timeout(60_000);
+  this.timeout(90_000);
 
-  it('counts them under strace -c, or says why it could not', async () => {
+  /** Runs the echo part's system-call count for c, c-uring and iomux-epoll-queued with `tool` (or the default). */
+  async function counted(tool?: 'perf' | 'strace'): Promise<EchoResult> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-bench-test-'));
     try {
-      const run = await bench(['--echo', '--servers', 'c,iomux-epoll-queued', '-c', '2', '--warmup', '10', '--duration', '100',
-        '--repeat', '1', '--syscall-duration', '600', '--no-charts', '--out', dir]);
+      const run = await bench(['--echo', '--servers', 'c,c-uring,iomux-epoll-queued', '-c', '2', '--warmup', '10', '--duration', '100',
+        '--repeat', '1', '--syscall-duration', '600', '--no-charts', '--out', dir, ...(tool ? ['--syscall-tool', tool] : [])]);
       assert.equal(run.code, 0, run.stderr);
-      const echo = readJson(path.join(dir, 'results.json')).echo!;
-      if (!onPath('strace')) {
-        assert.deepEqual(echo.syscalls, []);
-        assert.match(echo.syscallsSkipped!, /strace is not installed/);
-        return;
-      }
-      assert.equal(echo.syscalls.length, 2);
-      for (const s of echo.syscalls) {
-        const per = (...names: string[]) => names.reduce((sum, n) => sum + (s.perMessage[n] ?? 0), 0);
-        // One message in flight per connection: the server can only read and send each message on its own.
-        assert.ok(per('recvfrom', 'read', 'recvmsg') >= 0.9, `${s.server} reads per message: ${JSON.stringify(s.perMessage)}`);
-        assert.ok(per('sendto', 'write', 'writev', 'sendmsg') >= 0.9, `${s.server} sends per message`);
-        assert.ok(s.totalPerMessage >= per('recvfrom', 'sendto'));
-      }
-      // The queued strategy adds and removes write interest around every reply.
-      assert.ok((echo.syscalls.find((s) => s.server === 'iomux-epoll-queued')!.perMessage.epoll_ctl ?? 0) >= 1);
-      assert.ok((echo.syscalls.find((s) => s.server === 'c')!.perMessage.epoll_ctl ?? 0) < 0.5);
+      return readJson(path.join(dir, 'results.json')).echo!;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  function checkCounts(echo: EchoResult, tool: 'perf' | 'strace'): void {
+    const servers = ioUringUnavailable() ? ['c', 'iomux-epoll-queued'] : ['c', 'c-uring', 'iomux-epoll-queued'];
+    assert.deepEqual(echo.syscalls.map((s) => s.server), servers);
+    for (const s of echo.syscalls) {
+      assert.equal(s.tool, tool);
+      const per = (...names: string[]) => names.reduce((sum, n) => sum + (s.perMessage[n] ?? 0), 0);
+      if (s.server === 'c-uring') {
+        // Completion: the reads and sends happen inside io_uring_enter, never as calls of their own.
+        assert.ok(per('io_uring_enter') > 0, `${s.server}: ${JSON.stringify(s.perMessage)}`);
+        assert.equal(per('recvfrom', 'read', 'recvmsg', 'sendto', 'write', 'writev', 'sendmsg'), 0);
+        continue;
+      }
+      // One message in flight per connection: the server can only read and send each message on its own.
+      assert.ok(per('recvfrom', 'read', 'recvmsg') >= 0.9, `${s.server} reads per message: ${JSON.stringify(s.perMessage)}`);
+      assert.ok(per('sendto', 'write', 'writev', 'sendmsg') >= 0.9, `${s.server} sends per message`);
+      assert.ok(s.totalPerMessage >= per('recvfrom', 'sendto'));
+    }
+    // The queued strategy adds and removes write interest around every reply.
+    assert.ok((echo.syscalls.find((s) => s.server === 'iomux-epoll-queued')!.perMessage.epoll_ctl ?? 0) >= 1);
+    assert.ok((echo.syscalls.find((s) => s.server === 'c')!.perMessage.epoll_ctl ?? 0) < 0.5);
+  }
+
+  it('counts them with perf\'s syscall tracepoints by default, strace where perf cannot, or says why neither could', async () => {
+    const echo = await counted();
+    const tool = syscallTool();
+    if ('skipped' in tool) {
+      assert.deepEqual(echo.syscalls, []);
+      assert.equal(echo.syscallsSkipped, tool.skipped);
+      return;
+    }
+    checkCounts(echo, tool.tool);
+  });
+
+  it('counts them with strace when asked (--syscall-tool strace), or says it is not installed', async () => {
+    const echo = await counted('strace');
+    if (!onPath('strace')) {
+      assert.deepEqual(echo.syscalls, []);
+      assert.match(echo.syscallsSkipped!, /strace is not installed/);
+      return;
+    }
+    checkCounts(echo, 'strace');
   });
 
   it('rejects bad flags with the flag named, before measuring anything', async () => {

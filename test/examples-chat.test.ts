@@ -3,9 +3,27 @@
  * real `net` clients, broadcast, /quit, an oversize line closing that client alone, and SIGINT.
  */
 import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { startChild } from './helpers';
+
+/**
+ * A Python client that sends `/quit`, reads until the server's end of stream, then keeps its socket
+ * open (half-open: it never closes its side) until told to go on stdin.
+ */
+const HALF_OPEN_QUITTER = `
+import socket, sys
+s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))
+f = s.makefile('rb')
+print(f.readline().decode().strip(), flush=True)
+s.sendall(b'/quit\\n')
+while f.read(4096):
+    pass
+print('eof, staying half-open', flush=True)
+sys.stdin.readline()
+s.close()
+`;
 
 /** A client that collects lines; `line()` resolves with the next one. */
 class ChatClient {
@@ -67,6 +85,47 @@ describe('examples: the chat server of docs/streams.md', function () {
       alice.socket.end();
       await alice.closed;
 
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('a client that quits and stays half-open (Python) harms no one: the others keep talking, nobody is disconnected', async () => {
+    const { child, match, exited } = await startChild(process.execPath,
+      [path.resolve(__dirname, '..', 'examples', 'chat-server.js'), '0'], /chat on [^:]+:(\d+)/);
+    const port = Number(match[1]);
+    try {
+      const alice = new ChatClient(port);
+      assert.equal(await alice.line(), 'welcome; 0 other(s) here');
+      const bob = new ChatClient(port);
+      assert.equal(await bob.line(), 'welcome; 1 other(s) here');
+      const quitter = spawn('python3', ['-c', HALF_OPEN_QUITTER, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+      const quitterExited = new Promise((resolve) => quitter.once('close', resolve));
+      const quitterLines: string[] = [];
+      const quitterSaid = (text: string): Promise<void> => new Promise((resolve) => {
+        const check = (): void => {
+          if (quitterLines.includes(text)) resolve();
+          else quitter.stdout!.once('data', (d: Buffer) => { quitterLines.push(...d.toString().trim().split('\n')); check(); });
+        };
+        check();
+      });
+      await quitterSaid('welcome; 2 other(s) here');
+      await quitterSaid('eof, staying half-open'); // Our close() reached it; it keeps its side open.
+      // The others talk while the quitter lingers half-open: broadcasts skip it, nobody is destroyed.
+      for (let i = 0; i < 5; i++) {
+        alice.socket.write(`from alice ${i}\n`);
+        assert.equal(await bob.line(), `from alice ${i}`);
+        bob.socket.write(`from bob ${i}\n`);
+        assert.equal(await alice.line(), `from bob ${i}`);
+      }
+      assert.equal(alice.socket.destroyed || bob.socket.destroyed, false);
+      quitter.stdin!.end('go\n');
+      await quitterExited;
+      alice.socket.end();
+      bob.socket.end();
+      await Promise.all([alice.closed, bob.closed]);
       child.kill('SIGINT');
       assert.equal(await exited, 0);
     } finally {

@@ -1,10 +1,12 @@
 /** Helpers for the file-transfer suites: files with known hashes, a server in this process, raw protocol clients. */
+import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { TransferError } from '../lib/files/client';
 import { decode, encode, Message, Reply } from '../lib/files/protocol';
 import { FileServer, FileServerOptions } from '../lib/files/server';
 import { Reactor } from '../lib/reactor';
@@ -255,4 +257,15 @@ export function mountTmpfs(size: string): { dir: string; resize(size: string): v
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The reason a promise rejected with, as a TransferError. */
+export async function failure(promise: Promise<unknown>): Promise<TransferError> {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(err instanceof TransferError, `not a TransferError: ${String(err)}`);
+    return err;
+  }
+  assert.fail('the transfer succeeded');
 }

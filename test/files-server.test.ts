@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { getFile, putFile, TransferError } from '../lib/files/client';
+import { getFile, putFile } from '../lib/files/client';
 import { FileHasher } from '../lib/files/hasher';
 import { MessageType, Reply } from '../lib/files/protocol';
 import { Reactor } from '../lib/reactor';
@@ -17,23 +17,12 @@ import { EVENT_READ } from '../lib/selectors/selector';
 import { Waker } from '../lib/waker';
 import { makeSelector, selectorVariants } from './fixtures';
 import {
-  Log, mountTmpfs, partialOf, partials, pattern, RawClient, removeTempDirs, Served, sha256, sha256File, startServer, tempDir,
+  failure, Log, mountTmpfs, partialOf, partials, pattern, RawClient, removeTempDirs, Served, sha256, sha256File, startServer, tempDir,
   tmpfsUnavailable, waitForSize, writePattern,
 } from './files-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 const MiB = 1024 * 1024;
-
-/** The reason a promise rejected with, as a TransferError. */
-async function failure(promise: Promise<unknown>): Promise<TransferError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof TransferError, `not a TransferError: ${String(err)}`);
-    return err;
-  }
-  assert.fail('the transfer succeeded');
-}
 
 function expectError(reply: Reply | null, code: string, message?: RegExp): void {
   assert.ok(reply !== null, 'the connection closed without an answer');

@@ -5,33 +5,16 @@
  * installed fails its test with the package to install: nothing is skipped.
  */
 import * as assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { Client as BasicFtp } from 'basic-ftp';
 import { pattern, PASSWORD, sha256, sha256File, startServer, TestServer, USER } from './ftp-fixtures';
+import { requireTool, run } from './run-tool';
 import { leakedSince, openKernelObjects } from './helpers';
 
 const ftplibClient = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'ftplib-client.py');
-
-/** Fails clearly (naming the Debian package) when a client program is missing. */
-function requireTool(command: string, args: string[], debianPackage: string): void {
-  const probe = spawnSync(command, args, { stdio: 'ignore' });
-  if (probe.error !== undefined || probe.status !== 0) {
-    throw new Error(`${command} is needed by this test and is not installed: apt-get install ${debianPackage} (.ci/run installs it)`);
-  }
-}
-
-function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}):
-  Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd: options.cwd, timeout: options.timeoutMs ?? 60000, maxBuffer: 16 * 2 ** 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 describe('ftp with real clients', function () {
   this.timeout(60000);

@@ -168,6 +168,27 @@ describe('io_uring', function () {
       assert.equal(binding.poll!(pollfds, 1, 0), 0);
     });
 
+    for (const edgeTriggered of [true, false]) {
+      it(`${edgeTriggered ? 'edge' : 'level'}-triggered: a poll failure in the wait that collected ready keys delivers those keys, then the next wait reports the failure`, () => {
+        using selector = new IoUringSelector({ edgeTriggered });
+        const [a, aPeer] = pair();
+        const [b] = pair();
+        selector.register(a, EVENT_READ, 'a');
+        const keyB = selector.register(b, EVENT_READ, 'b');
+        binding.send(aPeer, Buffer.from('x'));
+        // A real failure from the kernel under b's id: IORING_POLL_ADD_LEVEL is refused (EINVAL).
+        const ring = (selector as unknown as { ring: InstanceType<IoUringConstructor> }).ring;
+        const R = binding.IoUring as IoUringConstructor;
+        ring.pollAdd(b, constants.POLLIN, keyB.slot as number, R.POLL_ADD_MULTI | R.POLL_ADD_LEVEL);
+        const ready = selector.select(SAFETY_MS);
+        assert.deepEqual(ready.map((k) => k.data), ['a'], 'the ready key is delivered, not lost with the failure');
+        assert.throws(() => selector.select(0), (err: Error & { code?: string; syscall?: string }) => err.code === 'EINVAL' && err.syscall === 'io_uring_enter');
+        assert.equal(selector.getKey(b), undefined, 'the failed registration is forgotten');
+        if (edgeTriggered) assert.deepEqual(selector.select(0), [], 'no edge is reported twice');
+        else assert.deepEqual(selector.select(0).map((k) => k.data), ['a'], 'level: still readable');
+      });
+    }
+
     it('prepareToAttach() moves a DEFER_TASKRUN ring\'s registrations to a plain ring: nothing registered is lost, old ids are stale', () => {
       using selector = new IoUringSelector();
       const [rd, wr] = pair();

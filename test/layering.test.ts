@@ -1,7 +1,9 @@
 /**
  * The library's import graph points one way: tools/ and bench/ use lib/, never the reverse, and lib/ needs no
- * package but its runtime dependencies (package.json `dependencies`) and Node's own modules. Every lib/**.ts
- * file is read by TypeScript's own import scanner (import, export ... from, import(), require()).
+ * package but node-gyp-build and Node's own modules. The command line's packages (commander, cli-progress,
+ * cli-table3) are dependencies too, so that `npm i -g iomux` gives a working `iomux`, but only tools/ and bench/
+ * may use them. Every lib/**.ts file is read by TypeScript's own import scanner (import, export ... from,
+ * import(), require()).
  */
 import * as assert from 'node:assert/strict';
 import { builtinModules } from 'node:module';
@@ -30,6 +32,9 @@ export function specifiersOf(file: string): { specifier: string; line: number }[
   }));
 }
 
+/** The packages lib/ may import: the dependencies that are the library's, not the command line's. */
+export const LIBRARY_DEPENDENCIES: readonly string[] = ['node-gyp-build'];
+
 /** Why `specifier`, named in `file` under lib/, breaks the layering; null if it is fine. */
 export function layeringProblem(file: string, specifier: string, runtimeDependencies: readonly string[]): string | null {
   if (specifier.startsWith('.')) {
@@ -44,13 +49,17 @@ export function layeringProblem(file: string, specifier: string, runtimeDependen
   if (builtinModules.includes(name) || builtinModules.includes(name.split('/')[0])) return null;
   const packageName = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0];
   if (runtimeDependencies.includes(packageName)) return null;
-  return `needs ${packageName}, which is not a runtime dependency`;
+  return `needs ${packageName}, which is not one of the library's dependencies`;
 }
 
 describe('layering: lib/ imports nothing from tools/, bench/ or the tools\' packages', () => {
   const packageJson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
-  const runtimeDependencies = Object.keys(packageJson.dependencies ?? {});
+  const runtimeDependencies = LIBRARY_DEPENDENCIES;
   const files = sourceFiles(libDir);
+
+  it('the library\'s dependencies are dependencies of the package', () => {
+    for (const name of LIBRARY_DEPENDENCIES) assert.ok(packageJson.dependencies?.[name], `${name} is not in package.json's dependencies`);
+  });
 
   it('finds the library\'s sources and their imports', () => {
     assert.ok(files.length > 30, `only ${files.length} files under lib/`);
@@ -60,7 +69,7 @@ describe('layering: lib/ imports nothing from tools/, bench/ or the tools\' pack
     assert.ok(all.some((s) => s.specifier === '../native'), 'no relative import seen');
   });
 
-  it('every import of every lib/ file stays inside lib/ or names a runtime dependency or a Node module', () => {
+  it('every import of every lib/ file stays inside lib/ or names a library dependency or a Node module', () => {
     const problems = files.flatMap((file) => specifiersOf(file).flatMap(({ specifier, line }) => {
       const problem = layeringProblem(file, specifier, runtimeDependencies);
       return problem === null ? [] : [`${path.relative(root, file)}:${line}: '${specifier}' ${problem}`];
@@ -72,7 +81,7 @@ describe('layering: lib/ imports nothing from tools/, bench/ or the tools\' pack
     const inLib = path.join(libDir, 'echo', 'server.ts');
     assert.match(layeringProblem(inLib, '../../tools/commands/bench', runtimeDependencies) ?? '', /out of lib\/ to tools/);
     assert.match(layeringProblem(inLib, '../../bench/suite', runtimeDependencies) ?? '', /out of lib\/ to bench/);
-    assert.match(layeringProblem(inLib, 'commander', runtimeDependencies) ?? '', /commander, which is not a runtime dependency/);
+    assert.match(layeringProblem(inLib, 'commander', runtimeDependencies) ?? '', /commander, which is not one of the library's dependencies/);
     assert.equal(layeringProblem(inLib, '../native', runtimeDependencies), null);
     assert.equal(layeringProblem(inLib, 'node:net', runtimeDependencies), null);
   });

@@ -364,7 +364,47 @@ const TABLE: Record<string, Form[]> = {
       invoke: onFreshRing('wait'),
     },
   ],
+  TlsContext: [{
+    label: 'new TlsContext(options)',
+    kinds: [{ typeErrors: [undefined, null, 5, 'options', true, Symbol('o')] }],
+    valid: () => [{ server: false, verifyPeer: false }],
+    invoke: (args) => new b.TlsContext!(...(args as [{ server: boolean }])),
+  }],
+  TlsEngine: [
+    {
+      label: 'new TlsEngine(context, options)',
+      kinds: [{ typeErrors: [undefined, null, 5, {}, 'context', new Uint8Array(4)] }, K.unread],
+      valid: () => [new b.TlsContext!({ server: false, verifyPeer: false }), {}],
+      invoke: (args) => new b.TlsEngine!(...(args as [object, object])).free(),
+    },
+    ...(['feed', 'read', 'write', 'pull'] as const).map((method) => ({
+      label: `.${method}(buffer, offset, length)`,
+      // The buffer comes first here: offset and length are relative to args[0].
+      kinds: [K.buffer, integer(false, (args) => [-1, byteLength(args[0]) + 1, 2 ** 31]),
+        integer(false, (args) => [-1, byteLength(args[0]) + 1, 2 ** 31])],
+      valid: () => [Buffer.alloc(16), 0, 16],
+      invoke: onFreshEngine(method),
+    })),
+    {
+      label: '.writeFile(fd, position, length)',
+      kinds: [K.fd, K.fileOffset, K.fileLength],
+      valid: () => [res.fd(fs.openSync(path.join(dataDirectory, 'data'), 'r')), 0, 16],
+      invoke: onFreshEngine('writeFile'),
+    },
+  ],
 };
+
+/** Calls `method` on a client engine of its own (before any handshake), freed again at once. */
+function onFreshEngine(method: string): (args: unknown[]) => unknown {
+  return (args) => {
+    const engine = new b.TlsEngine!(new b.TlsContext!({ server: false, verifyPeer: false }));
+    try {
+      return (engine as unknown as Record<string, (...a: unknown[]) => unknown>)[method](...args);
+    } finally {
+      engine.free();
+    }
+  };
+}
 
 /** Calls `method` on a ring of its own, closed again at once (what it queued is never submitted). */
 function onFreshRing(method: string): (args: unknown[]) => unknown {
@@ -390,10 +430,13 @@ function armFreshThread(args: unknown[]): void {
 
 /** Exports that exist only on another platform. */
 const ELSEWHERE: Record<string, string> = {
-  wsapoll: 'win32', sendfile: 'linux', recvfile: 'linux', pipe: 'linux', LoopWatcher: 'linux', IoUring: 'linux',
+  wsapoll: 'win32', sendfile: 'linux', recvfile: 'linux', pipe: 'linux', LoopWatcher: 'linux', IoUring: 'linux', TlsContext: 'linux',
+  TlsEngine: 'linux',
 };
 /** Exports that are not functions. */
-const VALUES = ['constants', 'platform'];
+const VALUES = ['constants', 'platform',
+  // TLS: what the addon found, or why it has none (a build without OpenSSL's headers, a Node without its symbols).
+  ...(b.TlsContext !== undefined ? ['opensslVersion', 'tlsFunctions'] : ['tlsUnavailable'])].sort();
 
 function nonBlockingListener(): number {
   const listening = listener(res, 'tcp4');

@@ -259,3 +259,72 @@ describe('framing: lines', () => {
     assert.deepEqual(got, [5, 5]);
   });
 });
+
+describe('framing: LineDecoder with counted bodies (passThrough) and a protocol switch (takeRest)', () => {
+  /** HTTP/1.1's shape: a header line "N name" announcing N unframed bytes after it. */
+  function encode(messages: { name: string; body: Uint8Array }[]): Buffer {
+    return Buffer.concat(messages.flatMap(({ name, body }) => [Buffer.from(`${body.length} ${name}\r\n`), Buffer.from(body)]));
+  }
+
+  it('gives back every line and every body, whatever the cut points (property)', () => {
+    fc.assert(fc.property(
+      fc.array(fc.record({ name: fc.stringMatching(/^[a-z]{0,20}$/), body: fc.uint8Array({ maxLength: 300 }) }), { maxLength: 12 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (messages, cuts) => {
+        const got: { name: string; body: Buffer[] }[] = [];
+        const decoder: LineDecoder = new LineDecoder((line) => {
+          const text = line.toString();
+          const space = text.indexOf(' ');
+          const entry = { name: text.slice(space + 1), body: [] as Buffer[] };
+          got.push(entry);
+          decoder.passThrough(Number(text.slice(0, space)), (bytes) => entry.body.push(Buffer.from(bytes)));
+        }, { maxLineLength: 64, dropCarriageReturn: true });
+        feed((d) => decoder.push(d), cut(encode(messages), cuts));
+        assert.deepEqual(got.map((g) => [g.name, Buffer.concat(g.body).toString('hex')]),
+          messages.map((m) => [m.name, Buffer.from(m.body).toString('hex')]));
+        assert.equal(decoder.buffered, 0);
+        assert.equal(decoder.passingThrough, 0);
+      },
+    ), { numRuns: 300 });
+  });
+
+  it('a body of any size is handed out as views of the reads (no copy), even if it looks like lines; passThrough mid-line is refused', () => {
+    const views: Buffer[] = [];
+    const lines: string[] = [];
+    const decoder: LineDecoder = new LineDecoder((line) => {
+      lines.push(line.toString());
+      if (line.toString() === 'body') decoder.passThrough(1 << 20, (bytes) => views.push(bytes));
+    }, { maxLineLength: 16 });
+    const read = Buffer.concat([Buffer.from('body\n'), Buffer.alloc(300_000, 0x0a)]);
+    decoder.push(read);
+    assert.equal(views.length, 1);
+    assert.equal(views[0].buffer, read.buffer, 'a view of the read, not a copy');
+    assert.equal(decoder.passingThrough, (1 << 20) - 300_000);
+    decoder.push(Buffer.concat([Buffer.alloc((1 << 20) - 300_000, 0x0a), Buffer.from('after\n')]));
+    assert.deepEqual(lines, ['body', 'after']);
+    decoder.push(Buffer.from('unfinished'));
+    assert.throws(() => decoder.passThrough(1, () => undefined), /between lines/);
+    assert.throws(() => new LineDecoder(() => undefined, { maxLineLength: 4 }).passThrough(-1, () => undefined), RangeError);
+  });
+
+  it('takeRest(): from onLine, the rest of that read (a copy) and nothing more is decoded; between pushes, the unfinished line', () => {
+    let rest: Buffer | null = null;
+    const lines: string[] = [];
+    const decoder: LineDecoder = new LineDecoder((line) => {
+      lines.push(line.toString());
+      if (line.toString() === 'UPGRADE') rest = decoder.takeRest();
+    }, { maxLineLength: 64 });
+    const read = Buffer.from('HELLO\nUPGRADE\n\x00binary\nnot a line\n');
+    decoder.push(read);
+    assert.deepEqual(lines, ['HELLO', 'UPGRADE']);
+    assert.equal(rest!.toString('latin1'), '\x00binary\nnot a line\n');
+    read.fill(0);
+    assert.equal(rest!.toString('latin1'), '\x00binary\nnot a line\n', 'a copy: the read buffer may be reused');
+    decoder.push(Buffer.from('more\n'));
+    assert.deepEqual(lines, ['HELLO', 'UPGRADE'], 'stopped');
+
+    const between = new LineDecoder(() => undefined, { maxLineLength: 64 });
+    between.push(Buffer.from('partial li'));
+    assert.equal(between.takeRest().toString(), 'partial li');
+  });
+});

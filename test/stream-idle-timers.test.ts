@@ -27,6 +27,24 @@ describe('stream: idle timers', () => {
     reactor.close();
   });
 
+  it('an emptied duration list goes away with its timer, also when its last entry expires', () => {
+    const reactor = new Reactor();
+    const timers = new IdleTimers(reactor);
+    for (let ms = 1000; ms < 1100; ms++) {
+      const entry = new IdleEntry(() => undefined);
+      timers.track(entry, ms);
+      timers.untrack(entry);
+    }
+    assert.equal(timers.listCount, 0, 'a hundred durations used once leave no list behind');
+    assert.equal(reactor.pendingTimers, 0);
+    let fired = 0;
+    timers.track(new IdleEntry(() => fired++), 1);
+    while (fired === 0) reactor.runOnce(1000); // The list's own reactor timer does the waiting.
+    assert.equal(fired, 1);
+    assert.equal(timers.listCount, 0);
+    reactor.close();
+  });
+
   it('expires entries in order of last activity, each once; a refreshed one later', () => {
     const reactor = new Reactor();
     const timers = new IdleTimers(reactor);

@@ -14,7 +14,7 @@ import { Reactor } from '../lib/reactor';
 import { Listener, acceptErrorAction } from '../lib/stream/listener';
 import { Connection } from '../lib/stream/connection';
 import { Resources } from './fixtures/sockets';
-import { makeSelector, selectorVariants } from './fixtures';
+import { makeSelector, selectorVariants, socketPair } from './fixtures';
 import { leakedSince, openKernelObjects, startChild } from './helpers';
 import { client, closed, readAll } from './stream-fixtures';
 import { EpollSelector } from '../lib/selectors/epoll';
@@ -272,15 +272,120 @@ describe('stream listener', function () {
       }
     });
 
-    it('a Listener takes exactly one of onConnection and onDescriptor; shared needs fd', () => {
+    it('a Listener needs onConnection or onDescriptor (with both, adopt() serves handed-over descriptors as tracked connections); shared needs fd', () => {
       const reactor = new Reactor();
+      const [mine, theirs] = socketPair();
       try {
         assert.throws(() => new Listener(reactor, {}), TypeError);
-        assert.throws(() => new Listener(reactor, { onDescriptor: () => undefined }, echo), TypeError);
+        assert.throws(() => new Listener(reactor, { onDescriptor: () => undefined }).adopt(mine), /adopt\(\) needs the onConnection/);
+        const served: Connection[] = [];
+        const both = new Listener(reactor, { onDescriptor: () => undefined }, (conn) => served.push(conn));
+        const adopted = both.adopt(mine);
+        assert.deepEqual(served, [adopted]);
+        assert.equal(both.connectionCount, 1);
+        adopted!.destroy();
+        reactor.runOnce(0); // onClose, then the listener forgets it.
+        assert.equal(both.connectionCount, 0);
         assert.throws(() => new Listener(reactor, { shared: true }, echo), /shared needs options.fd/);
       } finally {
         reactor.close();
+        binding.close(theirs);
       }
     });
+  });
+});
+
+describe('stream listener: tracking, maxConnections, shutdown', function () {
+  this.timeout(30000);
+  let before: Map<number, string>;
+  let reactor: Reactor;
+  beforeEach(() => {
+    before = openKernelObjects();
+    reactor = new Reactor();
+    reactor.attach();
+  });
+  afterEach(() => {
+    reactor.close();
+    assert.deepEqual(leakedSince(before), []);
+  });
+
+  it('tracks its connections until each one closes (its onClose sees it gone); refuses and counts past maxConnections', async () => {
+    const closes: Connection[] = [];
+    let countInOnClose = -1;
+    const listener = new Listener(reactor, { maxConnections: 2 }, (conn) => {
+      echo(conn);
+      conn.onClose = () => {
+        closes.push(conn);
+        countInOnClose = listener.connectionCount;
+      };
+    });
+    const { port } = listener.listen();
+    const [a, b] = await connectAll(port, 2);
+    while (listener.connectionCount < 2) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal([...listener.connections].length, 2);
+    const refused = await connectAll(port, 1); // The handshake completes in the backlog; the listener closes it.
+    assert.equal((await readAll(refused[0])).length, 0, 'the one past the limit is closed at once');
+    assert.equal(listener.stats.overLimit, 1);
+    assert.equal(listener.stats.refused, 1);
+    assert.equal(listener.connectionCount, 2);
+    a.end();
+    await closed(a);
+    while (closes.length < 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(listener.connectionCount, 1, 'forgotten once closed');
+    assert.equal(countInOnClose, 1, 'already gone in its onClose');
+    assert.ok(!listener.connections.has(closes[0]));
+    const [c] = await connectAll(port, 1); // Room again.
+    while (listener.connectionCount < 2) await new Promise((resolve) => setImmediate(resolve));
+    for (const s of [b, c, refused[0]]) s.destroy();
+    await Promise.all([b, c, refused[0]].map(closed));
+    while (listener.connectionCount > 0) await new Promise((resolve) => setImmediate(resolve));
+    listener.close();
+  });
+
+  it('shutdown(graceMs, done): stops accepting, closes every connection gracefully, destroys a half-open one after the grace, calls done once, from the turn', async () => {
+    const listener = new Listener(reactor, {}, echo);
+    const { port } = listener.listen();
+    const polite = await client(port);
+    const stubborn = await client(port); // Half-open: never ends its side.
+    while (listener.connectionCount < 2) await new Promise((resolve) => setImmediate(resolve));
+    const stubbornEnded = new Promise((resolve) => { stubborn.once('end', resolve); stubborn.once('error', resolve); });
+    const politeClosed = closed(polite);
+    let doneCalls = 0;
+    let inCall = true;
+    const done = new Promise<void>((resolve) => listener.shutdown(100, () => {
+      assert.equal(inCall, false, 'done never runs inside shutdown()');
+      doneCalls++;
+      resolve();
+    }));
+    inCall = false;
+    assert.equal(listener.listening, false);
+    polite.on('end', () => polite.end()); // Answers our end with its own: a graceful close.
+    polite.resume();
+    stubborn.resume();
+    await done;
+    assert.equal(doneCalls, 1);
+    assert.equal(listener.connectionCount, 0);
+    await Promise.all([politeClosed, stubbornEnded]);
+    stubborn.destroy();
+    await closed(stubborn);
+
+    // No connection at all: done still comes from the turn, never inside the call.
+    const empty = new Listener(reactor, {}, echo);
+    empty.listen();
+    let emptyInCall = true;
+    const emptyDone = new Promise<void>((resolve) => empty.shutdown(0, () => {
+      assert.equal(emptyInCall, false);
+      resolve();
+    }));
+    emptyInCall = false;
+    await emptyDone;
+  });
+
+  it("listens on 'localhost' (127.0.0.1, no lookup) and refuses other names with a clear TypeError", () => {
+    const listener = new Listener(reactor, { endpoint: { host: 'localhost', port: 0 } }, echo);
+    assert.equal(listener.listen().address, '127.0.0.1');
+    listener.close();
+    const named = new Listener(reactor, { endpoint: { host: 'example.com', port: 0 } }, echo);
+    assert.throws(() => named.listen(), (e: Error & { code?: string }) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE' && /localhost/.test(e.message));
   });
 });

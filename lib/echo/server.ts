@@ -8,7 +8,7 @@
  * the peer's end of stream ends ours once the queue is out. 'queued' writes keep the seed's strict
  * read/write separation: every reply waits for a writable event.
  */
-import { binding, SocketAddress } from '../native';
+import { SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { availableMechanisms, createSelector, MechanismName } from '../selectors/default';
 import { Connection, ConnectionOptions, isDisconnect, WriteStrategy } from '../stream/connection';
@@ -98,12 +98,9 @@ export class EchoServer {
   private readonly greeting: Buffer | null;
   private readonly suffix: Buffer | null;
   private readonly log: (line: string) => void;
-  private readonly connections = new Set<Connection>();
   private readonly gone = { closed: 0, errors: 0, bytesOut: 0, maxQueued: 0 };
   private bytesIn = 0;
   private adopted = 0;
-  private refusedHere = 0;
-  private onDrained: (() => void) | null = null;
   private readonly balancer: ConnectionBalancer | null;
   private readonly connectionOptions: ConnectionOptions;
 
@@ -135,7 +132,7 @@ export class EchoServer {
       onDescriptor: balancer === null ? undefined : (fd) => {
         if (!balancer.place(fd)) this.adopt(fd);
       },
-    }, balancer === null ? (conn) => this.serve(conn) : undefined);
+    }, (conn) => this.serve(conn));
   }
 
   /**
@@ -143,19 +140,8 @@ export class EchoServer {
    * descriptor. It is this server's from now on (it closes it).
    */
   adopt(fd: number): void {
-    let conn: Connection;
-    try {
-      conn = new Connection(this.reactor, fd, this.connectionOptions);
-    } catch (err) {
-      // Most likely select() and fd >= FD_SETSIZE, as in the Listener.
-      binding.close(fd);
-      this.refusedHere++;
-      this.balancer?.released();
-      this.log(`refused fd ${fd}: ${(err as Error).message}`);
-      return;
-    }
-    this.adopted++;
-    this.serve(conn);
+    if (this.listener.adopt(fd) === null) this.balancer?.released(); // Refused: closed and logged by the listener.
+    else this.adopted++;
   }
 
   /** Binds, listens and registers the listener; returns the bound address (the real port for port 0). */
@@ -170,15 +156,15 @@ export class EchoServer {
   get stats(): EchoStats {
     let bytesOut = this.gone.bytesOut;
     let maxQueued = this.gone.maxQueued;
-    for (const conn of this.connections) {
+    for (const conn of this.listener.connections) {
       bytesOut += conn.bytesWritten;
       maxQueued = Math.max(maxQueued, conn.peakWritableLength);
     }
     const accepted = this.balancer === null ? this.listener.stats.accepted : this.adopted;
-    const refused = this.listener.stats.refused + this.refusedHere;
+    const refused = this.listener.stats.refused;
     const { wakeups, events } = this.reactor.stats;
     return {
-      connections: this.connections.size, accepted, refused, closed: this.gone.closed, errors: this.gone.errors,
+      connections: this.listener.connectionCount, accepted, refused, closed: this.gone.closed, errors: this.gone.errors,
       bytesIn: this.bytesIn, bytesOut, maxQueued, wakeups, events,
     };
   }
@@ -195,22 +181,18 @@ export class EchoServer {
    * linger for the connection's lingerMs.
    */
   shutdown(done?: () => void): void {
-    this.stopAccepting();
-    this.onDrained = done ?? null;
-    for (const conn of [...this.connections]) conn.close();
-    this.checkDrained();
+    this.listener.shutdown(Infinity, done);
   }
 
   /** Closes the listener and every connection now, dropping queued bytes. */
   close(): void {
     this.stopAccepting();
-    for (const conn of [...this.connections]) conn.destroy();
+    for (const conn of this.listener.connections) conn.destroy();
     if (this.ownsReactor) this.reactor.close();
   }
 
   private serve(conn: Connection): void {
     const { suffix } = this;
-    this.connections.add(conn);
     conn.onData = (data) => {
       this.bytesIn += data.length;
       let room = conn.write(data);
@@ -224,20 +206,10 @@ export class EchoServer {
     };
     conn.onClose = () => {
       this.balancer?.released();
-      this.connections.delete(conn);
       this.gone.closed++;
       this.gone.bytesOut += conn.bytesWritten;
       this.gone.maxQueued = Math.max(this.gone.maxQueued, conn.peakWritableLength);
-      this.checkDrained();
     };
     if (this.greeting !== null) conn.write(this.greeting);
-  }
-
-  private checkDrained(): void {
-    if (this.onDrained !== null && this.connections.size === 0 && !this.listener.listening) {
-      const done = this.onDrained;
-      this.onDrained = null;
-      done();
-    }
   }
 }

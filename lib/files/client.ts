@@ -16,6 +16,8 @@ import * as path from 'node:path';
 import { isSystemError } from '../errors';
 import { Reactor } from '../reactor';
 import { Connection } from '../stream/connection';
+import { TlsConnection } from '../stream/tls-connection';
+import type { TlsContext } from '../stream/tls-context';
 import type { Endpoint } from '../stream/endpoint';
 import { FrameError, LengthPrefixedDecoder, writeFrame } from '../stream/framing';
 import { Timer } from '../timer-queue';
@@ -53,6 +55,11 @@ export interface TransferOptions {
   connectTimeoutMs?: number;
   /** Share a hashing thread; by default each transfer starts one and ends it. */
   hasher?: FileHasher;
+  /**
+   * Speak TLS (a client context: TlsContext.client({ ca }) verifies the server's certificate and
+   * name; TlsContext.client({ verify: false }) with `fingerprint256` pins it instead). Default: none.
+   */
+  tls?: { context: TlsContext; servername?: string; fingerprint256?: string } | null;
 }
 
 export interface PutOptions extends TransferOptions {
@@ -95,6 +102,12 @@ export function reasonOf(code: ErrorCodeName): FailureReason {
   }
 }
 
+/** A TLS error (ERR_SSL_…, ERR_TLS_…) or a certificate check's (DEPTH_ZERO_SELF_SIGNED_CERT, …). */
+function isTlsFailure(err: Error | null): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^ERR_(SSL|TLS)_|CERT|UNABLE_TO_/.test(code);
+}
+
 export function putFile(options: PutOptions): Promise<TransferResult> {
   return new Promise((resolve, reject) => new Upload(options, resolve, reject).start());
 }
@@ -105,7 +118,7 @@ export function getFile(options: GetOptions): Promise<TransferResult> {
 
 /** What both directions share: the connection, its replies, progress, and tearing down in order. */
 abstract class Transfer {
-  protected conn: Connection | null = null;
+  protected conn: Connection | TlsConnection | null = null;
   protected readonly decoder = new LengthPrefixedDecoder((body) => this.onFrame(body), { maxFrameSize: MAX_MESSAGE_SIZE });
   protected readonly hasher: FileHasher;
   protected readonly reactor: Reactor;
@@ -135,9 +148,10 @@ abstract class Transfer {
 
   protected connect(request: Request): void {
     // 1 MiB reads: a download takes a quarter of the wake-ups 256 KiB would (see the server's READ_SIZE).
-    const conn = Connection.connect(this.reactor, this.options.endpoint, {
-      timeoutMs: this.options.connectTimeoutMs ?? 10_000, lingerMs: 2000, readSize: 1024 * 1024,
-    });
+    const connection = { timeoutMs: this.options.connectTimeoutMs ?? 10_000, lingerMs: 2000, readSize: 1024 * 1024 };
+    const tls = this.options.tls ?? null;
+    const conn = tls === null ? Connection.connect(this.reactor, this.options.endpoint, connection)
+      : TlsConnection.connect(this.reactor, this.options.endpoint, { ...connection, ...tls });
     this.conn = conn;
     this.open.conn = true;
     conn.onData = (data) => {
@@ -148,11 +162,13 @@ abstract class Transfer {
         else throw err;
       }
     };
-    conn.onClose = (err) => {
+    conn.onClose = (err: Error | null) => {
       this.open.conn = false;
       if (this.outcome === null) {
         const why = err === null ? 'the server closed the connection' : err.message;
-        this.fail('connection lost', `${why}${this.lostNote()}`);
+        // A refused certificate or a failed handshake will not go away by retrying: not "connection lost".
+        if (isTlsFailure(err)) this.fail('failed', why);
+        else this.fail('connection lost', `${why}${this.lostNote()}`);
       }
       this.settle();
     };

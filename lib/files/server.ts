@@ -30,6 +30,8 @@ import { Connection, ConnectionOptions, isDisconnect } from '../stream/connectio
 import type { Endpoint } from '../stream/endpoint';
 import { FrameError, LengthPrefixedDecoder, writeFrame } from '../stream/framing';
 import { Listener } from '../stream/listener';
+import { TlsConnection } from '../stream/tls-connection';
+import type { TlsContext } from '../stream/tls-context';
 import { FileHasher, HashJob } from './hasher';
 import {
   decode, encode, ErrorCodeName, GetRequest, MAX_MESSAGE_SIZE, ProtocolError, PutRequest, Reply,
@@ -50,6 +52,8 @@ export interface FileServerOptions {
   idleTimeoutMs?: number;
   /** Where transfers, refusals and faults are reported, one line each. Default: nowhere. */
   log?: (line: string) => void;
+  /** Serve TLS (a server context: TlsContext.server({ cert, key })) from every connection's first byte. Default: none. */
+  tls?: TlsContext | null;
 }
 
 export interface FileServerStats {
@@ -99,11 +103,10 @@ interface Download {
 export class FileServer {
   readonly reactor: Reactor;
   readonly store: FileStore;
-  private readonly listener: Listener;
+  private readonly listener: Listener<Session>;
   private readonly hasher: FileHasher;
   private readonly maxSize: number;
   private readonly log: (line: string) => void;
-  private readonly sessions = new Set<Session>();
   /** Names being uploaded: a second upload of one is refused (BUSY), so bytes never interleave. */
   private readonly uploading = new Map<string, Session>();
   private readonly hashes = new Map<string, Buffer>();
@@ -125,7 +128,10 @@ export class FileServer {
     const connection: ConnectionOptions = { readSize: READ_SIZE, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, lingerMs: 5000 };
     this.listener = new Listener(this.reactor, {
       endpoint: options.endpoint ?? { host: '127.0.0.1', port: 0 }, backlog: options.backlog, log: this.log, connection,
-    }, (conn) => this.sessions.add(new Session(this, conn)));
+    }, (conn) => {
+      const tls = options.tls ?? null;
+      conn.data = new Session(this, tls === null ? conn : TlsConnection.server(conn, { context: tls }));
+    });
   }
 
   /** Binds and starts accepting; returns the bound address (the real port for port 0). */
@@ -138,7 +144,7 @@ export class FileServer {
   }
 
   get stats(): FileServerStats {
-    return { connections: this.sessions.size, accepted: this.listener.stats.accepted, ...this.counts };
+    return { connections: this.listener.connectionCount, accepted: this.listener.stats.accepted, ...this.counts };
   }
 
   /**
@@ -157,7 +163,7 @@ export class FileServer {
           void this.hasher.close().then(resolve);
         };
       });
-      for (const session of [...this.sessions]) session.shutdown();
+      for (const conn of this.listener.connections) conn.data.shutdown();
       this.checkClosed();
     } else if (done) {
       void this.finished.then(done);
@@ -230,8 +236,7 @@ export class FileServer {
   }
 
   /** @internal */
-  ended(session: Session): void {
-    this.sessions.delete(session);
+  ended(): void {
     this.checkClosed();
   }
 
@@ -240,7 +245,7 @@ export class FileServer {
   }
 
   private checkClosed(): void {
-    if (!this.closing || this.sessions.size > 0 || this.openFiles > 0) return;
+    if (!this.closing || this.listener.connectionCount > 0 || this.openFiles > 0) return;
     const done = this.onClosed;
     this.onClosed = null;
     done?.();
@@ -257,11 +262,11 @@ class Session {
   /** The client half-closed while a request was in flight: end our side once it is answered. */
   private peerFinished = false;
 
-  constructor(private readonly server: FileServer, private readonly conn: Connection) {
+  constructor(private readonly server: FileServer, private readonly conn: Connection | TlsConnection) {
     this.peer = describePeer(conn);
     conn.onData = (data) => this.onData(data);
     conn.onEnd = () => this.onEnd();
-    conn.onClose = (err) => this.onClose(err);
+    conn.onClose = (err: Error | null) => this.onClose(err);
   }
 
   /**
@@ -568,7 +573,7 @@ class Session {
       if (this.state === 'sending') this.server.count('interrupted');
       this.endDownload();
     }
-    this.server.ended(this);
+    this.server.ended();
   }
 }
 
@@ -584,7 +589,7 @@ function errorCodeOf(err: unknown): ErrorCodeName {
   return 'SERVER_ERROR';
 }
 
-function describePeer(conn: Connection): string {
+function describePeer(conn: Connection | TlsConnection): string {
   try {
     const peer = conn.remoteAddress;
     if (peer.family === 'unix') return 'a local client';

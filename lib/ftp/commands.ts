@@ -10,6 +10,7 @@ import { entryOf, factLine, featMlst, listLine, MLST_FACTS, readEntries, timeVal
 import { fsErrorReply, PathError } from './paths';
 import { normalizeAddress, parseEprtArgument, parsePortArgument, quotePath } from './protocol';
 import type { FtpSession } from './session';
+import { featLines, TLS_COMMANDS } from './tls';
 import { BufferSender, FileReceiver, FileSender } from './transfer';
 
 export interface CommandSpec {
@@ -22,7 +23,7 @@ export interface CommandSpec {
 }
 
 /** Commands FTP defines that this server does not offer: 502 rather than 500 ("unknown"). */
-export const UNSUPPORTED = new Set(['ACCT', 'SMNT', 'REIN', 'STOU', 'AUTH', 'PBSZ', 'PROT', 'CCC', 'ADAT', 'MIC', 'CONF', 'ENC', 'LPRT', 'LPSV']);
+export const UNSUPPORTED = new Set(['ACCT', 'SMNT', 'REIN', 'STOU', 'ADAT', 'MIC', 'CONF', 'ENC', 'LPRT', 'LPSV']);
 
 /** Commands that may come between REST and its RETR/STOR without cancelling it. */
 export const KEEPS_RESTART = new Set(['REST', 'RETR', 'STOR', 'APPE', 'PASV', 'EPSV', 'PORT', 'EPRT', 'TYPE', 'MODE', 'STRU', 'NOOP', 'STAT']);
@@ -334,7 +335,7 @@ const table: [string, CommandSpec][] = [
   ['NOOP', { auth: false, arg: 'none', help: 'NOOP', run: (s) => s.reply(200, 'NOOP ok.') }],
   ['SYST', { auth: false, arg: 'none', help: 'SYST', run: (s) => s.reply(215, 'UNIX Type: L8') }],
   ['FEAT', { auth: false, arg: 'none', help: 'FEAT (list extensions)', run: (s) => s.reply(211, [
-    'Features:', ' EPRT', ' EPSV', ' MDTM', ` ${featMlst(s.mlstFacts)}`, ' REST STREAM', ' SIZE', ' TVFS', ' UTF8', 'End']) }],
+    'Features:', ...featLines(s), ' EPRT', ' EPSV', ' MDTM', ` ${featMlst(s.mlstFacts)}`, ' REST STREAM', ' SIZE', ' TVFS', ' UTF8', 'End']) }],
   ['OPTS', { auth: false, arg: 'required', help: 'OPTS UTF8 ON | OPTS MLST fact;fact;...', run: options }],
   ['HELP', { auth: false, arg: 'optional', help: 'HELP [<command>]', run: help }],
   ['STAT', { auth: false, arg: 'optional', help: 'STAT [<path>] (during a transfer: its progress)', run: status }],
@@ -448,4 +449,4 @@ const table: [string, CommandSpec][] = [
   } }],
 ];
 
-export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(table);
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map([...table, ...TLS_COMMANDS]);

@@ -17,6 +17,7 @@ import { Connection, ConnectionOptions } from '../stream/connection';
 import { Listener } from '../stream/listener';
 import { Timer } from '../timer-queue';
 import { normalizeAddress } from './protocol';
+import type { DataConnection } from './tls';
 
 export interface DataFailure {
   code: number;
@@ -30,6 +31,11 @@ export interface DataChannelOptions {
   /** Options of the data connection (its idle timeout and linger). */
   connection: ConnectionOptions;
   log: (line: string) => void;
+  /**
+   * FTPS (PROT P): puts each data connection into TLS as soon as it is there; `done` with the
+   * secure connection, or with null and the reply that refuses the transfer (lib/ftp/tls.ts).
+   */
+  secure?: (conn: Connection, done: (conn: DataConnection | null, failure?: DataFailure) => void) => void;
 }
 
 /** Hands out passive listening ports from a range (or from the kernel, with no range). */
@@ -75,10 +81,14 @@ export class PassivePorts {
 
 export class DataChannel {
   /** The connection, once it came and until a transfer takes it. */
-  private conn: Connection | null = null;
+  private conn: DataConnection | null = null;
+  /** Its TLS handshake is running (FTPS): the transfer waits for it. */
+  private securing = false;
+  /** Why the connection that came cannot be used (its TLS failed), for the transfer command. */
+  private refusal: DataFailure | null = null;
   private listener: Listener | null = null;
   private timer: Timer | null = null;
-  private ready: ((conn: Connection) => void) | null = null;
+  private ready: ((conn: DataConnection) => void) | null = null;
   private failed: ((failure: DataFailure) => void) | null = null;
   private closed = false;
   private expired = false;
@@ -130,7 +140,13 @@ export class DataChannel {
    * connection is then the caller's), or `failed` with the reply that says why not. Exactly one of
    * them runs, maybe before this returns.
    */
-  open(ready: (conn: Connection) => void, failed: (failure: DataFailure) => void): void {
+  open(ready: (conn: DataConnection) => void, failed: (failure: DataFailure) => void): void {
+    if (this.refusal !== null) {
+      const refusal = this.refusal;
+      this.close();
+      failed(refusal);
+      return;
+    }
     if (this.closed) {
       failed({ code: 425, text: this.expired ? 'Can\'t open data connection: it did not come in time; send PASV or PORT again.'
         : 'Can\'t open data connection.' });
@@ -140,7 +156,7 @@ export class DataChannel {
     this.failed = failed;
     this.restartTimer();
     if (this.target !== null) this.connect(this.target);
-    else if (this.conn !== null) this.handOver();
+    else if (this.conn !== null && !this.securing) this.handOver();
   }
 
   /** Closes the listener and any connection not handed over yet. Idempotent. */
@@ -161,7 +177,29 @@ export class DataChannel {
     conn.pause(); // Nothing is read before the transfer says what to do.
     this.listener?.close();
     this.listener = null;
-    if (this.ready !== null) this.handOver();
+    if (this.options.secure !== undefined) this.secure(conn);
+    else if (this.ready !== null) this.handOver();
+  }
+
+  /** FTPS: the handshake starts now (a client may speak TLS before its transfer command); the transfer waits for it. */
+  private secure(conn: Connection): void {
+    this.securing = true;
+    this.options.secure!(conn, (secured, failure) => {
+      this.securing = false;
+      if (this.closed) {
+        secured?.destroy();
+        return;
+      }
+      if (secured === null) {
+        this.conn = null;
+        if (this.failed !== null) this.fail(failure!.text, failure!.code);
+        else this.refusal = failure!;
+        return;
+      }
+      this.conn = secured;
+      secured.pause();
+      if (this.ready !== null) this.handOver();
+    });
   }
 
   private connect(target: { host: string; port: number }): void {
@@ -174,7 +212,10 @@ export class DataChannel {
     }
     this.conn = conn;
     conn.pause();
-    conn.onConnect = () => this.handOver();
+    conn.onConnect = () => {
+      if (this.options.secure !== undefined) this.secure(conn);
+      else this.handOver();
+    };
     conn.onError = (err) => {
       this.conn = null;
       this.fail(`Can't open data connection to ${target.host} port ${target.port}: ${(err as { code?: string }).code ?? err.message}.`);
@@ -186,16 +227,17 @@ export class DataChannel {
     const ready = this.ready!;
     this.conn = null;
     this.ready = this.failed = null;
-    conn.onConnect = conn.onError = null;
+    if (conn instanceof Connection) conn.onConnect = null;
+    conn.onError = null;
     this.close();
     ready(conn);
   }
 
-  private fail(text: string): void {
+  private fail(text: string, code = 425): void {
     const failed = this.failed;
     this.ready = this.failed = null;
     this.close();
-    failed?.({ code: 425, text });
+    failed?.({ code, text });
   }
 
   private restartTimer(): void {

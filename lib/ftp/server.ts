@@ -25,6 +25,7 @@ import { Timer } from '../timer-queue';
 import { PassivePorts } from './data-channel';
 import { LoginGuard, LoginGuardOptions } from './login-guard';
 import { FtpSession, ServerContext } from './session';
+import { FtpTls, FtpTlsOptions, resolveTls } from './tls';
 import { UserStore } from './users';
 
 export interface FtpServerOptions {
@@ -59,6 +60,8 @@ export interface FtpServerOptions {
   login?: LoginGuardOptions;
   /** The 220 greeting. */
   banner?: string;
+  /** FTPS (RFC 4217): AUTH TLS with this certificate, and the TLS policy (lib/ftp/tls.ts). Default: none (AUTH is 502). */
+  tls?: FtpTlsOptions | null;
   /** Where connections, logins, transfers and refusals are reported (never a password). Default: nowhere. */
   log?: (line: string) => void;
 }
@@ -103,13 +106,13 @@ export class FtpServer extends EventEmitter implements ServerContext {
   readonly users: UserStore | null;
   readonly guard: LoginGuard;
   readonly ports: PassivePorts;
+  readonly tls: FtpTls | null;
   private readonly ownsReactor: boolean;
   private readonly logLine: (line: string) => void;
   readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0 };
   private accepted = 0;
   private refused = 0;
-  private listener: Listener | null = null;
-  private readonly sessions = new Set<FtpSession>();
+  private listener: Listener<FtpSession> | null = null;
   private readonly admitted = new Set<FtpSession>();
   private readonly perAddress = new Map<string, number>();
   private stopping = false;
@@ -134,6 +137,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
       anonymous: options.anonymous === true,
       banner: options.banner ?? 'iomux FTP server ready.',
     };
+    this.tls = resolveTls(options.tls);
     this.users = typeof options.users === 'string' ? new UserStore(options.users) : options.users ?? null;
     if (this.options.allowRegister && this.users === null) throw new Error('allowRegister needs a users file to register into');
     this.ownsReactor = options.reactor === undefined;
@@ -146,7 +150,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
   /** Binds and starts accepting; returns the bound address (the real port for port 0). */
   listen(): SocketAddress {
     if (this.listener !== null) throw new Error('This FTP server is already listening');
-    const listener = new Listener(this.reactor, {
+    const listener = new Listener<FtpSession>(this.reactor, {
       endpoint: { host: this.options.host, port: this.options.port },
       backlog: this.options.backlog,
       // A control connection closed by us (QUIT, 421) waits this long for the client's end.
@@ -180,10 +184,10 @@ export class FtpServer extends EventEmitter implements ServerContext {
     if (this.stopping) return;
     this.stopping = true;
     this.listener?.close();
-    for (const session of [...this.sessions]) session.shutdown();
+    for (const conn of this.connections()) conn.data.shutdown();
     this.graceTimer = this.reactor.setTimeout(() => {
       this.graceTimer = null;
-      for (const session of [...this.sessions]) session.destroy();
+      for (const conn of this.connections()) conn.data.destroy();
     }, graceMs);
     this.checkStopped();
   }
@@ -192,7 +196,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
   close(): void {
     this.stopping = true;
     this.listener?.close();
-    for (const session of [...this.sessions]) session.destroy();
+    for (const conn of this.connections()) conn.data.destroy();
     if (this.graceTimer !== null && !this.reactor.selector.closed) this.reactor.clearTimer(this.graceTimer);
     this.graceTimer = null;
     if (this.ownsReactor) this.reactor.close();
@@ -203,7 +207,6 @@ export class FtpServer extends EventEmitter implements ServerContext {
   }
 
   sessionEnded(session: FtpSession): void {
-    this.sessions.delete(session);
     if (this.admitted.delete(session)) {
       const left = (this.perAddress.get(session.peer) ?? 1) - 1;
       if (left > 0) this.perAddress.set(session.peer, left);
@@ -215,7 +218,6 @@ export class FtpServer extends EventEmitter implements ServerContext {
 
   private admit(conn: Connection): void {
     const session = new FtpSession(this, conn);
-    this.sessions.add(session);
     this.accepted++;
     const fromThere = this.perAddress.get(session.peer) ?? 0;
     const refusal = this.stopping ? 'Server shutting down.'
@@ -235,8 +237,13 @@ export class FtpServer extends EventEmitter implements ServerContext {
     session.greet(this.options.banner);
   }
 
+  /** The control connections (the Listener tracks them; each one's data is its session). */
+  private connections(): Iterable<Connection<FtpSession>> {
+    return this.listener?.connections ?? [];
+  }
+
   private checkStopped(): void {
-    if (!this.stopping || this.sessions.size > 0 || this.whenStopped === null) return;
+    if (!this.stopping || (this.listener?.connectionCount ?? 0) > 0 || this.whenStopped === null) return;
     if (this.graceTimer !== null) this.reactor.clearTimer(this.graceTimer);
     this.graceTimer = null;
     const done = this.whenStopped;

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { binding, constants } from '../native';
 import { Connection } from '../stream/connection';
 import { LineDecoder } from '../stream/framing';
+import type { TlsConnection } from '../stream/tls-connection';
 import { Timer } from '../timer-queue';
 import { COMMANDS, KEEPS_RESTART, UNSUPPORTED } from './commands';
 import { DataChannel } from './data-channel';
@@ -31,6 +32,7 @@ import type { LoginGuard } from './login-guard';
 import { formatReply, normalizeAddress, parseCommand, peekVerb } from './protocol';
 import type { PassivePorts } from './data-channel';
 import type { Reactor } from '../reactor';
+import { clearLoginRefusal, dataRefusal, dataSecurer, FtpsState, FtpTls, secureControl } from './tls';
 import { Transfer, TransferResult } from './transfer';
 import type { UserStore } from './users';
 
@@ -84,6 +86,8 @@ export interface ServerContext {
   readonly users: UserStore | null;
   readonly guard: LoginGuard;
   readonly ports: PassivePorts;
+  /** FTPS, when the server has a certificate (lib/ftp/tls.ts). */
+  readonly tls: FtpTls | null;
   readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number };
   log(line: string): void;
   emit(event: 'login' | 'transfer', payload: object): void;
@@ -110,9 +114,15 @@ export class FtpSession {
   mlstFacts: ReadonlySet<MlstFact> = ALL_FACTS;
   data: DataChannel | null = null;
   transfer: Transfer | null = null;
+  /** AUTH TLS, PBSZ, PROT (lib/ftp/tls.ts). */
+  readonly ftps = new FtpsState();
+  /** The control connection: plain, or in TLS after AUTH TLS (or from the start: implicit FTPS). */
+  control: Connection | TlsConnection;
 
   private pendingUser: string | null = null;
-  private readonly decoder: LineDecoder;
+  private decoder: LineDecoder;
+  /** AUTH TLS was answered: what the client sent after it in clear is dropped until TLS speaks. */
+  private discardingPlaintext = false;
   private held: Buffer[] = NOTHING_HELD;
   /** A password check or a failed login's delay is running: commands wait. */
   private waiting = false;
@@ -125,7 +135,7 @@ export class FtpSession {
   /** Why the control connection is not read: PAUSED_BY_REPLIES | PAUSED_BY_HELD. */
   private pauses = 0;
 
-  constructor(readonly server: ServerContext, readonly control: Connection) {
+  constructor(readonly server: ServerContext, control: Connection) {
     const remote = control.remoteAddress;
     this.peer = normalizeAddress(remote.address);
     this.peerPort = remote.port;
@@ -136,11 +146,20 @@ export class FtpSession {
     } catch {
       // Not fatal: only an urgent ABOR would suffer.
     }
-    this.decoder = new LineDecoder((line) => this.onLine(line), {
+    this.decoder = this.makeDecoder();
+    this.control = server.tls?.implicit ? secureControl(this, control) : control;
+    this.wire(this.control);
+  }
+
+  private makeDecoder(): LineDecoder {
+    return new LineDecoder((line) => this.onLine(line), {
       maxLineLength: MAX_LINE,
       dropCarriageReturn: true,
       onOversize: () => this.reply(500, `Command line too long (the limit is ${MAX_LINE} bytes).`),
     });
+  }
+
+  private wire(control: Connection | TlsConnection): void {
     // Shared functions, not closures: an idle session should cost as little memory as it can.
     control.data = this;
     control.onData = controlData;
@@ -148,7 +167,31 @@ export class FtpSession {
     control.onDrain = controlDrain;
     control.onTimeout = controlTimeout;
     control.onClose = controlClose;
-    control.setIdleTimeout(server.options.idleTimeoutMs);
+    control.setIdleTimeout(this.server.options.idleTimeoutMs);
+  }
+
+  /**
+   * AUTH TLS was answered (its 234 is queued in clear): the control connection goes on in TLS.
+   * Commands the client sent after AUTH in clear — held, or still in the read being decoded — are
+   * dropped, never run as if they had come over TLS (the STARTTLS injection).
+   */
+  startTls(): void {
+    const plain = this.control;
+    if (!(plain instanceof Connection)) return;
+    this.held = NOTHING_HELD;
+    this.pauses &= ~PAUSED_BY_HELD;
+    this.discardingPlaintext = true;
+    this.control = secureControl(this, plain);
+    this.wire(this.control);
+    if (this.pauses !== 0) this.control.pause();
+  }
+
+  /** The first bytes TLS delivered: framing starts afresh (a partial line sent in clear is not continued). */
+  private tlsSpoke(): void {
+    this.discardingPlaintext = false;
+    if (this.ftps.droppedAfterAuth > 0) this.server.log(`${this.tag} ${this.ftps.droppedAfterAuth} command(s) sent in clear after AUTH TLS dropped`);
+    this.decoder.stop();
+    this.decoder = this.makeDecoder();
   }
 
   /** A tag for log lines: address, port and user. */
@@ -200,6 +243,10 @@ export class FtpSession {
 
   private onLine(line: Buffer): void {
     if (this.closing) return;
+    if (this.discardingPlaintext) {
+      this.ftps.droppedAfterAuth++;
+      return;
+    }
     const repliesBackedUp = (this.pauses & PAUSED_BY_REPLIES) !== 0;
     if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line)) && !repliesBackedUp) {
       this.execute(line);
@@ -273,6 +320,11 @@ export class FtpSession {
   // ---- login ----
 
   user(name: string): void {
+    const refusal = clearLoginRefusal(this);
+    if (refusal !== null) {
+      this.reply(530, refusal);
+      return;
+    }
     if (this.account !== null) {
       this.reply(530, 'Already logged in; QUIT and log in again to change user.');
       return;
@@ -286,6 +338,12 @@ export class FtpSession {
   }
 
   pass(password: string): void {
+    const refusal = clearLoginRefusal(this);
+    if (refusal !== null) {
+      this.pendingUser = null;
+      this.reply(530, refusal);
+      return;
+    }
     if (this.account !== null) {
       this.reply(503, 'Already logged in.');
       return;
@@ -417,6 +475,7 @@ export class FtpSession {
       // 256 KiB reads: a quarter of the turns and system calls per byte of an upload (one write each).
       connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: options.dataTimeoutMs, readSize: 256 * 1024 },
       log: (line: string) => this.server.log(`${this.tag} ${line}`),
+      secure: dataSecurer(this),
     };
   }
 
@@ -428,6 +487,12 @@ export class FtpSession {
     const channel = this.data;
     if (channel === null) {
       this.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
+      return;
+    }
+    const refusal = dataRefusal(this);
+    if (refusal !== null) {
+      this.setDataChannel(null);
+      this.reply(refusal.code, refusal.text);
       return;
     }
     // Guarded: an upload ends from the callback of its file's asynchronous close.
@@ -562,6 +627,7 @@ export class FtpSession {
   /** @internal The control connection's callbacks (shared by every session; `this` is the connection). */
   static readonly control = {
     data(session: FtpSession, data: Buffer): void {
+      if (session.discardingPlaintext) session.tlsSpoke();
       session.decoder.push(data);
     },
     end(session: FtpSession): void {
@@ -581,22 +647,27 @@ export class FtpSession {
   };
 }
 
-function controlData(this: Connection, data: Buffer): void {
+/** What the shared callbacks need of either kind of control connection. */
+interface ControlConnection {
+  data: unknown;
+}
+
+function controlData(this: ControlConnection, data: Buffer): void {
   FtpSession.control.data(this.data as FtpSession, data);
 }
 
-function controlEnd(this: Connection): void {
+function controlEnd(this: ControlConnection): void {
   FtpSession.control.end(this.data as FtpSession);
 }
 
-function controlDrain(this: Connection): void {
+function controlDrain(this: ControlConnection): void {
   FtpSession.control.drain(this.data as FtpSession);
 }
 
-function controlTimeout(this: Connection): void {
+function controlTimeout(this: ControlConnection): void {
   FtpSession.control.timeout(this.data as FtpSession);
 }
 
-function controlClose(this: Connection): void {
+function controlClose(this: ControlConnection): void {
   FtpSession.control.close(this.data as FtpSession);
 }

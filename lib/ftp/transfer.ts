@@ -11,18 +11,20 @@
  *   more than one read is ever held — backpressure by construction, on a blocking run() as well as
  *   attached (an asynchronous write would need a pause/resume per chunk and Node's loop to be
  *   running). A write into the page cache takes microseconds; when the kernel throttles a writer the
- *   reactor waits with it, as pyftpdlib's loop does. A binary STOR on Linux moves the bytes inside
- *   the kernel (`recvfile`: splice(2) socket → pipe → file, up to 1 MiB per readable event): one
- *   copy instead of two, and no crossing into JavaScript per read (docs/benchmarks.md, FTP). TYPE A
- *   (converted) and APPE (O_APPEND, which splice refuses) read into a buffer and write it
- *   (`fs.writeSync`). At the end the file is closed off the reactor's thread; 226 waits for that
+ *   reactor waits with it, as pyftpdlib's loop does. A binary STOR on Linux over a plain data
+ *   connection moves the bytes inside the kernel (`recvfile`: splice(2) socket → pipe → file, up to
+ *   1 MiB per readable event): one copy instead of two, and no crossing into JavaScript per read
+ *   (docs/benchmarks.md, FTP). TYPE A (converted), APPE (O_APPEND, which splice refuses) and TLS
+ *   data connections read into a buffer and write it (`fs.writeSync`). At the end the file is closed off the reactor's thread; 226 waits for that
  *   close only on a file system whose close can report a failed write (see closeCanFail).
  * - BufferSender (LIST, NLST, MLSD): a listing made in memory.
  */
 import * as fs from 'node:fs';
 import { binding } from '../native';
+import type { Reactor } from '../reactor';
 import { Connection } from '../stream/connection';
 import type { DataChannel } from './data-channel';
+import type { DataConnection } from './tls';
 
 export interface TransferResult {
   code: number;
@@ -50,7 +52,7 @@ function reason(err: Error | null): string {
 }
 
 export abstract class Transfer {
-  protected conn: Connection | null = null;
+  protected conn: DataConnection | null = null;
   /** The data channel while the data connection has not come yet. */
   private channel: DataChannel | null = null;
   private ended = false;
@@ -81,13 +83,13 @@ export abstract class Transfer {
   }
 
   /** The data connection is here: move the bytes. */
-  start(conn: Connection): void {
+  start(conn: DataConnection): void {
     if (this.ended) {
       conn.destroy();
       return;
     }
     this.conn = conn;
-    conn.onClose = (err) => {
+    conn.onClose = (err: Error | null) => {
       if (!this.ended) {
         const truncated = (err as { code?: string } | null)?.code === 'ERR_FILE_TRUNCATED';
         this.finish(truncated ? 451 : 426, truncated ? 'The file changed during the transfer; aborted.'
@@ -109,7 +111,7 @@ export abstract class Transfer {
     return `${this.kind} ${this.path}: ${this.bytes} bytes so far${this.conn === null ? ', waiting for the data connection' : ''}.`;
   }
 
-  protected abstract begin(conn: Connection): void;
+  protected abstract begin(conn: DataConnection): void;
 
   /** Releases what the transfer holds (its file). Called once, when it ends. */
   protected release(): void {}
@@ -143,7 +145,7 @@ export class FileSender extends Transfer {
     this.position = offset;
   }
 
-  protected begin(conn: Connection): void {
+  protected begin(conn: DataConnection): void {
     conn.onData = () => undefined; // A client has nothing to say on a download.
     conn.onFinish = () => this.sendComplete();
     conn.resume(); // Reading notices a client that leaves early.
@@ -216,11 +218,12 @@ export class FileReceiver extends Transfer {
     super(kind, path, onEnd);
   }
 
-  protected begin(conn: Connection): void {
-    const pipe = this.position !== null && !this.ascii ? openPipe() : null;
+  protected begin(conn: DataConnection): void {
+    // Only a plain connection: on a TLS one the socket carries ciphertext.
+    const pipe = conn instanceof Connection && this.position !== null && !this.ascii ? openPipe() : null;
     if (pipe !== null) {
       this.pipe = pipe;
-      conn.reader = (socket) => this.receive(socket, pipe);
+      (conn as Connection).reader = (socket) => this.receive(socket, pipe);
     } else {
       conn.onData = (data) => this.store(data);
     }
@@ -255,7 +258,7 @@ export class FileReceiver extends Transfer {
    */
   private closeFile(done: (err: Error | null) => void): void {
     this.stopReceiving();
-    if (this.conn!.reactor.isAttached) {
+    if (reactorOf(this.conn!).isAttached) {
       fs.close(this.fd, done);
       return;
     }
@@ -271,7 +274,7 @@ export class FileReceiver extends Transfer {
   /** No more reading into the file: the reader is gone (no splice into a closed or reused descriptor), the pipe closed. */
   private stopReceiving(): void {
     this.fileOpen = false;
-    if (this.conn !== null) this.conn.reader = null;
+    if (this.conn instanceof Connection) this.conn.reader = null;
     if (this.pipe !== null) {
       fs.closeSync(this.pipe[0]);
       fs.closeSync(this.pipe[1]);
@@ -348,7 +351,7 @@ export class BufferSender extends Transfer {
     super(kind, path, onEnd);
   }
 
-  protected begin(conn: Connection): void {
+  protected begin(conn: DataConnection): void {
     conn.onData = () => undefined;
     conn.onFinish = () => this.sendComplete();
     conn.resume();
@@ -371,6 +374,10 @@ function closeCanFail(fd: number): boolean {
   } catch {
     return true;
   }
+}
+
+function reactorOf(conn: DataConnection): Reactor {
+  return conn instanceof Connection ? conn.reactor : conn.transport.reactor;
 }
 
 /** A pipe for recvfile, or null where there is none (not Linux) or none can be made now (EMFILE): recv then. */

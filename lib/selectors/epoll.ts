@@ -4,7 +4,7 @@
  */
 import { isSystemError } from '../errors';
 import { binding, constants, EpollBinding, hasEpoll, WaitMechanism, WaitThread } from '../native';
-import { BaseSelector, EVENT_READ, EVENT_WRITE, SelectorKey } from './selector';
+import { BaseSelector, EVENT_CONDITION, EVENT_READ, EVENT_WRITE, SelectorKey } from './selector';
 
 export interface EpollOptions {
   /** EPOLLET: report transitions, not levels. The user must read/write/accept until EAGAIN. */
@@ -54,6 +54,9 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   private readonly OUT: number;
   private readonly READ_BITS: number;
   private readonly WRITE_BITS: number;
+  /** Asked for with EVENT_CONDITION, and what reports it. */
+  private readonly CONDITION_ASK: number;
+  private readonly CONDITION_BITS: number;
   private readonly ADD: number;
   private readonly MOD: number;
   private readonly DEL: number;
@@ -67,6 +70,8 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
     this.OUT = c.EPOLLOUT;
     this.READ_BITS = c.EPOLLIN | c.EPOLLPRI | c.EPOLLRDHUP | c.EPOLLHUP | c.EPOLLERR;
     this.WRITE_BITS = c.EPOLLOUT | c.EPOLLHUP | c.EPOLLERR;
+    this.CONDITION_ASK = c.EPOLLRDHUP | c.EPOLLPRI;
+    this.CONDITION_BITS = c.EPOLLRDHUP | c.EPOLLPRI | c.EPOLLHUP | c.EPOLLERR;
     this.ADD = c.EPOLL_CTL_ADD;
     this.MOD = c.EPOLL_CTL_MOD;
     this.DEL = c.EPOLL_CTL_DEL;
@@ -152,7 +157,8 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
       const key = this.map.get(events[2 * i]);
       if (key === undefined) continue;
       const raw = events[2 * i + 1];
-      const ready = ((raw & this.READ_BITS ? EVENT_READ : 0) | (raw & this.WRITE_BITS ? EVENT_WRITE : 0)) & key.events;
+      const ready = ((raw & this.READ_BITS ? EVENT_READ : 0) | (raw & this.WRITE_BITS ? EVENT_WRITE : 0) |
+        (raw & this.CONDITION_BITS ? EVENT_CONDITION : 0)) & key.events;
       if (ready === 0) continue;
       key.readyEvents = ready;
       this.pushReady(key);
@@ -164,6 +170,7 @@ export class EpollSelector<T = unknown> extends BaseSelector<T> {
   }
 
   private toEpoll(events: number): number {
-    return (events & EVENT_READ ? this.IN : 0) | (events & EVENT_WRITE ? this.OUT : 0) | this.flags;
+    return (events & EVENT_READ ? this.IN : 0) | (events & EVENT_WRITE ? this.OUT : 0) |
+      (events & EVENT_CONDITION ? this.CONDITION_ASK : 0) | this.flags;
   }
 }

@@ -1,4 +1,4 @@
-export { EVENT_READ, EVENT_WRITE, SelectorKey, BaseSelector } from './selector';
+export { EVENT_READ, EVENT_WRITE, EVENT_CONDITION, SelectorKey, BaseSelector } from './selector';
 export type { Selector, RegisterOptions } from './selector';
 export { ReadonlyMapView } from './readonly-map';
 export { PollFdSelector } from './pollfd-selector';

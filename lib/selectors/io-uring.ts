@@ -148,6 +148,8 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   private readonly OUT: number;
   private readonly READ_BITS: number;
   private readonly WRITE_BITS: number;
+  /** A poll failure found after ready keys were collected: thrown by the next wait. */
+  private owedFailure: unknown = null;
 
   constructor(readonly options: IoUringOptions = {}) {
     super();
@@ -242,11 +244,18 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
   }
 
   protected wait(timeoutMs: number): void {
+    // A failure the last wait found after it had collected ready keys: those were delivered first.
+    const owed = this.owedFailure;
+    if (owed !== null) {
+      this.owedFailure = null;
+      throw owed;
+    }
     this.queueRechecks();
     const events = this.events;
     const n = this.ring.wait(events, this.maxEvents, timeoutMs);
     const stamp = ++this.waits;
     let failure: unknown = null;
+    let collected = 0;
     for (let i = 0; i < n; i++) {
       const registration = this.registrations.get(events[2 * i] >>> 0);
       if (registration === undefined) continue; // Removed, replaced, or a removal's failure: stale.
@@ -274,9 +283,14 @@ export class IoUringSelector<T = unknown> extends BaseSelector<T> {
       registration.reportedIn = stamp;
       key.readyEvents = ready;
       this.pushReady(key);
+      collected++;
       if (!this.edge) this.reported[this.reportedCount++] = registration;
     }
-    if (failure !== null) throw failure;
+    if (failure === null) return;
+    // Edge-triggered, a ready key not delivered now is never reported again: deliver them, and
+    // report the failure from the next wait (before it waits).
+    if (collected > 0) this.owedFailure = failure;
+    else throw failure;
   }
 
   protected release(): void {

@@ -11,7 +11,14 @@ import { ReadonlyMapView } from './readonly-map';
 /** Interest and readiness bits, as Python's selectors.EVENT_READ / EVENT_WRITE. */
 export const EVENT_READ = 1;
 export const EVENT_WRITE = 2;
-const ALL_EVENTS = EVENT_READ | EVENT_WRITE;
+/**
+ * Opt-in, with EVENT_READ (epoll only; other selectors accept it and never report it): reported beside
+ * EVENT_READ when the event carried more than "data arrived": the peer shut down (RDHUP), hung up (HUP),
+ * an error (ERR) or urgent data (PRI). A reader that ends its turn at a short read must read on to EAGAIN
+ * when it is set (docs/readiness-lab.md, short-read).
+ */
+export const EVENT_CONDITION = 4;
+const ALL_EVENTS = EVENT_READ | EVENT_WRITE | EVENT_CONDITION;
 
 /** One registration. `readyEvents` is filled by a wait; `registered` turns false on unregister. */
 export class SelectorKey<T = unknown> {
@@ -256,8 +263,8 @@ export function checkDescriptor(fd: number): void {
 
 function checkEvents(events: number): void {
   if (typeof events !== 'number' || !Number.isInteger(events)) throw new TypeError('events must be EVENT_READ, EVENT_WRITE or both');
-  if (events <= 0 || (events & ~ALL_EVENTS) !== 0) {
-    throw new RangeError(`events must be EVENT_READ (1), EVENT_WRITE (2) or both (3); got ${events}`);
+  if ((events & (EVENT_READ | EVENT_WRITE)) === 0 || (events & ~ALL_EVENTS) !== 0) {
+    throw new RangeError(`events must be EVENT_READ (1), EVENT_WRITE (2) or both (3), with or without EVENT_CONDITION (4); got ${events}`);
   }
 }
 

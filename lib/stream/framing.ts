@@ -10,7 +10,10 @@
  * message split across reads is assembled in the decoder's own buffer, which never grows past the
  * limit. A frame may announce a counted body that follows it unframed (a file's bytes, as HTTP's
  * Content-Length does): `passThrough(n, onBytes)` hands the next n bytes out as views of the reads,
- * never assembled, whatever their size, and framing resumes after them. A message over the limit is a FrameError as soon as it is known to be too long, before it
+ * never assembled, whatever their size, and framing resumes after them (both decoders: a line-based
+ * protocol with counted bodies, such as HTTP/1.1's Content-Length, is a LineDecoder plus
+ * passThrough). `LineDecoder.takeRest()` hands over everything not yet decoded, for a protocol
+ * switch. A message over the limit is a FrameError as soon as it is known to be too long, before it
  * is buffered: throw it from onData and the connection alone is destroyed.
  *
  * Views are valid only during the callback (the read buffer and the assembly buffer are reused).
@@ -65,6 +68,38 @@ class Assembly {
   }
 }
 
+/**
+ * An unframed body announced by passThrough(): handed to its callback as views of the reads, never
+ * assembled or copied, whatever its length. Written once for both decoders.
+ */
+class CountedBody {
+  /** Bytes still to hand out (0: framing is on). */
+  left = 0;
+  private onBytes: ((bytes: Buffer) => void) | null = null;
+
+  start(length: number, onBytes: (bytes: Buffer) => void): void {
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be an integer >= 0; got ${length}`);
+    if (typeof onBytes !== 'function') throw new TypeError('onBytes must be a function');
+    this.left = length;
+    this.onBytes = length > 0 ? onBytes : null;
+  }
+
+  /** Hands out what of `bytes` from `at` belongs to the body; returns where framing resumes. */
+  take(bytes: Buffer, at: number): number {
+    const end = at + Math.min(this.left, bytes.length - at);
+    const onBytes = this.onBytes!;
+    this.left -= end - at;
+    if (this.left === 0) this.onBytes = null;
+    onBytes(bytes.subarray(at, end));
+    return end;
+  }
+
+  clear(): void {
+    this.left = 0;
+    this.onBytes = null;
+  }
+}
+
 export interface LineDecoderOptions {
   /** The longest line accepted, delimiter excluded. */
   maxLineLength: number;
@@ -90,6 +125,10 @@ export class LineDecoder {
   private stopped = false;
   /** Skipping the rest of an oversize line, up to its delimiter. */
   private discarding = false;
+  private readonly body = new CountedBody();
+  /** During push(): the read being decoded, and where decoding resumes after the line being handed out. */
+  private current: Buffer | null = null;
+  private resumeAt = 0;
 
   constructor(private readonly onLine: (line: Buffer) => void, options: LineDecoderOptions) {
     this.max = checkLimit('maxLineLength', options.maxLineLength, 2 ** 31 - 2);
@@ -109,13 +148,57 @@ export class LineDecoder {
   stop(): void {
     this.stopped = true;
     this.partial.clear();
+    this.body.clear();
+  }
+
+  /** Unframed bytes still expected by passThrough (0 when decoding lines). */
+  get passingThrough(): number {
+    return this.body.left;
+  }
+
+  /**
+   * The next `length` bytes of the stream are not lines (a body with a Content-Length, say): hand
+   * them to `onBytes` as they arrive, as views of the reads (valid during the call; never copied or
+   * assembled, so any length costs no memory), then go back to lines. Call it between lines: from
+   * onLine (the line that announced the body), or between pushes.
+   */
+  passThrough(length: number, onBytes: (bytes: Buffer) => void): void {
+    if (this.partial.length > 0 || this.discarding || this.body.left > 0) throw new Error('passThrough() must be called between lines');
+    this.body.start(length, onBytes);
+  }
+
+  /**
+   * Stops decoding and returns, as a copy of its own, everything received and not yet decoded:
+   * from onLine, the rest of the read after that line (plus nothing else: a line is never handed out
+   * while bytes wait in the decoder); between pushes, the unfinished line held. A protocol switch
+   * (an HTTP Upgrade, STARTTLS) hands these bytes to the next protocol, then feeds it the next reads.
+   */
+  takeRest(): Buffer {
+    const rest = this.current !== null ? Buffer.from(this.current.subarray(this.resumeAt)) : Buffer.from(this.partial.view());
+    this.stop();
+    return rest;
   }
 
   /** Feeds one read; calls onLine for each complete line. Throws FrameError for a line over the limit. */
   push(data: Uint8Array): void {
+    const bytes = asBuffer(data);
+    this.current = bytes;
+    try {
+      this.decode(bytes);
+    } finally {
+      this.current = null;
+    }
+  }
+
+  private decode(data: Buffer): void {
     let start = 0;
     while (!this.stopped && start < data.length) {
+      if (this.body.left > 0) {
+        start = this.body.take(data, start);
+        continue;
+      }
       const end = data.indexOf(this.delimiter, start);
+      this.resumeAt = end + 1;
       if (this.discarding) {
         if (end < 0) return;
         this.discarding = false;
@@ -124,7 +207,7 @@ export class LineDecoder {
         else this.oversize(true);
         return;
       } else if (this.partial.length === 0) {
-        this.emit(asBuffer(data).subarray(start, end));
+        this.emit(data.subarray(start, end));
       } else if (this.fits(end - start)) {
         this.partial.append(data, start, end);
         const line = this.partial.view();
@@ -176,9 +259,8 @@ export class LengthPrefixedDecoder {
   private bodyLength = -1;
   private readonly body: Assembly;
   private stopped = false;
-  /** Unframed bytes still to hand to onRaw (passThrough). */
-  private rawLeft = 0;
-  private onRaw: ((bytes: Buffer) => void) | null = null;
+  /** The unframed body passThrough() announced. */
+  private readonly raw = new CountedBody();
 
   constructor(private readonly onFrame: (body: Buffer) => void, options: LengthPrefixedOptions) {
     this.max = checkLimit('maxFrameSize', options.maxFrameSize, Math.min(MAX_U32, 2 ** 31 - 1));
@@ -195,13 +277,12 @@ export class LengthPrefixedDecoder {
     this.headerFill = 0;
     this.bodyLength = -1;
     this.body.clear();
-    this.rawLeft = 0;
-    this.onRaw = null;
+    this.raw.clear();
   }
 
   /** Unframed bytes still expected by passThrough (0 when framing is on). */
   get passingThrough(): number {
-    return this.rawLeft;
+    return this.raw.left;
   }
 
   /**
@@ -211,12 +292,10 @@ export class LengthPrefixedDecoder {
    * the body), or between pushes.
    */
   passThrough(length: number, onBytes: (bytes: Buffer) => void): void {
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be an integer >= 0; got ${length}`);
-    if (this.headerFill > 0 || this.bodyLength >= 0 || this.rawLeft > 0) {
+    if (this.headerFill > 0 || this.bodyLength >= 0 || this.raw.left > 0) {
       throw new Error('passThrough() must be called between frames');
     }
-    this.rawLeft = length;
-    this.onRaw = length > 0 ? onBytes : null;
+    this.raw.start(length, onBytes);
   }
 
   /** Feeds one read; calls onFrame for each complete frame. Throws FrameError for a frame over the limit. */
@@ -224,13 +303,8 @@ export class LengthPrefixedDecoder {
     const bytes = asBuffer(data);
     let at = 0;
     while (!this.stopped && at < bytes.length) {
-      if (this.rawLeft > 0) {
-        const take = Math.min(this.rawLeft, bytes.length - at);
-        const onRaw = this.onRaw!;
-        this.rawLeft -= take;
-        if (this.rawLeft === 0) this.onRaw = null;
-        at += take;
-        onRaw(bytes.subarray(at - take, at));
+      if (this.raw.left > 0) {
+        at = this.raw.take(bytes, at);
         continue;
       }
       if (this.bodyLength >= 0) {
@@ -284,7 +358,7 @@ export function frameHeader(length: number): Buffer {
 }
 
 /** Writes one length-prefixed frame; header and body leave in one gathered write. Returns write()'s answer. */
-export function writeFrame(conn: Connection, body: Uint8Array): boolean {
+export function writeFrame(conn: Pick<Connection, 'cork' | 'write' | 'uncork'>, body: Uint8Array): boolean {
   conn.cork();
   conn.write(frameHeader(body.length));
   const ok = conn.write(body);

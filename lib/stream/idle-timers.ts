@@ -39,6 +39,11 @@ export class IdleTimers {
 
   constructor(private readonly reactor: Reactor) {}
 
+  /** Durations with at least one entry watched (a list with none is deleted, with its timer). */
+  get listCount(): number {
+    return this.lists.size;
+  }
+
   /** Starts (or restarts) watching `entry` for `ms` of inactivity. */
   track(entry: IdleEntry, ms: number): void {
     if (entry.list !== null) this.untrack(entry);
@@ -69,9 +74,10 @@ export class IdleTimers {
     if (list === null) return;
     unlink(list, entry);
     entry.list = null;
-    if (list.head === null && list.timer !== null) {
-      this.reactor.clearTimer(list.timer);
+    if (list.head === null) {
+      if (list.timer !== null) this.reactor.clearTimer(list.timer);
       list.timer = null;
+      if (this.lists.get(list.ms) === list) this.lists.delete(list.ms);
     }
   }
 

@@ -1,8 +1,12 @@
 export { Connection, isDisconnect } from './connection';
-export type { ConnectionOptions, ConnectOptions, WriteStrategy } from './connection';
+export type { ConnectionError, ConnectionOptions, ConnectOptions, IdleTimeoutOptions, StateName, WriteStrategy } from './connection';
 export { Listener, acceptErrorAction } from './listener';
 export type { ListenerOptions, ListenerStats } from './listener';
-export type { Endpoint, TcpEndpoint, UnixEndpoint } from './endpoint';
+export type { AddressedError, Endpoint, TcpEndpoint, UnixEndpoint } from './endpoint';
 export { LineDecoder, LengthPrefixedDecoder, FrameError, frameHeader, writeFrame, FRAME_HEADER_SIZE } from './framing';
 export type { LineDecoderOptions, LengthPrefixedOptions } from './framing';
 export { FileTruncatedError } from './write-queue';
+export { TlsConnection } from './tls-connection';
+export type { TlsOptions } from './tls-connection';
+export { TlsContext, tlsUnavailable, fingerprint256 } from './tls-context';
+export type { TlsContextOptions } from './tls-context';

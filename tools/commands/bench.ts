@@ -1,10 +1,14 @@
 /** `iomux bench` (also `npm run bench`): scaling, micro-benchmarks and echo throughput, as one command. */
+import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
 import { TRANSFER_CLIENTS, TransferClient } from '../../bench/ftp-transfers';
+import type { SyscallTool } from '../../bench/syscalls';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
+import { docPath } from '../docs';
+import { ensurePackages, OptionalPackage } from '../optional';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -44,6 +48,9 @@ interface BenchFlags {
   ftpWholeClients?: TransferClient[];
   ftpWholeSize?: number;
   ftpWholeRounds?: number;
+  /** With --ftp: the FTPS comparison (bench/ftps.ts) instead. */
+  tls?: boolean;
+  ftpsRounds?: number;
   soak?: boolean;
   soakConnections?: number;
   soakDuration?: number;
@@ -75,10 +82,12 @@ interface BenchFlags {
   json?: string;
   pin: boolean;
   syscalls: boolean;
+  syscallTool?: SyscallTool;
   costs: boolean;
   charts: boolean;
   progress: boolean;
   from?: string;
+  compare?: string[];
 }
 
 export function register(program: Command): void {
@@ -108,11 +117,13 @@ export function register(program: Command): void {
       (value: string) => (value === 'none' ? [] : choiceList('--ftp-whole-clients', TRANSFER_CLIENTS)(value)))
     .option('--ftp-whole-size <bytes>', 'FTP: bytes of each whole-file transfer (default 1 GiB)', integer('ftp-whole-size', 1, 2 ** 40))
     .option('--ftp-whole-rounds <n>', 'FTP: interleaved rounds of the whole-file transfers (default 3; 5 with --full)', integer('ftp-whole-rounds', 1, 1000))
+    .option('--tls', 'with --ftp: FTPS instead — one client\'s RETR and STOR of 1 GiB (or --ftp-transfer-size) over TLS against iomux, pyftpdlib\'s TLS_FTPHandler and vsftpd ssl_enable')
+    .option('--ftps-rounds <n>', 'FTPS: interleaved rounds (default 3)', integer('ftps-rounds', 1, 100))
     .option('--soak', 'run the soak part: 10,000 connections held 60 s, then 1,000,000 connect/echo/close cycles, against iomux serve and Node\'s net (minutes; not in the default suite or --full)')
     .option('--soak-connections <n>', 'soak: connections held at once (default 10000)', integer('soak-connections', 1, 100_000))
     .option('--soak-duration <s>', 'soak: how long the connections are held (default 60; the C = 100 reference runs min(10, this))', integer('soak-duration', 1, 86_400))
     .option('--soak-interval <ms>', 'soak: each held connection echoes one message this often (default 1000)', integer('soak-interval', 1, 3_600_000))
-    .option('--soak-sample <ms>', 'soak: how often RSS, descriptors and p99 are reported (default 5000)', integer('soak-sample', 10, 3_600_000))
+    .option('--soak-sample <ms>', 'soak: how often p99, RSS, descriptors and TCP counters are sampled (default 1000)', integer('soak-sample', 10, 3_600_000))
     .option('--churn-cycles <n>', 'soak: connect/echo/close cycles (default 1000000)', integer('churn-cycles', 1, 1_000_000_000))
     .option('--churn-parallel <n>', 'soak: cycles in parallel (default 100)', integer('churn-parallel', 1, 10_000))
     .option('--churn-warmup <n>', 'soak: warm-up cycles before the churn is measured (default 200000: until the heap has grown to the load)', integer('churn-warmup', 1, 1_000_000_000))
@@ -133,34 +144,41 @@ export function register(program: Command): void {
     .option('--file-size <MiB>', 'files: the large file, in MiB', integer('file-size', 1, 1024 * 1024))
     .option('--uploads <n>', 'files: concurrent uploads into one server', integer('uploads', 1, 5000))
     .option('--upload-size <MiB>', 'files: size of each concurrent upload, in MiB', integer('upload-size', 1, 1024 * 1024))
-    .option('--syscall-duration <ms>', 'echo: length of the strace -c run per server (C=100, S=64)', integer('syscall-duration', 10, 600_000))
+    .option('--syscall-duration <ms>', 'echo: length of the run per server whose system calls are counted (C=100, S=64)', integer('syscall-duration', 10, 600_000))
+    .addOption(new Option('--syscall-tool <tool>', 'echo and interest: count system calls with perf\'s syscall tracepoints or strace (default: perf where it works)')
+      .choices(['perf', 'strace']))
     .addOption(new Option('--transport <kind>', 'scaling: watched descriptors are self-connected UDP sockets (one fd each) or socketpairs (two)')
       .choices(['udp', 'socketpair']))
     .option('-o, --out <dir>', 'where results.json, CSV and SVG files go', defaultOutDir())
     .option('--json <file>', 'also write the JSON record to this file')
     .option('--no-pin', 'echo: do not pin server and load generator to different cores')
-    .option('--no-syscalls', 'echo: skip the strace -c run that counts system calls per message')
+    .option('--no-syscalls', 'echo: skip the extra run that counts system calls per message')
     .option('--no-costs', 'threads: skip the table of what a connection costs on threads and on a reactor')
     .option('--no-charts', 'do not render SVG charts')
     .option('--no-progress', 'no progress bar')
-    .option('--from <results.json>', 'measure nothing: print and write the tables, CSV and charts of a saved run again')
+    .option('--from <results.json>', 'measure nothing: print and write the tables, CSV, charts and report.html of a saved run again')
+    .option('--compare <A.json B.json...>', 'measure nothing: two saved runs side by side, B / A per row, changes beyond the runs\' own noise marked; writes compare.md and compare.html into --out')
     .addHelpText('after', `
-Without part flags scaling, micro, echo, interest, files and a short threads part run: the default
-suite takes three to four minutes on two cores. --full sweeps N up to 100000 (as far as RLIMIT_NOFILE
-allows), C up to 1000 and S = 64 and 4096, runs the threads part complete and adds the FTP benchmark
-with N = 1000 clients and 1 GiB transfers (a few more minutes). The soak part runs only with --soak.
+Without part flags scaling, micro, echo and a short threads part run, within three minutes on two
+cores: \`npm run bench\` took 136 s and 153 s from fresh clones, TypeScript and C builds included, with
+the machine otherwise busy (load average 8–9). The long parts run by their flags: --interest (about a
+minute), --files (1 GiB, about 90 s), --threads (complete), --ftp, --soak (minutes). --full sweeps N up
+to 100000 (as far as RLIMIT_NOFILE allows), C up to 1000 and S = 64 and 4096, and runs every part but
+the soak. Every run writes report.html (open it in a browser); --compare A.json B.json sets two saved
+runs side by side.
 
 Examples:
   iomux bench                                  # the default suite
   iomux bench --scaling -n 100,10000 -a 1      # the classic scaling picture only
   iomux bench --echo --servers c,node,iomux-epoll -c 100 -s 64 --repeat 5
   iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
-  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see docs/benchmarks.md)
+  iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see ${docPath('benchmarks.md')})
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
   iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib, vsftpd, ftp-srv
   iomux bench --soak                           # 10,000 connections for 60 s, 1,000,000 churn cycles (npm run bench:soak)
   iomux bench --soak --soak-duration 20 --churn-cycles 100000   # a shorter soak
-  iomux bench --full --out /tmp/bench --json /tmp/bench.json`)
+  iomux bench --full --out /tmp/bench --json /tmp/bench.json
+  iomux bench --compare before/results.json after/results.json   # B / A per row, changes beyond noise marked`)
     .action(async (flags: BenchFlags) => {
       const chosen = PARTS.filter((p) => (p === 'threads' ? flags.threads !== undefined : flags[p] === true));
       const full = flags.full === true;
@@ -222,14 +240,42 @@ Examples:
       if (flags.repeat !== undefined) s.repeat = m.repeat = e.repeat = i.repeat = f.repeat = t.repeat = flags.repeat;
       e.pin = i.pin = ftp.pin = flags.pin;
       e.syscalls = i.syscalls = flags.syscalls;
+      if (flags.syscallTool) e.syscallTool = i.syscallTool = flags.syscallTool;
       // `iomux bench | head` closes stdout early: that is not an error worth a stack trace.
       process.stdout.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
       });
+      // The optional packages this run needs are there before anything is measured, or one line says how to get them.
+      const measured = flags.from === undefined;
+      const needed: OptionalPackage[] = [
+        ...(measured && parts.includes('micro') ? ['benchmark' as const] : []),
+        ...(measured && parts.includes('ftp') && ftp.servers.includes('ftp-srv') ? ['ftp-srv' as const] : []),
+        ...(flags.charts ? ['vega' as const, 'vega-lite' as const] : []),
+      ];
+      ensurePackages('iomux bench', needed, {
+        vega: '--no-charts', 'vega-lite': '--no-charts', 'ftp-srv': `--ftp-servers ${FTP_SERVERS.filter((s) => s !== 'ftp-srv').join(',')}`,
+      });
       // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
       const { redrawSuite, runSuite } = await import('../../bench/suite');
       const print = (text: string) => process.stdout.write(`${text}\n`);
+      if (flags.ftp && flags.tls) {
+        // Its own part, in its own file: the FTPS comparison (bench/ftps.ts).
+        const { FTPS_SERVERS, formatFtps, runFtps } = await import('../../bench/ftps');
+        const result = await runFtps({ servers: [...FTPS_SERVERS], transferSize: flags.ftpTransferSize ?? 2 ** 30, rounds: flags.ftpsRounds ?? 3, pin: flags.pin },
+          (label) => {
+            if (flags.progress) process.stderr.write(`${label}\n`);
+          });
+        print(formatFtps(result));
+        if (flags.json) fs.writeFileSync(flags.json, `${JSON.stringify(result, null, 2)}\n`);
+        return;
+      }
+      if (flags.compare) {
+        if (flags.compare.length !== 2) throw new InvalidArgumentError(`--compare takes two results.json files, got ${flags.compare.length}`);
+        const { runComparison } = await import('../../bench/compare');
+        runComparison(flags.compare[0], flags.compare[1], flags.out, print);
+        return;
+      }
       if (flags.from) {
         await redrawSuite(flags.from, { outDir: flags.out, jsonFile: flags.json, charts: flags.charts, print });
         return;

@@ -17,6 +17,9 @@ import { SocketAddress } from '../../lib/native';
 import { Reactor } from '../../lib/reactor';
 import { availableMechanisms, createSelector, MechanismName } from '../../lib/selectors/default';
 import type { TcpEndpoint } from '../../lib/stream/endpoint';
+import { docPath } from '../docs';
+import { normalizeFingerprint, TlsContext, tlsUnavailable } from '../../lib/stream/tls-context';
+import { addTlsServerOptions, registerCertCommand, tlsServerContext, TlsServerFlags } from './tls-options';
 
 /** Exit statuses of put and get: 0 only for a verified file. */
 export const EXIT = {
@@ -78,7 +81,7 @@ function rate(bytes: number, seconds: number): string {
   return seconds > 0 ? `${(bytes / seconds / 1e6).toFixed(1)} MB/s` : '–';
 }
 
-interface ServeFlags {
+interface ServeFlags extends TlsServerFlags {
   dir: string;
   host: string;
   port: number;
@@ -87,7 +90,7 @@ interface ServeFlags {
   quiet?: boolean;
 }
 
-interface TransferFlags {
+interface TransferFlags extends TlsClientFlags {
   to?: TcpEndpoint;
   from?: TcpEndpoint;
   name?: string;
@@ -108,10 +111,10 @@ Examples:
 
 put and get resume from what is already held (the server's partial, or PATH.partial), and exit 0
 only once the SHA-256 is verified. Exit statuses: 1 failed, 2 refused, 3 mismatch, 4 connection
-lost, 5 no space. The protocol: docs/file-transfer.md.`);
+lost, 5 no space. The protocol: ${docPath('file-transfer.md')}.`);
 
   const mechanisms = availableMechanisms();
-  files
+  const serveCommand = files
     .command('serve')
     .description('Serve a directory: uploads are resumed from what is held and verified before they are put in place')
     .requiredOption('--dir <dir>', 'the directory served (partial uploads wait in DIR/.iomux-partial/)')
@@ -119,38 +122,76 @@ lost, 5 no space. The protocol: docs/file-transfer.md.`);
     .option('-p, --port <port>', 'TCP port (0 picks a free one)', port, 0)
     .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
     .option('--max-size <bytes>', 'refuse uploads larger than this, before a byte is stored (512k, 10M, 1G)', parseBytes('--max-size'))
-    .option('-q, --quiet', 'do not log transfers')
+    .option('-q, --quiet', 'do not log transfers');
+  addTlsServerOptions(serveCommand)
     .addHelpText('after', `
 Prints "listening on HOST:PORT" once it accepts connections, and logs each transfer on stderr.
+With --tls-cert and --tls-key every connection is TLS from its first byte (put/get --tls).
 SIGINT/SIGTERM stop accepting, end the transfers in flight (keeping their partials, so they
 resume), and print "stats {...}" (JSON).`)
     .action((flags: ServeFlags) => serve(flags));
 
-  files
+  const put = files
     .command('put')
     .description('Upload FILE; resumes from what the server holds; exit 0 once the server verified the SHA-256')
     .argument('<file>', 'the file to send')
     .requiredOption('--to <host:port>', 'the server', parseHostPort)
     .option('--name <name>', 'the name on the server (default: the file\'s base name)')
     .option('--limit-rate <bytes>', 'send at most this many bytes per second (512k, 10M)', parseBytes('--limit-rate'))
-    .option('--no-progress', 'no progress bar, even on a terminal')
-    .action((file: string, flags: TransferFlags) => transfer('put', file, flags));
+    .option('--no-progress', 'no progress bar, even on a terminal');
+  addTlsClientOptions(put).action((file: string, flags: TransferFlags) => transfer('put', file, flags));
 
-  files
+  const get = files
     .command('get')
     .description('Download NAME; resumes from PATH.partial when it is of the same version; exit 0 once the SHA-256 is verified')
     .argument('<name>', 'the name on the server')
     .requiredOption('--from <host:port>', 'the server', parseHostPort)
     .option('-o, --output <path>', 'where to write it (default: NAME in the current directory)')
     .option('--limit-rate <bytes>', 'receive at most this many bytes per second (512k, 10M)', parseBytes('--limit-rate'))
-    .option('--no-progress', 'no progress bar, even on a terminal')
-    .action((name: string, flags: TransferFlags) => transfer('get', name, flags));
+    .option('--no-progress', 'no progress bar, even on a terminal');
+  addTlsClientOptions(get).action((name: string, flags: TransferFlags) => transfer('get', name, flags));
+  registerCertCommand(files, 'iomux files serve --dir /srv/files --port 9000 --tls-cert tls/cert.pem --tls-key tls/key.pem');
+}
+
+interface TlsClientFlags {
+  tls?: boolean;
+  ca?: string;
+  fingerprint?: string;
+  servername?: string;
+}
+
+function addTlsClientOptions(command: Command): Command {
+  return command
+    .option('--tls', 'speak TLS, verifying the server\'s certificate (against --ca, else Node\'s root certificates) and name')
+    .option('--ca <file>', 'TLS: the authority (PEM) the server\'s certificate must chain to: for a self-signed one, the certificate itself')
+    .option('--fingerprint <sha256>', 'TLS: accept exactly the certificate with this SHA-256 fingerprint (what `cert` printed) instead of a CA')
+    .option('--servername <name>', 'TLS: the name the certificate must carry (default: the host of --to/--from)');
+}
+
+/** The client side's TLS options, or null without --tls (a --ca or --fingerprint implies it). */
+function tlsClient(flags: TlsClientFlags): { context: TlsContext; servername?: string; fingerprint256?: string } | null {
+  if (!flags.tls && flags.ca === undefined && flags.fingerprint === undefined) return null;
+  if (flags.ca !== undefined && flags.fingerprint !== undefined) throw new InvalidArgumentError('--ca and --fingerprint are two ways to trust the server: give one');
+  const why = tlsUnavailable();
+  if (why !== null) throw new Error(`TLS is not available: ${why}`);
+  if (flags.fingerprint !== undefined) {
+    let pin: string;
+    try {
+      pin = normalizeFingerprint(flags.fingerprint);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message);
+    }
+    return { context: TlsContext.client({ verify: false }), fingerprint256: pin, servername: flags.servername };
+  }
+  return { context: TlsContext.client({ caFile: flags.ca }), servername: flags.servername };
 }
 
 function serve(flags: ServeFlags): void {
   const reactor = new Reactor(createSelector(flags.mechanism));
   const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
-  const server = new FileServer({ reactor, dir: flags.dir, endpoint: { host: numericHost(flags.host), port: flags.port }, maxSize: flags.maxSize, log });
+  const server = new FileServer({
+    reactor, dir: flags.dir, endpoint: { host: numericHost(flags.host), port: flags.port }, maxSize: flags.maxSize, log, tls: tlsServerContext(flags),
+  });
   process.stdout.write(`listening on ${describe(server.listen())}\n`);
   reactor.attach();
   const stop = (): void => {
@@ -203,6 +244,7 @@ class ProgressView {
 }
 
 async function transfer(direction: 'put' | 'get', subject: string, flags: TransferFlags): Promise<void> {
+  const tls = tlsClient(flags); // Before the reactor: a bad option is an error, not a process kept alive.
   const reactor = new Reactor();
   reactor.attach();
   const view = new ProgressView(flags.progress && process.stderr.isTTY === true);
@@ -210,7 +252,7 @@ async function transfer(direction: 'put' | 'get', subject: string, flags: Transf
     view.stop();
     process.stderr.write(`${line}\n`);
   };
-  const common = { reactor, onProgress: (p: Progress) => view.update(p), log, limitRate: flags.limitRate };
+  const common = { reactor, onProgress: (p: Progress) => view.update(p), log, limitRate: flags.limitRate, tls };
   try {
     let result: TransferResult;
     if (direction === 'put') {

@@ -6,6 +6,7 @@ import { FtpServer } from '../../lib/ftp/server';
 import { UserStore, userNameProblem } from '../../lib/ftp/users';
 import { SocketAddress } from '../../lib/native';
 import { availableMechanisms, MechanismName } from '../../lib/selectors/default';
+import { addTlsServerOptions, registerCertCommand, tlsServerContext, TlsServerFlags } from './tls-options';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -28,7 +29,10 @@ function describe(address: SocketAddress): string {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
 
-interface ServeFlags {
+interface ServeFlags extends TlsServerFlags {
+  requireTls?: boolean;
+  implicitTls?: boolean;
+  tlsSessionReuse: boolean;
   root: string;
   users?: string;
   host: string;
@@ -48,12 +52,19 @@ interface ServeFlags {
   quiet?: boolean;
 }
 
-function serve(flags: ServeFlags): void {
+function serveCommand(flags: ServeFlags): void {
   if (flags.users === undefined && !flags.anonymous) {
     throw new InvalidArgumentError('nobody could log in: give --users FILE (accounts from `iomux ftp user add`) or --anonymous');
   }
   const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
+  const context = tlsServerContext(flags);
+  if (context === null && (flags.requireTls || flags.implicitTls || !flags.tlsSessionReuse)) {
+    throw new InvalidArgumentError('--require-tls, --implicit-tls and --no-tls-session-reuse need --tls-cert and --tls-key');
+  }
   const server = new FtpServer({
+    tls: context === null ? null : {
+      context, require: flags.requireTls === true, implicit: flags.implicitTls === true, requireSessionReuse: flags.tlsSessionReuse,
+    },
     mechanism: flags.mechanism,
     root: flags.root,
     users: flags.users ?? null,
@@ -137,7 +148,7 @@ export function register(program: Command): void {
     .description('An FTP server on the multiplexer (RFC 959 and its common extensions), and its accounts');
   const mechanisms = availableMechanisms();
 
-  ftp
+  const serve = ftp
     .command('serve')
     .description('Serve ROOT over FTP: each user in ROOT/NAME, every connection on one reactor')
     .requiredOption('--root <dir>', 'the directory holding every user\'s home (ROOT/NAME)')
@@ -157,7 +168,11 @@ export function register(program: Command): void {
     .option('--max-login-failures <n>', 'failures within --lockout that lock an address out', integer('max-login-failures', 1, 1000), 5)
     .option('--lockout <s>', 'how long a lockout lasts', integer('lockout', 1, 86400 * 7), 900)
     .option('--grace <s>', 'on SIGINT/SIGTERM, how long running transfers may take to finish', integer('grace', 0, 3600), 10)
-    .option('-q, --quiet', 'no log lines on stderr')
+    .option('-q, --quiet', 'no log lines on stderr');
+  addTlsServerOptions(serve)
+    .option('--require-tls', 'refuse USER/PASS before AUTH TLS, PROT C, and transfers without PROT P')
+    .option('--implicit-tls', 'TLS from the first byte of every control connection (implicit FTPS, port 990 style) instead of AUTH TLS')
+    .option('--no-tls-session-reuse', 'accept TLS data connections that do not resume the control connection\'s session (Python\'s ftplib.FTP_TLS does not)')
     .addHelpText('after', `
 Prints "listening on HOST:PORT" once it accepts connections, and a log line per connection, login and
 transfer on stderr (never a password). SIGINT/SIGTERM stop accepting, let running transfers finish
@@ -166,8 +181,11 @@ within --grace, close, and print "stats {...}" (JSON).
 Examples:
   iomux ftp user add alice --users users.json --root /srv/ftp
   iomux ftp serve --root /srv/ftp --users users.json --port 2121 --passive-ports 50000-50100
-  curl -T report.pdf ftp://alice:PASSWORD@127.0.0.1:2121/`)
-    .action(serve);
+  curl -T report.pdf ftp://alice:PASSWORD@127.0.0.1:2121/
+  iomux ftp cert --out tls && iomux ftp serve --root /srv/ftp --users users.json --tls-cert tls/cert.pem --tls-key tls/key.pem --require-tls
+  curl --ssl-reqd --cacert tls/cert.pem -T report.pdf ftp://alice:PASSWORD@127.0.0.1:2121/`)
+    .action(serveCommand);
+  registerCertCommand(ftp, 'iomux ftp serve --root /srv/ftp --users users.json --tls-cert tls/cert.pem --tls-key tls/key.pem --require-tls');
 
   const user = ftp.command('user').description('Manage the accounts of a users file (scrypt hashes, one salt per user)');
   user

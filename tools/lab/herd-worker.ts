@@ -61,7 +61,10 @@ function main(data: HerdWorkerData): void {
       const action = fd >= 0
         ? `worker ${data.worker} woke; accept → the connection`
         : `worker ${data.worker} woke; accept → EAGAIN (woken for nothing)`;
-      rows.push({ kind: 'wake', t, fd: data.listenFd, events: ready[0].events, action, bytes: fd >= 0 ? 1 : 0, worker: data.worker });
+      rows.push({
+        kind: 'wake', t, fd: data.listenFd, events: ready[0].events, action, bytes: fd >= 0 ? 1 : 0, worker: data.worker,
+        calls: [{ op: 'accept', result: fd >= 0 ? 1 : -1 }],
+      });
       bump(control, DONE);
       waitUntil(control, ROUND, () => stopped() || Atomics.load(control, ROUND) !== round, data.idleLimitMs);
       // A one-shot registration is disabled by the event it just reported.

@@ -48,8 +48,8 @@ export function unavailableReason(mechanism: MechanismName): string | null {
 
 /** 'select', 'poll+rdhup', 'epoll-lt+exclusive'. */
 export function variantLabel(v: Variant): string {
-  return v.mechanism + (v.rdhup ? '+rdhup' : '') + (v.exclusive ? '+exclusive' : '') + (v.batched ? '+batched' : '') +
-    (v.cqEntries !== undefined ? `+cq${v.cqEntries}` : '');
+  return v.mechanism + (v.rdhup ? '+rdhup' : '') + (v.pri ? '+pri' : '') + (v.exclusive ? '+exclusive' : '') +
+    (v.batched ? '+batched' : '') + (v.cqEntries !== undefined ? `+cq${v.cqEntries}` : '') + (v.unix ? ' unix' : '');
 }
 
 export function plainVariant(mechanism: MechanismName): Variant {
@@ -341,6 +341,7 @@ function pollBits(interest: Interest, variant: Variant): number {
   if (interest.read) bits |= constants.POLLIN;
   if (interest.write) bits |= constants.POLLOUT;
   if (variant.rdhup) bits |= constants.POLLRDHUP ?? 0;
+  if (variant.pri) bits |= constants.POLLPRI;
   return bits;
 }
 
@@ -365,6 +366,7 @@ export function describeRegistration(variant: Variant, fd: number, interest: Int
     if (interest.read) names.push('POLLIN');
     if (interest.write) names.push('POLLOUT');
     if (variant.rdhup) names.push('POLLRDHUP');
+    if (variant.pri) names.push('POLLPRI');
     return `poll([{fd: ${fd}, events: ${joinFlags(names)}}]) on every wait`;
   }
   if (variant.mechanism === 'io_uring') {
@@ -372,6 +374,7 @@ export function describeRegistration(variant: Variant, fd: number, interest: Int
     if (interest.read) names.push('POLLIN');
     if (interest.write) names.push('POLLOUT');
     if (variant.rdhup) names.push('POLLRDHUP');
+    if (variant.pri) names.push('POLLPRI');
     return `io_uring POLL_ADD(${fd}, ${joinFlags(names)}, IORING_POLL_ADD_MULTI)`;
   }
   return `epoll_ctl(ADD, ${fd}, ${joinFlags(epollFlags(variant, interest).map(([name]) => name))})`;
@@ -382,6 +385,7 @@ function epollFlags(variant: Variant, interest: Interest): Array<[string, number
   if (interest.read) parts.push(['EPOLLIN', constants.EPOLLIN]);
   if (interest.write) parts.push(['EPOLLOUT', constants.EPOLLOUT]);
   if (variant.rdhup) parts.push(['EPOLLRDHUP', constants.EPOLLRDHUP]);
+  if (variant.pri) parts.push(['EPOLLPRI', constants.EPOLLPRI]);
   if (variant.mechanism === 'epoll-et') parts.push(['EPOLLET', constants.EPOLLET]);
   if (variant.mechanism === 'epoll-oneshot') parts.push(['EPOLLONESHOT', constants.EPOLLONESHOT]);
   if (variant.exclusive) parts.push(['EPOLLEXCLUSIVE', constants.EPOLLEXCLUSIVE]);

@@ -24,6 +24,10 @@ export interface Variant {
   batched?: boolean;
   /** io_uring: completion ring entries (multishot-end makes it small). Default: the kernel's, for 64 entries. */
   cqEntries?: number;
+  /** Ask for urgent-data reports too (EPOLLPRI / POLLPRI). */
+  pri?: boolean;
+  /** short-read: a Unix stream socket pair instead of loopback TCP. */
+  unix?: boolean;
 }
 
 /**
@@ -31,6 +35,20 @@ export interface Variant {
  * sent, a client connected); quiet: a bounded wait reported nothing; stall: the same, while work remained.
  */
 export type RowKind = 'wake' | 'step' | 'quiet' | 'stall';
+
+/**
+ * One system call the handler made while handling a wake-up, kept as data so the picture can draw it.
+ * `result`: recv/send: bytes moved, 0 for recv's end of stream; accept: 1 connection; -1: EAGAIN.
+ * interest: 1 if the change cost a system call (EPOLL_CTL_MOD, a new POLL_ADD), 0 if it changed memory only.
+ */
+export interface Call {
+  op: 'recv' | 'send' | 'accept' | 'interest';
+  result: number;
+  /** The call failed with this error code (e.g. ECONNRESET); result is then -1. */
+  error?: string;
+  /** interest: what changed, in a few words. */
+  note?: string;
+}
 
 export interface Row {
   kind: RowKind;
@@ -46,6 +64,12 @@ export interface Row {
   bytes: number | null;
   /** thundering-herd only: the worker thread (1-based) that woke. */
   worker?: number;
+  /** wake: the handler's system calls, in order. */
+  calls?: Call[];
+  /** step: a label of a few words for the picture (the action says it in full). */
+  mark?: string;
+  /** quiet, stall: bytes (or connections) still unread when the wait gave up: stranded, if nothing reports them. */
+  left?: number;
 }
 
 export interface Summary {

@@ -15,10 +15,11 @@ import { thunderingHerd } from './scenarios/thundering-herd';
 import { interestChurn } from './scenarios/interest-churn';
 import { stickyPackets } from './scenarios/sticky-packets';
 import { multishotEnd } from './scenarios/multishot-end';
+import { shortRead } from './scenarios/short-read';
 
 export const SCENARIOS: readonly Scenario[] = [
   partialRead, arrivals, writable, acceptStorm, halfClose, oneshotRearm, thunderingHerd, interestChurn, stickyPackets,
-  multishotEnd,
+  multishotEnd, shortRead,
 ];
 
 /** Parameters every scenario takes. */

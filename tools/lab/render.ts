@@ -73,11 +73,11 @@ function summaryTable(report: Report): string[][] {
   return [header, ...body];
 }
 
-function summaryValue(summary: Summary, key: string): unknown {
+export function summaryValue(summary: Summary, key: string): unknown {
   return key in summary ? (summary as unknown as Record<string, unknown>)[key] : summary.counts[key];
 }
 
-function formatValue(value: unknown): string {
+export function formatValue(value: unknown): string {
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (value === undefined || value === null || value === '') return '-';
   return String(value);

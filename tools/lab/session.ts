@@ -2,8 +2,9 @@
  * One variant's run of a scenario: its watcher, its timeline, the descriptors to close, and the
  * summary it ends with. Scenarios use this so that setup, cleanup and the Trace shape live in one place.
  */
-import type { Summary, Trace, Variant } from './model';
-import { closeAll, openPair, type Drained, type LoopbackPair } from './sockets';
+import { binding } from '../../lib/native';
+import type { Call, Summary, Trace, Variant } from './model';
+import { closeAll, openPair, readUntilEagain, type Drained, type LoopbackPair } from './sockets';
 import { openWatcher, variantLabel, type Interest, type Readiness, type Watcher } from './mechanisms';
 import { Timeline } from './timeline';
 
@@ -67,8 +68,26 @@ export class Session {
   /** EPOLL_CTL_MOD with the same interest; the action text says what happened, per mechanism. */
   rearm(fd: number, interest: Interest): string {
     this.watcher.modify(fd, interest);
-    if (this.variant.mechanism === 'io_uring') return 're-armed (POLL_REMOVE + a new POLL_ADD)';
-    return this.variant.mechanism.startsWith('epoll') ? 're-armed (EPOLL_CTL_MOD)' : 're-registered (no-op)';
+    const mechanism = this.variant.mechanism;
+    const syscall = mechanism === 'io_uring' || mechanism.startsWith('epoll');
+    this.record({ op: 'interest', result: syscall ? 1 : 0, note: 're-arm' });
+    if (mechanism === 'io_uring') return 're-armed (POLL_REMOVE + a new POLL_ADD)';
+    return syscall ? 're-armed (EPOLL_CTL_MOD)' : 're-registered (no-op)';
+  }
+
+  /** Records a system call of the handler's; the next timeline row carries it. */
+  readonly record = (call: Call): void => this.timeline.call(call);
+
+  /** One recv of at most `length` bytes into the scratch buffer, recorded: bytes, 0 at end of stream, -1 for EAGAIN. */
+  recv(fd: number, length = this.scratch.length): number {
+    const n = binding.recv(fd, this.scratch, 0, length);
+    this.record({ op: 'recv', result: n });
+    return n;
+  }
+
+  /** Reads until EAGAIN or end of stream (at most `perCall` bytes a call), recording every recv. */
+  drain(fd: number, perCall?: number): Drained {
+    return readUntilEagain(fd, this.scratch, perCall, this.record);
   }
 
   finish(summary: Omit<Summary, 'wakeups'> & { wakeups?: number }): Trace {

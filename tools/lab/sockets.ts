@@ -3,6 +3,10 @@
  * buffer), written once for every scenario. Descriptors are plain numbers from the raw bindings.
  */
 import { binding, constants } from '../../lib/native';
+import type { Call } from './model';
+
+/** Where the handler's calls are recorded for the picture (Timeline.call), or nowhere. */
+export type Recorder = (call: Call) => void;
 
 export interface Listener {
   fd: number;
@@ -68,6 +72,16 @@ export function openPair(options: { receiveBuffer?: number } = {}): LoopbackPair
   }
 }
 
+/** A connected Unix stream socket pair, both ends non-blocking. */
+export function openUnixPair(): LoopbackPair {
+  const socketpair = binding.socketpair;
+  if (!socketpair) throw new Error('socketpair: not available on this platform');
+  const [local, peer] = socketpair(constants.AF_UNIX, constants.SOCK_STREAM);
+  binding.setNonBlocking(local, true);
+  binding.setNonBlocking(peer, true);
+  return { local, peer };
+}
+
 /** Closes every descriptor given, ignoring the ones already closed (cleanup must not mask an error). */
 export function closeAll(...fds: Array<number | null | undefined>): void {
   for (const fd of fds) {
@@ -92,10 +106,14 @@ export function sendUpTo(fd: number, total: number, scratch: Buffer): number {
 }
 
 /** Sends until the kernel refuses more (send buffer full); returns the bytes it took. */
-export function fillSendBuffer(fd: number, scratch: Buffer): number {
+export function fillSendBuffer(fd: number, scratch: Buffer, record?: Recorder): number {
   let sent = 0;
-  for (let n = binding.send(fd, scratch); n > 0; n = binding.send(fd, scratch)) sent += n;
-  return sent;
+  for (;;) {
+    const n = binding.send(fd, scratch);
+    record?.({ op: 'send', result: n });
+    if (n <= 0) return sent;
+    sent += n;
+  }
 }
 
 export interface Drained {
@@ -107,10 +125,11 @@ export interface Drained {
 }
 
 /** Reads (at most `perCall` bytes a call) until EAGAIN or end of stream: what an edge-triggered handler must do. */
-export function readUntilEagain(fd: number, scratch: Buffer, perCall = scratch.length): Drained {
+export function readUntilEagain(fd: number, scratch: Buffer, perCall = scratch.length, record?: Recorder): Drained {
   const result: Drained = { bytes: 0, calls: 0, eof: false };
   for (;;) {
     const n = binding.recv(fd, scratch, 0, perCall);
+    record?.({ op: 'recv', result: n });
     result.calls++;
     if (n < 0) return result;
     if (n === 0) {

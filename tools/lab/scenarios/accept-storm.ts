@@ -6,7 +6,7 @@
 import { binding } from '../../../lib/native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession } from '../session';
-import { closeAll, connectLoopback, openListener } from '../sockets';
+import { closeAll, connectLoopback, openListener, type Recorder } from '../sockets';
 import { describeGroups, plural, times } from '../conclusions';
 
 export const acceptStorm: Scenario = {
@@ -37,13 +37,13 @@ export const acceptStorm: Scenario = {
       const clients: number[] = [];
       try {
         for (let i = 0; i < p.connections; i++) clients.push(connectLoopback(listener.port));
-        s.timeline.step(`${plural(p.connections, 'client')} connect; all wait in the accept queue`, null, p.connections);
+        s.timeline.step(`${plural(p.connections, 'client')} connect; all wait in the accept queue`, null, p.connections, `${p.connections} connect`);
         let accepted = 0;
         let stalled = false;
         const limit = p.connections + 10;
         while (accepted < p.connections && s.timeline.wakeups < limit) {
           const reported = s.react(p.stallMs, ({ fd }) => {
-            const got = p.drain ? acceptUntilEagain(fd) : acceptOne(fd);
+            const got = p.drain ? acceptUntilEagain(fd, s.record) : acceptOne(fd, s.record);
             accepted += got;
             const action = p.drain
               ? `accept until EAGAIN → ${plural(got, 'connection')}`
@@ -51,12 +51,12 @@ export const acceptStorm: Scenario = {
             return { action: `${action}; ${p.connections - accepted} still queued`, bytes: got };
           }, p.rearm ? interest : undefined);
           if (!reported) {
-            s.timeline.stall(p.stallMs, `${plural(p.connections - accepted, 'connection')} in the accept queue`);
+            s.timeline.stall(p.stallMs, `${plural(p.connections - accepted, 'connection')} in the accept queue`, p.connections - accepted);
             stalled = true;
             break;
           }
         }
-        if (accepted === p.connections) s.timeline.step(`all ${p.connections} connections accepted`);
+        if (accepted === p.connections) s.timeline.step(`all ${p.connections} connections accepted`, null, null, 'all accepted');
         return s.finish({
           bytesRead: 0,
           bytesLeft: 0,
@@ -81,15 +81,16 @@ export const acceptStorm: Scenario = {
 };
 
 /** Accepts one connection and closes it at once (the scenario is about the queue, not the connection). */
-function acceptOne(listenFd: number): number {
+function acceptOne(listenFd: number, record: Recorder): number {
   const fd = binding.accept(listenFd, true);
+  record({ op: 'accept', result: fd < 0 ? -1 : 1 });
   if (fd < 0) return 0;
   binding.close(fd);
   return 1;
 }
 
-function acceptUntilEagain(listenFd: number): number {
+function acceptUntilEagain(listenFd: number, record: Recorder): number {
   let count = 0;
-  while (acceptOne(listenFd)) count++;
+  while (acceptOne(listenFd, record)) count++;
   return count;
 }

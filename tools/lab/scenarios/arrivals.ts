@@ -38,13 +38,13 @@ export const arrivals: Scenario = {
       const waitOnce = (newData: boolean): void => {
         lastWaitReported = s.react(p.stallMs, () => ({ action: `handler leaves the data; ${sent} bytes unread`, bytes: 0 }),
           p.rearm ? interest : undefined) > 0;
-        if (!lastWaitReported) s.timeline.quiet(p.stallMs, `${sent} bytes unread`);
+        if (!lastWaitReported) s.timeline.quiet(p.stallMs, `${sent} bytes unread`, sent);
         else if (newData) afterArrival++;
         else withoutArrival++;
       };
       for (let i = 1; i <= p.messages; i++) {
         sent += sendUpTo(peer, p.chunk, s.scratch);
-        s.timeline.step(`peer: send(${p.chunk}), arrival ${i} of ${p.messages}`, peer, p.chunk);
+        s.timeline.step(`peer: send(${p.chunk}), arrival ${i} of ${p.messages}`, peer, p.chunk, `send ${p.chunk}`);
         waitOnce(true);
         waitOnce(false);
       }

@@ -6,7 +6,7 @@
 import { binding, constants } from '../../../lib/native';
 import type { EventName, LabParams, MechanismName, Scenario, Trace, Variant } from '../model';
 import { inSession, describeDrain } from '../session';
-import { readUntilEagain, sendUpTo } from '../sockets';
+import { sendUpTo } from '../sockets';
 import { describeGroups } from '../conclusions';
 
 export const halfClose: Scenario = {
@@ -47,7 +47,7 @@ export const halfClose: Scenario = {
       const step = (): string => {
         const events: EventName[] = [];
         const reported = s.react(p.stallMs, (r) => {
-          const d = readUntilEagain(r.fd, s.scratch);
+          const d = s.drain(r.fd);
           bytesRead += d.bytes;
           eof ||= d.eof;
           events.push(...r.events);
@@ -58,15 +58,15 @@ export const halfClose: Scenario = {
       };
 
       const sent = sendUpTo(peer, p.bytes, s.scratch);
-      s.timeline.step(`peer: send(${p.bytes}) → ${sent} bytes`, peer, sent);
+      s.timeline.step(`peer: send(${p.bytes}) → ${sent} bytes`, peer, sent, `send ${sent}`);
       const atData = step();
       binding.shutdown(peer, constants.SHUT_WR);
-      s.timeline.step('peer: shutdown(SHUT_WR), its FIN arrives', peer);
+      s.timeline.step('peer: shutdown(SHUT_WR), its FIN arrives', peer, null, 'peer FIN');
       const atFin = step();
       let afterEof = 0;
       for (let i = 0; i < p.waits; i++) if (step() !== '-') afterEof++;
       binding.shutdown(local, constants.SHUT_WR);
-      s.timeline.step('handler: shutdown(SHUT_WR), both directions are now shut', local);
+      s.timeline.step('handler: shutdown(SHUT_WR), both directions are now shut', local, null, 'our FIN');
       const atClose = step();
       return s.finish({
         bytesRead,

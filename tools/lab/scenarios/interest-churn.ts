@@ -44,19 +44,33 @@ class InterestKeeper {
     if (this.wanted.write === write) return;
     this.changes++;
     this.wanted = { read: true, write };
-    if (!this.batched) this.apply();
+    const note = write ? 'add write interest' : 'remove write interest';
+    if (this.batched) {
+      this.s.record({ op: 'interest', result: 0, note: `${note} (deferred)` });
+    } else {
+      this.s.record({ op: 'interest', result: this.costsSyscall() ? 1 : 0, note });
+      this.apply();
+    }
   }
 
   /** Batched: called just before each wait. */
   beforeWait(): void {
-    if (this.batched) this.apply();
+    if (!this.batched) return;
+    if (this.apply()) this.s.record({ op: 'interest', result: 1, note: 'deferred change applied' });
   }
 
-  private apply(): void {
-    if (this.applied.write === this.wanted.write) return; // Undone before the wait: free.
+  private costsSyscall(): boolean {
+    return this.s.variant.mechanism.startsWith('epoll');
+  }
+
+  /** Returns whether it made a system call. */
+  private apply(): boolean {
+    if (this.applied.write === this.wanted.write) return false; // Undone before the wait: free.
     this.s.watcher.modify(this.fd, this.wanted);
     this.applied = { ...this.wanted };
-    if (this.s.variant.mechanism.startsWith('epoll')) this.syscalls++;
+    if (!this.costsSyscall()) return false;
+    this.syscalls++;
+    return true;
   }
 }
 
@@ -109,7 +123,7 @@ export const interestChurn: Scenario = {
       const peerSend = (): void => {
         binding.send(peer, message);
         sent++;
-        s.timeline.step(`peer: send message ${sent} (${MESSAGE} bytes)`, peer, MESSAGE);
+        s.timeline.step(`peer: send message ${sent} (${MESSAGE} bytes)`, peer, MESSAGE, `send ${MESSAGE}`);
       };
       for (let i = 0; i < Math.min(p.depth, p.messages); i++) peerSend();
       while (received < p.messages) {
@@ -120,7 +134,7 @@ export const interestChurn: Scenario = {
           if (r.events.includes('IN') || r.events.includes('HUP')) {
             // Level-triggered: one read per wake-up. Edge-triggered: until EAGAIN, or bytes are stranded.
             for (;;) {
-              const n = binding.recv(local, s.scratch, 0, READ_SIZE);
+              const n = s.recv(local, READ_SIZE);
               reads++;
               if (n <= 0) {
                 actions.push('recv → EAGAIN');
@@ -140,7 +154,7 @@ export const interestChurn: Scenario = {
           }
           if (r.events.includes('OUT') && queued > 0) {
             const reply = Buffer.alloc(queued * MESSAGE, 0x72);
-            binding.send(local, reply);
+            s.record({ op: 'send', result: binding.send(local, reply) });
             writes++;
             actions.push(`send → ${reply.length} bytes`);
             queued = 0;
@@ -164,12 +178,14 @@ export const interestChurn: Scenario = {
           if (n <= 0) break;
           const replies = n / MESSAGE;
           received += replies;
-          s.timeline.step(`peer: recv → ${replies} repl${replies === 1 ? 'y' : 'ies'}`, peer, n);
+          s.timeline.step(`peer: recv → ${replies} repl${replies === 1 ? 'y' : 'ies'}`, peer, n, 'peer reads');
           for (let k = 0; k < replies && sent < p.messages; k++) peerSend();
         }
       }
       // A change still deferred would be applied by the next wait: it is a cost all the same.
+      const applied = interest.syscalls;
       interest.beforeWait();
+      if (interest.syscalls > applied) s.timeline.step('handler: the deferred change, applied as the next wait would', local, null, 'deferred change');
       const per = (n: number): number => Math.round((n / p.messages) * 100) / 100;
       const wakeups = s.timeline.wakeups;
       return s.finish({

@@ -8,7 +8,7 @@
  */
 import type { LabParams, MechanismName, Scenario, Trace, Variant } from '../model';
 import { inSession } from '../session';
-import { openPair, readUntilEagain, sendUpTo } from '../sockets';
+import { openPair, sendUpTo } from '../sockets';
 import { describeGroups, plural } from '../conclusions';
 
 /** The io_uring column's completion ring: 4 entries (the kernel rounds to a power of two, at least the submission ring). */
@@ -56,10 +56,10 @@ export const multishotEnd: Scenario = {
       let read = 0;
       const round = (n: number): number => {
         for (const peer of peers) sent += sendUpTo(peer, 1, s.scratch);
-        s.timeline.step(`peer: send(1) on each of the ${p.connections} connections (round ${n})`, null, p.connections);
+        s.timeline.step(`peer: send(1) on each of the ${p.connections} connections (round ${n})`, null, p.connections, `send 1 ×${p.connections}`);
         const reported = new Set<number>();
         while (s.react(p.stallMs, ({ fd, events }) => {
-          const d = readUntilEagain(fd, s.scratch);
+          const d = s.drain(fd);
           read += d.bytes;
           reported.add(fd);
           let action = `recv until EAGAIN: ${d.bytes} byte${d.bytes === 1 ? '' : 's'}`;
@@ -67,6 +67,7 @@ export const multishotEnd: Scenario = {
             ended++;
             if (p.rearm) {
               s.watcher.add(fd, interest);
+              s.record({ op: 'interest', result: 1, note: 'new POLL_ADD' });
               rearmed++;
               action += '; the multishot poll ended: a new POLL_ADD arms it again';
             } else {
@@ -75,7 +76,7 @@ export const multishotEnd: Scenario = {
           }
           return { action, bytes: d.bytes };
         }) > 0) { /* until a wait reports nothing */ }
-        s.timeline.quiet(p.stallMs, `${sent - read} bytes unread`);
+        s.timeline.quiet(p.stallMs, `${sent - read} bytes unread`, sent - read);
         return reported.size;
       };
       const firstRound = round(1);

@@ -4,7 +4,7 @@
  */
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, describeDrain, type Session } from '../session';
-import { readUntilEagain, sendUpTo } from '../sockets';
+import { sendUpTo } from '../sockets';
 import { describeGroups } from '../conclusions';
 
 export const oneshotRearm: Scenario = {
@@ -34,7 +34,7 @@ export const oneshotRearm: Scenario = {
       const { local, peer } = s.watchedPair(interest);
       const io = { sent: 0, read: 0 };
 
-      s.timeline.step('phase 1: no re-arming');
+      s.timeline.step('phase 1: no re-arming', null, null, 'phase 1');
       let withoutRearm = 0;
       for (let i = 1; i <= p.messages; i++) {
         send(s, peer, p, io, i);
@@ -42,10 +42,10 @@ export const oneshotRearm: Scenario = {
       }
       const leftUnseen = io.sent - io.read;
 
-      s.timeline.step(`phase 2: handler ${s.rearm(local, interest)}, and from now on after every wake-up`, local);
+      s.timeline.step(`phase 2: handler ${s.rearm(local, interest)}, and from now on after every wake-up`, local, null, 'phase 2: re-arm');
       const onRearm = waitAndRead(s, p, io, true);
 
-      s.timeline.step('phase 3: more messages, re-arming after every wake-up');
+      s.timeline.step('phase 3: more messages, re-arming after every wake-up', null, null, 'phase 3');
       let rearmingEach = 0;
       for (let i = 1; i <= p.messages; i++) {
         send(s, peer, p, io, i);
@@ -79,16 +79,16 @@ interface Io {
 function send(s: Session, peer: number, p: LabParams, io: Io, index: number): void {
   const n = sendUpTo(peer, p.chunk, s.scratch);
   io.sent += n;
-  s.timeline.step(`peer: send(${p.chunk}), message ${index} of ${p.messages}; ${io.sent - io.read} unread`, peer, n);
+  s.timeline.step(`peer: send(${p.chunk}), message ${index} of ${p.messages}; ${io.sent - io.read} unread`, peer, n, `send ${n}`);
 }
 
 /** One wait; the handler reads until EAGAIN (and re-arms if asked). Returns 1 if it was woken. */
 function waitAndRead(s: Session, p: LabParams, io: Io, rearm: boolean): number {
   const reported = s.react(p.stallMs, ({ fd }) => {
-    const d = readUntilEagain(fd, s.scratch);
+    const d = s.drain(fd);
     io.read += d.bytes;
     return { action: `${describeDrain(d)}; ${io.sent - io.read} unread`, bytes: d.bytes };
   }, rearm ? { read: true } : undefined);
-  if (!reported) s.timeline.quiet(p.stallMs, `${io.sent - io.read} bytes unread`);
+  if (!reported) s.timeline.quiet(p.stallMs, `${io.sent - io.read} bytes unread`, io.sent - io.read);
   return reported ? 1 : 0;
 }

@@ -3,10 +3,9 @@
  * triggered mechanisms keep reporting until the data is gone; edge-triggered and one-shot report once
  * and the rest is stranded until something else happens. --drain shows the edge-triggered fix.
  */
-import { binding } from '../../../lib/native';
 import type { LabParams, Scenario, Trace } from '../model';
 import { inSession, describeDrain } from '../session';
-import { readUntilEagain, sendUpTo } from '../sockets';
+import { sendUpTo } from '../sockets';
 import { describeGroups, times } from '../conclusions';
 
 export const partialRead: Scenario = {
@@ -34,7 +33,7 @@ export const partialRead: Scenario = {
       const interest = { read: true };
       const { local, peer } = s.watchedPair(interest);
       const sent = sendUpTo(peer, p.bytes, s.scratch);
-      s.timeline.step(`peer: send(${p.bytes}) → ${sent} bytes${sent < p.bytes ? ' (the kernel\'s buffers are full)' : ''}`, peer, sent);
+      s.timeline.step(`peer: send(${p.bytes}) → ${sent} bytes${sent < p.bytes ? ' (the kernel\'s buffers are full)' : ''}`, peer, sent, `send ${sent}`);
 
       let read = 0;
       let stalled = false;
@@ -45,23 +44,23 @@ export const partialRead: Scenario = {
           let moved: number;
           let action: string;
           if (p.drain) {
-            const d = readUntilEagain(fd, s.scratch, p.chunk);
+            const d = s.drain(fd, p.chunk);
             moved = d.bytes;
             action = describeDrain(d, p.chunk);
           } else {
-            moved = Math.max(0, binding.recv(fd, s.scratch, 0, p.chunk));
+            moved = Math.max(0, s.recv(fd, p.chunk));
             action = moved > 0 ? `recv(${p.chunk}) → ${moved} bytes` : `recv(${p.chunk}) → EAGAIN`;
           }
           read += moved;
           return { action: `${action}; ${sent - read} unread`, bytes: moved };
         }, p.rearm ? interest : undefined);
         if (!reported) {
-          s.timeline.stall(p.stallMs, `${sent - read} bytes unread`);
+          s.timeline.stall(p.stallMs, `${sent - read} bytes unread`, sent - read);
           stalled = true;
           break;
         }
       }
-      if (read === sent) s.timeline.step(`all ${sent} bytes read`);
+      if (read === sent) s.timeline.step(`all ${sent} bytes read`, null, null, 'all read');
       return s.finish({ bytesRead: read, bytesLeft: sent - read, stalled, counts: { sent } });
     });
   },

@@ -88,7 +88,7 @@ function readUntil(s: Session, p: LabParams, reader: { label: string; size: numb
       const before = result.sizes.length;
       let bytes = 0;
       while (!until()) {
-        const n = binding.recv(fd, s.scratch, 0, reader.size);
+        const n = s.recv(fd, reader.size);
         if (n <= 0) break;
         result.sizes.push(n);
         bytes += n;
@@ -133,7 +133,7 @@ export const stickyPackets: Scenario = {
       const message = Buffer.alloc(p.chunk, 0x61);
       for (let i = 1; i <= p.messages; i++) {
         sendAll(small.peer, message);
-        s.timeline.step(`peer 1: send(${p.chunk}), message ${i} of ${p.messages}`, small.peer, p.chunk);
+        s.timeline.step(`peer 1: send(${p.chunk}), message ${i} of ${p.messages}`, small.peer, p.chunk, `send ${p.chunk}`);
       }
       let got1 = 0;
       const total1 = p.messages * p.chunk;
@@ -145,7 +145,7 @@ export const stickyPackets: Scenario = {
       binding.setsockopt(big.peer, constants.SOL_SOCKET, constants.SO_SNDBUF, LARGE_SNDBUF);
       const rcvbuf = binding.getsockopt(big.local, constants.SOL_SOCKET, constants.SO_RCVBUF) as number;
       const sends2 = sendAll(big.peer, Buffer.alloc(p.bytes, 0x62));
-      s.timeline.step(`peer 2: ${sends2 === 1 ? 'one send' : `${sends2} sends`} of ${p.bytes} bytes (reader's SO_RCVBUF: ${rcvbuf})`, big.peer, p.bytes);
+      s.timeline.step(`peer 2: ${sends2 === 1 ? 'one send' : `${sends2} sends`} of ${p.bytes} bytes (reader's SO_RCVBUF: ${rcvbuf})`, big.peer, p.bytes, `send ${p.bytes}`);
       let got2 = 0;
       const split = readUntil(s, p, { label: 'reader 2', size: 65536 }, () => got2 >= p.bytes, (piece) => { got2 += piece.length; });
       s.watcher.remove(big.local);
@@ -156,7 +156,7 @@ export const stickyPackets: Scenario = {
       const header = Buffer.from(String(file.length));
       sendAll(seed.peer, header);
       sendAll(seed.peer, file);
-      s.timeline.step(`seed peer: send("${header}") then send(${file.length}) of the file, back to back`, seed.peer, header.length + file.length);
+      s.timeline.step(`seed peer: send("${header}") then send(${file.length}) of the file, back to back`, seed.peer, header.length + file.length, 'size, then file');
       let headerRecv = 0;
       let announced = -1;
       let stored = 0;
@@ -166,7 +166,7 @@ export const stickyPackets: Scenario = {
         label: 'seed reader',
         size: SEED_HEADER_RECV,
         first: (fd) => {
-          headerRecv = Math.max(0, binding.recv(fd, s.scratch, 0, SEED_HEADER_RECV));
+          headerRecv = Math.max(0, s.recv(fd, SEED_HEADER_RECV));
           const text = s.scratch.subarray(0, headerRecv).toString('latin1');
           announced = Number.parseInt(text, 10);
           return `size = recv(${SEED_HEADER_RECV}) → ${headerRecv} bytes "${text.slice(0, 12).replace(/\n/g, '\\n')}…" → ${announced}, ` +
@@ -178,14 +178,14 @@ export const stickyPackets: Scenario = {
       });
       const storedBytes = Buffer.concat(storedPieces);
       const seedMissing = Math.max(0, announced - stored);
-      if (seedMissing > 0) s.timeline.stall(p.stallMs, `${stored} of ${announced} bytes of the file: it waits for ${seedMissing} that were already sent`);
+      if (seedMissing > 0) s.timeline.stall(p.stallMs, `${stored} of ${announced} bytes of the file: it waits for ${seedMissing} that were already sent`, seedMissing);
       s.watcher.remove(seed.local);
 
       // 3'. The same file, framed: a u32 length, then the body.
       const framed = s.watchedPair(interest, { roles: ['framed reader', 'framed peer'] });
       sendAll(framed.peer, frameHeader(file.length));
       sendAll(framed.peer, file);
-      s.timeline.step(`framed peer: send(4-byte length ${file.length}) then send(${file.length}) of the file, back to back`, framed.peer, 4 + file.length);
+      s.timeline.step(`framed peer: send(4-byte length ${file.length}) then send(${file.length}) of the file, back to back`, framed.peer, 4 + file.length, 'length, then file');
       const frames: Buffer[] = [];
       const decoder = new LengthPrefixedDecoder((body) => frames.push(Buffer.from(body)), { maxFrameSize: file.length });
       const framedRead = readUntil(s, p, { label: 'framed reader', size: SEED_HEADER_RECV }, () => frames.length > 0, (piece) => decoder.push(piece));
@@ -193,7 +193,7 @@ export const stickyPackets: Scenario = {
       const framedExact = frames.length === 1 && frames[0].equals(file);
       s.timeline.step(framedExact
         ? `framed reader: 1 frame of ${framedBytes} bytes, identical to the file`
-        : `framed reader: ${frames.length} frames; the file did not come back whole`);
+        : `framed reader: ${frames.length} frames; the file did not come back whole`, null, null, framedExact ? 'file intact' : 'file damaged');
       s.registration = `each reader: ${s.watcher.describe(framed.local, interest)}`;
 
       const seedLost = headerRecv - header.length;

@@ -109,7 +109,7 @@ async function runHerd(variant: Variant, p: LabParams): Promise<Trace> {
       await Promise.all(exits);
       return trace([], { wakeups: 0, bytesRead: 0, bytesLeft: 0, stalled: false, counts: {}, error: refused.message });
     }
-    timeline.step(`${p.workers} workers started, each watching the listener with its own ${variant.mechanism}`, listener.fd);
+    timeline.step(`${p.workers} workers started, each watching the listener with its own ${variant.mechanism}`, listener.fd, null, `${p.workers} workers`);
 
     for (let c = 1; c <= p.connections; c++) {
       if (!waitUntil(control, IN_WAIT, () => Atomics.load(control, IN_WAIT) === p.workers, STEP_MS)) {
@@ -119,7 +119,7 @@ async function runHerd(variant: Variant, p: LabParams): Promise<Trace> {
       const woken0 = Atomics.load(control, WOKEN);
       const accepted0 = Atomics.load(control, ACCEPTED);
       const done0 = Atomics.load(control, DONE);
-      timeline.step(`connection ${c} of ${p.connections} arrives`, listener.fd);
+      timeline.step(`connection ${c} of ${p.connections} arrives`, listener.fd, null, `conn ${c}`);
       const client = connectLoopback(listener.port);
       try {
         const woken = (): number => Atomics.load(control, WOKEN) - woken0;

@@ -54,13 +54,13 @@ export const writable: Scenario = {
       let afterDrain = 0;
       let sentTotal = 0;
       for (let c = 1; c <= p.cycles; c++) {
-        let filled = fillSendBuffer(local, s.scratch);
-        s.timeline.step(`handler: send until EAGAIN → ${filled} bytes`, local, filled);
+        let filled = fillSendBuffer(local, s.scratch, s.record);
+        s.timeline.step(`handler: send until EAGAIN → ${filled} bytes`, local, filled, 'fill');
         // The peer's kernel may still acknowledge data it holds (a delayed ACK), which frees room: a real
         // handler would send again, so this one does, until a wait reports nothing.
         for (let refills = 0; refills < MAX_REFILLS; refills++) {
           const reported = s.react(p.stallMs, () => {
-            const more = fillSendBuffer(local, s.scratch);
+            const more = fillSendBuffer(local, s.scratch, s.record);
             filled += more;
             return { action: `writable again (the peer's kernel acknowledged data); send until EAGAIN → ${more} bytes`, bytes: more };
           }, p.rearm ? interest : undefined);
@@ -72,7 +72,7 @@ export const writable: Scenario = {
         }
         sentTotal += filled;
         const got = receiveExactly(peer, filled, s.scratch, 1000);
-        s.timeline.step(`peer: recv everything → ${got} bytes; all that was sent has arrived`, peer, got);
+        s.timeline.step(`peer: recv everything → ${got} bytes; all that was sent has arrived`, peer, got, 'peer reads');
         afterDrain += phase(p.waits, 'nothing to send');
       }
       return s.finish({
