@@ -70,6 +70,11 @@ export abstract class Transfer {
     return this.ended;
   }
 
+  /** The data connection, once it came (after the end it may still be closing). */
+  get connection(): DataConnection | null {
+    return this.conn;
+  }
+
   /** Waits on `channel` for the data connection, then moves the bytes; ending first closes the channel. */
   waitFor(channel: DataChannel): void {
     this.channel = channel;
