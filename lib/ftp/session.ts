@@ -590,7 +590,8 @@ export class FtpSession {
       this.reply(refusal.code, refusal.text);
       return;
     }
-    const transfer: Transfer = make((result) => this.transferEnded(transfer, result));
+    // Guarded: an upload ends from the callback of its file's asynchronous close.
+    const transfer: Transfer = make((result) => this.guarded(() => this.transferEnded(transfer, result)));
     this.data = null;
     this.transfer = transfer;
     this.updateIdle(); // The data connection's own idle timeout watches a transfer.
