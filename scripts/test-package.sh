@@ -176,6 +176,9 @@ done
 grep -q "$PREFIX/lib/node_modules/iomux/docs/file-transfer.md" <(cd "$WORK/elsewhere" && PATH="$GLOBAL_PATH" iomux files --help) \
   || fail "global: files --help does not name the shipped docs/file-transfer.md"
 log "global: every --help and trace --list work; files --help names the shipped doc"
+(cd "$WORK/elsewhere" && PATH="$BIN" node "$ROOT/scripts/package/examples.cjs" "$PREFIX/lib/node_modules/iomux/dist/examples") \
+  || fail "global: the examples README.md and docs/streams.md name do not run from the installed package"
+log "global: chat-server and http-static ran from the installed package with real clients"
 bench_says global "$WORK/elsewhere" 'iomux bench needs benchmark, vega and vega-lite: npm install -g benchmark@2 vega@6 vega-lite@6' PATH="$GLOBAL_PATH"
 
 if [ "$(id -u)" = 0 ]; then
