@@ -20,6 +20,7 @@ import { TlsConnection } from '../lib/stream/tls-connection';
 import { fingerprint256, TlsContext, tlsUnavailable } from '../lib/stream/tls-context';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects, runNode } from './helpers';
+import { closed, patternFile, readAll, readSlowly } from './stream-fixtures';
 import { TlsFixtures, tlsFixtures } from './tls-fixtures';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -52,22 +53,6 @@ function nodeClient(port: number, options: tls.ConnectionOptions = {}): Promise<
   });
 }
 
-function readAll(socket: net.Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', reject);
-  });
-}
-
-function closed(socket: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
-}
-
 function onClosed(conn: TlsConnection): Promise<Error | null> {
   return new Promise((resolve) => {
     const previous = conn.onClose;
@@ -75,44 +60,6 @@ function onClosed(conn: TlsConnection): Promise<Error | null> {
       previous?.call(this, err);
       resolve(err);
     };
-  });
-}
-
-/** A file of `size` bytes, each MiB different, and its sha256. */
-function patternFile(dir: string, size: number): { file: string; hash: string } {
-  const file = path.join(dir, `pattern-${size}.bin`);
-  const hash = createHash('sha256');
-  const block = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fd = fs.openSync(file, 'w');
-  for (let written = 0; written < size; written += block.length) {
-    block.writeUInt32LE(written, 0);
-    const piece = block.subarray(0, Math.min(block.length, size - written));
-    fs.writeSync(fd, piece);
-    hash.update(piece);
-  }
-  fs.closeSync(fd);
-  return { file, hash: hash.digest('hex') };
-}
-
-/** Reads a socket with a pause after every `burst` bytes: a slow reader. */
-function readSlowly(socket: net.Socket, burst: number, pauseMs: number): Promise<{ bytes: number; hash: string }> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let since = 0;
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      since += chunk.length;
-      if (since >= burst) {
-        since = 0;
-        socket.pause();
-        setTimeout(() => socket.resume(), pauseMs);
-      }
-    });
-    socket.once('end', () => resolve({ bytes, hash: hash.digest('hex') }));
-    socket.once('error', reject);
   });
 }
 
@@ -490,6 +437,65 @@ describe('TLS on the stream layer', function () {
       assert.equal((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
       await closed(socket);
       await shutDown();
+    });
+
+    it('before the handshake: lifecycle connecting, writes wait; end() and close() are remembered, and the peer gets the bytes, then close_notify', async () => {
+      const seen: string[] = [];
+      const closes: (Error | null)[] = [];
+      let accepted = 0;
+      const listener = new Listener(reactor, { endpoint: { port: 0 } }, (plain) => {
+        const conn = TlsConnection.server(plain, { context: serverContext });
+        conn.onClose = (err) => closes.push(err);
+        seen.push(`${conn.lifecycle} ${conn.isConnecting} ${conn.writable}`);
+        conn.write('early ');
+        if (accepted++ === 0) {
+          assert.equal(conn.end('bye'), true);
+          assert.equal(conn.writable, false);
+          assert.equal(conn.closing, false);
+        } else {
+          conn.write('then close');
+          conn.close();
+          assert.equal(conn.closing, true);
+        }
+        assert.equal(conn.lifecycle, 'connecting', 'remembered until the handshake is complete');
+        assert.equal(conn.write('late'), false);
+        assert.equal(conn.droppedWrites, 1);
+      });
+      const { port } = listener.listen();
+      for (const expected of ['early bye', 'early then close']) {
+        const socket = await nodeClient(port, { allowHalfOpen: true } as tls.ConnectionOptions);
+        assert.equal((await readAll(socket)).toString(), expected);
+        socket.end();
+        await closed(socket);
+      }
+      while (closes.length < 2) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(seen, ['connecting true true', 'connecting true true']);
+      assert.deepEqual(closes, [null, null]);
+      listener.close();
+    });
+
+    it('a throwing onSecure destroys that connection alone, and is logged when no onError hears of it', async () => {
+      const logged: string[] = [];
+      let first = true;
+      const listener = new Listener(reactor, { endpoint: { port: 0 }, connection: { log: (line) => logged.push(line) } }, (plain) => {
+        const conn = TlsConnection.server(plain, { context: serverContext });
+        const throws = first;
+        first = false;
+        conn.onSecure = function () {
+          if (throws) throw new Error('from onSecure');
+          this.end('fine\n');
+        };
+      });
+      const { port } = listener.listen();
+      const bad = net.connect(port, '127.0.0.1');
+      const badTls = tls.connect({ socket: bad, rejectUnauthorized: false });
+      badTls.on('error', () => undefined); // A reset is one way for it to end.
+      await closed(badTls);
+      assert.ok(logged.some((line) => /onSecure threw: Error: from onSecure/.test(line)), logged.join('\n'));
+      const good = await nodeClient(port);
+      assert.equal((await readAll(good)).toString(), 'fine\n');
+      await closed(good);
+      listener.close();
     });
 
     describe('the client side', () => {
