@@ -6,7 +6,7 @@
  * hostile cases — a peer that stops mid-handshake, one that speaks plaintext, one that resets.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -20,6 +20,7 @@ import { TlsConnection } from '../lib/stream/tls-connection';
 import { fingerprint256, TlsContext, tlsUnavailable } from '../lib/stream/tls-context';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects, runNode } from './helpers';
+import { requireTool } from './run-tool';
 import { closed, patternFile, readAll, readSlowly } from './stream-fixtures';
 import { TlsFixtures, tlsFixtures } from './tls-fixtures';
 
@@ -496,6 +497,47 @@ describe('TLS on the stream layer', function () {
       assert.equal((await readAll(good)).toString(), 'fine\n');
       await closed(good);
       listener.close();
+    });
+
+    it('Listener.shutdown() closes TLS connections with close_notify: openssl s_client sees a clean close, as does a Node client; a silent one is destroyed after the grace', async function () {
+      requireTool('openssl', ['version'], 'openssl');
+      let secured = 0;
+      const closes: (Error | null)[] = [];
+      let ready!: () => void;
+      const allSecure = new Promise<void>((resolve) => { ready = resolve; });
+      const listener = new Listener(reactor, { endpoint: { port: 0 } }, (plain) => {
+        const conn = TlsConnection.server(plain, { context: serverContext });
+        conn.onSecure = function () {
+          this.write('hello\n');
+          if (++secured === 2) ready();
+        };
+        conn.onClose = (err) => closes.push(err);
+      });
+      const { port } = listener.listen();
+      // -state prints OpenSSL's own account of each alert; stdin stays open, so s_client waits for the server.
+      const sClient = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-state'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let said = '';
+      sClient.stdout.on('data', (d: Buffer) => { said += d.toString(); });
+      sClient.stderr.on('data', (d: Buffer) => { said += d.toString(); });
+      const sClientExit = new Promise<number | null>((resolve) => sClient.once('exit', resolve));
+      const node = await nodeClient(port);
+      const nodeGot = readAll(node);
+      const silent = net.connect(port, '127.0.0.1'); // Never sends its ClientHello.
+      silent.on('error', () => undefined);
+      await new Promise((resolve) => silent.once('connect', resolve));
+      await allSecure;
+      const done = new Promise<void>((resolve) => listener.shutdown(1000, resolve));
+      assert.equal(await sClientExit, 0, said);
+      assert.match(said, /hello/);
+      assert.match(said, /SSL3 alert read:warning:close notify/, 'our close_notify reached s_client');
+      assert.doesNotMatch(said, /unexpected eof/);
+      assert.equal((await nodeGot).toString(), 'hello\n');
+      await done;
+      assert.equal(listener.connectionCount, 0);
+      // The silent one by the grace's destroy: its handshake's own deadline (30 s, ETIMEDOUT) is far off.
+      assert.deepEqual(closes, [null, null, null]);
+      sClient.stdin.end();
+      await Promise.all([closed(node), closed(silent)]);
     });
 
     describe('the client side', () => {

@@ -200,6 +200,11 @@ export class Connection<T = any> {
   droppedWrites = 0;
   /** @internal The Listener that tracks this connection forgets it here, just before onError and onClose. */
   untrack: ((conn: Connection<T>) => void) | null = null;
+  /**
+   * @internal The layer speaking a protocol over this connection (a TlsConnection): Listener.shutdown
+   * closes through it, so that the close is that protocol's own (TLS: close_notify first).
+   */
+  layer: { close(): void } | null = null;
   /** The socket (-1 while a host name is being resolved, and once closed by a failed resolution). */
   readonly fd: number;
 

@@ -185,6 +185,7 @@ export class TlsConnection<T = any> {
       this.handshakeTimer = null;
       this.transport.destroy(systemError(constants.errno.ETIMEDOUT, 'tls handshake', `(not complete within ${timeoutMs} ms)`));
     }, timeoutMs);
+    transport.layer = this;
     transport.onData = (data) => this.received(data);
     transport.onEnd = () => this.transportEnded();
     transport.onDrain = () => this.transportDrained();
