@@ -6,24 +6,16 @@
 //
 // The OpenSSL functions are the ones the node binary exports (it carries its own OpenSSL, and a
 // distribution's node links a shared libssl whose symbols are just as global). They are called
-// directly, but only after Init has found every one of them with dlsym: an addon loaded into a
-// process without them (a BoringSSL build, say) exports no TlsContext and says why, rather than
-// dying at the first lazily bound call. Builds without OpenSSL's headers (cmake-js's Node-API-only
-// headers, the mingw cross build) compile none of this: JavaScript sees `tlsUnavailable`.
-#if !defined(_WIN32) && defined(__has_include)
-#if __has_include(<openssl/ssl.h>)
-#define IOMUX_TLS 1
-#endif
-#endif
-
-#include "bindings.h"
+// directly, but only after Init has found every one of them (tls.h lists them) with dlsym: an addon
+// loaded into a process without them (a BoringSSL build, say) exports no TlsContext and says why,
+// rather than dying at the first lazily bound call. Builds without OpenSSL's headers (cmake-js's
+// Node-API-only headers, the mingw cross build) compile none of this: JavaScript sees `tlsUnavailable`.
+#include "tls.h"
 
 #ifdef IOMUX_TLS
 #include <dlfcn.h>
 #include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
@@ -38,24 +30,6 @@
 
 namespace iomux {
 namespace {
-
-// Every OpenSSL function this file calls (macros such as SSL_CTX_set_mode are SSL_CTX_ctrl). A
-// test compares this list with the addon's undefined symbols (nm), so it cannot fall behind.
-#define IOMUX_OPENSSL_FUNCTIONS(X)                                                                    \
-  X(BIO_ctrl) X(BIO_ctrl_pending) X(BIO_free) X(BIO_new) X(BIO_new_mem_buf) X(BIO_read) X(BIO_s_mem) \
-  X(BIO_write) X(ERR_clear_error) X(ERR_error_string_n) X(ERR_get_error) X(ERR_lib_error_string)     \
-  X(ERR_reason_error_string) X(EVP_PKEY_free) X(OpenSSL_version) X(OpenSSL_version_num)              \
-  X(PEM_read_bio_PrivateKey) X(PEM_read_bio_X509) X(SSL_CIPHER_get_name) X(SSL_CTX_check_private_key) \
-  X(SSL_CTX_ctrl) X(SSL_CTX_free) X(SSL_CTX_get_cert_store) X(SSL_CTX_new) X(SSL_CTX_set_options)    \
-  X(SSL_CTX_set_session_id_context) X(SSL_CTX_set_timeout) X(SSL_CTX_set_verify)                     \
-  X(SSL_CTX_use_PrivateKey) X(SSL_CTX_use_certificate) X(SSL_SESSION_free) X(SSL_ctrl)               \
-  X(SSL_do_handshake) X(SSL_free) X(SSL_get0_param) X(SSL_get1_peer_certificate) X(SSL_get1_session) \
-  X(SSL_get_current_cipher) X(SSL_get_error) X(SSL_get_shutdown) X(SSL_get_verify_result)            \
-  X(SSL_get_version) X(SSL_is_init_finished) X(SSL_new) X(SSL_read) X(SSL_session_reused)            \
-  X(SSL_set1_host) X(SSL_set_accept_state) X(SSL_set_bio) X(SSL_set_connect_state) X(SSL_set_num_tickets)                   \
-  X(SSL_set_session) X(SSL_set_session_id_context) X(SSL_shutdown) X(SSL_write) X(TLS_method)        \
-  X(X509_STORE_add_cert) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free)                               \
-  X(X509_verify_cert_error_string) X(d2i_SSL_SESSION) X(i2d_SSL_SESSION) X(i2d_X509)
 
 #define IOMUX_NAME_OF(fn) #fn,
 const char* const kOpenSslFunctions[] = {IOMUX_OPENSSL_FUNCTIONS(IOMUX_NAME_OF)};
@@ -77,16 +51,6 @@ std::string WhyUnavailable() {
   }
   return "";
 }
-
-// OpenSSL's error queue is per thread and Node's crypto uses it too: ours is emptied before each
-// call into OpenSSL and whatever a call left is taken (or dropped) before returning to JavaScript.
-class ClearErrors {
- public:
-  ClearErrors() { ERR_clear_error(); }
-  ~ClearErrors() { ERR_clear_error(); }
-  ClearErrors(const ClearErrors&) = delete;
-  ClearErrors& operator=(const ClearErrors&) = delete;
-};
 
 // "wrong version number" -> "ERR_SSL_WRONG_VERSION_NUMBER", as Node names OpenSSL's reasons.
 std::string CodeOf(const char* reason) {
@@ -115,10 +79,12 @@ const char* VerifyCodeOf(long result) {
   }
 }
 
+}  // namespace
+
 // The error OpenSSL queued for a failed call, shaped like Node's TLS errors: message
 // "error:0A00010B:SSL routines::wrong version number", code 'ERR_SSL_WRONG_VERSION_NUMBER',
 // library, reason; a failed certificate check says which check (and its code, as Node's does).
-Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl = nullptr) {
+Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl) {
   unsigned long first = ERR_get_error();
   std::string message = what;
   std::string code = "ERR_TLS_INTERNAL";
@@ -146,7 +112,7 @@ Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl = nullptr) {
 }
 
 // PEM text from a Buffer or string argument inside an options object (empty: absent).
-std::string PemOption(Napi::Object options, const char* name) {
+std::string PemOption(Napi::Object options, const char* name, const char* owner) {
   Napi::Value value = options.Get(name);
   if (value.IsUndefined() || value.IsNull()) return "";
   if (value.IsString()) return value.As<Napi::String>().Utf8Value();
@@ -154,7 +120,7 @@ std::string PemOption(Napi::Object options, const char* name) {
     Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
     return std::string(buffer.Data(), buffer.Length());
   }
-  ThrowTypeError(options.Env(), std::string("options.") + name, "a string or Buffer of PEM text");
+  ThrowTypeError(options.Env(), std::string(owner) + "." + name, "a string or Buffer of PEM text");
 }
 
 bool BoolOption(Napi::Object options, const char* name, bool fallback) {
@@ -163,6 +129,8 @@ bool BoolOption(Napi::Object options, const char* name, bool fallback) {
   if (!value.IsBoolean()) ThrowTypeError(options.Env(), std::string("options.") + name, "a boolean");
   return value.As<Napi::Boolean>().Value();
 }
+
+namespace {
 
 // Every certificate in `pem`, in order (none: an empty vector; the caller owns them).
 std::vector<X509*> ReadCertificates(const std::string& pem) {
@@ -573,6 +541,7 @@ void InitTls(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("TlsContext", TlsContext::Define(env));
   exports.Set("TlsEngine", TlsEngine::Define(env));
+  exports.Set("makeCertificate", Napi::Function::New<MakeCertificate>(env, "makeCertificate"));
   Napi::Array names = Napi::Array::New(env);
   uint32_t i = 0;
   for (const char* name : kOpenSslFunctions) names.Set(i++, Napi::String::New(env, name));

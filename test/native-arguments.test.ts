@@ -351,6 +351,11 @@ const TABLE: Record<string, Form[]> = {
     valid: () => [{ server: false, verifyPeer: false }],
     invoke: (args) => new b.TlsContext!(...(args as [{ server: boolean }])),
   }],
+  makeCertificate: [{
+    label: 'makeCertificate(options)',
+    kinds: [{ typeErrors: [undefined, null, 5, 'options', true, Symbol('o')] }],
+    valid: () => [{ names: ['localhost'] }],
+  }],
   TlsEngine: [
     {
       label: 'new TlsEngine(context, options)',
@@ -410,7 +415,7 @@ function armFreshThread(args: unknown[]): void {
 }
 
 /** Exports that exist only on another platform. */
-const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux', LoopWatcher: 'linux', IoUring: 'linux', TlsContext: 'linux', TlsEngine: 'linux' };
+const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux', LoopWatcher: 'linux', IoUring: 'linux', TlsContext: 'linux', TlsEngine: 'linux', makeCertificate: 'linux' };
 /** Exports that are not functions. */
 const VALUES = ['constants', 'platform',
   // TLS: what the addon found, or why it has none (a build without OpenSSL's headers, a Node without its symbols).
