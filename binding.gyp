@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/address.cc",
+        "native/bulk_receive.cc",
         "native/bulk_send.cc",
         "native/constants.cc",
         "native/epoll.cc",

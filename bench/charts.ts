@@ -6,7 +6,7 @@ import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
 import { boundOf, ReportSection } from './report';
 import type { ScalingResult } from './scaling';
 import { FTP_STEPS, FtpResult, THROUGHPUT_STEPS } from './ftp';
-import { ftpCpu, ftpStepLabel } from './report';
+import { ftpCpu, ftpStepLabel } from './ftp-report';
 import type { SoakResult } from './soak';
 import { soakChartSpec, soakLatencySpec } from './soak-report';
 

@@ -8,6 +8,7 @@ import { installationOf } from '../tools/optional';
 import { DEFAULT_ECHO_SERVERS, ECHO_SERVERS, EchoOptions } from './echo';
 import type { FilesOptions } from './files';
 import { FTP_SERVERS, FtpOptions } from './ftp';
+import { TRANSFER_CLIENTS } from './ftp-transfers';
 import type { InterestOptions } from './interest';
 import type { MicroOptions } from './micro';
 import { SCALING_MECHANISMS, ScalingOptions } from './scaling';
@@ -89,14 +90,18 @@ export function presetOptions(full: boolean): Pick<SuiteOptions, 'scaling' | 'mi
       syscallDurationMs: full ? 1000 : 700,
     },
     files: filesPreset(full),
-    // ftpbench's defaults with --full (N = 200, 10 MiB); `iomux bench --ftp` alone runs a short version.
+    // ftpbench's steps with N = 1000 clients and 1 MiB each with --full (N = 50 and 4 MiB alone), and
+    // whole-file transfers of 1 GiB with every client (5 interleaved rounds with --full, 3 alone).
     ftp: {
       servers: [...FTP_SERVERS],
-      clients: full ? 200 : 50,
-      fileSize: (full ? 10 : 4) * 2 ** 20,
+      clients: full ? 1000 : 50,
+      fileSize: (full ? 1 : 4) * 2 ** 20,
       transferSize: (full ? 256 : 64) * 2 ** 20,
       seconds: full ? 2 : 1,
       pin: true,
+      wholeClients: [...TRANSFER_CLIENTS],
+      wholeSize: 2 ** 30,
+      wholeRounds: full ? 5 : 3,
     },
     threads: threadsPreset(full),
     soak: soakPreset(),

@@ -3,7 +3,7 @@ import Table from 'cli-table3';
 import { boundBy, BoundBy, CAPPED_SHARE, EchoResult, EchoRow, isCapped } from './echo';
 import type { FilesResult } from './files';
 import type { InterestResult } from './interest';
-import { FTP_STEPS, FtpResult, FtpStep, FtpStepName, stepRatio, THROUGHPUT_STEPS } from './ftp';
+import { FTP_WHOLE_CSV_HEAD, ftpCsvRows, ftpTables } from './ftp-report';
 import type { MicroResult } from './micro';
 import type { ScalingResult } from './scaling';
 import { num, spreadText } from './format';
@@ -17,7 +17,7 @@ import { soakCsvFiles, soakTables } from './soak-report';
 
 export { num, spreadText } from './format';
 
-function ratioText(x: number | null | undefined): string {
+export function ratioText(x: number | null | undefined): string {
   return x == null ? '–' : `${num(x)}×`;
 }
 
@@ -155,56 +155,6 @@ export function interestTable(r: InterestResult): TableData {
     ]),
     footer: r.syscallsSkipped ? [`system calls not counted: ${r.syscallsSkipped}`] : [],
   };
-}
-
-/** What each ftpbench step measures, as its row label says. */
-export function ftpStepLabel(step: FtpStepName, clients: number): string {
-  switch (step) {
-    case 'stor': return 'STOR, one client (MB/s)';
-    case 'retr': return 'RETR, one client (MB/s)';
-    case 'login': return `${clients} clients connect + login (s)`;
-    case 'stor-idle': return `STOR with ${clients} idle clients (MB/s)`;
-    case 'retr-idle': return `RETR with ${clients} idle clients (MB/s)`;
-    case 'retr-n': return `${clients} concurrent RETR (s)`;
-    case 'stor-n': return `${clients} concurrent STOR (s)`;
-    case 'quit': return `${clients} concurrent QUIT (s)`;
-  }
-}
-
-/** A step's server CPU: ms per MB moved on throughput steps, seconds on the others. */
-export function ftpCpu(step: FtpStep | undefined): number | null {
-  if (step === undefined) return null;
-  if (step.bytes !== null && step.bytes > 0) return (step.serverCpuSec * 1000) / (step.bytes / 2 ** 20);
-  return step.serverCpuSec;
-}
-
-/** ftpbench's table: a row per step, a column per server, then iomux-epoll's ratios to the anchors. */
-export function ftpTables(r: FtpResult): TableData[] {
-  const servers = r.runs.map((run) => run.server);
-  const step = (server: string, name: FtpStepName) => r.runs.find((run) => run.server === server)?.steps.find((s) => s.step === name);
-  const results = FTP_STEPS.map((name) => [
-    ftpStepLabel(name, r.options.clients),
-    ...servers.map((server) => {
-      const s = step(server, name);
-      return s ? num(THROUGHPUT_STEPS.includes(name) ? s.mbPerSec : s.seconds) : '–';
-    }),
-    ratioText(stepRatio(r, name, 'pyftpdlib')), ratioText(stepRatio(r, name, 'ftp-srv')),
-  ]);
-  // The server's own cost, whoever limited the rate: per MB moved on the one-client steps, in all on the rest.
-  const cpu = FTP_STEPS.map((name) => [ftpStepLabel(name, r.options.clients).replace(/\((MB\/)?s\)$/, THROUGHPUT_STEPS.includes(name) ? '(ms per MB)' : '(s)'),
-    ...servers.map((server) => num(ftpCpu(step(server, name))))]);
-  const memory = [
-    ['start', ...r.runs.map((run) => num(run.rssStartMiB))],
-    ...FTP_STEPS.map((name) => [`after ${name}`, ...servers.map((server) => num(step(server, name)?.rssMiB))]),
-    ['per idle client (KiB)', ...r.runs.map((run) => num(run.rssPerIdleClientKiB))],
-  ];
-  const footer = r.skips.map((skip) => `${skip.server} skipped: ${skip.reason}`);
-  return [
-    { title: `FTP (ftpbench's steps, N=${r.options.clients}): MB/s higher is better, seconds lower`,
-      head: ['step', ...servers, 'iomux-epoll / pyftpdlib', 'iomux-epoll / ftp-srv'], rows: results, footer },
-    { title: 'FTP: server CPU time (user + system; lower is better)', head: ['step', ...servers], rows: cpu },
-    { title: 'FTP: server resident memory (MiB, VmRSS)', head: ['after', ...servers], rows: memory },
-  ];
 }
 
 export function targetTable(checks: TargetCheck[]): TableData {
@@ -367,12 +317,9 @@ export function csvFiles(result: SuiteResult): Record<string, string> {
       result.fileTransfer!.load[i]?.verified, result.fileTransfer!.load[i]?.bytes, result.fileTransfer!.load[i]?.seconds]));
   }
   if (result.ftp) {
-    const rows: unknown[][] = [];
-    for (const run of result.ftp.runs) {
-      for (const s of run.steps) rows.push([run.server, s.step, result.ftp.options.clients, s.mbPerSec, s.seconds, s.bytes, s.serverCpuSec, s.rssMiB]);
-      rows.push([run.server, 'rss-per-idle-client-kib', result.ftp.options.clients, null, null, null, null, run.rssPerIdleClientKiB]);
-    }
-    files['ftp.csv'] = csv(header, ['server', 'step', 'clients', 'mb_per_sec', 'seconds', 'bytes', 'server_cpu_sec', 'rss_mib'], rows);
+    const { steps, whole } = ftpCsvRows(result.ftp);
+    files['ftp.csv'] = csv(header, ['server', 'step', 'clients', 'mb_per_sec', 'seconds', 'bytes', 'server_cpu_sec', 'rss_mib'], steps);
+    if (whole.length > 0) files['ftp-whole.csv'] = csv(header, FTP_WHOLE_CSV_HEAD, whole);
   }
   if (result.threads) {
     const [head, ...rows] = threadsCsv(result.threads);

@@ -1,7 +1,7 @@
 /** The issue's targets, checked against one run's results (ratios from the same run, never absolute times). */
 import { EchoResult, EchoRow, EchoServerName, isCapped } from './echo';
 import type { FilesResult } from './files';
-import { FTP_STEPS, FtpResult, stepRatio, THROUGHPUT_STEPS } from './ftp';
+import { FTP_STEPS, FtpResult, stepRatio, THROUGHPUT_STEPS, wholeRatio } from './ftp';
 import type { ScalingResult, ScalingRow } from './scaling';
 import { InterestResult, interestRow } from './interest';
 import { ratio } from './stats';
@@ -126,16 +126,19 @@ function interestTargets(r: InterestResult): TargetCheck[] {
 }
 
 /**
- * The FTP issue's targets: iomux-epoll at least pyftpdlib's and 1.5× ftp-srv's MB/s on every
- * throughput step, no more than their time on every timed step, and no more memory per idle
- * client than pyftpdlib.
+ * The FTP issue's targets: iomux-epoll at least pyftpdlib's and vsftpd's MB/s (and 1.5× ftp-srv's)
+ * on every throughput step, no more than their time on every timed step, and no more memory per
+ * idle client than pyftpdlib; on the whole-file transfers, with every client, at least their MB/s
+ * and no more CPU per MB.
  */
 export function checkFtpTargets(ftp: FtpResult | null): TargetCheck[] {
   if (!ftp) return [];
   const checks: TargetCheck[] = [];
+  const measured = (server: string) => ftp.runs.some((r) => r.server === server) || (ftp.whole?.cells.some((c) => c.server === server) ?? false);
+  const peers = (['pyftpdlib', 'vsftpd'] as const).filter(measured);
   for (const step of FTP_STEPS) {
     const throughput = THROUGHPUT_STEPS.includes(step);
-    for (const [other, needed] of [['pyftpdlib', 1], ['ftp-srv', throughput ? 1.5 : 1]] as const) {
+    for (const [other, needed] of [...peers.map((p) => [p, 1] as const), ['ftp-srv', throughput ? 1.5 : 1] as const]) {
       checks.push(check(`FTP ${step}: iomux-epoll ${throughput ? 'MB/s' : 'time'} / ${other}`, stepRatio(ftp, step, other),
         throughput ? 'min' : 'max', needed, throughput ? 'one client\'s transfer rate' : `${ftp.options.clients} clients at once`));
     }
@@ -143,5 +146,16 @@ export function checkFtpTargets(ftp: FtpResult | null): TargetCheck[] {
   const perClient = (server: string) => ftp.runs.find((r) => r.server === server)?.rssPerIdleClientKiB;
   checks.push(check('FTP RSS per idle client: iomux-epoll / pyftpdlib', ratio(perClient('iomux-epoll'), perClient('pyftpdlib')), 'max', 1,
     '(RSS after login − RSS before) / N'));
+  // Whole files: against the better of the two peers in each cell (the table has both ratios).
+  for (const cell of ftp.whole?.cells.filter((c) => c.server === 'iomux-epoll') ?? []) {
+    const what = `FTP whole-file ${cell.direction.toUpperCase()} with ${cell.client}: iomux-epoll`;
+    const against = (metric: 'mbPerSec' | 'cpuMsPerMB') => {
+      const ratios = peers.map((p) => wholeRatio(ftp, cell.client, cell.direction, metric, p));
+      if (ratios.length === 0 || ratios.some((r) => r === null)) return null;
+      return metric === 'mbPerSec' ? Math.min(...(ratios as number[])) : Math.max(...(ratios as number[]));
+    };
+    checks.push(check(`${what} MB/s / the faster of ${peers.join(', ')}`, against('mbPerSec'), 'min', 1, 'medians of interleaved rounds'));
+    checks.push(check(`${what} CPU per MB / the cheaper of ${peers.join(', ')}`, against('cpuMsPerMB'), 'max', 1, 'the server\'s own cost'));
+  }
   return checks;
 }

@@ -4,7 +4,7 @@
  *
  * Conventions of the bindings (see docs/ARCHITECTURE.md):
  * - descriptors are plain numbers;
- * - hot paths (`recv`, `send`, `writev`, `sendfile`, `accept`, `sendto`) return -1 for "would block" instead of throwing;
+ * - hot paths (`recv`, `send`, `writev`, `sendfile`, `recvfile`, `accept`, `sendto`) return -1 for "would block" instead of throwing;
  * - a failing call throws an Error with `code` ('EBADF'), `errno` (negative, as Node's) and `syscall`;
  * - wrong argument types throw TypeError, out-of-range values RangeError;
  * - waits take milliseconds (fractions round up; negative, null, undefined or Infinity = forever)
@@ -159,12 +159,29 @@ export interface Binding {
   writev(fd: number, chunks: readonly ArrayBufferView[], first?: number, count?: number, firstOffset?: number): number;
   /**
    * Linux only: up to `length` bytes of file `inFd` from `offset` to `outFd` (usually a socket),
-   * copied inside the kernel; the file position is neither used nor moved. Bytes sent (the kernel
-   * sends at most 0x7ffff000 per call), 0 when `offset` is at or past the end of the file, or -1 when
-   * `outFd` would block. Never raises SIGPIPE. An offset past the largest file the file system
-   * allows is EOVERFLOW; a socket (or pipe) as `inFd` is ESPIPE.
+   * copied inside the kernel; the file position is neither used nor moved. sendfile(2) is called
+   * with at most `chunk` bytes at a time (default: all of `length`; the kernel's own cap is
+   * 0x7ffff000) until `length` bytes are sent, `outFd` is full or the file ends. Bytes sent, 0 when
+   * `offset` is at or past the end of the file, or -1 when `outFd` would block before a byte went;
+   * an error after some bytes went is thrown by the next call. Never raises SIGPIPE. An offset past
+   * the largest file the file system allows is EOVERFLOW; a socket (or pipe) as `inFd` is ESPIPE.
    */
-  sendfile?(outFd: number, inFd: number, offset: number, length: number): number;
+  sendfile?(outFd: number, inFd: number, offset: number, length: number, chunk?: number): number;
+  /**
+   * Linux only, the reverse of `sendfile`: up to `length` (≥ 1) bytes from `inFd` (usually a socket)
+   * into file `outFd` at `offset`, inside the kernel: splice(2) into `pipe` (from `pipe()`, empty),
+   * then from it into the file, until `length` bytes moved, `inFd` would block or ends. Bytes
+   * written, 0 at `inFd`'s end of stream, or -1 when it would block before a byte came. The file
+   * position is neither used nor moved; an O_APPEND `outFd` is EINVAL. An error is thrown at once,
+   * even after some bytes moved (`syscall` 'splice'), with `fd` naming the side that failed: `inFd`
+   * (the connection) or `outFd` (the file: ENOSPC, EDQUOT, EFBIG ...); the pipe may then hold bytes.
+   */
+  recvfile?(outFd: number, inFd: number, offset: number, length: number, pipe: readonly [number, number]): number;
+  /**
+   * Linux only: a pipe for `recvfile`, [readFd, writeFd], both ends non-blocking and close-on-exec;
+   * with `size`, F_SETPIPE_SZ asks for that capacity (a refusal keeps the default, 64 KiB).
+   */
+  pipe?(size?: number): [number, number];
   recvfrom(fd: number, buffer: BufferLike, offset?: number, length?: number, flags?: number): Datagram | null;
   sendto(fd: number, buffer: BufferLike, offset: number | undefined, length: number | undefined,
     flags: number | undefined, host: string, port: number): number;

@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitConstants(env, exports);
   InitSockets(env, exports);
   InitBulkSend(env, exports);
+  InitBulkReceive(env, exports);
   InitSelect(env, exports);
   InitPoll(env, exports);
   InitEpoll(env, exports);

@@ -7,6 +7,7 @@ namespace iomux {
 void InitConstants(Napi::Env env, Napi::Object exports);
 void InitSockets(Napi::Env env, Napi::Object exports);
 void InitBulkSend(Napi::Env env, Napi::Object exports);
+void InitBulkReceive(Napi::Env env, Napi::Object exports);
 void InitSelect(Napi::Env env, Napi::Object exports);
 void InitPoll(Napi::Env env, Napi::Object exports);
 void InitEpoll(Napi::Env env, Napi::Object exports);

@@ -2,9 +2,9 @@
 // into one sendmsg (WSASend), sendfile moves a file's bytes to a socket inside the kernel (Linux).
 // Like send, both return -1 for "would block" instead of throwing, and never raise SIGPIPE.
 #ifdef __linux__
-#include <pthread.h>
-#include <signal.h>
 #include <sys/sendfile.h>
+
+#include "sigpipe_guard.h"
 #endif
 
 #include <algorithm>
@@ -80,36 +80,14 @@ Napi::Value Writev(const Napi::CallbackInfo& info) {
 }
 
 #ifdef __linux__
-// sendfile(2) takes no MSG_NOSIGNAL: a send to a closed peer raises SIGPIPE, which kills a process
-// that does not ignore it. So SIGPIPE is blocked on this thread for the call, and one the call
-// raised is taken back before the old mask returns (libcurl's sigpipe.h does the same).
-class SigPipeBlocked {
- public:
-  SigPipeBlocked() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~SigPipeBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-  SigPipeBlocked(const SigPipeBlocked&) = delete;
-  SigPipeBlocked& operator=(const SigPipeBlocked&) = delete;
-
-  // After EPIPE. A thread that blocked SIGPIPE itself may have one pending from before: not ours.
-  void TakeBack() {
-    if (sigismember(&old_, SIGPIPE)) return;
-    timespec now{};
-    while (sigtimedwait(&pipe_, nullptr, &now) < 0 && errno == EINTR) {
-    }
-  }
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-};
-
-// sendfile(outFd, inFd, offset, length) -> bytes sent (0: offset is at or past the end of the
-// file), or -1 when outFd would block. The offset is passed explicitly, so the file position of
-// inFd is neither used nor moved; the kernel sends at most 0x7ffff000 bytes per call.
+// sendfile(outFd, inFd, offset, length, chunk = length) -> bytes sent, 0 when offset is at or past
+// the end of the file, or -1 when outFd would block before a byte went. Calls sendfile(2) with at
+// most `chunk` bytes at a time until `length` bytes are sent, the socket is full (EAGAIN) or the
+// file ends: one crossing and one SIGPIPE check per flush, whatever the chunk. Why a chunk at all:
+// one call that fills a multi-megabyte socket buffer costs the kernel more per byte than several
+// of a few hundred KiB (docs/benchmarks.md, FTP). An error after some bytes went is reported by
+// the next call. The offset is passed explicitly, so the file position of inFd is neither used nor
+// moved; the kernel sends at most 0x7ffff000 bytes per call.
 Napi::Value SendFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int outFd = static_cast<int>(ArgDescriptor(info, 0, "outFd"));
@@ -117,18 +95,26 @@ Napi::Value SendFile(const Napi::CallbackInfo& info) {
   constexpr int64_t kMaxOffset = std::min<int64_t>(kMaxSafeInteger, std::numeric_limits<off_t>::max());
   int64_t offset = ArgInteger(info, 2, "offset", 0, kMaxOffset);
   int64_t length = ArgInteger(info, 3, "length", 0, kMaxSafeInteger);
-  size_t count = static_cast<size_t>(std::min<int64_t>(length, std::numeric_limits<ssize_t>::max()));
-  SigPipeBlocked noSigPipe;
-  for (;;) {
-    off_t at = static_cast<off_t>(offset);
-    ssize_t sent = ::sendfile(outFd, inFd, &at, count);
-    if (sent >= 0) return Napi::Number::New(env, static_cast<double>(sent));
+  constexpr int64_t kMaxCall = 0x7ffff000;
+  int64_t chunk = std::min(ArgIntegerOr(info, 4, "chunk", std::max<int64_t>(length, 1), 1, kMaxSafeInteger), kMaxCall);
+  int64_t total = 0;
+  SigPipeGuard sigPipe;
+  while (total < length) {
+    off_t at = static_cast<off_t>(offset + total);
+    ssize_t sent = ::sendfile(outFd, inFd, &at, static_cast<size_t>(std::min(chunk, length - total)));
+    if (sent > 0) {
+      total += sent;
+      continue;
+    }
+    if (sent == 0) break;  // The end of the file.
     int err = errno;
     if (err == EINTR) continue;  // Interrupted before anything was sent.
-    if (platform::WouldBlock(err)) return Napi::Number::New(env, -1);
-    if (err == EPIPE) noSigPipe.TakeBack();
+    if (platform::WouldBlock(err)) return Napi::Number::New(env, total > 0 ? static_cast<double>(total) : -1);
+    if (err == EPIPE) sigPipe.TakeBack();
+    if (total > 0) break;  // The next call reports it.
     ThrowSystemError(env, err, "sendfile");
   }
+  return Napi::Number::New(env, static_cast<double>(total));
 }
 #endif
 

@@ -6,14 +6,16 @@
 //
 // The OpenSSL functions are the ones the node binary exports (it carries its own OpenSSL, and a
 // distribution's node links a shared libssl whose symbols are just as global). They are called
-// directly, but only after Init has found every one of them (tls.h lists them) with dlsym: an addon
-// loaded into a process without them (a BoringSSL build, say) exports no TlsContext and says why,
-// rather than dying at the first lazily bound call. Builds without OpenSSL's headers (cmake-js's
+// directly, but only after Init has found every one of them (tls.h lists them, as weak references):
+// an addon loaded into a process without them (a BoringSSL build, say) exports no TlsContext and says
+// why, rather than dying at the first lazily bound call. Builds without OpenSSL's headers (cmake-js's
 // Node-API-only headers, the mingw cross build) compile none of this: JavaScript sees `tlsUnavailable`.
 #include "tls.h"
 
 #ifdef IOMUX_TLS
+#ifndef __ELF__
 #include <dlfcn.h>
+#endif
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -31,16 +33,26 @@
 namespace iomux {
 namespace {
 
-#define IOMUX_NAME_OF(fn) #fn,
-const char* const kOpenSslFunctions[] = {IOMUX_OPENSSL_FUNCTIONS(IOMUX_NAME_OF)};
-#undef IOMUX_NAME_OF
+#ifdef __ELF__
+#define IOMUX_ADDRESS_OF(fn) {#fn, reinterpret_cast<const void*>(&fn)},
+#else
+#define IOMUX_ADDRESS_OF(fn) {#fn, dlsym(RTLD_DEFAULT, #fn)},
+#endif
+
+struct OpenSslFunction {
+  const char* name;
+  const void* address;  // null: this process does not have it
+};
+
+const OpenSslFunction kOpenSslFunctions[] = {IOMUX_OPENSSL_FUNCTIONS(IOMUX_ADDRESS_OF)};
+#undef IOMUX_ADDRESS_OF
 
 // Why TLS cannot work in this process, or "" when it can: a missing function, or an OpenSSL whose
 // major version is not the 3 these headers describe.
 std::string WhyUnavailable() {
-  for (const char* name : kOpenSslFunctions) {
-    if (dlsym(RTLD_DEFAULT, name) == nullptr) {
-      return std::string("this Node.js does not export OpenSSL's ") + name +
+  for (const OpenSslFunction& function : kOpenSslFunctions) {
+    if (function.address == nullptr) {
+      return std::string("this Node.js does not export OpenSSL's ") + function.name +
              " (a build without OpenSSL, or with BoringSSL): iomux's TLS needs Node's own OpenSSL 3";
     }
   }
@@ -544,7 +556,7 @@ void InitTls(Napi::Env env, Napi::Object exports) {
   exports.Set("makeCertificate", Napi::Function::New<MakeCertificate>(env, "makeCertificate"));
   Napi::Array names = Napi::Array::New(env);
   uint32_t i = 0;
-  for (const char* name : kOpenSslFunctions) names.Set(i++, Napi::String::New(env, name));
+  for (const OpenSslFunction& function : kOpenSslFunctions) names.Set(i++, Napi::String::New(env, function.name));
   exports.Set("tlsFunctions", names);
   exports.Set("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION)));
 }

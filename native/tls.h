@@ -1,6 +1,6 @@
 // What the TLS files share: whether this build has OpenSSL's headers, the list of every OpenSSL
-// function the addon calls (checked with dlsym at load, and against the built addon's undefined
-// symbols by a test), and the error handling. tls.cc: contexts and engines; tls_cert.cc:
+// function the addon calls (each a weak reference, checked for a null address at load, and compared
+// with the built addon's undefined symbols by a test), and the error handling. tls.cc: contexts and engines; tls_cert.cc:
 // self-signed certificates.
 #pragma once
 #if !defined(_WIN32) && defined(__has_include)
@@ -12,14 +12,20 @@
 #include "bindings.h"
 
 #ifdef IOMUX_TLS
+#include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include <string>
 
 namespace iomux {
 
-// Every OpenSSL function the addon calls (macros such as SSL_CTX_set_mode are SSL_CTX_ctrl).
+// Every OpenSSL function the addon calls (macros such as SSL_CTX_set_mode are SSL_CTX_ctrl). A test
+// compares this list with the addon's undefined symbols (nm), so it cannot fall behind.
 #define IOMUX_OPENSSL_FUNCTIONS(X)                                                                    \
   X(BIO_ctrl) X(BIO_ctrl_pending) X(BIO_free) X(BIO_new) X(BIO_new_mem_buf) X(BIO_read) X(BIO_s_mem) \
   X(BIO_write) X(ERR_clear_error) X(ERR_error_string_n) X(ERR_get_error) X(ERR_lib_error_string)     \
@@ -42,6 +48,17 @@ namespace iomux {
   X(X509_get_serialNumber) X(X509_get_subject_name) X(X509_getm_notAfter) X(X509_getm_notBefore)   \
   X(X509_gmtime_adj) X(X509_new) X(X509_set_issuer_name) X(X509_set_pubkey) X(X509_set_version)     \
   X(X509_sign)
+
+#ifdef __ELF__
+// On ELF every one is a weak reference, in every file that calls it (one strong reference would make
+// the addon's symbol strong): one the process lacks is a null address after loading, not a failed
+// lazy bind at the first call. No dlsym, whose glibc symbol version (2.34, when libdl moved into
+// libc) is above the prebuild's glibc floor (native/glibc_floor.h).
+#define IOMUX_PRAGMA(text) _Pragma(#text)
+#define IOMUX_WEAK(fn) IOMUX_PRAGMA(weak fn)
+IOMUX_OPENSSL_FUNCTIONS(IOMUX_WEAK)
+#undef IOMUX_WEAK
+#endif
 
 // OpenSSL's error queue is per thread and Node's crypto uses it too: ours is emptied before each
 // call into OpenSSL and whatever a call left is taken (or dropped) before returning to JavaScript.

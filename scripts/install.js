@@ -96,7 +96,22 @@ function addonApiPath() {
   return path.join(prefix, 'node_modules');
 }
 
-if (loads()) process.exit(0);
+/**
+ * In a clone, an addon built before the sources last changed (a pull that brought native/ changes):
+ * node-gyp-build would load it as it is, and the new bindings would be missing. Not in a package, which
+ * has no build/ until it builds one from its own sources.
+ */
+function staleBuild() {
+  const built = path.join(root, 'build', 'Release', 'iomux.node');
+  if (!fs.existsSync(built)) return null;
+  const builtAt = fs.statSync(built).mtimeMs;
+  const sources = [path.join(root, 'binding.gyp'), ...fs.readdirSync(path.join(root, 'native')).map((f) => path.join(root, 'native', f))];
+  return sources.find((file) => fs.statSync(file).mtimeMs > builtAt) ?? null;
+}
+
+const stale = staleBuild();
+if (stale === null && loads()) process.exit(0);
+if (stale !== null) process.stdout.write(`iomux: ${path.relative(root, stale)} is newer than build/Release/iomux.node; building again\n`);
 
 const missing = missingTools();
 if (missing.length > 0) {
@@ -104,7 +119,7 @@ if (missing.length > 0) {
   fail(`no prebuilt binary for ${platformName()}, and building one needs ${list}, which PATH lacks: install `
     + `${missing.length > 1 ? 'them' : 'it'} (Debian: apt-get install python3 make g++; Alpine: apk add python3 make g++), then ${REBUILD}`);
 }
-process.stdout.write(`iomux: no prebuilt binary for ${process.platform}-${process.arch} (N-API v${napi}); building from source\n`);
+if (stale === null) process.stdout.write(`iomux: no prebuilt binary for ${process.platform}-${process.arch} (N-API v${napi}); building from source\n`);
 const nodePath = addonApiPath();
 const env = { ...process.env };
 if (nodePath) env.NODE_PATH = [nodePath, process.env.NODE_PATH].filter(Boolean).join(path.delimiter);

@@ -269,3 +269,11 @@ export async function failure(promise: Promise<unknown>): Promise<TransferError>
   }
   assert.fail('the transfer succeeded');
 }
+
+/** Asserts that `reply` is an ERROR with `code` (and a message matching `message`). */
+export function expectError(reply: Reply | null, code: string, message?: RegExp): void {
+  assert.ok(reply !== null, 'the connection closed without an answer');
+  assert.equal(reply.type, 'error', `expected ERROR ${code}, got ${JSON.stringify(reply)}`);
+  assert.equal(reply.code, code, reply.message);
+  if (message) assert.match(reply.message, message);
+}

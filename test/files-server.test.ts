@@ -10,26 +10,19 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { getFile, putFile } from '../lib/files/client';
 import { FileHasher } from '../lib/files/hasher';
-import { MessageType, Reply } from '../lib/files/protocol';
+import { MessageType } from '../lib/files/protocol';
 import { Reactor } from '../lib/reactor';
 import { frameHeader } from '../lib/stream/framing';
 import { EVENT_READ } from '../lib/selectors/selector';
 import { Waker } from '../lib/waker';
 import { makeSelector, selectorVariants } from './fixtures';
 import {
-  failure, Log, mountTmpfs, partialOf, partials, pattern, RawClient, removeTempDirs, Served, sha256, sha256File, startServer, tempDir,
+  expectError, failure, Log, mountTmpfs, partialOf, partials, pattern, RawClient, removeTempDirs, Served, sha256, sha256File, startServer, tempDir,
   tmpfsUnavailable, waitForSize, writePattern,
 } from './files-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 const MiB = 1024 * 1024;
-
-function expectError(reply: Reply | null, code: string, message?: RegExp): void {
-  assert.ok(reply !== null, 'the connection closed without an answer');
-  assert.equal(reply.type, 'error', `expected ERROR ${code}, got ${JSON.stringify(reply)}`);
-  assert.equal(reply.code, code, reply.message);
-  if (message) assert.match(reply.message, message);
-}
 
 describe('files: server and client on every mechanism', () => {
   for (const variant of selectorVariants()) {
@@ -214,6 +207,23 @@ describe('files: resume, faults and limits (epoll or the best mechanism here)', 
     await busy.ended;
     assert.ok(fs.readFileSync(path.join(dir, 'ok.bin')).equals(data));
     assert.equal(served.server.stats.refused, cases.length);
+  });
+
+  it('names reach no log line raw: C1 controls (U+009B, a one-character ESC [) and bidi overrides are escaped', async () => {
+    const data = writePattern(path.join(local, 'up.bin'), 1000, 3);
+    for (const name of ['csi\u009b2J.bin', 'rtl\u202egnp.exe']) {
+      await putFile({ reactor, endpoint: endpoint(), file: path.join(local, 'up.bin'), name });
+      assert.ok(fs.readFileSync(path.join(dir, name)).equals(data), 'stored under the name as sent');
+    }
+    const raw = await RawClient.connect(served.port);
+    raw.send({ type: 'get', name: 'missing\u009b.bin', have: 0, size: 0, mtimeNs: 0n, sha256: null });
+    expectError(await raw.next(), 'NOT_FOUND');
+    raw.destroy();
+    await raw.ended;
+    const unprintable = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+    assert.deepEqual(served.log.lines.filter((line) => unprintable.test(line)), [], 'log lines with raw control characters');
+    const log = served.log.lines.join('\n');
+    for (const escaped of ['csi\\x9b2J.bin', 'rtl\\u202egnp.exe', 'missing\\x9b.bin']) assert.ok(log.includes(escaped), `${escaped} in:\n${log}`);
   });
 
   it('a symlink inside DIR pointing outside it is refused (get and put); one to a file inside DIR is followed', async () => {

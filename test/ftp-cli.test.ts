@@ -5,47 +5,25 @@
  * 512 MiB upload and a 64 MiB command line without an end raise its peak RSS by little.
  */
 import * as assert from 'node:assert/strict';
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { connectTo, FtpClient, sha256 } from './ftp-fixtures';
+import { UserStore } from '../lib/ftp/users';
+import { connectTo, FtpClient, iomux, serve, sha256 } from './ftp-fixtures';
 
-const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
-
-function iomux(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [cli, ...args], { timeout: 20000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stdout, stderr });
+/** A port below 1024 nobody listens on (only root can bind one): the --user test binds it as FTP's 21 would be. */
+async function freePrivilegedPort(): Promise<number> {
+  for (let port = 1023; port > 900; port--) {
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
     });
-    if (stdin !== undefined) child.stdin!.end(stdin);
-    else child.stdin!.end();
-  });
-}
-
-interface Served {
-  child: ChildProcess;
-  port: number;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function serve(args: string[]): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, 'ftp', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((done) => child.once('exit', done));
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
-      if (m) resolve({ child, port: Number(m[1]), output: () => out, exited });
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.once('exit', (code) => reject(new Error(`iomux ftp serve exited (${code}) before listening: ${out}`)));
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port from 901 to 1023');
 }
 
 function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -105,10 +83,44 @@ describe('iomux ftp (CLI)', function () {
     assert.match(missing.stderr, /no user "bob"/);
   });
 
+  it('user passwd changes a password (the old one stops working); user del keeps the home, or removes it with --remove-home', async () => {
+    const add = (name: string) => iomux(['ftp', 'user', 'add', name, '--users', users, '--root', root, '--password-stdin'], 'first-password\n');
+    assert.equal((await add('alice')).code, 0);
+    assert.equal((await add('bob')).code, 0);
+    fs.writeFileSync(path.join(root, 'alice', 'kept.txt'), 'kept');
+    fs.writeFileSync(path.join(root, 'bob', 'gone.txt'), 'gone');
+    const passwd = await iomux(['ftp', 'user', 'passwd', 'alice', '--users', users, '--password-stdin'], 'second-password\n');
+    assert.equal(passwd.code, 0, passwd.stderr);
+    assert.equal(passwd.stdout, 'password of alice changed\n');
+    const store = new UserStore(users);
+    const check = (name: string, password: string) => new Promise<boolean>((resolve) => store.verify(name, password, 'sync', resolve));
+    assert.equal(await check('alice', 'first-password'), false);
+    assert.equal(await check('alice', 'second-password'), true);
+    assert.equal(await check('bob', 'first-password'), true, 'the other accounts are untouched');
+    assert.match((await iomux(['ftp', 'user', 'passwd', 'nobody', '--users', users, '--password-stdin'], 'long-enough\n')).stderr, /no user "nobody"/);
+    assert.match((await iomux(['ftp', 'user', 'passwd', 'alice', '--users', path.join(base, 'typo.json'), '--password-stdin'], 'long-enough\n')).stderr,
+      /no users file/);
+
+    assert.match((await iomux(['ftp', 'user', 'del', 'bob', '--users', users, '--remove-home'])).stderr, /--remove-home needs --root/);
+    assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, 'alice\nbob\n', 'a refused del removes nothing');
+    assert.equal((await iomux(['ftp', 'user', 'del', 'alice', '--users', users])).stdout, 'removed alice\n');
+    assert.equal(fs.readFileSync(path.join(root, 'alice', 'kept.txt'), 'utf8'), 'kept', 'the home stays by default');
+    const removed = await iomux(['ftp', 'user', 'del', 'bob', '--users', users, '--remove-home', '--root', root]);
+    assert.equal(removed.stdout, `removed bob; home ${path.join(root, 'bob')} removed\n`);
+    assert.equal(fs.existsSync(path.join(root, 'bob')), false);
+    assert.deepEqual(fs.readdirSync(root), ['alice']);
+    assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, '');
+  });
+
   it('serve: prints its address, sees accounts added while it runs, and refuses to start when nobody could log in', async () => {
     const nobody = await iomux(['ftp', 'serve', '--root', root, '--port', '0']);
     assert.notEqual(nobody.code, 0);
     assert.match(nobody.stderr, /nobody could log in/);
+    // A users file named wrong is an error, not a server with no accounts.
+    const typo = await iomux(['ftp', 'serve', '--root', root, '--users', path.join(base, 'usres.json'), '--port', '0']);
+    assert.notEqual(typo.code, 0);
+    assert.match(typo.stderr, /no users file .*usres\.json.*--create-users/);
+    assert.equal(fs.existsSync(path.join(base, 'usres.json')), false);
 
     await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--password-stdin'], 'alice-password\n');
     const served = await serve(['--root', root, '--users', users, '--port', '0', '--login-delay', '10']);
@@ -124,6 +136,64 @@ describe('iomux ftp (CLI)', function () {
       await b.quit();
       assert.match(served.output(), /\[alice\] logged in/);
       assert.ok(!served.output().includes('alice-password'));
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    assert.equal(await served.exited, 0);
+  });
+
+  it('serve --create-users starts with an empty users file (mode 0600) that SITE REGISTER and user add fill', async () => {
+    const served = await serve(['--root', root, '--users', users, '--create-users', '--allow-register', '--port', '0', '--login-delay', '10']);
+    try {
+      assert.equal(fs.statSync(users).mode & 0o777, 0o600);
+      assert.equal((await iomux(['ftp', 'user', 'list', '--users', users])).stdout, '');
+      const c = await FtpClient.connect(served.port);
+      await c.expect('SITE REGISTER dave long-enough-pw', 200);
+      await c.login('dave', 'long-enough-pw');
+      await c.quit();
+    } finally {
+      served.child.kill('SIGTERM');
+    }
+    assert.equal(await served.exited, 0);
+  });
+
+  it('--user NAME: binds a privileged port as root, then runs as NAME (every thread, no root group left) and serves as NAME', async () => {
+    if (process.getuid!() !== 0) {
+      // Not root here (a platform condition): then --user is refused at once, with the reason.
+      const refused = await iomux(['ftp', 'serve', '--root', root, '--anonymous', '--user', 'nobody', '--port', '0']);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /needs the server to start as root/);
+      return;
+    }
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }).trim());
+    const [uid, gid] = [id('-u'), id('-g')];
+    assert.equal((await iomux(['ftp', 'user', 'add', 'alice', '--users', users, '--root', root, '--password-stdin'], 'alice-password\n')).code, 0);
+    // Made by root; refused until the account can reach them, then served.
+    const early = await iomux(['ftp', 'serve', '--root', root, '--users', users, '--user', 'nobody', '--port', '0']);
+    assert.notEqual(early.code, 0);
+    assert.match(early.stderr, /not accessible to nobody after dropping privileges: chown -R nobody /);
+    for (const file of [base, root, path.join(root, 'alice'), users]) fs.chownSync(file, uid, gid);
+    const port = await freePrivilegedPort();
+    const served = await serve(['--root', root, '--users', users, '--user', 'nobody', '--port', String(port), '--login-delay', '10']);
+    try {
+      assert.equal(served.port, port);
+      assert.match(served.output(), /running as nobody/);
+      const pid = served.child.pid!;
+      const tasks = fs.readdirSync(`/proc/${pid}/task`);
+      assert.ok(tasks.length > 1, 'Node runs several threads');
+      for (const task of tasks) {
+        const status = fs.readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+        const field = (name: string) => /^(\w+):\s*(.*)$/m.exec(status.split('\n').find((l) => l.startsWith(`${name}:`))!)![2].trim().split(/\s+/).map(Number);
+        assert.deepEqual(field('Uid'), [uid, uid, uid, uid], `thread ${task}: real, effective, saved and file-system uid`);
+        assert.deepEqual(field('Gid'), [gid, gid, gid, gid], `thread ${task}: gids`);
+        assert.ok(!field('Groups').includes(0), `thread ${task} kept root's group`);
+      }
+      const c = await FtpClient.connect(port);
+      await c.login('alice', 'alice-password');
+      await c.expect('TYPE I', 200);
+      assert.equal((await c.upload('STOR made-by-nobody.txt', Buffer.from('x'))).code, 226);
+      await c.quit();
+      assert.equal(fs.statSync(path.join(root, 'alice', 'made-by-nobody.txt')).uid, uid);
     } finally {
       served.child.kill('SIGTERM');
     }

@@ -3,6 +3,7 @@
  * a server on an attached reactor in a fresh root with one user, and small file helpers.
  */
 import * as assert from 'node:assert/strict';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -255,4 +256,46 @@ export async function startServer(options: Partial<FtpServerOptions> & { mechani
       fs.rmSync(base, { recursive: true, force: true });
     },
   };
+}
+
+const cli = path.resolve(__dirname, '..', 'tools', 'cli.js');
+
+/** Runs `iomux ARGS` to its end (stdin: `stdin`, or nothing). */
+export function iomux(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [cli, ...args], { timeout: 20000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0, stdout, stderr });
+    });
+    if (stdin !== undefined) child.stdin!.end(stdin);
+    else child.stdin!.end();
+  });
+}
+
+export interface Served {
+  child: ChildProcess;
+  port: number;
+  /** stdout and stderr so far, interleaved as they came. */
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/**
+ * `iomux ftp serve ARGS` in a process of its own, once it prints its listening line: a test that
+ * could freeze the server (a blocking open) then cannot freeze the test runner with it.
+ */
+export function serve(args: string[]): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, 'ftp', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((done) => child.once('exit', done));
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening on (?:127\.0\.0\.1|\[::1\]):(\d+)$/m.exec(out);
+      if (m) resolve({ child, port: Number(m[1]), output: () => out, exited });
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.once('exit', (code) => reject(new Error(`iomux ftp serve exited (${code}) before listening: ${out}`)));
+  });
 }

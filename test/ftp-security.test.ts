@@ -5,10 +5,12 @@
  * and data connections, data connections only from the control connection's peer, no FTP bounce).
  */
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { connectTo, PASSWORD, readAll, startServer, TestServer, USER } from './ftp-fixtures';
+import { connectTo, FtpClient, makeUsersFile, PASSWORD, readAll, serve, Served, startServer, TestServer, USER } from './ftp-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
 /** Everything under `dir`, recursively, with sizes: to show nothing changed outside a home. */
@@ -136,6 +138,85 @@ describe('ftp security: confinement', function () {
   });
 });
 
+describe('ftp security: a FIFO where a file should be', function () {
+  this.timeout(30000);
+  let base: string;
+  let home: string;
+  let served: Served;
+
+  beforeEach(async () => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-fifo-'));
+    home = path.join(base, 'root', USER);
+    fs.mkdirSync(home, { recursive: true });
+    fs.writeFileSync(path.join(home, 'plain.txt'), 'plain bytes');
+    execFileSync('mkfifo', [path.join(home, 'pipe')]);
+    // In a process of its own: a server that blocked in open() would not take the test runner with it.
+    served = await serve(['--root', path.join(base, 'root'), '--users', makeUsersFile(base), '--port', '0', '--login-delay', '10']);
+  });
+
+  afterEach(async () => {
+    served.child.kill('SIGKILL');
+    await served.exited;
+    fs.rmSync(base, { recursive: true, force: true });
+  });
+
+  async function login(): Promise<FtpClient> {
+    const c = await FtpClient.connect(served.port);
+    await c.login(USER, PASSWORD);
+    await c.expect('TYPE I', 200);
+    return c;
+  }
+
+  /** Another session lists and downloads: it answers only if no open() holds the server's thread. */
+  async function bystanderServed(other: FtpClient): Promise<void> {
+    const names = (await other.download('NLST')).data.toString().split('\r\n').filter((n) => n !== '').sort();
+    assert.deepEqual(names, ['pipe', 'plain.txt']);
+    assert.equal((await other.download('RETR plain.txt')).data.toString(), 'plain bytes');
+  }
+
+  it('RETR of a FIFO with no writer is a 550 at once, and another session is served meanwhile', async () => {
+    const [a, b] = [await login(), await login()];
+    await a.expect('EPSV', 229);
+    const refused = a.command('RETR pipe');
+    await bystanderServed(b);
+    assert.equal((await refused).code, 550);
+    await a.expect('NOOP', 200);
+    await bystanderServed(a);
+  });
+
+  it('STOR and APPE of a FIFO: 550 with no reader (ENXIO) and with one (fstat); not a byte goes into the pipe', async () => {
+    const [a, b] = [await login(), await login()];
+    for (const command of ['STOR pipe', 'APPE pipe']) {
+      await a.expect('EPSV', 229);
+      const refused = a.command(command);
+      await bystanderServed(b);
+      assert.equal((await refused).code, 550, `${command} with no reader`);
+    }
+    // A reader on the pipe (non-blocking, so this test does not wait for a writer either).
+    const reader = fs.openSync(path.join(home, 'pipe'), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      for (const command of ['STOR pipe', 'APPE pipe', 'RETR pipe']) {
+        await a.expect('EPSV', 229);
+        assert.equal((await a.command(command)).code, 550, `${command} with a reader`);
+      }
+      await a.expect('REST 5', 350);
+      await a.expect('EPSV', 229);
+      assert.equal((await a.command('STOR pipe')).code, 550, 'REST + STOR');
+      let n = 0;
+      try {
+        n = fs.readSync(reader, Buffer.alloc(16));
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'EAGAIN'); // Empty, a writer may still come.
+      }
+      assert.equal(n, 0, 'nothing was written into the pipe');
+    } finally {
+      fs.closeSync(reader);
+    }
+    assert.ok(fs.lstatSync(path.join(home, 'pipe')).isFIFO(), 'the FIFO is still a FIFO');
+    await bystanderServed(a);
+  });
+});
+
 describe('ftp security: logins', function () {
   this.timeout(30000);
   let t: TestServer | null = null;
@@ -168,25 +249,90 @@ describe('ftp security: logins', function () {
     await c.quit();
   });
 
-  it('after maxFailures the address is locked out: 421 and closed, new connections refused, even the right password', async () => {
+  /** USER then a wrong PASS: the reply's code (530, or 421 once a lockout starts). */
+  async function guess(c: FtpClient, user = USER): Promise<number> {
+    await c.expect(`USER ${user}`, 331);
+    return (await c.command('PASS wrong guess')).code;
+  }
+
+  it('after maxFailures that user is locked out from that address: 421 and closed, even the right password; others are not', async () => {
     t = await startServer({ login: { delayMs: 1, maxFailures: 3, lockoutMs: 60000 } });
+    t.server.users!.add('bob', 'bob-password');
     const c = await t.connect();
-    for (let i = 0; i < 2; i++) {
-      await c.expect(`USER ${USER}`, 331);
-      await c.expect('PASS nope', 530);
-    }
-    await c.expect(`USER ${USER}`, 331);
-    const last = await c.command('PASS nope');
-    assert.equal(last.code, 421);
+    assert.deepEqual([await guess(c), await guess(c), await guess(c)], [530, 530, 421]);
     await c.closed;
     const again = await t.connect();
-    assert.equal(again.greeting.code, 421, 'refused at the greeting');
+    assert.equal(again.greeting.code, 220, 'the address is not refused: others behind it log in');
+    await again.expect(`USER ${USER}`, 331);
+    assert.equal((await again.command(`PASS ${PASSWORD}`)).code, 421, 'the right password is refused during the lockout');
     await again.closed;
-    assert.ok(t.server.guard.lockedFor('127.0.0.1') > 0);
-    // Another address is not locked.
-    const other = await t.connect({ localAddress: '127.0.0.2' });
-    await other.login(USER, PASSWORD);
-    await other.quit();
+    assert.ok(t.server.guard.lockedFor('127.0.0.1', USER) > 0);
+    const bob = await t.connect();
+    await bob.login('bob', 'bob-password'); // Behind the same address: bob's typos are his, alice's hers.
+    await bob.quit();
+    const elsewhere = await t.connect({ localAddress: '127.0.0.2' });
+    await elsewhere.login(USER, PASSWORD);
+    await elsewhere.quit();
+  });
+
+  it('another account\'s success clears nothing: 12 guesses with an anonymous or own-account login between each lock at the limit', async () => {
+    t = await startServer({ anonymous: true, login: { delayMs: 1, maxFailures: 5, lockoutMs: 60000 } });
+    t.server.users!.add('mallory', 'mallory-password');
+    const codes: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const guesser = await t.connect();
+      if (guesser.greeting.code !== 220) {
+        codes.push(guesser.greeting.code);
+        continue;
+      }
+      codes.push(await guess(guesser));
+      guesser.destroy();
+      // The attacker's own successful login, from the same address, between every two guesses.
+      const own = await t.connect();
+      if (i % 2 === 0) await own.login('anonymous', 'guest@example.com');
+      else await own.login('mallory', 'mallory-password');
+      await own.quit();
+    }
+    assert.deepEqual(codes, [530, 530, 530, 530, 421, 421, 421, 421, 421, 421, 421, 421]);
+    const owner = await t.connect();
+    await owner.expect(`USER ${USER}`, 331);
+    assert.equal((await owner.command(`PASS ${PASSWORD}`)).code, 421, 'still locked for alice from this address');
+  });
+
+  it('one user\'s typos behind a shared address (a NAT, a tunnel) lock neither the address nor the other users', async () => {
+    t = await startServer({ login: { delayMs: 1, maxFailures: 3, lockoutMs: 60000 } });
+    t.server.users!.add('bob', 'bob-password');
+    for (let session = 0; session < 3; session++) {
+      const typist: FtpClient = await t.connect();
+      assert.equal(await guess(typist, 'bob'), session < 2 ? 530 : 421);
+      typist.destroy();
+    }
+    const colleagues = await Promise.all([t.connect(), t.connect(), t.connect()]);
+    for (const colleague of colleagues) {
+      assert.equal(colleague.greeting.code, 220);
+      await colleague.login(USER, PASSWORD);
+    }
+    for (const colleague of colleagues) await colleague.quit();
+  });
+
+  it('failures of one user from many addresses lock that user (maxUserFailures); many names from one address lock the address (maxAddressFailures)', async () => {
+    t = await startServer({ login: { delayMs: 1, maxFailures: 2, maxUserFailures: 4, maxAddressFailures: 6, lockoutMs: 60000 } });
+    for (const address of ['127.0.0.2', '127.0.0.3']) {
+      const c = await t.connect({ localAddress: address });
+      assert.deepEqual([await guess(c), await guess(c)], [530, 421]);
+    }
+    const fresh = await t.connect({ localAddress: '127.0.0.4' });
+    await fresh.expect(`USER ${USER}`, 331);
+    assert.equal((await fresh.command(`PASS ${PASSWORD}`)).code, 421, 'alice is locked from every address');
+    const flood = await t.connect({ localAddress: '127.0.0.5' });
+    const codes: number[] = [];
+    for (let i = 0; i < 6 && !flood.isClosed; i++) codes.push(await guess(flood, `name${i}`));
+    assert.deepEqual(codes, [530, 530, 530, 530, 530, 421]);
+    const refused = await t.connect({ localAddress: '127.0.0.5' });
+    assert.equal(refused.greeting.code, 421, 'the flooding address is refused at the greeting');
+    await refused.closed;
+    const neighbour = await t.connect({ localAddress: '127.0.0.6' });
+    assert.equal(neighbour.greeting.code, 220);
   });
 
   it('no anonymous login unless enabled; with --anonymous it is read-only in ROOT/anonymous', async () => {
@@ -242,8 +388,8 @@ describe('ftp security: logins', function () {
     t = await startServer({ allowRegister: true });
     const r = await t.connect();
     await r.expect('SITE REGISTER dave short', 550); // Password too short.
-    await r.expect(`SITE REGISTER ${USER} long-enough-pw`, 550); // Taken.
     await r.expect('SITE REGISTER ../evil long-enough-pw', 550); // Not a name.
+    await r.expect(`SITE REGISTER ${USER} long-enough-pw`, 200); // Taken: the reply does not say so (next test).
     await r.expect('SITE REGISTER dave long-enough-pw', 450); // A fourth attempt within the hour: over the limit.
     await r.quit();
     const other = await t.connect({ localAddress: '127.0.0.3' });
@@ -252,6 +398,73 @@ describe('ftp security: logins', function () {
     await other.login('dave', 'long-enough-pw');
     await other.expect('SITE REGISTER erin long-enough-pw', 503); // Logged in already.
     await other.quit();
+  });
+
+  it('SITE REGISTER answers a taken name exactly as a free one (code and text), and takes over neither an account nor a deleted account\'s home', async () => {
+    t = await startServer({ allowRegister: true, login: { registrationsPerHour: 100, delayMs: 1 } });
+    t.server.users!.add('bob', 'bob-password');
+    fs.mkdirSync(path.join(t.root, 'bob'));
+    fs.writeFileSync(path.join(t.root, 'bob', 'bob.txt'), 'bob\'s file');
+    assert.ok(t.server.users!.remove('bob')); // `user del bob`: the account goes, the home stays.
+    const c = await t.connect();
+    const replies = async (password: string) => {
+      const answers: string[] = [];
+      for (const name of [USER, 'bob', 'newcomer']) answers.push(JSON.stringify(await c.command(`SITE REGISTER ${name} ${password}`)));
+      return answers;
+    };
+    const [taken, deleted, free] = await replies('new-long-password');
+    assert.equal(taken, free, 'a taken name is answered like a free one');
+    assert.equal(deleted, free, 'a deleted account\'s name (its home left) is answered like a free one');
+    assert.equal(JSON.parse(free).code, 200);
+    const [takenShort, deletedShort, freeShort] = await replies('short');
+    assert.equal(takenShort, freeShort);
+    assert.equal(deletedShort, freeShort);
+    assert.equal(JSON.parse(freeShort).code, 550);
+    await c.quit();
+    // Only the free name became an account; alice keeps her password, bob's files are nobody's.
+    assert.deepEqual(t.server.users!.list(), [USER, 'newcomer']);
+    const fresh = await t.connect();
+    await fresh.login('newcomer', 'new-long-password');
+    await fresh.quit();
+    const thief = await t.connect();
+    await thief.expect(`USER ${USER}`, 331);
+    await thief.expect('PASS new-long-password', 530);
+    await thief.login(USER, PASSWORD);
+    await thief.quit();
+    assert.equal(fs.readFileSync(path.join(t.root, 'bob', 'bob.txt'), 'utf8'), 'bob\'s file');
+    assert.match(t.log.join('\n'), /registration of "bob" refused: a home by that name exists/);
+  });
+});
+
+describe('ftp security: the log', function () {
+  this.timeout(30000);
+
+  it('client bytes reach no log line raw: ESC sequences, C1 controls and bidi overrides in user names and paths are escaped', async () => {
+    const before = openKernelObjects();
+    const t = await startServer();
+    try {
+      const red = '\x1b[31mroot\x1b[0m';
+      const c = await t.connect();
+      await c.expect(`USER ${red}`, 331);
+      await c.expect('PASS wrong', 530); // Logged: login failed for "<name>".
+      await c.login(USER, PASSWORD);
+      await c.expect('TYPE I', 200);
+      const names = ['\x1b]0;owned\x07title.txt', 'csi\u009b2J.txt', 'rtl\u202etxt.exe', 'back\\slash.txt'];
+      for (const name of names) assert.equal((await c.upload(`STOR ${name}`, Buffer.from('x'))).code, 226); // Logged: STOR <path> completed.
+      await c.quit();
+      const log = t.log.join('\n');
+      const raw = t.log.filter((line) => /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/.test(line));
+      assert.deepEqual(raw, [], 'log lines with raw control characters');
+      assert.ok(log.includes('login failed for "\\x1b[31mroot\\x1b[0m"'), log);
+      for (const escaped of ['\\x1b]0;owned\\x07title.txt', 'csi\\x9b2J.txt', 'rtl\\u202etxt.exe', 'back\\\\slash.txt']) {
+        assert.ok(log.includes(`STOR /${escaped} completed`), `${escaped} in:\n${log}`);
+      }
+      // The files themselves have their names as sent.
+      assert.deepEqual(fs.readdirSync(t.home).sort(), [...names].sort());
+    } finally {
+      await t.stop();
+    }
+    assert.deepEqual(leakedSince(before), []);
   });
 });
 
@@ -315,26 +528,169 @@ describe('ftp security: limits', function () {
     assert.equal(mine.length, 3);
   });
 
-  it('an idle control connection times out with 421; a transfer in progress keeps it alive', async () => {
-    t = await startServer({ idleTimeoutMs: 400, dataTimeoutMs: 5000 });
+  it('behind one address, logged-in users count against their own limit (maxPerUser), not the address\'s (maxPerIp)', async () => {
+    t = await startServer({ maxPerIp: 2, maxPerUser: 2 });
+    t.server.users!.add('bob', 'bob-password');
+    t.server.users!.add('carol', 'carol-password');
+    const sessions: FtpClient[] = [];
+    for (const [user, password] of [[USER, PASSWORD], ['bob', 'bob-password'], ['carol', 'carol-password'], [USER, PASSWORD]]) {
+      const c = await t.connect();
+      assert.equal(c.greeting.code, 220, `${user}'s connection was admitted`);
+      await c.login(user, password);
+      sessions.push(c);
+    }
+    // Two not logged in fill the address's places; a third is refused.
+    const waiting = [await t.connect(), await t.connect()];
+    assert.deepEqual(waiting.map((c) => c.greeting.code), [220, 220]);
+    const over = await t.connect();
+    assert.equal(over.greeting.code, 421);
+    await over.closed;
+    // A third session of alice is over her own limit.
+    await waiting[0].expect(`USER ${USER}`, 331);
+    const third = await waiting[0].command(`PASS ${PASSWORD}`);
+    assert.equal(third.code, 421);
+    assert.match(third.text, /for this user/);
+    for (const c of sessions) await c.expect('NOOP', 200);
+  });
+
+  /** The server's session for a client (found by its port): to wait for the server's side of something. */
+  function sessionOf(c: FtpClient): { data: { isConnected: boolean } | null } {
+    const sessions = (t!.server as unknown as { admitted: Map<{ peerPort: number; data: { isConnected: boolean } | null }, string> }).admitted;
+    return [...sessions.keys()].find((s) => s.peerPort === c.socket.localPort)!;
+  }
+
+  /** Resolves once `predicate` holds (checked every event-loop turn). */
+  function until(predicate: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => (predicate() ? resolve() : setImmediate(check));
+      check();
+    });
+  }
+
+  /** A session that logs in, then idles until the server closes it: by then `ms` have passed for every session tracked before it. */
+  async function idleBystander(): Promise<void> {
+    const bystander = await t!.login();
+    assert.equal((await bystander.reply()).code, 421);
+    await bystander.closed;
+  }
+
+  it('an idle control connection times out with 421; only a complete command restarts the timer, not a byte that never makes a line', async () => {
+    t = await startServer({ idleTimeoutMs: 300 });
     const idle = await t.login();
     const reply = await idle.reply(); // Nothing sent: the server speaks first.
     assert.equal(reply.code, 421);
-    assert.match(reply.text, /No command for/);
+    assert.match(reply.text, /No command for 0\.3 s/);
     await idle.closed;
-    // A slow upload that lasts several idle periods: the control connection stays.
+    // One byte every third of the period, never a line end: the session is closed all the same.
+    const trickle = await t.login();
+    const bytes = Buffer.from('NOOP and so on, never ending the line');
+    let sent = 0;
+    const ticker = setInterval(() => trickle.socket.write(bytes.subarray(sent, ++sent)), 100);
+    try {
+      assert.equal((await trickle.reply()).code, 421);
+      await trickle.closed;
+    } finally {
+      clearInterval(ticker);
+    }
+    assert.ok(sent > 0);
+    assert.ok(t.log.some((line) => /idle timeout: closing/.test(line)));
+  });
+
+  it('the login time limit closes a session that is not logged in, however busy it keeps itself; a logged-in one stays', async () => {
+    // 2 s: the member's login (a scrypt, slow on a loaded machine) must fit in it; the loiterer is closed at its end.
+    t = await startServer({ loginTimeoutMs: 2000, idleTimeoutMs: 60000 });
+    const member = await t.login();
+    const loiterer = await t.connect();
+    const ticker = setInterval(() => loiterer.send('NOOP'), 50); // Complete commands, answered, but no login.
+    try {
+      let reply = await loiterer.reply();
+      while (reply.code === 200) reply = await loiterer.reply();
+      assert.equal(reply.code, 421);
+      assert.match(reply.text, /Not logged in within 2 s/);
+      await loiterer.closed;
+    } finally {
+      clearInterval(ticker);
+    }
+    // The loiterer came after the member logged in: its limit running out means the member's would have too.
+    await member.expect('NOOP', 200);
+    await member.quit();
+  });
+
+  it('the idle timer pauses while a transfer runs, and while a data connection waits for its command; it starts over after', async () => {
+    // 1 s: long enough for this client to send its next command on a loaded machine.
+    t = await startServer({ idleTimeoutMs: 1000, dataTimeoutMs: 60000 });
+    fs.writeFileSync(path.join(t.home, 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 3));
     const busy = await t.login();
     await busy.expect('TYPE I', 200);
     const data = await busy.passive();
-    await busy.expect('STOR slow.bin', 150);
-    for (let i = 0; i < 6; i++) {
-      data.write(Buffer.alloc(1000, i));
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    data.end();
-    assert.equal((await busy.reply()).code, 226);
+    data.pause(); // The transfer stays open until we read.
+    await busy.expect('RETR big.bin', 150);
+    await idleBystander(); // Idle past the period, tracked after busy's last command.
+    await busy.expect('NOOP', 200); // Still here: paused during the transfer.
+    const received = readAll(data);
+    data.resume();
+    const [bytes] = await Promise.all([received, (async () => assert.equal((await busy.reply()).code, 226))()]);
+    assert.equal(bytes.length, 32 * 1024 * 1024);
+    // A data connection made, its transfer command not sent yet: paused too (as pyftpdlib does).
+    const reply = await busy.expect('EPSV', 229);
+    const waiting = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+    await until(() => sessionOf(busy).data?.isConnected === true);
+    await idleBystander();
     await busy.expect('NOOP', 200);
-    await busy.quit();
+    // The data connection goes (ABOR): the idle period starts over, and ends the session.
+    await busy.expect('ABOR', 225);
+    assert.equal((await busy.reply()).code, 421);
+    await busy.closed;
+    waiting.destroy();
+  });
+
+  it('lingering data connections are bounded per session: 300 LISTs from a client that never closes its data side leave at most 2 open', async () => {
+    t = await startServer({ dataTimeoutMs: 60000 });
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(t.home, `f${i}.txt`), 'x');
+    const c = await t.login();
+    const sockets = () => openKernelObjects().size;
+    const baseline = sockets();
+    const kept: net.Socket[] = [];
+    let mostLingering = 0;
+    for (let i = 0; i < 300; i++) {
+      const reply = await c.expect('EPSV', 229);
+      const data = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+      kept.push(data); // Read to the end, never ended nor closed: the server's side is left to linger.
+      const ended = new Promise((resolve) => data.once('end', resolve));
+      data.resume();
+      await c.expect('LIST', 150);
+      assert.equal((await c.reply()).code, 226);
+      await ended;
+      mostLingering = Math.max(mostLingering, t.server.stats.lingeringDataConnections);
+    }
+    assert.ok(mostLingering <= 2, `the server counted ${mostLingering} lingering data connections`);
+    // The kernel's count: our 300 client sockets, and on the server's side the bound, not 300.
+    const opened = sockets() - baseline;
+    assert.ok(opened <= 300 + 2 + 1, `${opened} sockets opened by 300 LISTs`);
+    await c.expect('NOOP', 200);
+    for (const data of kept) data.destroy();
+    await c.quit();
+  });
+
+  it('data connections closing after their transfer count against maxClients, until they are closed', async () => {
+    t = await startServer({ maxClients: 2 });
+    const c = await t.login();
+    const reply = await c.expect('EPSV', 229);
+    const data = await connectTo(Number(/\|\|\|(\d+)\|/.exec(reply.text)![1]));
+    const ended = new Promise((resolve) => data.once('end', resolve));
+    data.resume();
+    await c.expect('LIST', 150);
+    assert.equal((await c.reply()).code, 226);
+    await ended; // Our side stays open: the server's lingers, waiting for it.
+    assert.equal(t.server.stats.lingeringDataConnections, 1);
+    const over = await t.connect();
+    assert.equal(over.greeting.code, 421, 'one session and one closing data connection fill 2 places');
+    await over.closed;
+    data.end(); // The client's end: the server's side closes at once.
+    await until(() => t!.server.stats.lingeringDataConnections === 0);
+    const admitted = await t.connect();
+    assert.equal(admitted.greeting.code, 220);
+    data.destroy();
   });
 
   it('an idle data connection times out: a client that stops reading gets 426, the session goes on', async () => {
@@ -404,7 +760,7 @@ describe('ftp security: a client that does not read its replies', function () {
       // Each STAT / is a ~160 KB reply: 32 MB in all, far more than the kernel's socket buffers hold.
       const count = 200;
       c.send(Buffer.from('STAT /\r\n'.repeat(count)));
-    const session = [...(t.server as unknown as { admitted: Set<{ control: { isPaused: boolean; peakWritableLength: number } }> }).admitted][0];
+      const session = [...(t.server as unknown as { admitted: Map<{ control: { isPaused: boolean; peakWritableLength: number } }, string> }).admitted.keys()][0];
       await new Promise<void>((resolve) => {
         const check = () => (session.control.isPaused ? resolve() : setImmediate(check));
         check();

@@ -106,6 +106,13 @@ describe('ftp server: commands and replies', function () {
     assert.match(mlst.lines[1], /^ type=file;size=6;modify=20240203040506;perm=radfw;unique=[0-9a-f]+g[0-9a-f]+; \/a\.txt$/);
     await c.expect('OPTS MLST type;size;', 200);
     assert.equal((await c.expect('MLST /dir', 250)).lines[1], ' type=dir; /dir');
+    // RFC 3659 7.9: a fact list is "fact;fact;" with no spaces; unknown facts are left out, not an error.
+    await c.expect('OPTS MLST bad_fact', 501);
+    await c.expect('OPTS MLST type ;', 501);
+    assert.equal((await c.expect('OPTS MLST fish;cakes;type;', 200)).text, 'MLST OPTS type;');
+    assert.equal((await c.expect('MLST /dir', 250)).lines[1], ' type=dir; /dir', 'a refused OPTS MLST changed nothing');
+    assert.equal((await c.expect('OPTS MLST', 200)).text, 'MLST OPTS ');
+    assert.equal((await c.expect('MLST /dir', 250)).lines[1], '  /dir', 'no facts: two spaces before the name');
     await c.expect('RNTO b.txt', 503);
     await c.expect('RNFR missing', 550);
     await c.expect('RNFR a.txt', 350);
@@ -117,12 +124,27 @@ describe('ftp server: commands and replies', function () {
     await c.expect('DELE dir', 550); // A directory: RMD.
     await c.expect('DELE dir/b.txt', 250);
     await c.expect('DELE dir/b.txt', 550);
+    await c.expect('TYPE L8', 200); // "L 8" as clients send it unspaced: binary.
+    await c.expect('TYPE L 7', 504);
+    await c.expect('SITE HELP REGISTER', 214);
+    await c.expect('SITE HELP nonsense', 501);
     await c.expect('TYPE X', 504);
     await c.expect('MODE B', 504);
     await c.expect('MODE S', 200);
     await c.expect('STRU R', 504);
     await c.expect('STRU F', 200);
     await c.expect('ALLO 100', 202);
+    await c.expect('ALLO 100 R 512', 202);
+    for (const bad of ['ALLO', 'ALLO x', 'ALLO -1', 'ALLO 100 R']) await c.expect(bad, 501); // RFC 959: ALLO <decimal> [R <decimal>].
+    await c.quit();
+  });
+
+  it('an urgent ABOR with stray Telnet bytes before it (IP, DM, a lone IAC) is still an ABOR', async () => {
+    const c = await t.login();
+    c.send(Buffer.from([0xf4, 0xff, ...Buffer.from('abor\r\n')])); // pyftpdlib's test_oob_abor, as its stream holds it.
+    assert.equal((await c.reply()).code, 225);
+    c.send(Buffer.from([0xff, 0xf4, 0xff, 0xf2, ...Buffer.from('ABOR\r\n')])); // RFC 959's IAC IP IAC DM.
+    assert.equal((await c.reply()).code, 225);
     await c.quit();
   });
 
@@ -169,6 +191,43 @@ describe('ftp server: commands and replies', function () {
     await c.quit();
   });
 
+  it('names that are not UTF-8 on disk are listed escaped (byte 0xNN as U+EFNN) and that form names them back: RETR, SIZE, CWD, RNFR/RNTO, DELE, RMD', async () => {
+    const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    const home = Buffer.from(t.home);
+    const onDisk = (name: Buffer) => Buffer.concat([home, Buffer.from('/'), name]);
+    fs.writeFileSync(onDisk(bytes('f', [0xff], '.txt')), 'byte ff');
+    fs.mkdirSync(onDisk(bytes('caf', [0xe9]))); // Latin-1 "café": E9 alone is not UTF-8.
+    fs.writeFileSync(onDisk(bytes('caf', [0xe9], '/inner.txt')), 'inside');
+    fs.writeFileSync(onDisk(bytes('p', [0xee, 0xbe, 0x80], '.txt')), 'a real U+EF80'); // Valid UTF-8, but in the escape range.
+    fs.writeFileSync(path.join(t.home, 'plain é.txt'), 'plain');
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    const names = (await c.download('NLST')).data.toString('utf8').split('\r\n').filter((n) => n !== '').sort();
+    assert.deepEqual(names, ['caf\uefe9', 'f\uefff.txt', 'p\uefee\uefbe\uef80.txt', 'plain é.txt'].sort());
+    assert.ok(!names.some((n) => n.includes('\ufffd')), 'no name shown as U+FFFD');
+    const list = (await c.download('LIST')).data.toString('utf8');
+    assert.match(list, / f\uefff\.txt\r\n/);
+    assert.match((await c.download('MLSD')).data.toString('utf8'), /type=dir;.* caf\uefe9\r\n/);
+    assert.equal((await c.download('RETR f\uefff.txt')).data.toString(), 'byte ff');
+    assert.equal((await c.download('RETR p\uefee\uefbe\uef80.txt')).data.toString(), 'a real U+EF80');
+    assert.equal((await c.expect('SIZE f\uefff.txt', 213)).text, '7');
+    await c.expect('CWD caf\uefe9', 250);
+    assert.equal((await c.expect('PWD', 257)).text, '"/caf\uefe9" is the current directory.');
+    assert.equal((await c.download('RETR inner.txt')).data.toString(), 'inside');
+    await c.expect('DELE inner.txt', 250);
+    await c.expect('CDUP', 250);
+    await c.expect('RMD caf\uefe9', 250); // Empty now: removable, as it was not before.
+    await c.expect('RNFR f\uefff.txt', 350);
+    await c.expect('RNTO g\uefff.txt', 250);
+    assert.equal(fs.readFileSync(onDisk(bytes('g', [0xff], '.txt')), 'utf8'), 'byte ff', 'the renamed file keeps its raw byte');
+    assert.equal((await c.upload('STOR new\uef80.bin', Buffer.from('made'))).code, 226); // The client may make such names too.
+    assert.equal(fs.readFileSync(onDisk(bytes('new', [0x80], '.bin')), 'utf8'), 'made');
+    await c.expect('DELE g\uefff.txt', 250);
+    assert.deepEqual(fs.readdirSync(t.home, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort(),
+      [bytes('new', [0x80], '.bin'), bytes('p', [0xee, 0xbe, 0x80], '.txt'), Buffer.from('plain é.txt')].map((b) => b.toString('hex')).sort());
+    await c.quit();
+  });
+
   it('REST then RETR resumes a download; REST then STOR resumes an upload; APPE appends; markers past the end are refused', async () => {
     const body = pattern(3 * 1024 * 1024, 7);
     fs.writeFileSync(path.join(t.home, 'f.bin'), body);
@@ -201,6 +260,21 @@ describe('ftp server: commands and replies', function () {
     await c.expect('EPSV', 229);
     await c.expect('REST 12', 350);
     await c.expect('RETR f.bin', 504); // Resuming needs TYPE I.
+    await c.quit();
+  });
+
+  it('REST then STOR of a missing name: 550 and nothing is created; the marker is used up, so the next STOR starts at 0', async () => {
+    const c = await t.login();
+    await c.expect('TYPE I', 200);
+    await c.expect('REST 10', 350);
+    await c.expect('EPSV', 229);
+    await c.expect('STOR missing.bin', 550);
+    assert.equal(fs.existsSync(path.join(t.home, 'missing.bin')), false, 'REST + STOR of a missing name created it');
+    await c.expect('REST 10', 350);
+    await c.expect('EPSV', 229);
+    await c.expect('STOR sub/missing.bin', 550); // No such directory either.
+    assert.equal((await c.upload('STOR missing.bin', Buffer.from('from zero'))).code, 226);
+    assert.equal(fs.readFileSync(path.join(t.home, 'missing.bin'), 'utf8'), 'from zero');
     await c.quit();
   });
 

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LoginGuard } from '../lib/ftp/login-guard';
+import { fromDisk, toDisk } from '../lib/ftp/names';
 import { Home, resolveVirtual } from '../lib/ftp/paths';
 import { formatReply, normalizeAddress, parseCommand, parseEprtArgument, parsePortArgument, quotePath, stripTelnet } from '../lib/ftp/protocol';
 import { UserStore } from '../lib/ftp/users';
@@ -29,6 +30,18 @@ describe('ftp units: the wire format', () => {
     assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff]))], [0x41]);
   });
 
+  it('strips what RFC 854 says is not data: subnegotiation, an IAC before a non-command, and command bytes left before the verb without their IAC', () => {
+    const abor = { ok: true, command: { verb: 'ABOR', arg: '' } };
+    // pyftpdlib's test_oob_abor: IP and IAC each sent as urgent data, then "abor": the stream holds F4 FF "abor".
+    assert.deepEqual(parseCommand(Buffer.from([0xf4, 0xff, ...Buffer.from('abor')])), abor);
+    assert.deepEqual(parseCommand(Buffer.from([0xf4, 0xf2, ...Buffer.from('ABOR')])), abor, 'IP DM without their IACs');
+    assert.deepEqual(parseCommand(Buffer.from([0xff, 0xfa, 0x18, 0x01, 0xff, 0xf0, ...Buffer.from('NOOP')])), { ok: true, command: { verb: 'NOOP', arg: '' } });
+    assert.deepEqual([...stripTelnet(Buffer.from([0x41, 0xff, 0x42]))], [0x41, 0x42], 'an IAC before a byte that is no command goes alone');
+    // After the verb, bytes >= 0xF0 are data (4-byte UTF-8 sequences start there): an emoji in a name survives.
+    assert.deepEqual(parseCommand(Buffer.from('MKD \u{1F600}')), { ok: true, command: { verb: 'MKD', arg: '\u{1F600}' } });
+    assert.deepEqual(parseCommand(Buffer.from([0xff, 0xf4, ...Buffer.from('MKD \u{1F600}')])), { ok: true, command: { verb: 'MKD', arg: '\u{1F600}' } });
+  });
+
   it('formats one-line and multi-line replies; a middle line starting with a digit is indented; CR/LF never leak into a line', () => {
     assert.equal(formatReply(200, 'ok'), '200 ok\r\n');
     assert.equal(formatReply(211, ['Features:', ' SIZE', '123 looks like a code', 'End']), '211-Features:\r\n SIZE\r\n 123 looks like a code\r\n211 End\r\n');
@@ -46,6 +59,27 @@ describe('ftp units: the wire format', () => {
     }
     assert.equal(normalizeAddress('::ffff:127.0.0.1'), '127.0.0.1');
     assert.equal(normalizeAddress('0:0:0:0:0:0:0:1'), '::1');
+  });
+});
+
+describe('ftp units: names that are not UTF-8 (names.ts)', () => {
+  it('any bytes map to a UTF-8 string and back to the same bytes; UTF-8 names outside U+EF80-U+EFFF are left as they are (property)', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 24 }), (array) => {
+      const bytes = Buffer.from(array);
+      const shown = fromDisk(bytes);
+      assert.equal(Buffer.from(shown, 'utf8').toString('utf8'), shown, 'well-formed text (no lone surrogate): it goes on the wire as UTF-8');
+      const back = toDisk(shown);
+      assert.deepEqual(Buffer.isBuffer(back) ? back : Buffer.from(back, 'utf8'), bytes);
+    }), { numRuns: 5000 });
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 12 }), (text) => {
+      if (/[\uef80-\uefff]/.test(text)) return;
+      assert.equal(fromDisk(Buffer.from(text, 'utf8')), text);
+      assert.equal(toDisk(text), text, 'nothing to escape: the same string');
+    }), { numRuns: 2000 });
+    assert.equal(fromDisk(Buffer.from([0x66, 0xff])), 'f\uefff');
+    assert.equal(fromDisk(Buffer.from([0x63, 0x61, 0x66, 0xe9])), 'caf\uefe9');
+    assert.equal(fromDisk(Buffer.from('p\uef80', 'utf8')), 'p\uefee\uefbe\uef80', 'a real U+EF80 is escaped byte by byte');
+    assert.deepEqual(toDisk('\uefc3\uefa9'), Buffer.from('é'), 'escaped bytes that make UTF-8 name the same file as the character');
   });
 });
 
@@ -80,22 +114,52 @@ describe('ftp units: virtual paths', () => {
 });
 
 describe('ftp units: the login guard', () => {
-  it('delays grow with failures, maxFailures locks the address for lockoutMs, then it is free again', () => {
+  it('delays grow with a pair\'s failures, maxFailures locks that (address, user) for lockoutMs, then it is free again', () => {
     let now = 0;
     const guard = new LoginGuard({ delayMs: 100, maxFailures: 3, lockoutMs: 1000 }, () => now);
-    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false });
-    assert.deepEqual(guard.failed('a'), { delayMs: 200, locked: false });
-    assert.equal(guard.lockedFor('b'), 0);
-    assert.deepEqual(guard.failed('a'), { delayMs: 300, locked: true });
-    assert.equal(guard.lockedFor('a'), 1000);
-    guard.succeeded('a'); // A right password while locked changes nothing.
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 100, locked: null });
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 200, locked: null });
+    assert.equal(guard.lockedFor('b', 'alice'), 0);
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 300, locked: 'pair' });
+    assert.equal(guard.lockedFor('a', 'alice'), 1000);
+    assert.equal(guard.lockedFor('a', 'bob'), 0, 'another user behind the same address is not locked');
+    assert.equal(guard.lockedFor('a'), 0, 'nor is the address');
+    guard.succeeded('a', 'alice'); // A right password while locked changes nothing.
     now = 999;
-    assert.equal(guard.lockedFor('a'), 1);
+    assert.equal(guard.lockedFor('a', 'alice'), 1);
     now = 1000;
-    assert.equal(guard.lockedFor('a'), 0);
-    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false }, 'counting starts over');
-    guard.succeeded('a');
-    assert.deepEqual(guard.failed('a'), { delayMs: 100, locked: false }, 'a success forgets the failures');
+    assert.equal(guard.lockedFor('a', 'alice'), 0);
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 100, locked: null }, 'counting starts over');
+    guard.succeeded('a', 'alice');
+    assert.deepEqual(guard.failed('a', 'alice'), { delayMs: 100, locked: null }, 'a success forgets its own failures');
+  });
+
+  it('another account\'s success clears nothing: 12 guesses with a success between each lock the pair at maxFailures', () => {
+    const guard = new LoginGuard({ delayMs: 1, maxFailures: 5 }, () => 0);
+    const locked: (string | null)[] = [];
+    for (let i = 0; i < 12 && guard.lockedFor('a', 'alice') === 0; i++) {
+      locked.push(guard.failed('a', 'alice').locked);
+      guard.succeeded('a', i % 2 === 0 ? 'anonymous' : 'mallory');
+    }
+    assert.deepEqual(locked, [null, null, null, null, 'pair']);
+  });
+
+  it('per user across addresses (maxUserFailures) and per address across users (maxAddressFailures)', () => {
+    const guard = new LoginGuard({ maxFailures: 2, maxUserFailures: 4, maxAddressFailures: 6 }, () => 0);
+    assert.equal(guard.maxUserFailures, 4);
+    guard.failed('a', 'alice');
+    guard.failed('b', 'alice');
+    guard.failed('c', 'alice');
+    assert.deepEqual(guard.lockout('d', 'alice'), null);
+    assert.equal(guard.failed('d', 'alice').locked, 'user');
+    assert.equal(guard.lockout('e', 'alice')?.by, 'user', 'locked from everywhere, a new address included');
+    assert.equal(guard.lockedFor('e', 'bob'), 0);
+    for (let i = 0; i < 5; i++) assert.equal(guard.failed('f', `name${i}`).locked, null);
+    assert.equal(guard.failed('f', 'name5').locked, 'address');
+    assert.ok(guard.lockedFor('f') > 0, 'the address is refused at connection time');
+    assert.equal(guard.lockout('f', 'carol')?.by, 'address');
+    const defaults = new LoginGuard({ maxFailures: 3 }, () => 0);
+    assert.deepEqual([defaults.maxUserFailures, defaults.maxAddressFailures], [12, 30]);
   });
 
   it('registrations are limited per address and hour; the tables stay bounded under many addresses', () => {
@@ -108,11 +172,12 @@ describe('ftp units: the login guard', () => {
     now = 3600 * 1000;
     assert.ok(guard.mayRegister('a'));
     for (let i = 0; i < 10000; i++) {
-      guard.failed(`10.0.${i >> 8}.${i & 255}`);
+      guard.failed(`10.0.${i >> 8}.${i & 255}`, `user${i}`);
       guard.mayRegister(`10.1.${i >> 8}.${i & 255}`);
     }
-    const sizes = guard as unknown as { failures: Map<string, unknown>; registrations: Map<string, unknown> };
-    assert.ok(sizes.failures.size <= 100 && sizes.registrations.size <= 100);
+    const tables = guard as unknown as Record<'pairs' | 'names' | 'addresses', { table: Map<string, unknown> }> & { registrations: Map<string, unknown> };
+    for (const kind of ['pairs', 'names', 'addresses'] as const) assert.ok(tables[kind].table.size <= 100, kind);
+    assert.ok(tables.registrations.size <= 100);
   });
 });
 

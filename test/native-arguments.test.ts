@@ -117,6 +117,13 @@ const K = {
   firstOffset: integer(false, (args) => [-1, byteLength((args[1] as unknown[])[args[2] as number]) + 1, 2 ** 53]),
   fileOffset: integer(true, [-1, 2 ** 53, -(2 ** 53), 2 ** 64]),
   fileLength: integer(true, [-1, 2 ** 53, 2 ** 64]),
+  fileChunk: integer(false, [0, -1, 2 ** 53, 2 ** 64]),
+  receiveLength: integer(true, [0, -1, 2 ** 53, 2 ** 64]),
+  pipeEnds: {
+    typeErrors: ['3', 3, {}, null, undefined, [3], [3, 4, 5], [3, '4'], [0.5, 3], [3, null], new Int32Array(2), { 0: 3, 1: 4, length: 2 }],
+    rangeErrors: () => [[-1, 3], [3, 2 ** 31], [3, -(2 ** 53)]],
+  } as Kind,
+  pipeSize: integer(false, [-1, 2 ** 31]),
   /** A parameter this form does not read (e.g. arm's epfd when it polls a pollfd array). */
   unread: { typeErrors: [] } as Kind,
   // io_uring: a 32-bit user_data or poll mask, required or optional.
@@ -183,6 +190,12 @@ const waitOnPollfds: Form[] = [{
 /** A file of 16 bytes (written by the suite's before hook), opened for reading; released with the sockets. */
 let dataDirectory = '';
 const dataFile = (): number => res.fd(fs.openSync(path.join(dataDirectory, 'data'), 'r'));
+const writableFile = (): number => res.fd(fs.openSync(path.join(dataDirectory, 'received'), 'w'));
+const newPipe = (): [number, number] => {
+  const ends = b.pipe!();
+  ends.forEach((fd) => res.fd(fd));
+  return ends;
+};
 const threeChunks = (): ArrayBufferView[] => [Buffer.alloc(8), new Uint16Array(2), new DataView(new ArrayBuffer(2))];
 
 const TABLE: Record<string, Form[]> = {
@@ -223,10 +236,16 @@ const TABLE: Record<string, Form[]> = {
     ],
   }],
   sendfile: [{
-    label: 'outFd, inFd, offset, length',
-    kinds: [K.fd, K.fd, K.fileOffset, K.fileLength],
-    valid: () => [socketpair(), dataFile(), 0, 4],
+    label: 'outFd, inFd, offset, length, chunk',
+    kinds: [K.fd, K.fd, K.fileOffset, K.fileLength, K.fileChunk],
+    valid: () => [socketpair(), dataFile(), 0, 4, 2],
   }],
+  recvfile: [{
+    label: 'outFd, inFd, offset, length, pipe',
+    kinds: [K.fd, K.fd, K.fileOffset, K.receiveLength, K.pipeEnds],
+    valid: () => [writableFile(), socketpair(), 0, 4, newPipe()],
+  }],
+  pipe: [{ label: 'size', kinds: [K.pipeSize], valid: () => [65536] }],
   sendto: [
     {
       label: 'IPv4 fd, buffer, offset, length, flags, host, port',
@@ -415,7 +434,10 @@ function armFreshThread(args: unknown[]): void {
 }
 
 /** Exports that exist only on another platform. */
-const ELSEWHERE: Record<string, string> = { wsapoll: 'win32', sendfile: 'linux', LoopWatcher: 'linux', IoUring: 'linux', TlsContext: 'linux', TlsEngine: 'linux', makeCertificate: 'linux' };
+const ELSEWHERE: Record<string, string> = {
+  wsapoll: 'win32', sendfile: 'linux', recvfile: 'linux', pipe: 'linux', LoopWatcher: 'linux', IoUring: 'linux', TlsContext: 'linux',
+  TlsEngine: 'linux', makeCertificate: 'linux',
+};
 /** Exports that are not functions. */
 const VALUES = ['constants', 'platform',
   // TLS: what the addon found, or why it has none (a build without OpenSSL's headers, a Node without its symbols).
@@ -428,7 +450,7 @@ function nonBlockingListener(): number {
 }
 
 /** The calls whose result is a new descriptor (other numbers, such as byte counts, are not). */
-const CREATES = new Set(['socket', 'socketpair', 'accept', 'acceptWithAddress', 'epoll_create1']);
+const CREATES = new Set(['socket', 'socketpair', 'accept', 'acceptWithAddress', 'epoll_create1', 'pipe']);
 
 /** Keeps any descriptor a call created, so the test's release closes it. */
 function adopt(name: string, result: unknown): void {

@@ -4,6 +4,7 @@
  * position, -1 on a full socket, 0 at the end — and the errors the kernel really gives.
  */
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -199,6 +200,68 @@ describe('native sendfile (Linux)', function () {
     assert.equal(child.stderr, '');
     assert.equal(child.stdout, 'SIGPIPE ignored: false\nsendfile: EPIPE\nblocked 0, pending 00\n');
     assert.equal(child.signal, 'SIGPIPE');
+  });
+
+  /**
+   * The system calls one sendfile() makes, under strace, in a child Node: those between two marker
+   * writes, as lines. `fatal`: SIGPIPE is SIG_DFL there (a listener added and removed), not ignored.
+   */
+  function traced(call: string, fatal: boolean): string[] {
+    if (spawnSync('strace', ['-V']).status !== 0) throw new Error('this test needs strace (apt-get install strace; .ci/run installs it)');
+    const trace = path.join(dir, 'trace');
+    const child = spawnSync('strace', ['-f', '-e', 'trace=sendfile,rt_sigprocmask,rt_sigaction,write', '-o', trace, process.execPath, '-e', `
+      const fs = require('node:fs');
+      const { binding: b } = require(${JSON.stringify(require.resolve('../lib/native'))});
+      if (${fatal}) { const noop = () => {}; process.on('SIGPIPE', noop); process.removeListener('SIGPIPE', noop); }
+      const inFd = fs.openSync(${JSON.stringify(file)}, 'r');
+      const outFd = fs.openSync(${JSON.stringify(path.join(dir, 'copy'))}, 'w');
+      setImmediate(() => {
+        fs.writeSync(outFd, 'begin');
+        const sent = ${call};
+        fs.writeSync(outFd, 'end');
+        console.log(sent);
+      });
+    `], { encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    const lines = fs.readFileSync(trace, 'utf8').split('\n');
+    const begin = lines.findIndex((l) => l.includes('"begin"'));
+    const end = lines.findIndex((l) => l.includes('"end"'));
+    assert.ok(begin >= 0 && end > begin, 'the markers are in the trace');
+    return [child.stdout.trim(), ...lines.slice(begin + 1, end).map((l) => l.replace(/^\d+\s+/, ''))];
+  }
+
+  it('a chunk bounds each sendfile(2) of one call: 1 MiB in chunks of 256 KiB is four system calls, byte-exact', () => {
+    const [sent, ...calls] = traced(`b.sendfile(outFd, inFd, 5, ${FILE_SIZE} - 5, 262144)`, false);
+    assert.equal(Number(sent), FILE_SIZE - 5);
+    const sendfiles = calls.filter((l) => l.startsWith('sendfile('));
+    assert.deepEqual(sendfiles.map((l) => /, (\d+)\) += (\d+)/.exec(l)!.slice(1).map(Number)),
+      [[262144, 262144], [262144, 262144], [262144, 262144], [262139, 262139]]);
+    // The copy holds the marker "begin", the range, then "end" (sendfile writes at the copy's position).
+    assert.equal(sha256(fs.readFileSync(path.join(dir, 'copy')).subarray(5, FILE_SIZE)), sha256(content.subarray(5)));
+  });
+
+  it('SIGPIPE ignored (Node\'s default): one rt_sigaction to see so, and no signal-mask calls around the sendfiles', () => {
+    const [, ...calls] = traced(`b.sendfile(outFd, inFd, 0, ${FILE_SIZE}, 65536)`, false);
+    assert.deepEqual(calls.filter((l) => !l.startsWith('sendfile(')).map((l) => l.replace(/\(.*/, '')), ['rt_sigaction']);
+    assert.match(calls[0], /^rt_sigaction\(SIGPIPE, NULL, \{sa_handler=SIG_IGN/);
+    assert.equal(calls.filter((l) => l.startsWith('sendfile(')).length, FILE_SIZE / 65536);
+  });
+
+  it('SIGPIPE not ignored: blocked once around all the sendfiles of the call, and the old mask restored', () => {
+    const [, ...calls] = traced(`b.sendfile(outFd, inFd, 0, ${FILE_SIZE}, 262144)`, true);
+    const kinds = calls.map((l) => l.replace(/\(.*/, ''));
+    assert.deepEqual(kinds, ['rt_sigaction', 'rt_sigprocmask', 'sendfile', 'sendfile', 'sendfile', 'sendfile', 'rt_sigprocmask']);
+    assert.match(calls[0], /^rt_sigaction\(SIGPIPE, NULL, \{sa_handler=SIG_DFL/);
+    assert.match(calls[1], /^rt_sigprocmask\(SIG_BLOCK, \[PIPE\]/);
+    assert.match(calls[6], /^rt_sigprocmask\(SIG_SETMASK, \[\]/);
+  });
+
+  it('a full socket mid-call: the bytes that went, then -1 on the next call', () => {
+    const { client } = connectedPair(res, 'socketpair');
+    const inFd = open(file, 'r');
+    const sent = sendfile(client, inFd, 0, FILE_SIZE);
+    assert.ok(sent > 0 && sent < FILE_SIZE, `a socketpair takes less than ${FILE_SIZE} bytes at once; sent ${sent}`);
+    assert.equal(b.sendfile!(client, inFd, sent, FILE_SIZE - sent, 4096), -1);
   });
 
   it('a signal during a blocked sendfile (EINTR) is retried: the call goes on until SO_SNDTIMEO ends it with -1', async () => {

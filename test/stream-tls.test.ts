@@ -407,6 +407,33 @@ describe('TLS on the stream layer', function () {
       await shutDown();
     });
 
+    it('ending inside onEnd, then writing to another TLS connection: our close_notify still goes out intact', async () => {
+      // Inside its transport's onData a connection's last records are only lent to the corked
+      // transport (one record buffer per thread); a record for another connection made before that
+      // transport uncorks must not overwrite them. FTPS does this: a data connection's end, then 226.
+      const conns: TlsConnection[] = [];
+      let secured = 0;
+      const { shutDown, port } = serveTls(reactor, serverContext, (conn) => {
+        conns.push(conn);
+        conn.onSecure = () => void secured++;
+        conn.onEnd = function () {
+          this.end('goodbye');
+          for (const other of conns) if (other !== this) other.write('a word to the other');
+        };
+      });
+      const a = await nodeClient(port);
+      const b = await nodeClient(port);
+      while (secured < 2) await new Promise((resolve) => setTimeout(resolve, 5)); // Both handshakes done on our side.
+      const toB = new Promise<string>((resolve) => b.once('data', (d: Buffer) => resolve(d.toString())));
+      const aEnded = readAll(a); // Rejects on a corrupt record.
+      a.end();
+      assert.equal((await aEnded).toString(), 'goodbye');
+      assert.equal(await toB, 'a word to the other');
+      b.end();
+      await Promise.all([closed(a), closed(b)]);
+      await shutDown();
+    });
+
     it('an exception in onData destroys that connection alone; the others go on', async () => {
       const { shutDown, port } = serveTls(reactor, serverContext, (conn) => {
         conn.onData = function (data) {

@@ -13,9 +13,16 @@
  * receiveMessageOnPort, so they come on a reactor that blocks its thread in run() as well as on an
  * attached one. The socket is registered only while jobs are pending: an idle hasher keeps no
  * reactor running.
+ *
+ * Failures. If the thread cannot be started (no descriptor left for its wake-up socket, a failing
+ * `new Worker`), `hash()` throws and holds nothing. If it exits (a crash, an out-of-memory kill of
+ * the thread, `terminate()`), every pending job ends with an ERR_HASH_THREAD error (an abort waiting
+ * is answered: nothing reads its descriptor any more) and the next `hash()` starts a new thread. The
+ * exit is seen through Node's 'exit' event, so on a reactor blocking its thread in run() it is seen
+ * once run() returns.
  */
 import * as path from 'node:path';
-import { MessageChannel, MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { MessageChannel, MessagePort, receiveMessageOnPort, Worker, WorkerOptions } from 'node:worker_threads';
 import { Reactor } from '../reactor';
 import { EVENT_READ } from '../selectors/selector';
 import { Waker } from '../waker';
@@ -117,6 +124,11 @@ export class HashJob {
   }
 }
 
+export interface FileHasherOptions {
+  /** Makes the hashing thread: `new Worker(filename, options)` by default (a seam for tests that inject failures). */
+  createWorker?: (filename: string, options: WorkerOptions) => Worker;
+}
+
 export class FileHasher {
   private worker: Worker | null = null;
   private port: MessagePort | null = null;
@@ -126,8 +138,11 @@ export class FileHasher {
   private nextId = 1;
   private closed = false;
   private readonly onWake = (): void => this.drain();
+  private readonly createWorker: (filename: string, options: WorkerOptions) => Worker;
 
-  constructor(readonly reactor: Reactor) {}
+  constructor(readonly reactor: Reactor, options: FileHasherOptions = {}) {
+    this.createWorker = options.createWorker ?? ((filename, workerOptions) => new Worker(filename, workerOptions));
+  }
 
   /** Jobs not yet answered (digest or abort). */
   get pending(): number {
@@ -137,7 +152,7 @@ export class FileHasher {
   /** Starts hashing the open file `fd` (still yours: keep it open until the job has answered). */
   hash(fd: number, options: HashJobOptions = {}): HashJob {
     if (this.closed) throw new Error('The hasher is closed');
-    this.start();
+    this.start(); // Throws, holding nothing, if the thread cannot be started.
     const job = new HashJob(this, this.nextId++, fd, options.onProgress ?? null);
     this.jobs.set(job.id, job);
     this.send({ op: 'start', id: job.id, fd, progressEvery: options.progressEvery ?? 0 });
@@ -177,15 +192,68 @@ export class FileHasher {
   private start(): void {
     if (this.worker !== null) return;
     const { port1, port2 } = new MessageChannel();
-    const waker = new Waker();
-    const data: HashWorkerData = { port: port2, wakeFd: waker.writeFd };
-    this.worker = new Worker(path.join(__dirname, 'hash-worker.js'), { workerData: data, transferList: [port2] });
+    let waker: Waker | null = null;
+    let worker: Worker;
+    try {
+      waker = new Waker();
+      const data: HashWorkerData = { port: port2, wakeFd: waker.writeFd };
+      worker = this.createWorker(path.join(__dirname, 'hash-worker.js'), { workerData: data, transferList: [port2] });
+    } catch (err) {
+      waker?.close();
+      port1.close();
+      port2.close();
+      throw err;
+    }
     // The reactor's own handles decide whether the process stays alive, not this thread.
-    this.worker.unref();
-    this.worker.on('error', (err) => this.failAll(err));
+    worker.unref();
+    let failure: Error | null = null;
+    worker.on('error', (err) => {
+      failure = err;
+    });
+    worker.on('exit', (code) => this.threadExited(worker, failure ?? new Error(`the hashing thread exited (code ${code})`)));
+    this.worker = worker;
     this.port = port1;
     this.port.unref();
     this.waker = waker;
+  }
+
+  /**
+   * The thread is gone: the next hash() starts a new one; the answers it sent before are delivered,
+   * and every other job fails — from a reactor turn, so that a callback that throws goes where the
+   * reactor sends errors, as it would from drain().
+   */
+  private threadExited(worker: Worker, err: Error): void {
+    if (this.closed || this.worker !== worker) return;
+    const port = this.port;
+    const jobs = new Map(this.jobs);
+    this.jobs.clear();
+    this.unwatch();
+    this.waker?.close();
+    this.worker = null;
+    this.port = null;
+    this.waker = null;
+    const deliver = () => {
+      const replies: HashReply[] = [];
+      for (let received = port === null ? undefined : receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port!)) {
+        replies.push(received.message as HashReply);
+      }
+      port?.close();
+      for (const job of jobs.values()) replies.push({ id: job.id, type: 'error', message: err.message, code: 'ERR_HASH_THREAD' });
+      // Every job is answered once, even if a callback throws; the first failure is thrown after.
+      let failure: unknown = null;
+      for (const reply of replies) {
+        const job = jobs.get(reply.id);
+        try {
+          if (job?.receive(reply) === true) jobs.delete(reply.id);
+        } catch (e) {
+          jobs.delete(reply.id);
+          failure ??= e;
+        }
+      }
+      if (failure !== null) throw failure;
+    };
+    if (this.reactor.selector.closed) deliver();
+    else this.reactor.setTimeout(deliver, 0);
   }
 
   private drain(): void {
@@ -215,13 +283,5 @@ export class FileHasher {
     if (!this.watching) return;
     this.watching = false;
     if (!this.reactor.selector.closed) this.reactor.remove(this.waker!.readFd);
-  }
-
-  /** The thread died: every job ends with its error (their descriptors are no longer read). */
-  private failAll(err: Error): void {
-    const jobs = [...this.jobs.values()];
-    this.jobs.clear();
-    this.unwatch();
-    for (const job of jobs) job.receive({ id: job.id, type: 'error', message: err.message, code: 'ERR_HASH_THREAD' });
   }
 }

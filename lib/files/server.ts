@@ -25,6 +25,7 @@
 import * as fs from 'node:fs';
 import { isSystemError } from '../errors';
 import { SocketAddress } from '../native';
+import { printable } from '../printable';
 import { Reactor } from '../reactor';
 import { Connection, ConnectionOptions, isDisconnect } from '../stream/connection';
 import type { Endpoint } from '../stream/endpoint';
@@ -32,7 +33,7 @@ import { FrameError, LengthPrefixedDecoder, writeFrame } from '../stream/framing
 import { Listener } from '../stream/listener';
 import { TlsConnection } from '../stream/tls-connection';
 import type { TlsContext } from '../stream/tls-context';
-import { FileHasher, HashJob } from './hasher';
+import { FileHasher, FileHasherOptions, HashJob } from './hasher';
 import {
   decode, encode, ErrorCodeName, GetRequest, MAX_MESSAGE_SIZE, ProtocolError, PutRequest, Reply,
 } from './protocol';
@@ -54,6 +55,8 @@ export interface FileServerOptions {
   log?: (line: string) => void;
   /** Serve TLS (a server context: TlsContext.server({ cert, key })) from every connection's first byte. Default: none. */
   tls?: TlsContext | null;
+  /** Makes the hashing thread (FileHasherOptions.createWorker): a seam for tests that inject failures. */
+  createHashWorker?: FileHasherOptions['createWorker'];
 }
 
 export interface FileServerStats {
@@ -123,8 +126,10 @@ export class FileServer {
     this.store = new FileStore(options.dir);
     this.maxSize = options.maxSize ?? Number.MAX_SAFE_INTEGER;
     if (!Number.isSafeInteger(this.maxSize) || this.maxSize < 0) throw new RangeError(`maxSize must be an integer >= 0; got ${options.maxSize}`);
-    this.log = options.log ?? (() => undefined);
-    this.hasher = new FileHasher(this.reactor);
+    // Names and messages from clients reach every line: escaped once, here (printable.ts).
+    const log = options.log ?? (() => undefined);
+    this.log = (line) => log(printable(line));
+    this.hasher = new FileHasher(this.reactor, { createWorker: options.createHashWorker });
     const connection: ConnectionOptions = { readSize: READ_SIZE, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, lingerMs: 5000 };
     this.listener = new Listener(this.reactor, {
       endpoint: options.endpoint ?? { host: '127.0.0.1', port: 0 }, backlog: options.backlog, log: this.log, connection,
@@ -350,7 +355,15 @@ class Session {
       throw err;
     }
     this.server.openedFile();
-    const job = this.server.hashJob(partial.fd);
+    let job: HashJob;
+    try {
+      job = this.server.hashJob(partial.fd);
+    } catch (err) {
+      // No hashing thread (no descriptor for it, a failing Worker): give back the file and the name.
+      this.server.closeFile(partial.fd);
+      this.server.release(name, this);
+      throw err;
+    }
     // The bytes held already are hashed from disk, ahead of the ones about to arrive.
     job.feed(partial.offset);
     this.upload = { partial, job, position: partial.offset };
@@ -453,9 +466,10 @@ class Session {
       return;
     }
     // First request for this version of the file: hash it on the thread, reading nothing meanwhile.
+    // (A thread that cannot start throws here, before anything waits: failRequest closes the file.)
+    const job = this.server.hashJob(source.fd);
     this.state = 'preparing';
     this.conn.pause();
-    const job = this.server.hashJob(source.fd);
     this.download.job = job;
     job.feed(source.size);
     job.digest((err, digest) => {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataChannel } from './data-channel';
 import { entryOf, factLine, featMlst, listLine, MLST_FACTS, readEntries, timeVal, type Entry } from './listing';
+import { toDisk } from './names';
 import { fsErrorReply, PathError } from './paths';
 import { normalizeAddress, parseEprtArgument, parsePortArgument, quotePath } from './protocol';
 import type { FtpSession } from './session';
@@ -28,12 +29,12 @@ export const UNSUPPORTED = new Set(['ACCT', 'SMNT', 'REIN', 'STOU', 'ADAT', 'MIC
 /** Commands that may come between REST and its RETR/STOR without cancelling it. */
 export const KEEPS_RESTART = new Set(['REST', 'RETR', 'STOR', 'APPE', 'PASV', 'EPSV', 'PORT', 'EPRT', 'TYPE', 'MODE', 'STRU', 'NOOP', 'STAT']);
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_APPEND, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const FIRST_UNPRIVILEGED_PORT = 1024;
 
 function statOf(real: string): fs.Stats {
   try {
-    return fs.statSync(real);
+    return fs.statSync(toDisk(real));
   } catch (err) {
     throw fsErrorReply(err);
   }
@@ -47,10 +48,12 @@ function attempt<T>(action: () => T): T {
   }
 }
 
+const notRegularFile = () => new PathError(550, 'Not a regular file.');
+
 /** A regular file, for SIZE and MDTM. */
 function regularFile(session: FtpSession, arg: string): fs.Stats {
   const stat = statOf(session.home.existing(session.resolve(arg)));
-  if (!stat.isFile()) throw new PathError(550, 'Not a regular file.');
+  if (!stat.isFile()) throw notRegularFile();
   return stat;
 }
 
@@ -90,7 +93,7 @@ function changeDirectory(session: FtpSession, arg: string): void {
   const virtual = session.resolve(arg);
   const real = session.home.existing(virtual);
   if (!statOf(real).isDirectory()) throw new PathError(550, 'Not a directory.');
-  attempt(() => fs.accessSync(real, fs.constants.X_OK));
+  attempt(() => fs.accessSync(toDisk(real), fs.constants.X_OK));
   session.cwd = virtual;
   session.reply(250, `Directory changed to ${quotePath(virtual)}.`);
 }
@@ -99,14 +102,14 @@ function makeDirectory(session: FtpSession, arg: string): void {
   session.requireWritable();
   const virtual = session.resolve(arg);
   const real = session.home.entry(virtual);
-  attempt(() => fs.mkdirSync(real, 0o755));
+  attempt(() => fs.mkdirSync(toDisk(real), 0o755));
   session.reply(257, `${quotePath(virtual)} created.`);
 }
 
 function removeDirectory(session: FtpSession, arg: string): void {
   session.requireWritable();
   const real = session.home.entry(session.resolve(arg));
-  attempt(() => fs.rmdirSync(real));
+  attempt(() => fs.rmdirSync(toDisk(real)));
   session.reply(250, 'Directory removed.');
 }
 
@@ -115,19 +118,21 @@ function printDirectory(session: FtpSession): void {
 }
 
 function retrieve(session: FtpSession, arg: string): void {
+  const offset = session.takeRestart(); // Used up by this command, whatever its outcome (RFC 959 REST).
   const virtual = session.resolve(arg);
   const real = session.home.existing(virtual);
   if (session.data === null) {
     session.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
     return;
   }
-  const offset = session.takeRestart();
   if (offset > 0 && session.type === 'A') throw new PathError(504, 'Resuming works in binary mode only: send TYPE I.');
   session.startTransfer((onEnd) => {
-    const fd = attempt(() => fs.openSync(real, O_RDONLY | O_NOFOLLOW));
+    // O_NONBLOCK: a FIFO planted under the name opens at once (and fstat refuses it) instead of
+    // blocking the reactor's thread, and every session with it, until a writer comes.
+    const fd = attempt(() => fs.openSync(toDisk(real), O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
     try {
       const stat = fs.fstatSync(fd);
-      if (!stat.isFile()) throw new PathError(550, 'Not a regular file.');
+      if (!stat.isFile()) throw notRegularFile();
       if (offset > stat.size) throw new PathError(554, `Invalid REST marker: the file has ${stat.size} bytes.`);
       return new FileSender(virtual, fd, offset, stat.size - offset, session.type === 'A', onEnd);
     } catch (err) {
@@ -138,6 +143,7 @@ function retrieve(session: FtpSession, arg: string): void {
 }
 
 function store(session: FtpSession, arg: string, kind: 'STOR' | 'APPE'): void {
+  const offset = session.takeRestart(); // Used up by this command, whatever its outcome (RFC 959 REST).
   session.requireWritable();
   const virtual = session.resolve(arg);
   const real = session.home.writable(virtual);
@@ -145,19 +151,20 @@ function store(session: FtpSession, arg: string, kind: 'STOR' | 'APPE'): void {
     session.reply(425, 'Use PASV, EPSV, PORT or EPRT first.');
     return;
   }
-  const offset = session.takeRestart();
   if (offset > 0 && kind === 'APPE') throw new PathError(501, 'APPE always appends: it takes no REST marker.');
   if (offset > 0 && session.type === 'A') throw new PathError(504, 'Resuming works in binary mode only: send TYPE I.');
   session.startTransfer((onEnd) => {
-    const flags = O_WRONLY | O_CREAT | O_NOFOLLOW | (kind === 'APPE' ? O_APPEND : offset > 0 ? 0 : O_TRUNC);
-    const fd = attempt(() => fs.openSync(real, flags, 0o644));
+    // O_NONBLOCK: a FIFO under the name fails at once (ENXIO) when nobody reads it, and opens at
+    // once when someone does; fstat refuses it either way, before anything is truncated. REST n
+    // resumes an existing file: without O_CREAT, a missing one is a 550 and nothing is created.
+    const flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | (offset > 0 ? 0 : O_CREAT) | (kind === 'APPE' ? O_APPEND : 0);
+    const fd = attempt(() => fs.openSync(toDisk(real), flags, 0o644));
     try {
-      if (offset > 0) {
-        // REST + STOR: the file becomes its first `offset` bytes followed by what this STOR sends.
-        const size = fs.fstatSync(fd).size;
-        if (offset > size) throw new PathError(554, `Invalid REST marker: the file has ${size} bytes.`);
-        fs.ftruncateSync(fd, offset);
-      }
+      const stat = fs.fstatSync(fd);
+      if (!stat.isFile()) throw notRegularFile();
+      if (offset > stat.size) throw new PathError(554, `Invalid REST marker: the file has ${stat.size} bytes.`);
+      // STOR replaces the file; REST + STOR keeps its first `offset` bytes and writes on from there.
+      if (kind === 'STOR') fs.ftruncateSync(fd, offset);
       return new FileReceiver(kind, virtual, fd, kind === 'APPE' ? null : offset, session.type === 'A', onEnd);
     } catch (err) {
       fs.closeSync(fd);
@@ -284,7 +291,13 @@ function options(session: FtpSession, arg: string): void {
       else session.reply(504, 'UTF-8 cannot be turned off: names are UTF-8.');
       return;
     case 'MLST': {
-      const wanted = value.split(';').map((f) => f.trim().toLowerCase()).filter((f) => f !== '');
+      // RFC 3659 7.9: "OPTS MLST" [SP 1*(factname ";")]. Facts we do not know are left out (200);
+      // a list that is not that syntax is a 501.
+      if (!/^([^\s;]+;)*$/.test(value)) {
+        session.reply(501, 'Syntax: OPTS MLST fact;fact;... (each fact followed by ";", no spaces).');
+        return;
+      }
+      const wanted = value.split(';').map((f) => f.toLowerCase()).filter((f) => f !== '');
       session.mlstFacts = new Set(MLST_FACTS.filter((f) => wanted.includes(f)));
       session.reply(200, `MLST OPTS ${[...session.mlstFacts].map((f) => `${f};`).join('')}`);
       return;
@@ -294,12 +307,18 @@ function options(session: FtpSession, arg: string): void {
   }
 }
 
+const SITE_HELP = new Map([['HELP', 'SITE HELP [command]'], ['REGISTER', 'SITE REGISTER name password (when the server allows it)']]);
+
 function site(session: FtpSession, arg: string): void {
   const [sub, ...rest] = arg.trim().split(/\s+/);
   switch (sub.toUpperCase()) {
-    case 'HELP':
-      session.reply(214, ['SITE commands:', ' SITE HELP', ' SITE REGISTER name password (when the server allows it)', 'End.']);
+    case 'HELP': {
+      const topic = (rest[0] ?? '').toUpperCase();
+      if (topic === '') session.reply(214, ['SITE commands:', ' SITE HELP [command]', ' SITE REGISTER name password (when the server allows it)', 'End.']);
+      else if (SITE_HELP.has(topic)) session.reply(214, `Syntax: ${SITE_HELP.get(topic)}`);
+      else session.reply(501, `Unknown SITE command "${rest[0]}".`);
       return;
+    }
     case 'REGISTER':
       if (rest.length !== 2) {
         session.reply(501, 'Syntax: SITE REGISTER name password');
@@ -341,11 +360,12 @@ const table: [string, CommandSpec][] = [
   ['STAT', { auth: false, arg: 'optional', help: 'STAT [<path>] (during a transfer: its progress)', run: status }],
   ['SITE', { auth: false, arg: 'required', help: 'SITE HELP | SITE REGISTER <name> <password>', run: site }],
   ['TYPE', { auth: true, arg: 'required', help: 'TYPE A | I', run: (s, a) => {
-    const type = a.trim().toUpperCase().replace(/\s+/g, ' ');
-    if (type === 'A' || type === 'A N') {
+    // RFC 959: "A" [SP "N"], "I", "L" SP byte-size; clients also send "L8" and "AN" unspaced.
+    const type = a.toUpperCase().replace(/\s+/g, '');
+    if (type === 'A' || type === 'AN') {
       s.type = 'A';
       s.reply(200, 'Type set to A (ASCII).');
-    } else if (type === 'I' || type === 'L 8') {
+    } else if (type === 'I' || type === 'L8') {
       s.type = 'I';
       s.reply(200, 'Type set to I (binary).');
     } else {
@@ -364,7 +384,11 @@ const table: [string, CommandSpec][] = [
     else if (stru === 'R' || stru === 'P') s.reply(504, 'Only file structure (F) is supported.');
     else s.reply(501, 'Unknown structure.');
   } }],
-  ['ALLO', { auth: true, arg: 'optional', help: 'ALLO <bytes>', run: (s) => s.reply(202, 'No storage allocation necessary.') }],
+  ['ALLO', { auth: true, arg: 'required', help: 'ALLO <bytes> [R <record size>]', run: (s, a) => {
+    // RFC 959: ALLO <SP> <decimal-integer> [<SP> R <SP> <decimal-integer>].
+    if (/^\d+( R \d+)?$/i.test(a.trim())) s.reply(202, 'No storage allocation necessary.');
+    else s.reply(501, 'Syntax: ALLO <bytes> [R <record size>]');
+  } }],
   // Directories.
   ['PWD', { auth: true, arg: 'none', help: 'PWD (print the working directory)', run: printDirectory }],
   ['XPWD', { auth: true, arg: 'none', help: 'XPWD (as PWD)', run: printDirectory }],
@@ -380,15 +404,15 @@ const table: [string, CommandSpec][] = [
   ['DELE', { auth: true, arg: 'required', help: 'DELE <path>', run: (s, a) => {
     s.requireWritable();
     const real = s.home.entry(s.resolve(a));
-    if (attempt(() => fs.lstatSync(real)).isDirectory()) throw new PathError(550, 'Is a directory: use RMD.');
-    attempt(() => fs.unlinkSync(real));
+    if (attempt(() => fs.lstatSync(toDisk(real))).isDirectory()) throw new PathError(550, 'Is a directory: use RMD.');
+    attempt(() => fs.unlinkSync(toDisk(real)));
     s.reply(250, 'File removed.');
   } }],
   ['RNFR', { auth: true, arg: 'required', help: 'RNFR <path> (then RNTO)', run: (s, a) => {
     s.requireWritable();
     const virtual = s.resolve(a);
     const real = s.home.entry(virtual);
-    attempt(() => fs.lstatSync(real));
+    attempt(() => fs.lstatSync(toDisk(real)));
     s.renameFrom = { virtual, real };
     s.reply(350, 'Ready for RNTO.');
   } }],
@@ -401,7 +425,7 @@ const table: [string, CommandSpec][] = [
     }
     s.requireWritable();
     const real = s.home.entry(s.resolve(a));
-    attempt(() => fs.renameSync(from.real, real));
+    attempt(() => fs.renameSync(toDisk(from.real), toDisk(real)));
     s.reply(250, 'Renamed.');
   } }],
   ['SIZE', { auth: true, arg: 'required', help: 'SIZE <path>', run: (s, a) => {
@@ -438,13 +462,15 @@ const table: [string, CommandSpec][] = [
     else active(s, target.host, target.port, false);
   } }],
   ['EPRT', { auth: true, arg: 'required', help: 'EPRT |proto|address|port| (your own address only)', run: (s, a) => {
-    const target = parseEprtArgument(a);
-    if (target === null) {
-      s.reply(501, 'Syntax: EPRT |1|h1.h2.h3.h4|port| or |2|IPv6 address|port|');
+    // RFC 2428: a protocol the server does not use on this connection is 522, whatever the rest says.
+    const ipv6 = normalizeAddress(s.localRaw).includes(':');
+    const proto = a.trim().split(a.trim()[0] ?? '|')[1];
+    if ((proto === '1' && ipv6) || (proto === '2' && !ipv6)) {
+      s.reply(522, `Network protocol not supported, use (${ipv6 ? 2 : 1}).`);
       return;
     }
-    const ipv6 = normalizeAddress(s.localRaw).includes(':');
-    if ((target.family === 2) !== ipv6) s.reply(522, `Network protocol not supported, use (${ipv6 ? 2 : 1}).`);
+    const target = parseEprtArgument(a);
+    if (target === null) s.reply(501, 'Syntax: EPRT |1|h1.h2.h3.h4|port| or |2|IPv6 address|port|');
     else active(s, target.host, target.port, true);
   } }],
 ];

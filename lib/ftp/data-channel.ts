@@ -36,6 +36,8 @@ export interface DataChannelOptions {
    * secure connection, or with null and the reply that refuses the transfer (lib/ftp/tls.ts).
    */
   secure?: (conn: Connection, done: (conn: DataConnection | null, failure?: DataFailure) => void) => void;
+  /** The data connection came (isConnected), or the channel closed: the session pauses its idle timer meanwhile. */
+  onChange?: () => void;
 }
 
 /** Hands out passive listening ports from a range (or from the kernel, with no range). */
@@ -135,6 +137,11 @@ export class DataChannel {
     return this.target === null;
   }
 
+  /** A data connection is here, waiting for its transfer command. */
+  get isConnected(): boolean {
+    return this.conn !== null && !this.closed;
+  }
+
   /**
    * The transfer command is here: `ready(conn)` once the data connection is established (the
    * connection is then the caller's), or `failed` with the reply that says why not. Exactly one of
@@ -170,6 +177,7 @@ export class DataChannel {
     const conn = this.conn;
     this.conn = null;
     conn?.destroy();
+    this.options.onChange?.();
   }
 
   private accepted(conn: Connection): void {
@@ -177,6 +185,7 @@ export class DataChannel {
     conn.pause(); // Nothing is read before the transfer says what to do.
     this.listener?.close();
     this.listener = null;
+    this.options.onChange?.();
     if (this.options.secure !== undefined) this.secure(conn);
     else if (this.ready !== null) this.handOver();
   }
@@ -192,6 +201,7 @@ export class DataChannel {
       }
       if (secured === null) {
         this.conn = null;
+        this.options.onChange?.(); // No data connection after all: the idle timer runs again.
         if (this.failed !== null) this.fail(failure!.text, failure!.code);
         else this.refusal = failure!;
         return;

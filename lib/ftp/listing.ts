@@ -8,7 +8,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Home } from './paths';
+import { readNames, toDisk } from './names';
+import { realpath, type Home } from './paths';
 
 export interface Entry {
   name: string;
@@ -26,10 +27,10 @@ export function entryOf(home: Home, dir: string, name: string): Entry | null {
   if (/[\r\n]/.test(name)) return null;
   const full = path.join(dir, name);
   try {
-    let stat = fs.lstatSync(full);
+    let stat = fs.lstatSync(toDisk(full));
     if (stat.isSymbolicLink()) {
-      if (!home.contains(fs.realpathSync(full))) return null;
-      stat = fs.statSync(full);
+      if (!home.contains(realpath(full))) return null;
+      stat = fs.statSync(toDisk(full));
     }
     return { name, stat };
   } catch {
@@ -37,10 +38,13 @@ export function entryOf(home: Home, dir: string, name: string): Entry | null {
   }
 }
 
-/** The entries of the real directory `dir`, sorted by name (RFC 959 suggests sorted listings). */
+/**
+ * The entries of the real directory `dir`, sorted by name (RFC 959 suggests sorted listings). Names
+ * are read as bytes: one that is not UTF-8 is listed escaped (names.ts), and the server takes it back.
+ */
 export function readEntries(home: Home, dir: string): Entry[] {
   const entries: Entry[] = [];
-  for (const name of fs.readdirSync(dir).sort()) {
+  for (const name of readNames(dir).sort()) {
     const entry = entryOf(home, dir, name);
     if (entry !== null) entries.push(entry);
   }

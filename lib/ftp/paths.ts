@@ -11,9 +11,13 @@
  * real path of its parent and never follow the last component; operations that use what a name
  * leads to (RETR, CWD, LIST, SIZE, STOR over an existing file) check the whole real path, then open
  * it with O_NOFOLLOW so that a link swapped in after the check is refused, not followed.
+ *
+ * Paths here are strings in the escaped form of names.ts (bytes that are not UTF-8 kept one-to-one):
+ * every file-system call takes `toDisk(path)`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fromDisk, toDisk } from './names';
 
 /** A path refused or not found, with the FTP reply that says so. */
 export class PathError extends Error {
@@ -40,6 +44,8 @@ export function fsErrorReply(err: unknown): PathError {
     case 'EINVAL': return new PathError(553, 'Invalid name for this operation.');
     case 'ENOSPC': case 'EDQUOT': return new PathError(552, 'Insufficient storage space.');
     case 'EBUSY': return new PathError(450, 'Resource busy.');
+    // open(O_WRONLY | O_NONBLOCK) of a FIFO without a reader, or of a device with nothing behind it.
+    case 'ENXIO': return new PathError(550, 'Not a regular file.');
     default: return new PathError(451, 'Local error in processing.');
   }
 }
@@ -53,13 +59,22 @@ export function resolveVirtual(cwd: string, name: string): string {
   return path.posix.resolve('/', cwd, name);
 }
 
+/**
+ * The real path of `file` (symlinks resolved), in the escaped form of names.ts: a path with bytes
+ * that are not UTF-8 comes back as it is on disk, not with U+FFFD in their place.
+ */
+export function realpath(file: string): string {
+  // The native realpath(3): fs.realpathSync's JavaScript version turns a Buffer path into a string first.
+  return fromDisk(fs.realpathSync.native(toDisk(file), { encoding: 'buffer' }));
+}
+
 /** A user's home: the real directory that '/' stands for. */
 export class Home {
   /** The home's real path (symlinks resolved once, at login). */
   readonly real: string;
 
   constructor(directory: string) {
-    this.real = fs.realpathSync(directory);
+    this.real = realpath(directory);
   }
 
   /** Whether a real (resolved) path is the home or below it. */
@@ -76,7 +91,7 @@ export class Home {
   existing(virtual: string): string {
     let real: string;
     try {
-      real = fs.realpathSync(this.lexical(virtual));
+      real = realpath(this.lexical(virtual));
     } catch (err) {
       throw fsErrorReply(err);
     }
@@ -102,7 +117,7 @@ export class Home {
     const entry = this.entry(virtual);
     let isLink = false;
     try {
-      isLink = fs.lstatSync(entry).isSymbolicLink();
+      isLink = fs.lstatSync(toDisk(entry)).isSymbolicLink();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsErrorReply(err);
     }

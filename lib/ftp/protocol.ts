@@ -1,9 +1,11 @@
 /**
  * FTP's wire format (RFC 959, RFC 2640 for UTF-8): one command per line in, numbered replies out.
  *
- * A command line is `VERB[ SP argument]`, the verb 3 or 4 letters in any case. Telnet sequences
- * that clients put before ABOR (IAC IP, IAC DM) are stripped. A line that is not UTF-8, or that
- * holds a NUL or a CR, is refused here: no path built from it ever reaches the file system.
+ * A command line is `VERB[ SP argument]`, the verb 3 or 4 letters in any case. Telnet commands
+ * (RFC 854) are stripped, wherever they are: clients send `IAC IP IAC DM` before an urgent ABOR, and
+ * a stack that delivers the urgent byte apart leaves command bytes without their IAC before the verb.
+ * A line that is not UTF-8, or that holds a NUL or a CR, is refused here: no path built from it ever
+ * reaches the file system.
  */
 
 export interface Command {
@@ -16,6 +18,11 @@ export interface Command {
 export type ParseResult = { ok: true; command: Command } | { ok: false; code: number; text: string };
 
 const IAC = 0xff;
+/** The first Telnet command code (SE); 240–254 are commands, 255 is IAC itself. */
+const FIRST_COMMAND = 240;
+const SE = 240;
+/** Subnegotiation: IAC SB ... IAC SE. */
+const SB = 250;
 /** Telnet WILL, WONT, DO, DONT: each takes one option byte. */
 const WILL = 251;
 const DONT = 254;
@@ -23,21 +30,41 @@ const DONT = 254;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const VERB = /^[A-Za-z]{3,4}$/;
 
-/** The line without telnet command sequences (RFC 854); IAC IAC stands for a 0xFF byte. */
+/**
+ * The line without Telnet commands (RFC 854): IAC IAC stands for a 0xFF byte; IAC WILL/WONT/DO/DONT
+ * and their option, IAC SB ... IAC SE, and IAC with any other command (IP, DM, ...) are dropped; an
+ * IAC before a byte that is no command is dropped alone. Then command bytes (240–255) left before the
+ * verb without their IAC — a stray IP or DM of an urgent ABOR — are dropped too: a verb starts with a
+ * letter, so nothing a client means is lost.
+ */
 export function stripTelnet(line: Buffer): Buffer {
-  if (line.indexOf(IAC) < 0) return line;
+  let start = 0;
+  if (line.indexOf(IAC) < 0) {
+    while (start < line.length && line[start] >= FIRST_COMMAND) start++;
+    return start === 0 ? line : line.subarray(start);
+  }
   const out = Buffer.allocUnsafe(line.length);
   let n = 0;
   for (let i = 0; i < line.length; i++) {
     const byte = line[i];
     if (byte !== IAC) {
-      out[n++] = byte;
-    } else if (line[i + 1] === IAC) {
+      if (n > 0 || byte < FIRST_COMMAND) out[n++] = byte; // Stray command bytes before the verb go.
+      continue;
+    }
+    const command = line[i + 1];
+    if (command === IAC) {
       out[n++] = IAC;
       i++;
-    } else {
-      i += line[i + 1] !== undefined && line[i + 1] >= WILL && line[i + 1] <= DONT ? 2 : 1;
+    } else if (command === SB) {
+      let end = i + 2;
+      while (end < line.length && !(line[end] === IAC && line[end + 1] === SE)) end++;
+      i = end + 1;
+    } else if (command !== undefined && command >= WILL && command <= DONT) {
+      i += 2;
+    } else if (command !== undefined && command >= FIRST_COMMAND) {
+      i++;
     }
+    // Else an IAC before a byte that is no command (or at the end): the IAC alone goes.
   }
   return out.subarray(0, n);
 }

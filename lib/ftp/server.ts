@@ -17,9 +17,11 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SocketAddress } from '../native';
+import { printable } from '../printable';
 import { Reactor } from '../reactor';
 import { createSelector, MechanismName } from '../selectors/default';
 import { Connection } from '../stream/connection';
+import { IdleTimers } from '../stream/idle-timers';
 import { Listener } from '../stream/listener';
 import { Timer } from '../timer-queue';
 import { PassivePorts } from './data-channel';
@@ -44,12 +46,23 @@ export interface FtpServerOptions {
   backlog?: number;
   /** Passive data ports [first, last]. Default: any port the kernel gives. */
   passivePorts?: readonly [number, number] | null;
-  /** Sessions at most; more are told 421 and closed. Default 512. */
+  /** Sessions (and data connections closing after their transfer) at most; more are told 421 and closed. Default 512. */
   maxClients?: number;
-  /** Sessions per client address at most (0: no limit). Default 32. */
+  /**
+   * Sessions per client address at most (0: no limit), counting those not logged in as a named user
+   * (anonymous ones included): a logged-in user counts against maxPerUser instead, so many users
+   * behind one address (a NAT, a tunnel) are not capped together. Default 32.
+   */
   maxPerIp?: number;
-  /** A control connection with no command for this long is closed (421). Default 300 s. */
+  /** Sessions of one named user at most (0: no limit); the login over it is told 421. Default 32. */
+  maxPerUser?: number;
+  /**
+   * A control connection with no complete command for this long is closed (421); paused while a data
+   * connection is open or a transfer runs. 0: never. Default 300 s.
+   */
   idleTimeoutMs?: number;
+  /** A session not logged in this long after its greeting is closed (421), whatever it sends. 0: never. Default 60 s. */
+  loginTimeoutMs?: number;
   /** A data connection must come within this long, and is closed after this long without progress. Default 30 s. */
   dataTimeoutMs?: number;
   /** SITE REGISTER for clients not logged in: the seed's self-registration. A demonstration feature. Default false. */
@@ -79,6 +92,8 @@ export interface FtpStats {
   bytesOut: number;
   /** Data connections refused because they came from another address than their control connection. */
   foreignDataConnections: number;
+  /** Data connections of finished transfers still closing now (at most 2 per session, each for at most 1 s). */
+  lingeringDataConnections: number;
 }
 
 interface ResolvedOptions {
@@ -88,7 +103,9 @@ interface ResolvedOptions {
   backlog: number;
   maxClients: number;
   maxPerIp: number;
+  maxPerUser: number;
   idleTimeoutMs: number;
+  loginTimeoutMs: number;
   dataTimeoutMs: number;
   allowRegister: boolean;
   anonymous: boolean;
@@ -107,14 +124,16 @@ export class FtpServer extends EventEmitter implements ServerContext {
   readonly guard: LoginGuard;
   readonly ports: PassivePorts;
   readonly tls: FtpTls | null;
+  readonly timers: IdleTimers;
   private readonly ownsReactor: boolean;
   private readonly logLine: (line: string) => void;
-  readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0 };
+  readonly counters = { logins: 0, loginFailures: 0, transfers: 0, bytesIn: 0, bytesOut: 0, lingeringDataConnections: 0 };
   private accepted = 0;
   private refused = 0;
   private listener: Listener<FtpSession> | null = null;
-  private readonly admitted = new Set<FtpSession>();
-  private readonly perAddress = new Map<string, number>();
+  /** Admitted sessions, and what each counts against: 'address <a>' until a named login, then 'user <name>'. */
+  private readonly admitted = new Map<FtpSession, string>();
+  private readonly counts = new Map<string, number>();
   private stopping = false;
   private graceTimer: Timer | null = null;
   private whenStopped: (() => void) | null = null;
@@ -131,7 +150,9 @@ export class FtpServer extends EventEmitter implements ServerContext {
       backlog: options.backlog ?? 511,
       maxClients: positiveInteger('maxClients', options.maxClients ?? 512),
       maxPerIp: positiveInteger('maxPerIp', options.maxPerIp ?? 32, true),
-      idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000),
+      maxPerUser: positiveInteger('maxPerUser', options.maxPerUser ?? 32, true),
+      idleTimeoutMs: positiveInteger('idleTimeoutMs', options.idleTimeoutMs ?? 300_000, true),
+      loginTimeoutMs: positiveInteger('loginTimeoutMs', options.loginTimeoutMs ?? 60_000, true),
       dataTimeoutMs: positiveInteger('dataTimeoutMs', options.dataTimeoutMs ?? 30_000),
       allowRegister: options.allowRegister === true,
       anonymous: options.anonymous === true,
@@ -144,6 +165,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
     this.reactor = options.reactor ?? new Reactor(options.mechanism ? createSelector(options.mechanism) : undefined);
     this.guard = new LoginGuard(options.login ?? {}, () => this.reactor.now);
     this.ports = new PassivePorts(options.passivePorts ?? null);
+    this.timers = new IdleTimers(this.reactor);
     this.logLine = options.log ?? (() => undefined);
   }
 
@@ -202,15 +224,16 @@ export class FtpServer extends EventEmitter implements ServerContext {
     if (this.ownsReactor) this.reactor.close();
   }
 
+  /** Every log line goes through here: client bytes in it (names, paths) are escaped (printable.ts). */
   log(line: string): void {
-    this.logLine(line);
+    this.logLine(printable(line));
   }
 
   sessionEnded(session: FtpSession): void {
-    if (this.admitted.delete(session)) {
-      const left = (this.perAddress.get(session.peer) ?? 1) - 1;
-      if (left > 0) this.perAddress.set(session.peer, left);
-      else this.perAddress.delete(session.peer);
+    const countedAs = this.admitted.get(session);
+    if (countedAs !== undefined) {
+      this.admitted.delete(session);
+      this.uncount(countedAs);
     }
     this.log(`${session.peer}:${session.peerPort} disconnected`);
     this.checkStopped();
@@ -219,9 +242,12 @@ export class FtpServer extends EventEmitter implements ServerContext {
   private admit(conn: Connection): void {
     const session = new FtpSession(this, conn);
     this.accepted++;
-    const fromThere = this.perAddress.get(session.peer) ?? 0;
+    const countedAs = `address ${session.peer}`;
+    const fromThere = this.counts.get(countedAs) ?? 0;
     const refusal = this.stopping ? 'Server shutting down.'
-      : this.admitted.size >= this.options.maxClients ? `Too many connections (the limit is ${this.options.maxClients}); try again later.`
+      // Data connections still closing after their transfer hold descriptors too: they count.
+      : this.admitted.size + this.counters.lingeringDataConnections >= this.options.maxClients
+        ? `Too many connections (the limit is ${this.options.maxClients}); try again later.`
         : this.options.maxPerIp > 0 && fromThere >= this.options.maxPerIp
           ? `Too many connections from your address (the limit is ${this.options.maxPerIp}).`
           : this.guard.lockedFor(session.peer) > 0 ? 'Too many failed logins from your address; try again later.' : null;
@@ -231,8 +257,8 @@ export class FtpServer extends EventEmitter implements ServerContext {
       session.refuse(refusal);
       return;
     }
-    this.admitted.add(session);
-    this.perAddress.set(session.peer, fromThere + 1);
+    this.admitted.set(session, countedAs);
+    this.counts.set(countedAs, fromThere + 1);
     this.log(`${session.peer}:${session.peerPort} connected`);
     session.greet(this.options.banner);
   }
@@ -240,6 +266,30 @@ export class FtpServer extends EventEmitter implements ServerContext {
   /** The control connections (the Listener tracks them; each one's data is its session). */
   private connections(): Iterable<Connection<FtpSession>> {
     return this.listener?.connections ?? [];
+  }
+
+  /**
+   * A session logged in as a named user: from now on it counts against that user (maxPerUser), not
+   * against its address. Returns why it may not (the user's limit), or null.
+   */
+  loggedIn(session: FtpSession, user: string): string | null {
+    const before = this.admitted.get(session);
+    if (before === undefined) return null;
+    const countedAs = `user ${user}`;
+    const sessions = this.counts.get(countedAs) ?? 0;
+    if (this.options.maxPerUser > 0 && sessions >= this.options.maxPerUser) {
+      return `Too many sessions for this user (the limit is ${this.options.maxPerUser}).`;
+    }
+    this.uncount(before);
+    this.admitted.set(session, countedAs);
+    this.counts.set(countedAs, sessions + 1);
+    return null;
+  }
+
+  private uncount(countedAs: string): void {
+    const left = (this.counts.get(countedAs) ?? 1) - 1;
+    if (left > 0) this.counts.set(countedAs, left);
+    else this.counts.delete(countedAs);
   }
 
   private checkStopped(): void {

@@ -14,8 +14,12 @@
  *
  * Replies back up when a client sends and does not read: the control connection is then not read
  * any further and commands already read are held, so our queue stays near the connection's
- * high-water mark (a flood past the held limit is disconnected). Its idle timeout is off while a
- * transfer makes progress (the data connection has its own).
+ * high-water mark (a flood past the held limit is disconnected).
+ *
+ * Two timers, the server's IdleTimers (O(1) per command): the idle timeout, which only a complete
+ * command line restarts — bytes that never make a line do not keep a session alive — and which is
+ * paused while a data connection is open or a transfer runs (those have their own timeout); and the
+ * login time limit, from the greeting to a successful login, which no command restarts.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,18 +27,21 @@ import { binding, constants } from '../native';
 import { Connection } from '../stream/connection';
 import { LineDecoder } from '../stream/framing';
 import type { TlsConnection } from '../stream/tls-connection';
+import { IdleEntry, IdleTimers } from '../stream/idle-timers';
 import { Timer } from '../timer-queue';
 import { COMMANDS, KEEPS_RESTART, UNSUPPORTED } from './commands';
 import { DataChannel } from './data-channel';
 import { MLST_FACTS, MlstFact } from './listing';
 import { Home, PathError, resolveVirtual } from './paths';
-import type { LoginGuard } from './login-guard';
+import type { Lockout, LoginGuard } from './login-guard';
 import { formatReply, normalizeAddress, parseCommand, peekVerb } from './protocol';
 import type { PassivePorts } from './data-channel';
 import type { Reactor } from '../reactor';
 import { clearLoginRefusal, dataRefusal, dataSecurer, FtpsState, FtpTls, secureControl } from './tls';
+import type { DataConnection } from './tls';
 import { Transfer, TransferResult } from './transfer';
-import type { UserStore } from './users';
+import { makeRecord, makeRecordAsync, passwordProblem, userNameProblem } from './users';
+import type { UserRecord, UserStore } from './users';
 
 export const MAX_LINE = 4096;
 /** Commands held while a transfer runs before the control connection stops being read. */
@@ -47,12 +54,26 @@ const MAX_HELD_HARD = 1024;
 /** Answered at once during a transfer; the rest wait for it to end. */
 const DURING_TRANSFER = new Set(['ABOR', 'STAT', 'NOOP']);
 export const ANONYMOUS_NAMES = new Set(['anonymous', 'ftp']);
+/** What each lockout covers, as the replies and the log say it. */
+const LOCKED_OUT: Record<Lockout, string> = {
+  pair: 'for this user from your address', user: 'for this user', address: 'from your address',
+};
 const PAUSED_BY_REPLIES = 1;
 const PAUSED_BY_HELD = 2;
 /** The MLSx facts every session starts with (OPTS MLST gives a session its own set). */
 const ALL_FACTS: ReadonlySet<MlstFact> = new Set(MLST_FACTS);
 /** Shared while a session holds nothing (most of the time): never pushed to. */
 const NOTHING_HELD: Buffer[] = [];
+/**
+ * Data connections of finished transfers still closing (their final reply is out; they wait for the
+ * client's end of stream so that no unread byte turns the close into a reset): at most this many per
+ * session — a client that never closes its side has its oldest one closed — each for at most
+ * DATA_LINGER_MS.
+ */
+const MAX_LINGERING = 2;
+const DATA_LINGER_MS = 1000;
+/** Shared while a session has no data connection closing: never pushed to. */
+const NONE_LINGERING: DataConnection[] = [];
 
 export interface Account {
   name: string;
@@ -79,6 +100,7 @@ export interface ServerContext {
   readonly options: {
     root: string;
     idleTimeoutMs: number;
+    loginTimeoutMs: number;
     dataTimeoutMs: number;
     anonymous: boolean;
     allowRegister: boolean;
@@ -88,9 +110,13 @@ export interface ServerContext {
   readonly ports: PassivePorts;
   /** FTPS, when the server has a certificate (lib/ftp/tls.ts). */
   readonly tls: FtpTls | null;
-  readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number };
+  /** The sessions' idle timers and login time limits. */
+  readonly timers: IdleTimers;
+  readonly counters: { logins: number; loginFailures: number; transfers: number; bytesIn: number; bytesOut: number; lingeringDataConnections: number };
   log(line: string): void;
   emit(event: 'login' | 'transfer', payload: object): void;
+  /** A named user logged in: null, or why the session may not go on (that user's session limit). */
+  loggedIn(session: FtpSession, user: string): string | null;
   sessionEnded(session: FtpSession): void;
 }
 
@@ -124,6 +150,7 @@ export class FtpSession {
   /** AUTH TLS was answered: what the client sent after it in clear is dropped until TLS speaks. */
   private discardingPlaintext = false;
   private held: Buffer[] = NOTHING_HELD;
+  private lingering: DataConnection[] = NONE_LINGERING;
   /** A password check or a failed login's delay is running: commands wait. */
   private waiting = false;
   private waitTimer: Timer | null = null;
@@ -134,6 +161,12 @@ export class FtpSession {
   private ended = false;
   /** Why the control connection is not read: PAUSED_BY_REPLIES | PAUSED_BY_HELD. */
   private pauses = 0;
+  /** A command line came in the read being decoded: the idle timer restarts once per read, not per line. */
+  private commandSeen = false;
+  /** No complete command for idleTimeoutMs (paused while a data connection is open). */
+  private readonly idle = new IdleEntry(() => this.guarded(() => this.timedOut('idle')));
+  /** Not logged in within loginTimeoutMs of the greeting. */
+  private readonly loginLimit = new IdleEntry(() => this.guarded(() => this.timedOut('login')));
 
   constructor(readonly server: ServerContext, control: Connection) {
     const remote = control.remoteAddress;
@@ -165,9 +198,7 @@ export class FtpSession {
     control.onData = controlData;
     control.onEnd = controlEnd;
     control.onDrain = controlDrain;
-    control.onTimeout = controlTimeout;
     control.onClose = controlClose;
-    control.setIdleTimeout(this.server.options.idleTimeoutMs);
   }
 
   /**
@@ -204,6 +235,9 @@ export class FtpSession {
   }
 
   greet(banner: string): void {
+    const { options, timers } = this.server;
+    if (options.loginTimeoutMs > 0) timers.track(this.loginLimit, options.loginTimeoutMs);
+    if (options.idleTimeoutMs > 0) timers.track(this.idle, options.idleTimeoutMs);
     this.reply(220, banner);
   }
 
@@ -247,6 +281,7 @@ export class FtpSession {
       this.ftps.droppedAfterAuth++;
       return;
     }
+    if (line.length > 0) this.commandSeen = true; // A complete line, not just bytes: the session is in use.
     const repliesBackedUp = (this.pauses & PAUSED_BY_REPLIES) !== 0;
     if (this.transfer !== null && DURING_TRANSFER.has(peekVerb(line)) && !repliesBackedUp) {
       this.execute(line);
@@ -311,7 +346,7 @@ export class FtpSession {
       if (err instanceof PathError) {
         this.reply(err.code, err.message);
       } else {
-        this.server.log(`${this.tag} ${verb}: ${(err as Error).stack ?? String(err)}`);
+        this.server.log(`${this.tag} ${verb}: ${oneLine(err)}`);
         this.reply(451, 'Local error in processing.');
       }
     }
@@ -355,10 +390,10 @@ export class FtpSession {
       return;
     }
     const { guard, options, users } = this.server;
-    const locked = guard.lockedFor(this.peer);
-    if (locked > 0) {
-      this.server.log(`${this.tag} login refused for "${name}": address locked out`);
-      this.refuse(`Too many failed logins from your address: try again in ${Math.ceil(locked / 1000)} s.`);
+    const lockout = guard.lockout(this.peer, name);
+    if (lockout !== null) {
+      this.server.log(`${this.tag} login refused for "${name}": ${LOCKED_OUT[lockout.by]}`);
+      this.refuse(`Too many failed logins ${LOCKED_OUT[lockout.by]}: try again in ${Math.ceil(lockout.ms / 1000)} s.`);
       return;
     }
     if (options.anonymous && ANONYMOUS_NAMES.has(name.toLowerCase())) {
@@ -369,12 +404,12 @@ export class FtpSession {
       this.loginFailed(name);
       return;
     }
-    this.waiting = true;
+    this.setWaiting(true);
     try {
       users.verify(name, password, this.server.reactor.isAttached ? 'async' : 'sync', (ok) => this.guarded(() => {
         if (this.isClosed) return;
-        if (ok && guard.lockedFor(this.peer) === 0) {
-          this.waiting = false;
+        if (ok && guard.lockedFor(this.peer, name) === 0) {
+          this.setWaiting(false);
           this.loggedIn(name, false);
           this.runHeld();
         } else {
@@ -382,34 +417,41 @@ export class FtpSession {
         }
       }));
     } catch (err) {
-      this.waiting = false;
+      this.setWaiting(false);
       throw err;
     }
   }
 
   private loggedIn(name: string, anonymous: boolean): void {
     const { options } = this.server;
+    const refusal = anonymous ? null : this.server.loggedIn(this, name);
+    if (refusal !== null) {
+      this.server.log(`${this.tag} login as "${name}" refused: ${refusal}`);
+      this.refuse(refusal);
+      return;
+    }
     const dir = path.join(options.root, name);
     fs.mkdirSync(dir, { recursive: true, mode: anonymous ? 0o755 : 0o700 });
     this.account = { name, home: new Home(dir), readOnly: anonymous, anonymous };
-    this.server.guard.succeeded(this.peer);
+    this.server.timers.untrack(this.loginLimit);
+    this.server.guard.succeeded(this.peer, name);
     this.server.counters.logins++;
     this.server.log(`${this.tag} logged in`);
     this.server.emit('login', { session: this.id, address: this.peer, user: name });
     this.reply(230, anonymous ? 'Anonymous access granted: read-only.' : `User ${name} logged in.`);
   }
 
-  /** 530 after a delay that grows with the failures; at the limit, 421 and the address is locked out. */
+  /** 530 after a delay that grows with the failures; at a limit, 421 and that login is locked out (login-guard.ts). */
   private loginFailed(name: string): void {
-    const { delayMs, locked } = this.server.guard.failed(this.peer);
+    const { delayMs, locked } = this.server.guard.failed(this.peer, name);
     this.server.counters.loginFailures++;
-    this.server.log(`${this.tag} login failed for "${name}"${locked ? '; address locked out' : ''}`);
-    this.waiting = true;
+    this.server.log(`${this.tag} login failed for "${name}"${locked ? `; locked out: too many failures ${LOCKED_OUT[locked]}` : ''}`);
+    this.setWaiting(true);
     this.waitTimer = this.server.reactor.setTimeout(() => this.guarded(() => {
       this.waitTimer = null;
-      this.waiting = false;
+      this.setWaiting(false);
       if (locked) {
-        this.refuse('Login incorrect; too many failures from your address: locked out.');
+        this.refuse(`Login incorrect; too many failures ${LOCKED_OUT[locked]}: locked out.`);
         return;
       }
       this.reply(530, 'Login incorrect.');
@@ -417,7 +459,12 @@ export class FtpSession {
     }), delayMs);
   }
 
-  /** SITE REGISTER (only when the server allows it): a new account, rate-limited per address. */
+  /**
+   * SITE REGISTER (only when the server allows it): a new account, rate-limited per address. A taken
+   * name, and a name whose home is still there (a deleted account's files are not for a newcomer),
+   * get exactly the reply a free name gets, after the same scrypt: replies never tell which names
+   * exist. Whoever registered a free name logs in; whoever hit a taken one fails to, like any guess.
+   */
   register(name: string, password: string): void {
     const { options, users, guard } = this.server;
     if (!options.allowRegister || users === null) {
@@ -432,30 +479,49 @@ export class FtpSession {
       this.reply(450, 'Too many registrations from your address; try again later.');
       return;
     }
-    const done = (err: Error | null) => this.guarded(() => {
-      this.waiting = false;
+    const problem = userNameProblem(name) ?? passwordProblem(password);
+    if (problem !== null) {
+      this.reply(550, `Registration refused: ${problem}.`);
+      return;
+    }
+    const done = (err: Error | null, record?: UserRecord) => this.guarded(() => {
+      this.setWaiting(false);
       if (this.isClosed) return;
-      if (err !== null) {
-        this.reply(550, `Registration refused: ${err.message}.`);
+      if (err !== null || record === undefined) {
+        this.server.log(`${this.tag} registration of "${name}" failed: ${err?.message ?? 'no record'}`);
+        this.reply(451, 'Registration failed: local error in processing.');
       } else {
-        fs.mkdirSync(path.join(options.root, name), { recursive: true, mode: 0o700 });
-        this.server.log(`${this.tag} registered user "${name}"`);
-        this.reply(200, `User ${name} registered; log in with USER and PASS.`);
+        try {
+          const home = path.join(options.root, name);
+          const taken = fs.lstatSync(home, { throwIfNoEntry: false }) !== undefined ? 'a home by that name exists'
+            : !users.addIfFree(name, record) ? 'the name is taken' : null;
+          if (taken === null) {
+            fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+            this.server.log(`${this.tag} registered user "${name}"`);
+          } else {
+            this.server.log(`${this.tag} registration of "${name}" refused: ${taken} (the client is not told)`);
+          }
+          this.reply(200, 'Registration received: if the name was free, the account is yours; log in with USER and PASS.');
+        } catch (failure) {
+          this.server.log(`${this.tag} registration of "${name}" failed: ${(failure as Error).message}`);
+          this.reply(451, 'Registration failed: local error in processing.');
+        }
       }
       this.runHeld();
     });
-    this.waiting = true;
+    this.setWaiting(true);
     if (this.server.reactor.isAttached) {
-      users.addAsync(name, password, done);
-    } else {
-      let failure: Error | null = null;
-      try {
-        users.add(name, password);
-      } catch (err) {
-        failure = err as Error;
-      }
-      done(failure);
+      makeRecordAsync(password, done);
+      return;
     }
+    let record: UserRecord;
+    try {
+      record = makeRecord(password);
+    } catch (failure) {
+      done(failure as Error);
+      return;
+    }
+    done(null, record);
   }
 
   // ---- data ----
@@ -473,10 +539,39 @@ export class FtpSession {
       reactor,
       timeoutMs: options.dataTimeoutMs,
       // 256 KiB reads: a quarter of the turns and system calls per byte of an upload (one write each).
-      connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: options.dataTimeoutMs, readSize: 256 * 1024 },
+      connection: { idleTimeoutMs: options.dataTimeoutMs, lingerMs: Math.min(options.dataTimeoutMs, DATA_LINGER_MS), readSize: 256 * 1024 },
       log: (line: string) => this.server.log(`${this.tag} ${line}`),
       secure: dataSecurer(this),
+      onChange: () => this.updateIdle(),
     };
+  }
+
+  /** A password check or a failed login's delay starts or ends: commands wait meanwhile, and the idle timer too. */
+  private setWaiting(waiting: boolean): void {
+    this.waiting = waiting;
+    this.updateIdle();
+  }
+
+  /**
+   * The idle timer runs only while the session waits for its client: not while the server works for
+   * it (a password check, which takes long on a loaded machine), nor while a data connection is open
+   * or a transfer runs (they have their own timeout).
+   */
+  private updateIdle(): void {
+    const ms = this.server.options.idleTimeoutMs;
+    if (ms === 0 || this.isClosed) return;
+    if (this.waiting || this.transfer !== null || this.data?.isConnected === true) this.server.timers.untrack(this.idle);
+    else if (this.idle.list === null) this.server.timers.track(this.idle, ms); // A fresh period from now.
+  }
+
+  /** The idle timeout or the login time limit: 421, then close. */
+  private timedOut(which: 'idle' | 'login'): void {
+    if (this.isClosed) return;
+    const { idleTimeoutMs, loginTimeoutMs } = this.server.options;
+    this.server.log(`${this.tag} ${which === 'idle' ? 'idle timeout' : 'login time limit'}: closing`);
+    this.reply(421, which === 'idle' ? `No command for ${seconds(idleTimeoutMs)} s: closing the control connection.`
+      : `Not logged in within ${seconds(loginTimeoutMs)} s: closing the control connection.`);
+    this.close();
   }
 
   /**
@@ -495,16 +590,18 @@ export class FtpSession {
       this.reply(refusal.code, refusal.text);
       return;
     }
-    const transfer: Transfer = make((result) => this.transferEnded(transfer, result));
+    // Guarded: an upload ends from the callback of its file's asynchronous close.
+    const transfer: Transfer = make((result) => this.guarded(() => this.transferEnded(transfer, result)));
     this.data = null;
     this.transfer = transfer;
-    this.control.setIdleTimeout(0); // The data connection's own idle timeout watches a transfer.
+    this.updateIdle(); // The data connection's own idle timeout watches a transfer.
     this.reply(150, preface);
     transfer.waitFor(channel);
   }
 
   private transferEnded(transfer: Transfer, result: TransferResult): void {
     if (this.transfer === transfer) this.transfer = null;
+    if (transfer.connection !== null) this.lingerOn(transfer.connection);
     const stats = this.server.counters;
     const ok = result.code === 226;
     stats.transfers++;
@@ -517,13 +614,27 @@ export class FtpSession {
     this.server.log(`${this.tag} ${transfer.kind} ${transfer.path} ${ok ? 'completed' : `failed (${result.code})`} bytes=${result.bytes} ms=${record.ms}`);
     this.server.emit('transfer', record);
     if (this.ended) return;
-    this.control.setIdleTimeout(this.server.options.idleTimeoutMs);
+    this.updateIdle();
     this.reply(result.code, result.text);
     if (this.leaving !== null) {
       this.leave();
       return;
     }
     if (!this.aborting) this.runHeld();
+  }
+
+  /** A finished transfer's data connection, closing: counted, and the oldest closed past MAX_LINGERING. */
+  private lingerOn(conn: DataConnection): void {
+    if (conn.closed) return;
+    if (this.lingering === NONE_LINGERING) this.lingering = [];
+    while (this.lingering.length >= MAX_LINGERING) this.lingering.shift()!.destroy();
+    this.lingering.push(conn);
+    this.server.counters.lingeringDataConnections++;
+    conn.onClose = () => {
+      this.server.counters.lingeringDataConnections--;
+      const at = this.lingering.indexOf(conn);
+      if (at >= 0) this.lingering.splice(at, 1);
+    };
   }
 
   /** ABOR: a running transfer ends with 426 and ABOR gets 226; a data channel not used yet is closed (225). */
@@ -586,12 +697,15 @@ export class FtpSession {
   }
 
   private release(): void {
+    this.server.timers.untrack(this.idle);
+    this.server.timers.untrack(this.loginLimit);
     if (this.waitTimer !== null) this.server.reactor.clearTimer(this.waitTimer);
     this.waitTimer = null;
     this.setDataChannel(null);
     this.transfer?.fail(426, 'Session closed.');
     this.transfer = null;
     this.held = NOTHING_HELD;
+    for (const conn of [...this.lingering]) conn.destroy();
   }
 
   private cleanUp(): void {
@@ -607,7 +721,7 @@ export class FtpSession {
     try {
       fn();
     } catch (err) {
-      this.server.log(`${this.tag} internal error: ${(err as Error).stack ?? String(err)}`);
+      this.server.log(`${this.tag} internal error: ${oneLine(err)}`);
       this.destroy();
     }
   }
@@ -628,6 +742,10 @@ export class FtpSession {
     data(session: FtpSession, data: Buffer): void {
       if (session.discardingPlaintext) session.tlsSpoke();
       session.decoder.push(data);
+      if (session.commandSeen) {
+        session.commandSeen = false;
+        session.server.timers.refresh(session.idle);
+      }
     },
     end(session: FtpSession): void {
       session.peerEnded();
@@ -635,10 +753,6 @@ export class FtpSession {
     drain(session: FtpSession): void {
       session.unpause(PAUSED_BY_REPLIES);
       session.runHeld();
-    },
-    timeout(session: FtpSession): void {
-      session.reply(421, `No command for ${Math.round(session.server.options.idleTimeoutMs / 1000)} s: closing the control connection.`);
-      session.close();
     },
     close(session: FtpSession): void {
       if (!session.ended) session.cleanUp();
@@ -663,10 +777,16 @@ function controlDrain(this: ControlConnection): void {
   FtpSession.control.drain(this.data as FtpSession);
 }
 
-function controlTimeout(this: ControlConnection): void {
-  FtpSession.control.timeout(this.data as FtpSession);
-}
-
 function controlClose(this: ControlConnection): void {
   FtpSession.control.close(this.data as FtpSession);
+}
+
+/** A duration in ms as seconds for a reply: whole seconds, or as many decimals as it has. */
+function seconds(ms: number): string {
+  return String(ms / 1000);
+}
+
+/** An error's stack as one log line (a log line never spans lines: see printable.ts). */
+function oneLine(err: unknown): string {
+  return ((err as Error).stack ?? String(err)).replace(/\n\s*/g, ' | ');
 }

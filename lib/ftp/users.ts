@@ -66,7 +66,7 @@ export function makeRecord(password: string): UserRecord {
   return { salt: salt.toString('base64'), hash: hashWith(password, salt, SCRYPT).toString('base64'), ...SCRYPT };
 }
 
-function makeRecordAsync(password: string, done: (err: Error | null, record?: UserRecord) => void): void {
+export function makeRecordAsync(password: string, done: (err: Error | null, record?: UserRecord) => void): void {
   const salt = randomBytes(SALT_LENGTH);
   scrypt(password, salt, KEY_LENGTH, { ...SCRYPT, maxmem: 256 * SCRYPT.N * SCRYPT.r }, (err, hash) => {
     if (err) done(err);
@@ -106,6 +106,12 @@ export class UserStore {
     this.reload(true);
   }
 
+  /** Writes the file with no accounts if it does not exist yet (mode 0600), so that it can be served and watched. */
+  createIfMissing(): void {
+    this.reload();
+    if (!fs.existsSync(this.file)) this.write();
+  }
+
   list(): string[] {
     this.reload();
     return [...this.users.keys()].sort();
@@ -143,6 +149,23 @@ export class UserStore {
         done(e as Error);
       }
     });
+  }
+
+  /** Adds `name` with a record made already (makeRecord); false, and nothing changed, if the name is taken. */
+  addIfFree(name: string, record: UserRecord): boolean {
+    if (userNameProblem(name) !== null) throw new Error(userNameProblem(name)!);
+    if (this.has(name)) return false;
+    this.commit(name, record);
+    return true;
+  }
+
+  /** Gives `name` a new password (hashing here, ~50 ms); a login remembered with the old one is forgotten. */
+  setPassword(name: string, password: string): void {
+    const problem = passwordProblem(password);
+    if (problem !== null) throw new Error(problem);
+    if (!this.has(name)) throw new Error(`no user "${name}" in ${this.file}`);
+    this.remembered.delete(name);
+    this.commit(name, makeRecord(password));
   }
 
   /** Removes `name`; false if there was no such user. */

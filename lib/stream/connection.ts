@@ -14,7 +14,8 @@
  * - `sendFile()` queues a range of a file: sendfile(2) on Linux, read + send elsewhere; it never
  *   holds more than one chunk of the file in memory and respects backpressure like any write.
  * - Reading: `onData(view)` gets a view of the thread's shared read buffer, valid only until it
- *   returns. `pause()` / `resume()` stop and restart reading.
+ *   returns; a `reader` takes over instead (bytes moved without reaching JavaScript). `pause()` /
+ *   `resume()` stop and restart reading.
  * - Closing: `end()` flushes, then half-closes (SHUT_WR) and goes on reading; `onFinish` says when
  *   that is done. `close()` is the graceful close: no more data is delivered, the queue is flushed,
  *   our side half-closes, and input is discarded until the peer's end of stream (closing with unread
@@ -175,6 +176,13 @@ export class Connection<T = any> {
   onConnect: ((this: Connection<T>) => void) | null = null;
   /** Bytes arrived: a view of the shared read buffer, valid until this returns. */
   onData: ((this: Connection<T>, data: Buffer) => void) | null = null;
+  /**
+   * While set, reads instead of recv + onData: called with the socket whenever it is readable, it
+   * moves the bytes itself (an upload into a file inside the kernel: `recvfile`) and returns, as
+   * recv does, how many it took, 0 at the peer's end of stream or -1 when none were there. What it
+   * throws fails the connection, as a failed recv does.
+   */
+  reader: ((this: Connection<T>, fd: number) => number) | null = null;
   /** The peer finished sending. Default (null): end() our side too once the queue is flushed. */
   onEnd: ((this: Connection<T>) => void) | null = null;
   /** The queue fell back to lowWater after a write() returned false. */
@@ -672,25 +680,29 @@ export class Connection<T = any> {
         this.readInterrupted = true;
         return;
       }
+      const reader = this.reader;
       let n: number;
       try {
-        n = binding.recv(this.fd, buffer, 0, this.readSize);
+        n = reader !== null ? reader.call(this, this.fd) : binding.recv(this.fd, buffer, 0, this.readSize);
       } catch (err) {
         this.fail(err);
         return;
       }
-      if (n === WOULD_BLOCK) return;
+      if (n === WOULD_BLOCK || this.destroyed) return;
       if (n === 0) {
         this.peerEnded();
         return;
       }
       this.bytesRead += n;
       this.touchRead();
-      this.cork();
-      const delivered = this.deliverData(buffer.subarray(0, n));
-      this.uncork();
-      if (this.debug) buffer.fill(POISON, 0, n);
-      if (!delivered || !deliversData(this.state)) return;
+      if (reader === null) {
+        this.cork();
+        const delivered = this.deliverData(buffer.subarray(0, n));
+        this.uncork();
+        if (this.debug) buffer.fill(POISON, 0, n);
+        if (!delivered) return;
+      }
+      if (!deliversData(this.state)) return;
       // Level-triggered: one read per wake-up keeps connections fair; the next wait reports the rest.
       if (!this.edgeTriggered) return;
       // A short read found the queue empty: what arrives later makes a new edge, unless the event said more.

@@ -72,6 +72,11 @@ const FILE_STEP = 256 * 1024;
 // records on their way to the transport (which copies what it does not send at once).
 const plainScratch = Buffer.allocUnsafe(256 * 1024);
 let cipherScratch = Buffer.allocUnsafe(FILE_STEP + 64 * 1024);
+/**
+ * cipherScratch is lent to a corked transport (one connection's, inside its onData) until that
+ * transport uncorks: every connection on the thread then makes its records in a buffer of its own.
+ */
+let cipherScratchLent = false;
 
 class FileJob {
   constructor(readonly fd: number, public position: number, readonly end: number, readonly done: ((err: Error | null) => void) | null) {}
@@ -464,6 +469,8 @@ export class TlsConnection<T = any> {
       }
       this.sendRecords();
     } finally {
+      // The transport uncorks as this returns: it sends or copies what it borrowed.
+      if ((this.scratchLent as boolean | null) === true) cipherScratchLent = false; // (set by sendRecords meanwhile)
       this.scratchLent = null;
     }
     if (this.needDrain && !this.transportBlocked) this.schedulePump();
@@ -549,12 +556,12 @@ export class TlsConnection<T = any> {
     const size = engine.pending;
     if (size === 0) return !this.transportBlocked;
     let out: Buffer;
-    if (this.scratchLent === true) {
+    if (this.scratchLent === true || cipherScratchLent) {
       out = Buffer.allocUnsafe(size);
     } else {
       if (size > cipherScratch.length) cipherScratch = Buffer.allocUnsafe(size);
       out = cipherScratch;
-      if (this.scratchLent === false) this.scratchLent = true;
+      if (this.scratchLent === false) this.scratchLent = cipherScratchLent = true;
     }
     const n = engine.pull(out, 0, size);
     // The transport sends it now, or copies what it cannot (the scratch is reused).

@@ -26,6 +26,12 @@ const WOULD_BLOCK = -1;
 const MAX_GATHER = 64;
 /** One sendfile call at most (the kernel's own cap is 0x7ffff000). */
 const MAX_SENDFILE = 0x7ffff000;
+/**
+ * What each sendfile(2) takes at most while a flush fills the socket: a few hundred KiB per call
+ * beat one call that fills a multi-megabyte send buffer, in bytes per second and CPU per byte on
+ * both ends (docs/benchmarks.md, FTP: why). The binding loops over them in one crossing.
+ */
+const SENDFILE_CHUNK = 256 * 1024;
 
 /** A range of an open file, sent by sendfile(2) where the platform has it, else read + send. */
 export class FileSegment {
@@ -221,7 +227,7 @@ export class WriteQueue {
   private sendFileSome(fd: number, segment: FileSegment): boolean {
     while (segment.position < segment.end) {
       const want = Math.min(segment.remaining, MAX_SENDFILE);
-      const n = binding.sendfile ? binding.sendfile(fd, segment.fd, segment.position, want) : readAndSend(fd, segment, want);
+      const n = binding.sendfile ? binding.sendfile(fd, segment.fd, segment.position, want, SENDFILE_CHUNK) : readAndSend(fd, segment, want);
       if (n === WOULD_BLOCK) return false;
       if (n === 0) throw new FileTruncatedError(segment.position, segment.end);
       segment.position += n;

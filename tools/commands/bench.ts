@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ECHO_SERVERS, EchoServerName } from '../../bench/echo';
 import { SCALING_MECHANISMS, ScalingMechanism, Transport } from '../../bench/scaling';
 import { FTP_SERVERS, FtpServerName } from '../../bench/ftp';
+import { TRANSFER_CLIENTS, TransferClient } from '../../bench/ftp-transfers';
 import type { SyscallTool } from '../../bench/syscalls';
 import { DEFAULT_PARTS, defaultOutDir, filesPreset, FULL_PARTS, Part, PARTS, presetOptions, threadsPreset } from '../../bench/options';
 import { docPath } from '../docs';
@@ -44,6 +45,9 @@ interface BenchFlags {
   ftpFileSize?: number;
   ftpTransferSize?: number;
   ftpSeconds?: number;
+  ftpWholeClients?: TransferClient[];
+  ftpWholeSize?: number;
+  ftpWholeRounds?: number;
   /** With --ftp: the FTPS comparison (bench/ftps.ts) instead. */
   tls?: boolean;
   ftpsRounds?: number;
@@ -97,10 +101,10 @@ export function register(program: Command): void {
       integerList('thread counts', 1, 256))
     .option('--interest', 'run the interest-churn part (epoll level- vs edge-triggered, direct vs queued, C = 100 and 1000, D = 1 and 8)')
     .option('--files', 'run the file-transfer part: 1 GiB put/get vs Node stream.pipeline and a C sendfile pipe, server RSS, 100 concurrent 10 MiB uploads (128 MiB and 1 MiB uploads inside the default suite)')
-    .option('--ftp', 'run the FTP benchmark (ftpbench\'s steps against iomux ftp serve, pyftpdlib and ftp-srv); in the default suite only with --full')
+    .option('--ftp', 'run the FTP benchmark (ftpbench\'s steps and 1 GiB transfers with curl, C and ftplib clients against iomux ftp serve, pyftpdlib, vsftpd and ftp-srv); in the default suite only with --full')
     .option('--ftp-servers <list>', `FTP servers: ${FTP_SERVERS.join(', ')}`, choiceList('--ftp-servers', FTP_SERVERS))
-    .option('--ftp-clients <n>', 'FTP: concurrent clients N (default 50; 200 with --full)', integer('ftp-clients', 1, 100_000))
-    .option('--ftp-file-size <bytes>', 'FTP: bytes each client moves in the concurrent RETR and STOR steps (default 4 MiB; 10 MiB with --full)',
+    .option('--ftp-clients <n>', 'FTP: concurrent clients N (default 50; 1000 with --full)', integer('ftp-clients', 1, 100_000))
+    .option('--ftp-file-size <bytes>', 'FTP: bytes each client moves in the concurrent RETR and STOR steps (default 4 MiB; 1 MiB with --full)',
       integer('ftp-file-size', 1, 2 ** 40))
     .option('--ftp-transfer-size <bytes>', 'FTP: bytes per transfer in the one-client steps (default 64 MiB; 256 MiB with --full)',
       integer('ftp-transfer-size', 1, 2 ** 40))
@@ -109,6 +113,10 @@ export function register(program: Command): void {
       if (!(n > 0 && n <= 3600)) throw new InvalidArgumentError('--ftp-seconds must be a number of seconds from 0 to 3600');
       return n;
     })
+    .option('--ftp-whole-clients <list>', `FTP: clients of the whole-file transfers: ${TRANSFER_CLIENTS.join(', ')}, or none (default all)`,
+      (value: string) => (value === 'none' ? [] : choiceList('--ftp-whole-clients', TRANSFER_CLIENTS)(value)))
+    .option('--ftp-whole-size <bytes>', 'FTP: bytes of each whole-file transfer (default 1 GiB)', integer('ftp-whole-size', 1, 2 ** 40))
+    .option('--ftp-whole-rounds <n>', 'FTP: interleaved rounds of the whole-file transfers (default 3; 5 with --full)', integer('ftp-whole-rounds', 1, 1000))
     .option('--tls', 'with --ftp: FTPS instead — one client\'s RETR and STOR of 1 GiB (or --ftp-transfer-size) over TLS against iomux, pyftpdlib\'s TLS_FTPHandler and vsftpd ssl_enable')
     .option('--ftps-rounds <n>', 'FTPS: interleaved rounds (default 3)', integer('ftps-rounds', 1, 100))
     .option('--soak', 'run the soak part: 10,000 connections held 60 s, then 1,000,000 connect/echo/close cycles, against iomux serve and Node\'s net (minutes; not in the default suite or --full)')
@@ -166,7 +174,7 @@ Examples:
   iomux bench --threads                        # 1 vs 2 threads, C = 100 and 1000, and the cost table
   iomux bench --threads 1,4,8 -c 1000 --no-pin # on a bigger machine (see ${docPath('benchmarks.md')})
   iomux bench --files                          # 1 GiB put/get, server RSS, 100 concurrent uploads
-  iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib vs ftp-srv, N = 50
+  iomux bench --ftp                            # FTP: iomux (epoll, poll, select) vs pyftpdlib, vsftpd, ftp-srv
   iomux bench --soak                           # 10,000 connections for 60 s, 1,000,000 churn cycles (npm run bench:soak)
   iomux bench --soak --soak-duration 20 --churn-cycles 100000   # a shorter soak
   iomux bench --full --out /tmp/bench --json /tmp/bench.json
@@ -202,6 +210,9 @@ Examples:
       if (flags.ftpFileSize !== undefined) ftp.fileSize = flags.ftpFileSize;
       if (flags.ftpTransferSize !== undefined) ftp.transferSize = flags.ftpTransferSize;
       if (flags.ftpSeconds !== undefined) ftp.seconds = flags.ftpSeconds;
+      if (flags.ftpWholeClients) ftp.wholeClients = flags.ftpWholeClients;
+      if (flags.ftpWholeSize !== undefined) ftp.wholeSize = flags.ftpWholeSize;
+      if (flags.ftpWholeRounds !== undefined) ftp.wholeRounds = flags.ftpWholeRounds;
       const soak = preset.soak;
       if (flags.servers) soak.servers = flags.servers;
       if (flags.soakConnections !== undefined) soak.connections = flags.soakConnections;

@@ -7,12 +7,22 @@ import { UserStore, userNameProblem } from '../../lib/ftp/users';
 import { SocketAddress } from '../../lib/native';
 import { availableMechanisms, MechanismName } from '../../lib/selectors/default';
 import { addTlsServerOptions, registerCertCommand, tlsServerContext, TlsServerFlags } from './tls-options';
+import { checkAccess, checkCanDrop, dropPrivileges, lookUpAccount } from '../privileges';
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
     return n;
+  };
+}
+
+/** A duration in seconds, decimals allowed (tests use fractions), as milliseconds. */
+function seconds(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number of seconds from ${min} to ${max}`);
+    return Math.round(n * 1000);
   };
 }
 
@@ -35,26 +45,46 @@ interface ServeFlags extends TlsServerFlags {
   tlsSessionReuse: boolean;
   root: string;
   users?: string;
+  createUsers?: boolean;
+  user?: string;
   host: string;
   port: number;
   mechanism: MechanismName;
   passivePorts?: [number, number];
   maxClients: number;
   maxPerIp: number;
+  maxPerUser: number;
+  /** ms */
   idleTimeout: number;
+  /** ms */
+  loginTimeout: number;
+  /** ms */
   dataTimeout: number;
   allowRegister?: boolean;
   anonymous?: boolean;
   loginDelay: number;
   maxLoginFailures: number;
+  maxUserFailures?: number;
+  maxAddressFailures?: number;
   lockout: number;
   grace: number;
+  banner?: string;
   quiet?: boolean;
 }
 
 function serveCommand(flags: ServeFlags): void {
   if (flags.users === undefined && !flags.anonymous) {
     throw new InvalidArgumentError('nobody could log in: give --users FILE (accounts from `iomux ftp user add`) or --anonymous');
+  }
+  const account = flags.user === undefined ? null : lookUpAccount(flags.user);
+  if (account !== null) checkCanDrop(account);
+  if (flags.users !== undefined) {
+    if (flags.createUsers && !fs.existsSync(flags.users)) {
+      new UserStore(flags.users).createIfMissing();
+      if (account !== null) fs.chownSync(flags.users, account.uid, account.gid); // Made by root for the server's user.
+    } else {
+      existingUsersFile(flags.users, ' (or pass --create-users to start with none)');
+    }
   }
   const log = flags.quiet ? () => undefined : (line: string) => process.stderr.write(`${line}\n`);
   const context = tlsServerContext(flags);
@@ -73,14 +103,38 @@ function serveCommand(flags: ServeFlags): void {
     passivePorts: flags.passivePorts ?? null,
     maxClients: flags.maxClients,
     maxPerIp: flags.maxPerIp,
-    idleTimeoutMs: flags.idleTimeout * 1000,
-    dataTimeoutMs: flags.dataTimeout * 1000,
+    maxPerUser: flags.maxPerUser,
+    idleTimeoutMs: flags.idleTimeout,
+    loginTimeoutMs: flags.loginTimeout,
+    dataTimeoutMs: Math.max(1, flags.dataTimeout),
     allowRegister: flags.allowRegister === true,
     anonymous: flags.anonymous === true,
-    login: { delayMs: flags.loginDelay, maxFailures: flags.maxLoginFailures, lockoutMs: flags.lockout * 1000 },
+    banner: flags.banner,
+    login: {
+      delayMs: flags.loginDelay, maxFailures: flags.maxLoginFailures, maxUserFailures: flags.maxUserFailures,
+      maxAddressFailures: flags.maxAddressFailures, lockoutMs: flags.lockout * 1000,
+    },
     log,
   });
-  process.stdout.write(`listening on ${describe(server.listen())}\n`);
+  const address = server.listen();
+  if (account !== null) {
+    try {
+      // Bound (port 21 needs root): from here on, everything runs as the account.
+      dropPrivileges(account);
+      const { R_OK, W_OK, X_OK } = fs.constants;
+      checkAccess(server.options.root, R_OK | W_OK | X_OK, 'the root', account);
+      if (flags.users !== undefined) {
+        checkAccess(flags.users, R_OK, 'the users file', account);
+        // Registration rewrites the file: a temporary file beside it, then a rename.
+        if (flags.allowRegister) checkAccess(path.dirname(path.resolve(flags.users)), W_OK | X_OK, 'the users file\'s directory', account);
+      }
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    log(`running as ${account.name} (uid ${account.uid}, gid ${account.gid})`);
+  }
+  process.stdout.write(`listening on ${describe(address)}\n`);
   // Attached: scrypt's password checks run on libuv's pool while the reactor serves, and signals arrive here.
   server.reactor.attach();
   const stop = () => {
@@ -94,6 +148,12 @@ function serveCommand(flags: ServeFlags): void {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** `file`, if it exists: a users file named wrong is an error, not an empty set of accounts. */
+function existingUsersFile(file: string, alternative = ''): string {
+  if (!fs.existsSync(file)) throw new Error(`no users file ${file}: \`iomux ftp user add NAME --users ${file}\` creates it${alternative}`);
+  return file;
 }
 
 /** The password for `user add`: stdin's first line (--password-stdin), or typed twice at a terminal without echo. */
@@ -152,22 +212,31 @@ export function register(program: Command): void {
     .command('serve')
     .description('Serve ROOT over FTP: each user in ROOT/NAME, every connection on one reactor')
     .requiredOption('--root <dir>', 'the directory holding every user\'s home (ROOT/NAME)')
-    .option('--users <file>', 'the users file written by `iomux ftp user add`')
+    .option('--users <file>', 'the users file written by `iomux ftp user add` (it must exist)')
+    .option('--user <name>', 'started as root (to bind port 21): become this user right after binding')
+    .option('--create-users', 'with --users: create the file, with no accounts, if it does not exist (for --allow-register)')
     .option('--host <host>', 'numeric address to listen on', '127.0.0.1')
     .option('-p, --port <port>', 'TCP port (0 picks a free one)', integer('port', 0, 65535), 2121)
     .addOption(new Option('-m, --mechanism <name>', 'readiness mechanism').choices(mechanisms).default(mechanisms[0]))
     .option('--passive-ports <A-B>', 'ports for passive data connections (default: any the kernel gives)', portRange)
     .option('--max-clients <n>', 'sessions at most; more are told 421', integer('max-clients', 1, 1_000_000), 512)
-    .option('--max-per-ip <n>', 'sessions per client address at most (0: no limit)', integer('max-per-ip', 0, 1_000_000), 32)
-    .option('--idle-timeout <s>', 'close a control connection idle this long', integer('idle-timeout', 1, 86400), 300)
-    .option('--data-timeout <s>', 'a data connection must come within this long, and is closed after this long without progress',
-      integer('data-timeout', 1, 86400), 30)
+    .option('--max-per-ip <n>', 'sessions per client address not logged in as a named user (0: no limit)', integer('max-per-ip', 0, 1_000_000), 32)
+    .option('--max-per-user <n>', 'sessions of one named user at most (0: no limit)', integer('max-per-user', 0, 1_000_000), 32)
+    .addOption(new Option('--idle-timeout <s>', 'close a control connection without a complete command this long (paused during a transfer; 0: never)')
+      .argParser(seconds('idle-timeout', 0, 86400)).default(300_000, '300'))
+    .addOption(new Option('--login-timeout <s>', 'close a session not logged in this long after connecting (0: never)')
+      .argParser(seconds('login-timeout', 0, 86400)).default(60_000, '60'))
+    .addOption(new Option('--data-timeout <s>', 'a data connection must come within this long, and is closed after this long without progress')
+      .argParser(seconds('data-timeout', 0.001, 86400)).default(30_000, '30'))
     .option('--allow-register', 'let clients that are not logged in create accounts with SITE REGISTER name password (a demonstration feature; rate-limited per address)')
     .option('--anonymous', 'allow USER anonymous (any password): read-only, in ROOT/anonymous')
     .option('--login-delay <ms>', 'delay of the first failed login\'s 530 (the n-th waits n times as long)', integer('login-delay', 0, 60000), 1000)
-    .option('--max-login-failures <n>', 'failures within --lockout that lock an address out', integer('max-login-failures', 1, 1000), 5)
+    .option('--max-login-failures <n>', 'failures of one user from one address within --lockout that lock that user out from there', integer('max-login-failures', 1, 1000), 5)
+    .option('--max-user-failures <n>', 'failures of one user from any address that lock the user out (default: 4 x --max-login-failures)', integer('max-user-failures', 1, 100_000))
+    .option('--max-address-failures <n>', 'failures from one address, any user, that lock the address out (default: 10 x --max-login-failures)', integer('max-address-failures', 1, 100_000))
     .option('--lockout <s>', 'how long a lockout lasts', integer('lockout', 1, 86400 * 7), 900)
     .option('--grace <s>', 'on SIGINT/SIGTERM, how long running transfers may take to finish', integer('grace', 0, 3600), 10)
+    .option('--banner <text>', 'the 220 greeting\'s text', 'iomux FTP server ready.')
     .option('-q, --quiet', 'no log lines on stderr');
   addTlsServerOptions(serve)
     .option('--require-tls', 'refuse USER/PASS before AUTH TLS, PROT C, and transfers without PROT P')
@@ -210,12 +279,33 @@ Examples:
       process.stdout.write(`added ${name}${home}\n`);
     });
   user
-    .command('del <name>')
-    .description('Remove an account (its home and files stay)')
+    .command('passwd <name>')
+    .description('Give an account a new password (a login remembered with the old one is forgotten)')
     .requiredOption('--users <file>', 'the users file')
-    .action((name: string, flags: { users: string }) => {
-      if (!new UserStore(flags.users).remove(name)) throw new Error(`no user "${name}" in ${flags.users}`);
-      process.stdout.write(`removed ${name}\n`);
+    .option('--password-stdin', 'read the password from standard input\'s first line (else it is asked at the terminal)')
+    .action(async (name: string, flags: { users: string; passwordStdin?: boolean }) => {
+      const store = new UserStore(existingUsersFile(flags.users));
+      if (!store.has(name)) throw new Error(`no user "${name}" in ${flags.users}`);
+      store.setPassword(name, await readPassword(flags.passwordStdin === true));
+      process.stdout.write(`password of ${name} changed\n`);
+    });
+  user
+    .command('del <name>')
+    .description('Remove an account; its home and files stay unless --remove-home (SITE REGISTER never hands out a name whose home exists)')
+    .requiredOption('--users <file>', 'the users file')
+    .option('--remove-home', 'also remove ROOT/NAME and everything in it (needs --root)')
+    .option('--root <dir>', 'the server\'s --root, where the home is')
+    .action((name: string, flags: { users: string; removeHome?: boolean; root?: string }) => {
+      if (flags.removeHome && flags.root === undefined) throw new InvalidArgumentError('--remove-home needs --root DIR (the home is ROOT/NAME)');
+      if (!new UserStore(existingUsersFile(flags.users)).remove(name)) throw new Error(`no user "${name}" in ${flags.users}`);
+      let home = '';
+      if (flags.removeHome) {
+        // The name was an account's, so it is a plain directory name: ROOT/NAME cannot leave ROOT.
+        const dir = path.join(path.resolve(flags.root!), name);
+        fs.rmSync(dir, { recursive: true, force: true });
+        home = `; home ${dir} removed`;
+      }
+      process.stdout.write(`removed ${name}${home}\n`);
     });
   user
     .command('list')
