@@ -407,6 +407,28 @@ describe('TLS on the stream layer', function () {
       await shutDown();
     });
 
+    it('close() during the handshake, then the peer leaves: closed at once without an error, not at handshakeTimeoutMs', async () => {
+      const events: string[] = [];
+      let server: TlsConnection | undefined;
+      let accepted!: () => void;
+      const acceptedNow = new Promise<void>((resolve) => { accepted = resolve; });
+      // An hour: only the peer's leaving can close it within the test's timeout.
+      const listener = new Listener(reactor, { endpoint: { port: 0 } }, (plain) => {
+        server = TlsConnection.server(plain, { context: serverContext, handshakeTimeoutMs: 3600000 });
+        server.onError = (e) => events.push(`error ${(e as NodeJS.ErrnoException).code}`);
+        server.close();
+        accepted();
+      });
+      const { port } = listener.listen();
+      const socket = net.connect(port, '127.0.0.1');
+      await acceptedNow;
+      socket.end((await captureClientHello()).subarray(0, 10));
+      assert.equal(await onClosed(server!), null);
+      await closed(socket);
+      assert.deepEqual(events, []);
+      listener.close();
+    });
+
     it('ending inside onEnd, then writing to another TLS connection: our close_notify still goes out intact', async () => {
       // Inside its transport's onData a connection's last records are only lent to the corked
       // transport (one record buffer per thread); a record for another connection made before that

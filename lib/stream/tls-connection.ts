@@ -674,11 +674,15 @@ export class TlsConnection<T = any> {
 
   /** TCP's end of stream: after close_notify, nothing new; after the handshake without it, a (possibly truncated) end; before, a failure. */
   private transportEnded(): void {
-    if (this.peerDone || this.closing) return;
+    if (this.peerDone) return;
     if (!this.secure) {
-      this.transport.destroy(Object.assign(new Error('The peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
+      // After our close() (a Listener's shutdown, say) the peer's leaving is what we asked for: no error,
+      // and no waiting for a handshake that cannot finish.
+      if (this.closing) this.transport.close();
+      else this.transport.destroy(Object.assign(new Error('The peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
       return;
     }
+    if (this.closing) return;
     this.truncated = true;
     this.peerEnded();
   }
