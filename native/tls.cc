@@ -135,6 +135,30 @@ std::string PemOption(Napi::Object options, const char* name, const char* owner)
   ThrowTypeError(options.Env(), std::string(owner) + "." + name, "a string or Buffer of PEM text");
 }
 
+namespace {
+// PEM's passphrase callback: there is none to give (returning -1 fails the read), and `asked` records
+// that the key wanted one.
+int NoPassphrase(char*, int, int, void* asked) {
+  *static_cast<bool*>(asked) = true;
+  return -1;
+}
+}  // namespace
+
+EVP_PKEY* ReadPrivateKey(Napi::Env env, const std::string& pem, const std::string& name) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  bool asked = false;
+  EVP_PKEY* key = bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, &asked);
+  if (bio != nullptr) BIO_free(bio);
+  if (key != nullptr) return key;
+  if (asked) {
+    Napi::Error error = Napi::Error::New(env, name + " is passphrase-protected: give the key unencrypted " +
+                                                  "(openssl pkey -in key.pem -out plain-key.pem, then mode 0600)");
+    error.Set("code", Napi::String::New(env, "ERR_IOMUX_TLS_KEY_ENCRYPTED"));
+    throw error;
+  }
+  throw TlsError(env, (name + " holds no PEM private key").c_str());
+}
+
 bool BoolOption(Napi::Object options, const char* name, bool fallback) {
   Napi::Value value = options.Get(name);
   if (value.IsUndefined()) return fallback;
@@ -212,10 +236,7 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
       if (!ok) throw TlsError(env, "options.cert could not be used");
     }
     if (!key.empty()) {
-      BIO* bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
-      EVP_PKEY* pkey = bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-      if (bio != nullptr) BIO_free(bio);
-      if (pkey == nullptr) throw TlsError(env, "options.key holds no PEM private key");
+      EVP_PKEY* pkey = ReadPrivateKey(env, key, "options.key");
       bool ok = SSL_CTX_use_PrivateKey(ctx_, pkey) == 1;
       EVP_PKEY_free(pkey);
       if (!ok) throw TlsError(env, "options.key could not be used");

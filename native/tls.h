@@ -77,6 +77,11 @@ Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl = nullptr);
 // it as `owner.name`.
 std::string PemOption(Napi::Object options, const char* name, const char* owner = "options");
 
+// The private key in `pem` (the caller frees it), or a thrown error naming it `name`. A
+// passphrase-protected key is refused with code ERR_IOMUX_TLS_KEY_ENCRYPTED: OpenSSL's default would
+// ask for the passphrase on the terminal, blocking the thread.
+EVP_PKEY* ReadPrivateKey(Napi::Env env, const std::string& pem, const std::string& name);
+
 // A boolean option (`fallback` when undefined), else a TypeError naming options.name.
 bool BoolOption(Napi::Object options, const char* name, bool fallback);
 

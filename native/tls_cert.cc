@@ -97,13 +97,6 @@ Cert ReadCertificate(Napi::Env env, const std::string& pem, const char* name) {
   return cert;
 }
 
-Key ReadKey(Napi::Env env, const std::string& pem, const char* name) {
-  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  Key key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!key) throw TlsError(env, (std::string(name) + " holds no PEM private key").c_str());
-  return key;
-}
-
 void AddExtension(Napi::Env env, X509* cert, X509V3_CTX* ctx, int nid, const std::string& value) {
   X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, ctx, nid, value.c_str());
   if (extension == nullptr) throw TlsError(env, "makeCertificate: an extension could not be made");
@@ -186,7 +179,7 @@ Napi::Value MakeCertificate(const Napi::CallbackInfo& info) {
     std::string keyPem = PemOption(issuer, "key", "options.issuer");
     if (certPem.empty() || keyPem.empty()) throw Napi::TypeError::New(env, "options.issuer needs cert and key (PEM text)");
     issuerCert = ReadCertificate(env, certPem, "options.issuer.cert");
-    issuerKey = ReadKey(env, keyPem, "options.issuer.key");
+    issuerKey.reset(ReadPrivateKey(env, keyPem, "options.issuer.key"));
     if (X509_check_private_key(issuerCert.get(), issuerKey.get()) != 1) {
       throw TlsError(env, "options.issuer.key does not belong to options.issuer.cert");
     }

@@ -6,13 +6,14 @@
  * verify them, by name and by address. No optional package is involved.
  */
 import * as assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { binding, CertificateInit } from '../lib/native';
-import { tlsUnavailable } from '../lib/stream/tls-context';
+import { TlsContext, tlsUnavailable } from '../lib/stream/tls-context';
 import { Certificate, makeChain, makeSelfSigned } from '../tools/tls-cert';
 import { requireTool, run } from './run-tool';
 
@@ -92,6 +93,7 @@ describe('certificates made by the addon (iomux ftp cert / files cert)', functio
     assert.throws(() => make({ names: ['a'], issuer: { cert: leaf.cert, key: leaf.key } }), /not a certificate authority/);
     assert.throws(() => make({ names: ['a'], issuer: { cert: leaf.cert, key: other.key } }), /does not belong to/);
     assert.throws(() => make({ names: ['a'], issuer: { cert: 'not pem', key: leaf.key } }), /options\.issuer\.cert holds no PEM certificate/);
+    assert.throws(() => make({ names: ['a'], issuer: { cert: leaf.cert, key: 'not pem' } }), /options\.issuer\.key holds no PEM private key/);
     // The longest names that are valid are accepted.
     const longest = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
     assert.equal(longest.length, 253);
@@ -153,6 +155,16 @@ describe('certificates made by the addon (iomux ftp cert / files cert)', functio
     assert.equal((refused as NodeJS.ErrnoException | null)?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
     const wildcard = makeSelfSigned({ names: ['*.example.test'] });
     assert.equal(await handshake(wildcard, wildcard.cert, '127.0.0.1', 'files.example.test'), null, 'a wildcard name');
+  });
+
+  it('a passphrase-protected key is refused with its own code, never asked for on the terminal (TlsContext, an issuer\'s key)', () => {
+    const { ca } = makeChain();
+    const encrypted = (pem: string): string => crypto.createPrivateKey(pem)
+      .export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }) as string;
+    const refused = (err: Error): boolean => (err as NodeJS.ErrnoException).code === 'ERR_IOMUX_TLS_KEY_ENCRYPTED' && /passphrase-protected/.test(err.message);
+    const leaf = makeSelfSigned();
+    assert.throws(() => TlsContext.server({ cert: leaf.cert, key: encrypted(leaf.key) }), refused);
+    assert.throws(() => make({ names: ['a'], issuer: { cert: ca.cert, key: encrypted(ca.key) } }), refused);
   });
 
   it('iomux ftp cert works after a plain install (no optional package): --name, --days, --key-type; bad input is one line', async () => {
