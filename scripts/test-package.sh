@@ -180,6 +180,9 @@ log "global: every --help and trace --list work; files --help names the shipped 
 (cd "$WORK/elsewhere" && PATH="$GLOBAL_PATH" iomux ftp cert --out tls > cert.log 2>&1) || { cat "$WORK/elsewhere/cert.log"; fail "global: iomux ftp cert failed"; }
 openssl x509 -in "$WORK/elsewhere/tls/cert.pem" -noout -ext subjectAltName | grep -q 'DNS:localhost' || fail "global: iomux ftp cert's certificate has no DNS:localhost"
 log "global: iomux ftp cert makes a certificate openssl reads"
+(cd "$WORK/elsewhere" && PATH="$BIN" node "$ROOT/scripts/package/examples.cjs" "$PREFIX/lib/node_modules/iomux/dist/examples") \
+  || fail "global: the examples README.md and docs/streams.md name do not run from the installed package"
+log "global: chat-server and http-static ran from the installed package with real clients"
 bench_says global "$WORK/elsewhere" 'iomux bench needs benchmark, vega and vega-lite: npm install -g benchmark@2 vega@6 vega-lite@6' PATH="$GLOBAL_PATH"
 
 if [ "$(id -u)" = 0 ]; then
