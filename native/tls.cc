@@ -168,6 +168,26 @@ bool BoolOption(Napi::Object options, const char* name, bool fallback) {
 
 namespace {
 
+// Frees what a constructor made when it throws: C++ runs no destructor for an object whose
+// constructor did not return, so a TlsContext or TlsEngine refused half-way would keep its SSL_CTX or SSL.
+template <typename T>
+class FreeOnThrow {
+ public:
+  FreeOnThrow(T*& owned, void (*free)(T*)) : owned_(owned), free_(free) {}
+  ~FreeOnThrow() {
+    if (armed_ && owned_ != nullptr) free_(owned_);
+    if (armed_) owned_ = nullptr;
+  }
+  FreeOnThrow(const FreeOnThrow&) = delete;
+  FreeOnThrow& operator=(const FreeOnThrow&) = delete;
+  void Keep() { armed_ = false; }
+
+ private:
+  T*& owned_;
+  void (*free_)(T*);
+  bool armed_ = true;
+};
+
 // Every certificate in `pem`, in order (none: an empty vector; the caller owns them).
 std::vector<X509*> ReadCertificates(const std::string& pem) {
   std::vector<X509*> certs;
@@ -212,6 +232,7 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
     ClearErrors clear;
     ctx_ = SSL_CTX_new(TLS_method());
     if (ctx_ == nullptr) throw TlsError(env, "SSL_CTX_new");
+    FreeOnThrow<SSL_CTX> unlessConfigured(ctx_, SSL_CTX_free);
     SSL_CTX_set_min_proto_version(ctx_, minVersion != 0 ? static_cast<int>(minVersion) : TLS1_2_VERSION);
     // No renegotiation (a CPU sink for a peer, and TLS 1.3 has none); buffers are released while a
     // connection is idle, so a thousand idle sessions do not hold 34 KiB each.
@@ -255,6 +276,7 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
       }
       if (!ok) throw TlsError(env, "options.ca could not be used");
     }
+    unlessConfigured.Keep();
   }
 
   ~TlsContext() override {
@@ -320,6 +342,7 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
     BIO_set_mem_eof_return(in, -1);
     BIO_set_mem_eof_return(out, -1);
     SSL_set_bio(ssl_, in, out);  // The SSL owns both from here on.
+    FreeOnThrow<SSL> unlessConfigured(ssl_, SSL_free);
     in_ = in;
     out_ = out;
 
@@ -337,6 +360,7 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
     }
     if (context->server()) {
       SSL_set_accept_state(ssl_);
+      unlessConfigured.Keep();
       return;
     }
     SSL_set_connect_state(ssl_);
@@ -363,6 +387,7 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
       SSL_SESSION_free(resumed);
       if (ok != 1) throw TlsError(env, "options.session");
     }
+    unlessConfigured.Keep();
   }
 
   ~TlsEngine() override { Release(); }

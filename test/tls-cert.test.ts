@@ -167,6 +167,21 @@ describe('certificates made by the addon (iomux ftp cert / files cert)', functio
     assert.throws(() => make({ names: ['a'], issuer: { cert: ca.cert, key: encrypted(ca.key) } }), refused);
   });
 
+  it('a TlsContext or TlsEngine refused half-way (after OpenSSL made its object) throws and holds nothing (test:asan checks the latter)', () => {
+    const leaf = makeSelfSigned();
+    const other = makeSelfSigned();
+    const context = (init: object): unknown => new binding.TlsContext!(init as never);
+    assert.throws(() => context({ server: true, cert: leaf.cert, key: other.key }), /options\.key could not be used: .*key values mismatch/);
+    assert.throws(() => context({ server: true, cert: 'no certificate here', key: leaf.key }), /options\.cert holds no PEM certificate/);
+    assert.throws(() => context({ server: false, ca: 'no certificate here' }), /options\.ca holds no PEM certificate/);
+    const client = new binding.TlsContext!({ server: false, verifyPeer: false });
+    const engine = (options: object): unknown => new binding.TlsEngine!(client, options as never);
+    assert.throws(() => engine({ sessionIdContext: Buffer.alloc(33) }), RangeError);
+    assert.throws(() => engine({ tickets: 17 }), RangeError);
+    assert.throws(() => engine({ ip: 'not an address' }), TypeError);
+    assert.throws(() => engine({ session: Buffer.from('not a session') }), /options\.session is not a DER-encoded TLS session/);
+  });
+
   it('iomux ftp cert works after a plain install (no optional package): --name, --days, --key-type; bad input is one line', async () => {
     const manifest = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as Record<string, Record<string, string>>;
     for (const section of ['dependencies', 'peerDependencies', 'devDependencies', 'optionalDependencies']) {
