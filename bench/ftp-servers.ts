@@ -176,7 +176,7 @@ async function launchOf(server: FtpServerName, root: string, home: string, base:
     ...login,
     file: process.execPath,
     args: [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'ftp', 'serve', '--root', root, '--users', usersFile, '--port', '0',
-      '--mechanism', server.split('-')[1], '--max-clients', '100000', '--max-per-ip', '0'],
+      '--mechanism', server.split('-')[1], '--max-clients', '100000', '--max-per-ip', '0', '--max-per-user', '0'],
     ready: /listening on 127\.0\.0\.1:(\d+)/, port: 0,
   };
 }
