@@ -16,6 +16,7 @@
         "native/select.cc",
         "native/sockets.cc",
         "native/tls.cc",
+        "native/tls_cert.cc",
         "native/wait_thread.cc"
       ],
       "dependencies": ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

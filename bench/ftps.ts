@@ -263,7 +263,7 @@ export async function runFtps(options: FtpsOptions, onStep: (label: string) => v
   const running: Running[] = [];
   const skips: FtpsResult['skips'] = [];
   try {
-    const { cert, key } = await makeSelfSigned({}, 'bench');
+    const { cert, key } = makeSelfSigned({}, 'bench');
     const certFile = path.join(base, 'cert.pem');
     const keyFile = path.join(base, 'key.pem');
     fs.writeFileSync(certFile, cert);

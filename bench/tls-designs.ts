@@ -226,7 +226,7 @@ function median(values: number[]): number {
 export async function measureDesigns(options: { mib: number; rounds: number; designs?: readonly Design[]; progress?: (line: string) => void }): Promise<DesignResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-tls-designs-'));
   try {
-    const { cert, key } = await makeSelfSigned({}, 'bench');
+    const { cert, key } = makeSelfSigned({}, 'bench');
     fs.writeFileSync(path.join(dir, 'cert.pem'), cert);
     fs.writeFileSync(path.join(dir, 'key.pem'), key);
     const bytes = options.mib * 1024 * 1024;

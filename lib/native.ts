@@ -224,10 +224,28 @@ export interface Binding {
   /** TLS by Node's own OpenSSL (native/tls.cc); absent where `tlsUnavailable` says why. */
   readonly TlsContext?: TlsContextConstructor;
   readonly TlsEngine?: TlsEngineConstructor;
+  /** A new key and a certificate for it, as PEM (native/tls_cert.cc); with TlsContext. */
+  readonly makeCertificate?: (options: CertificateInit) => { cert: string; key: string };
   readonly tlsUnavailable?: string;
   /** The OpenSSL functions the addon calls, each found in this process before TLS was offered. */
   readonly tlsFunctions?: readonly string[];
   readonly opensslVersion?: string;
+}
+
+/** What makeCertificate puts in a certificate; every field is checked (TypeError, RangeError). */
+export interface CertificateInit {
+  /** DNS names ("*." allowed first) and numeric addresses: subjectAltName. 1 to 100; an authority may have none. */
+  names?: readonly string[];
+  /** The subject's CN, 1 to 64 bytes. Default: the first name. */
+  commonName?: string;
+  /** Valid from a minute ago for this many days, 1 to 36500. Default 365. */
+  days?: number;
+  /** 'ec' (P-256, the default) or 'rsa' (2048 bits). */
+  key?: 'ec' | 'rsa';
+  /** An authority (CA:TRUE, pathlen 0, keyCertSign) instead of a server certificate (CA:FALSE, serverAuth). */
+  ca?: boolean;
+  /** The authority that signs it (PEM); without it the certificate signs itself. */
+  issuer?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface TlsContextInit {

@@ -6,26 +6,18 @@
 //
 // The OpenSSL functions are the ones the node binary exports (it carries its own OpenSSL, and a
 // distribution's node links a shared libssl whose symbols are just as global). They are called
-// directly, but only after Init has found every one of them: an addon loaded into a
-// process without them (a BoringSSL build, say) exports no TlsContext and says why, rather than
-// dying at the first lazily bound call. Builds without OpenSSL's headers (cmake-js's Node-API-only
-// headers, the mingw cross build) compile none of this: JavaScript sees `tlsUnavailable`.
-#if !defined(_WIN32) && defined(__has_include)
-#if __has_include(<openssl/ssl.h>)
-#define IOMUX_TLS 1
-#endif
-#endif
-
-#include "bindings.h"
+// directly, but only after Init has found every one of them (tls.h lists them, as weak references):
+// an addon loaded into a process without them (a BoringSSL build, say) exports no TlsContext and says
+// why, rather than dying at the first lazily bound call. Builds without OpenSSL's headers (cmake-js's
+// Node-API-only headers, the mingw cross build) compile none of this: JavaScript sees `tlsUnavailable`.
+#include "tls.h"
 
 #ifdef IOMUX_TLS
 #ifndef __ELF__
 #include <dlfcn.h>
 #endif
 #include <openssl/bio.h>
-#include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
@@ -41,32 +33,7 @@
 namespace iomux {
 namespace {
 
-// Every OpenSSL function this file calls (macros such as SSL_CTX_set_mode are SSL_CTX_ctrl). A
-// test compares this list with the addon's undefined symbols (nm), so it cannot fall behind.
-#define IOMUX_OPENSSL_FUNCTIONS(X)                                                                    \
-  X(BIO_ctrl) X(BIO_ctrl_pending) X(BIO_free) X(BIO_new) X(BIO_new_mem_buf) X(BIO_read) X(BIO_s_mem) \
-  X(BIO_write) X(ERR_clear_error) X(ERR_error_string_n) X(ERR_get_error) X(ERR_lib_error_string)     \
-  X(ERR_reason_error_string) X(EVP_PKEY_free) X(OpenSSL_version) X(OpenSSL_version_num)              \
-  X(PEM_read_bio_PrivateKey) X(PEM_read_bio_X509) X(SSL_CIPHER_get_name) X(SSL_CTX_check_private_key) \
-  X(SSL_CTX_ctrl) X(SSL_CTX_free) X(SSL_CTX_get_cert_store) X(SSL_CTX_new) X(SSL_CTX_set_options)    \
-  X(SSL_CTX_set_session_id_context) X(SSL_CTX_set_timeout) X(SSL_CTX_set_verify)                     \
-  X(SSL_CTX_use_PrivateKey) X(SSL_CTX_use_certificate) X(SSL_SESSION_free) X(SSL_ctrl)               \
-  X(SSL_do_handshake) X(SSL_free) X(SSL_get0_param) X(SSL_get1_peer_certificate) X(SSL_get1_session) \
-  X(SSL_get_current_cipher) X(SSL_get_error) X(SSL_get_shutdown) X(SSL_get_verify_result)            \
-  X(SSL_get_version) X(SSL_is_init_finished) X(SSL_new) X(SSL_read) X(SSL_session_reused)            \
-  X(SSL_set1_host) X(SSL_set_accept_state) X(SSL_set_bio) X(SSL_set_connect_state) X(SSL_set_num_tickets)                   \
-  X(SSL_set_session) X(SSL_set_session_id_context) X(SSL_shutdown) X(SSL_write) X(TLS_method)        \
-  X(X509_STORE_add_cert) X(X509_VERIFY_PARAM_set1_ip_asc) X(X509_free)                               \
-  X(X509_verify_cert_error_string) X(d2i_SSL_SESSION) X(i2d_SSL_SESSION) X(i2d_X509)
-
 #ifdef __ELF__
-// On ELF every one is a weak reference: one the process lacks is a null address after loading, not a
-// failed lazy bind at the first call. No dlsym, whose glibc symbol version (2.34, when libdl moved
-// into libc) is above the prebuild's glibc floor (native/glibc_floor.h).
-#define IOMUX_PRAGMA(text) _Pragma(#text)
-#define IOMUX_WEAK(fn) IOMUX_PRAGMA(weak fn)
-IOMUX_OPENSSL_FUNCTIONS(IOMUX_WEAK)
-#undef IOMUX_WEAK
 #define IOMUX_ADDRESS_OF(fn) {#fn, reinterpret_cast<const void*>(&fn)},
 #else
 #define IOMUX_ADDRESS_OF(fn) {#fn, dlsym(RTLD_DEFAULT, #fn)},
@@ -97,16 +64,6 @@ std::string WhyUnavailable() {
   return "";
 }
 
-// OpenSSL's error queue is per thread and Node's crypto uses it too: ours is emptied before each
-// call into OpenSSL and whatever a call left is taken (or dropped) before returning to JavaScript.
-class ClearErrors {
- public:
-  ClearErrors() { ERR_clear_error(); }
-  ~ClearErrors() { ERR_clear_error(); }
-  ClearErrors(const ClearErrors&) = delete;
-  ClearErrors& operator=(const ClearErrors&) = delete;
-};
-
 // "wrong version number" -> "ERR_SSL_WRONG_VERSION_NUMBER", as Node names OpenSSL's reasons.
 std::string CodeOf(const char* reason) {
   std::string code = "ERR_SSL_";
@@ -134,10 +91,12 @@ const char* VerifyCodeOf(long result) {
   }
 }
 
+}  // namespace
+
 // The error OpenSSL queued for a failed call, shaped like Node's TLS errors: message
 // "error:0A00010B:SSL routines::wrong version number", code 'ERR_SSL_WRONG_VERSION_NUMBER',
 // library, reason; a failed certificate check says which check (and its code, as Node's does).
-Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl = nullptr) {
+Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl) {
   unsigned long first = ERR_get_error();
   std::string message = what;
   std::string code = "ERR_TLS_INTERNAL";
@@ -165,7 +124,7 @@ Napi::Error TlsError(Napi::Env env, const char* what, SSL* ssl = nullptr) {
 }
 
 // PEM text from a Buffer or string argument inside an options object (empty: absent).
-std::string PemOption(Napi::Object options, const char* name) {
+std::string PemOption(Napi::Object options, const char* name, const char* owner) {
   Napi::Value value = options.Get(name);
   if (value.IsUndefined() || value.IsNull()) return "";
   if (value.IsString()) return value.As<Napi::String>().Utf8Value();
@@ -173,7 +132,31 @@ std::string PemOption(Napi::Object options, const char* name) {
     Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
     return std::string(buffer.Data(), buffer.Length());
   }
-  ThrowTypeError(options.Env(), std::string("options.") + name, "a string or Buffer of PEM text");
+  ThrowTypeError(options.Env(), std::string(owner) + "." + name, "a string or Buffer of PEM text");
+}
+
+namespace {
+// PEM's passphrase callback: there is none to give (returning -1 fails the read), and `asked` records
+// that the key wanted one.
+int NoPassphrase(char*, int, int, void* asked) {
+  *static_cast<bool*>(asked) = true;
+  return -1;
+}
+}  // namespace
+
+EVP_PKEY* ReadPrivateKey(Napi::Env env, const std::string& pem, const std::string& name) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  bool asked = false;
+  EVP_PKEY* key = bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, &asked);
+  if (bio != nullptr) BIO_free(bio);
+  if (key != nullptr) return key;
+  if (asked) {
+    Napi::Error error = Napi::Error::New(env, name + " is passphrase-protected: give the key unencrypted " +
+                                                  "(openssl pkey -in key.pem -out plain-key.pem, then mode 0600)");
+    error.Set("code", Napi::String::New(env, "ERR_IOMUX_TLS_KEY_ENCRYPTED"));
+    throw error;
+  }
+  throw TlsError(env, (name + " holds no PEM private key").c_str());
 }
 
 bool BoolOption(Napi::Object options, const char* name, bool fallback) {
@@ -182,6 +165,28 @@ bool BoolOption(Napi::Object options, const char* name, bool fallback) {
   if (!value.IsBoolean()) ThrowTypeError(options.Env(), std::string("options.") + name, "a boolean");
   return value.As<Napi::Boolean>().Value();
 }
+
+namespace {
+
+// Frees what a constructor made when it throws: C++ runs no destructor for an object whose
+// constructor did not return, so a TlsContext or TlsEngine refused half-way would keep its SSL_CTX or SSL.
+template <typename T>
+class FreeOnThrow {
+ public:
+  FreeOnThrow(T*& owned, void (*free)(T*)) : owned_(owned), free_(free) {}
+  ~FreeOnThrow() {
+    if (armed_ && owned_ != nullptr) free_(owned_);
+    if (armed_) owned_ = nullptr;
+  }
+  FreeOnThrow(const FreeOnThrow&) = delete;
+  FreeOnThrow& operator=(const FreeOnThrow&) = delete;
+  void Keep() { armed_ = false; }
+
+ private:
+  T*& owned_;
+  void (*free_)(T*);
+  bool armed_ = true;
+};
 
 // Every certificate in `pem`, in order (none: an empty vector; the caller owns them).
 std::vector<X509*> ReadCertificates(const std::string& pem) {
@@ -227,6 +232,7 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
     ClearErrors clear;
     ctx_ = SSL_CTX_new(TLS_method());
     if (ctx_ == nullptr) throw TlsError(env, "SSL_CTX_new");
+    FreeOnThrow<SSL_CTX> unlessConfigured(ctx_, SSL_CTX_free);
     SSL_CTX_set_min_proto_version(ctx_, minVersion != 0 ? static_cast<int>(minVersion) : TLS1_2_VERSION);
     // No renegotiation (a CPU sink for a peer, and TLS 1.3 has none); buffers are released while a
     // connection is idle, so a thousand idle sessions do not hold 34 KiB each.
@@ -251,10 +257,7 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
       if (!ok) throw TlsError(env, "options.cert could not be used");
     }
     if (!key.empty()) {
-      BIO* bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
-      EVP_PKEY* pkey = bio == nullptr ? nullptr : PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-      if (bio != nullptr) BIO_free(bio);
-      if (pkey == nullptr) throw TlsError(env, "options.key holds no PEM private key");
+      EVP_PKEY* pkey = ReadPrivateKey(env, key, "options.key");
       bool ok = SSL_CTX_use_PrivateKey(ctx_, pkey) == 1;
       EVP_PKEY_free(pkey);
       if (!ok) throw TlsError(env, "options.key could not be used");
@@ -273,6 +276,7 @@ class TlsContext : public Napi::ObjectWrap<TlsContext> {
       }
       if (!ok) throw TlsError(env, "options.ca could not be used");
     }
+    unlessConfigured.Keep();
   }
 
   ~TlsContext() override {
@@ -338,6 +342,7 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
     BIO_set_mem_eof_return(in, -1);
     BIO_set_mem_eof_return(out, -1);
     SSL_set_bio(ssl_, in, out);  // The SSL owns both from here on.
+    FreeOnThrow<SSL> unlessConfigured(ssl_, SSL_free);
     in_ = in;
     out_ = out;
 
@@ -355,6 +360,7 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
     }
     if (context->server()) {
       SSL_set_accept_state(ssl_);
+      unlessConfigured.Keep();
       return;
     }
     SSL_set_connect_state(ssl_);
@@ -381,6 +387,7 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
       SSL_SESSION_free(resumed);
       if (ok != 1) throw TlsError(env, "options.session");
     }
+    unlessConfigured.Keep();
   }
 
   ~TlsEngine() override { Release(); }
@@ -592,6 +599,7 @@ void InitTls(Napi::Env env, Napi::Object exports) {
   }
   exports.Set("TlsContext", TlsContext::Define(env));
   exports.Set("TlsEngine", TlsEngine::Define(env));
+  exports.Set("makeCertificate", Napi::Function::New<MakeCertificate>(env, "makeCertificate"));
   Napi::Array names = Napi::Array::New(env);
   uint32_t i = 0;
   for (const OpenSslFunction& function : kOpenSslFunctions) names.Set(i++, Napi::String::New(env, function.name));

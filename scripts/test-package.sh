@@ -176,6 +176,10 @@ done
 grep -q "$PREFIX/lib/node_modules/iomux/docs/file-transfer.md" <(cd "$WORK/elsewhere" && PATH="$GLOBAL_PATH" iomux files --help) \
   || fail "global: files --help does not name the shipped docs/file-transfer.md"
 log "global: every --help and trace --list work; files --help names the shipped doc"
+# A certificate for trying TLS, made by the installed addon's OpenSSL: no package beyond the one install.
+(cd "$WORK/elsewhere" && PATH="$GLOBAL_PATH" iomux ftp cert --out tls > cert.log 2>&1) || { cat "$WORK/elsewhere/cert.log"; fail "global: iomux ftp cert failed"; }
+openssl x509 -in "$WORK/elsewhere/tls/cert.pem" -noout -ext subjectAltName | grep -q 'DNS:localhost' || fail "global: iomux ftp cert's certificate has no DNS:localhost"
+log "global: iomux ftp cert makes a certificate openssl reads"
 (cd "$WORK/elsewhere" && PATH="$BIN" node "$ROOT/scripts/package/examples.cjs" "$PREFIX/lib/node_modules/iomux/dist/examples") \
   || fail "global: the examples README.md and docs/streams.md name do not run from the installed package"
 log "global: chat-server and http-static ran from the installed package with real clients"

@@ -370,6 +370,11 @@ const TABLE: Record<string, Form[]> = {
     valid: () => [{ server: false, verifyPeer: false }],
     invoke: (args) => new b.TlsContext!(...(args as [{ server: boolean }])),
   }],
+  makeCertificate: [{
+    label: 'makeCertificate(options)',
+    kinds: [{ typeErrors: [undefined, null, 5, 'options', true, Symbol('o')] }],
+    valid: () => [{ names: ['localhost'] }],
+  }],
   TlsEngine: [
     {
       label: 'new TlsEngine(context, options)',
@@ -431,7 +436,7 @@ function armFreshThread(args: unknown[]): void {
 /** Exports that exist only on another platform. */
 const ELSEWHERE: Record<string, string> = {
   wsapoll: 'win32', sendfile: 'linux', recvfile: 'linux', pipe: 'linux', LoopWatcher: 'linux', IoUring: 'linux', TlsContext: 'linux',
-  TlsEngine: 'linux',
+  TlsEngine: 'linux', makeCertificate: 'linux',
 };
 /** Exports that are not functions. */
 const VALUES = ['constants', 'platform',

@@ -16,7 +16,7 @@ import { Connection, WriteStrategy } from '../lib/stream/connection';
 import { LengthPrefixedDecoder, writeFrame, frameHeader } from '../lib/stream/framing';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
-import { client, closed, finish, readAll, serve, watch } from './stream-fixtures';
+import { client, closed, finish, patternFile, readAll, readSlowly, serve, watch } from './stream-fixtures';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -29,43 +29,9 @@ function closedPort(): number {
   return port;
 }
 
-/** A file of `size` bytes of a repeating pseudo-random pattern, and its sha256. */
+/** A file of `size` bytes in a directory of its own (removed by the test), and its sha256. */
 function bigFile(size: number): { file: string; hash: string } {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-sendfile-')), 'data.bin');
-  const block = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const hash = createHash('sha256');
-  const fd = fs.openSync(file, 'w');
-  for (let written = 0; written < size; written += block.length) {
-    const piece = block.subarray(0, Math.min(block.length, size - written));
-    block.writeUInt32LE(written, 0); // Every block differs: a misplaced one changes the hash.
-    fs.writeSync(fd, piece);
-    hash.update(piece);
-  }
-  fs.closeSync(fd);
-  return { file, hash: hash.digest('hex') };
-}
-
-/** Reads `socket` slowly: a pause after every `burst` bytes, resumed from a later timer. */
-function readSlowly(socket: net.Socket, burst: number, pauseMs: number): Promise<{ bytes: number; hash: string }> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let sinceBreak = 0;
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      sinceBreak += chunk.length;
-      if (sinceBreak >= burst) {
-        sinceBreak = 0;
-        socket.pause();
-        setTimeout(() => socket.resume(), pauseMs);
-      }
-    });
-    socket.once('end', () => resolve({ bytes, hash: hash.digest('hex') }));
-    socket.once('error', reject);
-    socket.resume(); // A 'data' listener does not resume a stream paused by pause().
-  });
+  return patternFile(fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-sendfile-')), size);
 }
 
 for (const variant of selectorVariants()) {

@@ -1,26 +1,44 @@
-/** Helpers for the stream-layer suites: a listener on an attached reactor, and Node `net` clients as peers. */
+/** Helpers for the stream-layer suites: a listener on an attached reactor, Node `net` clients as peers, and what they send and read. */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { Reactor } from '../lib/reactor';
 import { Connection } from '../lib/stream/connection';
 import { Listener, ListenerOptions } from '../lib/stream/listener';
+import type { TlsConnection } from '../lib/stream/tls-connection';
 
-export interface Served {
+/** A connection of the stream layer: plain, or TLS over a plain one (the same calls and callbacks). */
+export type StreamConnection = Connection | TlsConnection;
+
+export interface Served<C = Connection> {
   listener: Listener;
   port: number;
   /** Resolves with the next connection the listener hands out (after onConnection set it up). */
-  next(): Promise<Connection>;
+  next(): Promise<C>;
 }
 
 /** Listens on 127.0.0.1 with `setup` run for each connection; the reactor must be attached. */
 export function serve(reactor: Reactor, setup: (conn: Connection) => void, options: ListenerOptions = {}): Served {
-  const waiting: ((conn: Connection) => void)[] = [];
-  const ready: Connection[] = [];
-  const listener = new Listener(reactor, { endpoint: { host: '127.0.0.1', port: 0 }, ...options }, (conn) => {
+  return serveWith(reactor, options, (conn, ready) => {
     setup(conn);
+    ready(conn);
+  });
+}
+
+/**
+ * Listens on 127.0.0.1; `accept` gets each plain connection and hands out what the test is to see
+ * (the connection itself, or a TLS connection over it once secure) through `ready`.
+ */
+export function serveWith<C>(reactor: Reactor, options: ListenerOptions, accept: (plain: Connection, ready: (conn: C) => void) => void): Served<C> {
+  const waiting: ((conn: C) => void)[] = [];
+  const ready: C[] = [];
+  const hand = (conn: C): void => {
     const take = waiting.shift();
     if (take) take(conn);
     else ready.push(conn);
-  });
+  };
+  const listener = new Listener(reactor, { endpoint: { host: '127.0.0.1', port: 0 }, ...options }, (conn) => accept(conn, hand));
   const { port } = listener.listen();
   return {
     listener,
@@ -77,14 +95,14 @@ export interface Record {
 }
 
 /** Records onError and onClose (and onData, as copies) of `conn`; `closedPromise` resolves at onClose. */
-export function watch(conn: Connection): Record & { closedPromise: Promise<Error | null> } {
+export function watch(conn: StreamConnection): Record & { closedPromise: Promise<Error | null> } {
   const record: Record = { events: [], errors: [], closes: [], data: [] };
   let resolveClosed!: (err: Error | null) => void;
   const closedPromise = new Promise<Error | null>((resolve) => {
     resolveClosed = resolve;
   });
-  const previousData = conn.onData;
-  conn.onData = function (data) {
+  const previousData = conn.onData as ((this: StreamConnection, data: Buffer) => void) | null;
+  conn.onData = function (this: StreamConnection, data: Buffer) {
     record.events.push('data');
     record.data.push(Buffer.from(data));
     previousData?.call(this, data);
@@ -99,4 +117,43 @@ export function watch(conn: Connection): Record & { closedPromise: Promise<Error
     resolveClosed(err);
   };
   return { ...record, closedPromise };
+}
+
+/** A file of `size` bytes in `dir`, each MiB different (a misplaced one changes the hash), and its sha256. */
+export function patternFile(dir: string, size: number): { file: string; hash: string } {
+  const file = path.join(dir, `pattern-${size}.bin`);
+  const hash = createHash('sha256');
+  const block = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const fd = fs.openSync(file, 'w');
+  for (let written = 0; written < size; written += block.length) {
+    block.writeUInt32LE(written, 0);
+    const piece = block.subarray(0, Math.min(block.length, size - written));
+    fs.writeSync(fd, piece);
+    hash.update(piece);
+  }
+  fs.closeSync(fd);
+  return { file, hash: hash.digest('hex') };
+}
+
+/** Reads `socket` slowly to its end: a pause after every `burst` bytes, resumed from a later timer. */
+export function readSlowly(socket: net.Socket, burst: number, pauseMs: number): Promise<{ bytes: number; hash: string }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let sinceBreak = 0;
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      bytes += chunk.length;
+      sinceBreak += chunk.length;
+      if (sinceBreak >= burst) {
+        sinceBreak = 0;
+        socket.pause();
+        setTimeout(() => socket.resume(), pauseMs);
+      }
+    });
+    socket.once('end', () => resolve({ bytes, hash: hash.digest('hex') }));
+    socket.once('error', reject);
+    socket.resume(); // A 'data' listener does not resume a stream paused by pause().
+  });
 }

@@ -1,9 +1,11 @@
 /**
- * The stream layer's lifecycle contract (docs/streams.md, "Lifecycle"), on every mechanism, level-
- * and edge-triggered, against real sockets: writes after the end are dropped and counted, never
- * thrown; callbacks come from the reactor's turn, never inside the caller's call; a throwing
- * callback destroys its own connection only and onClose still runs once; idle timeouts re-arm and
- * count reads only when asked; errors name the address; debug mode poisons kept views.
+ * The stream layer's lifecycle contract (docs/streams.md, "Lifecycle"), for both transports — a
+ * plain Connection and a TlsConnection over one (test/stream-transports.ts) — on every mechanism,
+ * level- and edge-triggered, against real sockets and Node's own clients: writes after the end are
+ * dropped and counted, never thrown; callbacks come from the reactor's turn, never inside the
+ * caller's call; a throwing callback destroys its own connection only and onClose still runs once;
+ * idle timeouts re-arm and count reads only when asked; errors name the address; debug mode poisons
+ * kept views.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -11,32 +13,36 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Reactor } from '../lib/reactor';
-import { Connection, ConnectionError } from '../lib/stream/connection';
+import { ConnectionError } from '../lib/stream/connection';
 import { Listener } from '../lib/stream/listener';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
-import { client, closed, finish, readAll, serve, watch } from './stream-fixtures';
+import { closed, finish, readAll, StreamConnection, watch } from './stream-fixtures';
+import { transports } from './stream-transports';
 
 /** Resolves when `predicate` holds, checked after every reactor-visible tick (no sleeps: setImmediate turns). */
 async function until(predicate: () => boolean): Promise<void> {
   while (!predicate()) await new Promise((resolve) => setImmediate(resolve));
 }
 
-for (const variant of selectorVariants()) {
-  describe(`stream lifecycle: ${variant.name}`, function () {
+for (const transport of transports()) for (const variant of selectorVariants()) {
+  describe(`stream lifecycle (${transport.name}): ${variant.name}`, function () {
     this.timeout(30000);
     let reactor: Reactor;
-    let before: Map<number, string>;
+    let open: Map<number, string>;
+    const { serve, client } = transport;
+
+    before(() => transport.prepare());
 
     beforeEach(() => {
-      before = openKernelObjects();
+      open = openKernelObjects();
       reactor = new Reactor(makeSelector(variant));
       reactor.attach();
     });
 
     afterEach(() => {
       reactor.close();
-      assert.deepEqual(leakedSince(before), []);
+      assert.deepEqual(leakedSince(open), []);
     });
 
     it('after end(): write(), end() and sendFile() return false and drop, never throw; counted; done gets ERR_STREAM_WRITE_AFTER_END from a later turn', async () => {
@@ -104,10 +110,10 @@ for (const variant of selectorVariants()) {
     });
 
     it('no re-entry: a broadcast over 100 connections where one reset visits all of them; its write returns false; onError and onClose come after the loop, once', async () => {
-      const conns = new Set<Connection>();
+      const conns = new Set<StreamConnection>();
       let inLoop = false;
       const calledInLoop: string[] = [];
-      const closes = new Map<Connection, number>();
+      const closes = new Map<StreamConnection, number>();
       const served = serve(reactor, (conn) => {
         conns.add(conn);
         conn.pause(); // Nothing read: the reset is found by the broadcast's send.
@@ -120,11 +126,11 @@ for (const variant of selectorVariants()) {
       });
       const sockets: net.Socket[] = [];
       for (let i = 0; i < 100; i++) sockets.push(await client(served.port));
-      const accepted: Connection[] = [];
+      const accepted: StreamConnection[] = [];
       for (let i = 0; i < 100; i++) accepted.push(await served.next());
       const victim = accepted[37];
       const victimSocket = sockets.find((s) => s.localPort === victim.remoteAddress.port)!;
-      victimSocket.resetAndDestroy();
+      transport.reset(victimSocket);
       await closed(victimSocket);
       let visited = 0;
       let victimResult: boolean | undefined;
@@ -261,7 +267,7 @@ for (const variant of selectorVariants()) {
     });
 
     it("idle timeout { on: 'read' }: a silent client times out although others' messages keep reaching it", async () => {
-      let silent: Connection | null = null;
+      let silent: StreamConnection | null = null;
       const served = serve(reactor, (conn) => {
         silent = conn;
         conn.setIdleTimeout(150, { on: 'read' });
@@ -283,7 +289,7 @@ for (const variant of selectorVariants()) {
       const taken = serve(reactor, () => undefined);
       const port = taken.port;
       taken.listener.close(); // Nobody listens there now.
-      const conn = Connection.connect(reactor, { host: '127.0.0.1', port });
+      const conn = transport.connect(reactor, { host: '127.0.0.1', port });
       const record = watch(conn);
       const err = (await record.closedPromise) as ConnectionError;
       assert.equal(err.code, 'ECONNREFUSED');

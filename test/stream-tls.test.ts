@@ -6,7 +6,7 @@
  * hostile cases — a peer that stops mid-handshake, one that speaks plaintext, one that resets.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -20,6 +20,8 @@ import { TlsConnection } from '../lib/stream/tls-connection';
 import { fingerprint256, TlsContext, tlsUnavailable } from '../lib/stream/tls-context';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects, runNode } from './helpers';
+import { requireTool } from './run-tool';
+import { closed, patternFile, readAll, readSlowly } from './stream-fixtures';
 import { TlsFixtures, tlsFixtures } from './tls-fixtures';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -52,22 +54,6 @@ function nodeClient(port: number, options: tls.ConnectionOptions = {}): Promise<
   });
 }
 
-function readAll(socket: net.Socket): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.once('end', () => resolve(Buffer.concat(chunks)));
-    socket.once('error', reject);
-  });
-}
-
-function closed(socket: net.Socket): Promise<void> {
-  return new Promise((resolve) => {
-    if (socket.closed) resolve();
-    else socket.once('close', () => resolve());
-  });
-}
-
 function onClosed(conn: TlsConnection): Promise<Error | null> {
   return new Promise((resolve) => {
     const previous = conn.onClose;
@@ -75,44 +61,6 @@ function onClosed(conn: TlsConnection): Promise<Error | null> {
       previous?.call(this, err);
       resolve(err);
     };
-  });
-}
-
-/** A file of `size` bytes, each MiB different, and its sha256. */
-function patternFile(dir: string, size: number): { file: string; hash: string } {
-  const file = path.join(dir, `pattern-${size}.bin`);
-  const hash = createHash('sha256');
-  const block = Buffer.alloc(1024 * 1024);
-  for (let i = 0; i < block.length; i += 4) block.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const fd = fs.openSync(file, 'w');
-  for (let written = 0; written < size; written += block.length) {
-    block.writeUInt32LE(written, 0);
-    const piece = block.subarray(0, Math.min(block.length, size - written));
-    fs.writeSync(fd, piece);
-    hash.update(piece);
-  }
-  fs.closeSync(fd);
-  return { file, hash: hash.digest('hex') };
-}
-
-/** Reads a socket with a pause after every `burst` bytes: a slow reader. */
-function readSlowly(socket: net.Socket, burst: number, pauseMs: number): Promise<{ bytes: number; hash: string }> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    let since = 0;
-    socket.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      since += chunk.length;
-      if (since >= burst) {
-        since = 0;
-        socket.pause();
-        setTimeout(() => socket.resume(), pauseMs);
-      }
-    });
-    socket.once('end', () => resolve({ bytes, hash: hash.digest('hex') }));
-    socket.once('error', reject);
   });
 }
 
@@ -133,7 +81,7 @@ describe('TLS on the stream layer', function () {
     if (!fs.existsSync(addon)) this.skip(); // A prebuild in use: its list was checked when it was built.
     const undefinedSymbols = execFileSync('nm', ['-u', addon], { encoding: 'utf8' }).split('\n')
       .map((line) => line.trim().split(/\s+/).pop() ?? '')
-      .filter((name) => /^(SSL|BIO|ERR|EVP|PEM|X509|OPENSSL|OpenSSL|TLS|d2i|i2d|CRYPTO)_?/.test(name))
+      .filter((name) => /^(SSL|BIO|ERR|EVP|PEM|X509|OPENSSL|OpenSSL|TLS|d2i|i2d|CRYPTO|RAND|ASN1|BN)_?/.test(name))
       .sort();
     assert.deepEqual(undefinedSymbols, [...binding.tlsFunctions!].sort());
   });
@@ -459,6 +407,28 @@ describe('TLS on the stream layer', function () {
       await shutDown();
     });
 
+    it('close() during the handshake, then the peer leaves: closed at once without an error, not at handshakeTimeoutMs', async () => {
+      const events: string[] = [];
+      let server: TlsConnection | undefined;
+      let accepted!: () => void;
+      const acceptedNow = new Promise<void>((resolve) => { accepted = resolve; });
+      // An hour: only the peer's leaving can close it within the test's timeout.
+      const listener = new Listener(reactor, { endpoint: { port: 0 } }, (plain) => {
+        server = TlsConnection.server(plain, { context: serverContext, handshakeTimeoutMs: 3600000 });
+        server.onError = (e) => events.push(`error ${(e as NodeJS.ErrnoException).code}`);
+        server.close();
+        accepted();
+      });
+      const { port } = listener.listen();
+      const socket = net.connect(port, '127.0.0.1');
+      await acceptedNow;
+      socket.end((await captureClientHello()).subarray(0, 10));
+      assert.equal(await onClosed(server!), null);
+      await closed(socket);
+      assert.deepEqual(events, []);
+      listener.close();
+    });
+
     it('ending inside onEnd, then writing to another TLS connection: our close_notify still goes out intact', async () => {
       // Inside its transport's onData a connection's last records are only lent to the corked
       // transport (one record buffer per thread); a record for another connection made before that
@@ -517,6 +487,106 @@ describe('TLS on the stream layer', function () {
       assert.equal((err as NodeJS.ErrnoException).code, 'ETIMEDOUT');
       await closed(socket);
       await shutDown();
+    });
+
+    it('before the handshake: lifecycle connecting, writes wait; end() and close() are remembered, and the peer gets the bytes, then close_notify', async () => {
+      const seen: string[] = [];
+      const closes: (Error | null)[] = [];
+      let accepted = 0;
+      const listener = new Listener(reactor, { endpoint: { port: 0 } }, (plain) => {
+        const conn = TlsConnection.server(plain, { context: serverContext });
+        conn.onClose = (err) => closes.push(err);
+        seen.push(`${conn.lifecycle} ${conn.isConnecting} ${conn.writable}`);
+        conn.write('early ');
+        if (accepted++ === 0) {
+          assert.equal(conn.end('bye'), true);
+          assert.equal(conn.writable, false);
+          assert.equal(conn.closing, false);
+        } else {
+          conn.write('then close');
+          conn.close();
+          assert.equal(conn.closing, true);
+        }
+        assert.equal(conn.lifecycle, 'connecting', 'remembered until the handshake is complete');
+        assert.equal(conn.write('late'), false);
+        assert.equal(conn.droppedWrites, 1);
+      });
+      const { port } = listener.listen();
+      for (const expected of ['early bye', 'early then close']) {
+        const socket = await nodeClient(port, { allowHalfOpen: true } as tls.ConnectionOptions);
+        assert.equal((await readAll(socket)).toString(), expected);
+        socket.end();
+        await closed(socket);
+      }
+      while (closes.length < 2) await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(seen, ['connecting true true', 'connecting true true']);
+      assert.deepEqual(closes, [null, null]);
+      listener.close();
+    });
+
+    it('a throwing onSecure destroys that connection alone, and is logged when no onError hears of it', async () => {
+      const logged: string[] = [];
+      let first = true;
+      const listener = new Listener(reactor, { endpoint: { port: 0 }, connection: { log: (line) => logged.push(line) } }, (plain) => {
+        const conn = TlsConnection.server(plain, { context: serverContext });
+        const throws = first;
+        first = false;
+        conn.onSecure = function () {
+          if (throws) throw new Error('from onSecure');
+          this.end('fine\n');
+        };
+      });
+      const { port } = listener.listen();
+      const bad = net.connect(port, '127.0.0.1');
+      const badTls = tls.connect({ socket: bad, rejectUnauthorized: false });
+      badTls.on('error', () => undefined); // A reset is one way for it to end.
+      await closed(badTls);
+      assert.ok(logged.some((line) => /onSecure threw: Error: from onSecure/.test(line)), logged.join('\n'));
+      const good = await nodeClient(port);
+      assert.equal((await readAll(good)).toString(), 'fine\n');
+      await closed(good);
+      listener.close();
+    });
+
+    it('Listener.shutdown() closes TLS connections with close_notify: openssl s_client sees a clean close, as does a Node client; a silent one is destroyed after the grace', async function () {
+      requireTool('openssl', ['version'], 'openssl');
+      let secured = 0;
+      const closes: (Error | null)[] = [];
+      let ready!: () => void;
+      const allSecure = new Promise<void>((resolve) => { ready = resolve; });
+      const listener = new Listener(reactor, { endpoint: { port: 0 } }, (plain) => {
+        const conn = TlsConnection.server(plain, { context: serverContext });
+        conn.onSecure = function () {
+          this.write('hello\n');
+          if (++secured === 2) ready();
+        };
+        conn.onClose = (err) => closes.push(err);
+      });
+      const { port } = listener.listen();
+      // -state prints OpenSSL's own account of each alert; stdin stays open, so s_client waits for the server.
+      const sClient = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-state'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let said = '';
+      sClient.stdout.on('data', (d: Buffer) => { said += d.toString(); });
+      sClient.stderr.on('data', (d: Buffer) => { said += d.toString(); });
+      const sClientExit = new Promise<number | null>((resolve) => sClient.once('exit', resolve));
+      const node = await nodeClient(port);
+      const nodeGot = readAll(node);
+      const silent = net.connect(port, '127.0.0.1'); // Never sends its ClientHello.
+      silent.on('error', () => undefined);
+      await new Promise((resolve) => silent.once('connect', resolve));
+      await allSecure;
+      const done = new Promise<void>((resolve) => listener.shutdown(1000, resolve));
+      assert.equal(await sClientExit, 0, said);
+      assert.match(said, /hello/);
+      assert.match(said, /SSL3 alert read:warning:close notify/, 'our close_notify reached s_client');
+      assert.doesNotMatch(said, /unexpected eof/);
+      assert.equal((await nodeGot).toString(), 'hello\n');
+      await done;
+      assert.equal(listener.connectionCount, 0);
+      // The silent one by the grace's destroy: its handshake's own deadline (30 s, ETIMEDOUT) is far off.
+      assert.deepEqual(closes, [null, null, null]);
+      sClient.stdin.end();
+      await Promise.all([closed(node), closed(silent)]);
     });
 
     describe('the client side', () => {

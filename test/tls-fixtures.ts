@@ -1,13 +1,11 @@
 /**
- * Certificates for the TLS suites, made once per test run by tools/tls-cert.ts in a child process
- * (WebCrypto makes keys on libuv's thread pool, whose threads keep OpenSSL state that the sanitizer
- * runs would report as leaks of this process), in a directory removed at exit.
+ * Certificates for the TLS suites, made once per test run by tools/tls-cert.ts (the addon's
+ * makeCertificate, on Node's own OpenSSL), in a directory removed at exit.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Certificate, CertificateChain } from '../tools/tls-cert';
+import { Certificate, CertificateChain, makeChain, makeSelfSigned } from '../tools/tls-cert';
 
 export interface TlsFixtures {
   dir: string;
@@ -19,14 +17,6 @@ export interface TlsFixtures {
   otherName: Certificate;
 }
 
-const MAKE = `
-const { makeChain, makeSelfSigned } = require(${JSON.stringify(path.resolve(__dirname, '..', 'tools', 'tls-cert'))});
-(async () => {
-  const made = { self: await makeSelfSigned(), chain: await makeChain(), otherName: await makeSelfSigned({ names: ['example.com'] }) };
-  process.stdout.write(JSON.stringify(made));
-})();
-`;
-
 let made: TlsFixtures | null = null;
 
 export function tlsFixtures(): Promise<TlsFixtures> {
@@ -37,10 +27,9 @@ export function tlsFixtures(): Promise<TlsFixtures> {
 function makeFixtures(): TlsFixtures {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-tls-'));
   process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  // The sanitizer runs preload their runtime into every Node: this one needs none of it.
-  const env = { ...process.env, LD_PRELOAD: '' };
-  const { self, chain, otherName } = JSON.parse(execFileSync(process.execPath, ['-e', MAKE], { encoding: 'utf8', env })) as
-    { self: Certificate; chain: CertificateChain; otherName: Certificate };
+  const self = makeSelfSigned();
+  const chain = makeChain();
+  const otherName = makeSelfSigned({ names: ['example.com'] });
   const write = (name: string, text: string): string => {
     const file = path.join(dir, name);
     fs.writeFileSync(file, text, { mode: 0o600 });

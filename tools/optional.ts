@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type OptionalPackage = '@peculiar/x509' | 'benchmark' | 'ftp-srv' | 'vega' | 'vega-lite';
+export type OptionalPackage = 'benchmark' | 'ftp-srv' | 'vega' | 'vega-lite';
 
 /** The package's own root: tools/ compiles to dist/tools/. */
 export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');

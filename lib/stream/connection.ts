@@ -115,7 +115,7 @@ const DEFAULT_HIGH_WATER = 64 * 1024;
 const DEFAULT_READ_SIZE = 64 * 1024;
 const DEFAULT_LINGER_MS = 30000;
 /** What debug mode writes over a read view once onData has returned. */
-const POISON = 0xdd;
+export const POISON = 0xdd;
 const DEBUG_FROM_ENVIRONMENT = /(^|[\s,])stream($|[\s,])/.test(process.env.IOMUX_DEBUG ?? '');
 
 /** Callbacks waiting for the reactor's turn, one bit each (one deferred entry per connection and turn). */
@@ -152,8 +152,17 @@ function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
 }
 
+/** sendFile's checks at the call, naming its own arguments (a TLS connection's sendFile makes the same). */
+export function checkSendFileArguments(fd: number, offset: number, length: number, done: unknown): void {
+  if (typeof fd !== 'number' || !Number.isInteger(fd)) throw new TypeError(`sendFile: fd must be an integer file descriptor; got ${String(fd)}`);
+  if (fd < 0) throw new RangeError(`sendFile: fd must be >= 0; got ${fd}`);
+  if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`sendFile: offset must be an integer >= 0; got ${String(offset)}`);
+  if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw new RangeError(`sendFile: length must be an integer >= 0; got ${String(length)}`);
+  if (done !== undefined && typeof done !== 'function') throw new TypeError('sendFile: done must be a function');
+}
+
 /** The error a range's `done` gets when sendFile() came after our side ended. */
-function writeAfterEnd(state: StateName): ConnectionError {
+export function writeAfterEnd(state: StateName): ConnectionError {
   return Object.assign(new Error(`write after end (the connection is ${state})`), { code: 'ERR_STREAM_WRITE_AFTER_END' });
 }
 
@@ -199,6 +208,11 @@ export class Connection<T = any> {
   droppedWrites = 0;
   /** @internal The Listener that tracks this connection forgets it here, just before onError and onClose. */
   untrack: ((conn: Connection<T>) => void) | null = null;
+  /**
+   * @internal The layer speaking a protocol over this connection (a TlsConnection): Listener.shutdown
+   * closes through it, so that the close is that protocol's own (TLS: close_notify first).
+   */
+  layer: { close(): void } | null = null;
   /** The socket (-1 while a host name is being resolved, and once closed by a failed resolution). */
   readonly fd: number;
 
@@ -215,8 +229,10 @@ export class Connection<T = any> {
   private readonly readSize: number;
   private readonly queuedWrites: boolean;
   private readonly lingerMs: number;
-  private readonly log: (line: string) => void;
-  private readonly debug: boolean;
+  /** @internal Where what nobody else hears goes (ConnectionOptions.log); a layer above reports there too. */
+  readonly log: (line: string) => void;
+  /** @internal Debug mode (ConnectionOptions.debug); a layer above poisons its own views by it too. */
+  readonly debug: boolean;
   private idle: IdleEntry | null = null;
   private idleMs = 0;
   private idleOnReadOnly = false;
@@ -433,11 +449,7 @@ export class Connection<T = any> {
    * than the range destroys the connection (the stream would be corrupt).
    */
   sendFile(fd: number, offset: number, length: number, done?: (err: Error | null) => void): boolean {
-    if (typeof fd !== 'number' || !Number.isInteger(fd)) throw new TypeError(`sendFile: fd must be an integer file descriptor; got ${String(fd)}`);
-    if (fd < 0) throw new RangeError(`sendFile: fd must be >= 0; got ${fd}`);
-    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`sendFile: offset must be an integer >= 0; got ${String(offset)}`);
-    if (typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) throw new RangeError(`sendFile: length must be an integer >= 0; got ${String(length)}`);
-    if (done !== undefined && typeof done !== 'function') throw new TypeError('sendFile: done must be a function');
+    checkSendFileArguments(fd, offset, length, done);
     if (!this.writable) {
       if (done !== undefined) this.settled(done, this.closeError ?? writeAfterEnd(this.lifecycle));
       return this.dropped('sendFile');

@@ -150,7 +150,8 @@ export class Listener<T = any> {
 
   /**
    * Stops accepting, closes every connection gracefully (Connection.close: flush, half-close,
-   * discard until the peer's end), destroys those still open after `graceMs`, and calls `done`
+   * discard until the peer's end; a connection carrying TLS closes through its TlsConnection, which
+   * sends close_notify first), destroys those still open after `graceMs`, and calls `done`
    * once every one has closed (its onClose has run) — from the reactor's turn, also when there
    * was none. `graceMs` Infinity never destroys (a peer that never finishes then lingers for the
    * connection's lingerMs). Calling it again shortens nothing and replaces `done`.
@@ -160,7 +161,7 @@ export class Listener<T = any> {
     if (done !== undefined && typeof done !== 'function') throw new TypeError('done must be a function');
     this.close();
     this.shutdownDone = done ?? (() => undefined);
-    for (const conn of this.tracked) conn.close();
+    for (const conn of this.tracked) (conn.layer ?? conn).close(); // A TLS connection sends close_notify first.
     if (this.graceTimer === null && this.tracked.size > 0 && graceMs !== Infinity) {
       this.graceTimer = this.reactor.setTimeout(() => {
         this.graceTimer = null;

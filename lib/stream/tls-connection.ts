@@ -10,22 +10,35 @@
  *   after a plaintext exchange (STARTTLS, FTP's AUTH TLS: what was written before still goes out
  *   in clear, first). `TlsConnection.connect(reactor, endpoint, { context })` and
  *   `TlsConnection.client(conn, …)` are the client side.
+ * - The lifecycle contract is the plain Connection's (docs/streams.md, "Lifecycle"), with the same
+ *   states (lifecycle.ts): `connecting` lasts until the handshake is complete; write(), end() and
+ *   sendFile() once our side has ended return false and drop (counted in `droppedWrites`), never
+ *   throw; no callback runs inside a call of yours (what this layer owes is delivered from the
+ *   reactor's turn, before onClose at the latest); a callback that throws destroys this connection
+ *   alone, and what no onError hears goes to the transport's `log` (default: stderr).
  * - Writes made before the handshake is complete wait, in order, and count against `highWater`.
  *   `onSecure` says when it is complete. A handshake has `handshakeTimeoutMs` in total (default
- *   30 s), however slowly its bytes trickle in.
+ *   30 s), however slowly its bytes trickle in. end() and close() made before it are remembered.
  * - `sendFile` cannot use the kernel's sendfile (the bytes must be encrypted): it reads and encrypts
  *   256 KiB at a time, as the transport drains, so a file never sits in memory.
  * - `end()` sends close_notify, then half-closes; the peer's close_notify is `onEnd`. A peer that
  *   closes TCP without close_notify after the handshake also ends the stream (most FTPS clients do
  *   that on data connections, and vsftpd accepts it by default); `truncated` says it happened.
+ *   `close()` sends close_notify, then closes the transport the lingering way; so does a Listener's
+ *   `shutdown()` (the transport's `layer` is this connection).
  */
 import * as net from 'node:net';
 import { systemError } from '../errors';
 import { binding, constants, SocketAddress, TlsEngineBinding } from '../native';
 import { Reactor } from '../reactor';
 import { Timer } from '../timer-queue';
-import { Connection, ConnectOptions } from './connection';
+import {
+  checkSendFileArguments, Connection, ConnectionError, ConnectOptions, IdleTimeoutOptions, POISON, writeAfterEnd,
+} from './connection';
 import { Endpoint, isUnix } from './endpoint';
+import {
+  acceptsWrites, afterClose, afterEnd, afterFlushed, afterPeerEnd, deliversData, flushingToShut, State, STATE_NAMES, StateName,
+} from './lifecycle';
 import { fingerprint256, normalizeFingerprint, TlsContext } from './tls-context';
 import { FileTruncatedError } from './write-queue';
 
@@ -71,35 +84,37 @@ class FileJob {
 
 type Pending = Buffer | FileJob;
 
-function writeAfterEnd(): Error {
-  return Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' });
+function describe(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }
 
-export class TlsConnection {
+// `any` as the default, as Connection's: see there.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export class TlsConnection<T = any> {
   /** Yours: per-connection state of the protocol built on top. */
-  data: unknown = undefined;
+  data: T = undefined as T;
   /** The handshake is complete (and, for a client, the server's certificate or fingerprint checked). */
-  onSecure: ((this: TlsConnection) => void) | null = null;
+  onSecure: ((this: TlsConnection<T>) => void) | null = null;
   /** Plaintext arrived: a view of a shared buffer, valid until this returns. */
-  onData: ((this: TlsConnection, data: Buffer) => void) | null = null;
+  onData: ((this: TlsConnection<T>, data: Buffer) => void) | null = null;
   /** The peer finished sending (close_notify, or TCP's end after the handshake). Default (null): end() ours too. */
-  onEnd: ((this: TlsConnection) => void) | null = null;
+  onEnd: ((this: TlsConnection<T>) => void) | null = null;
   /** Writes may go on after a write() returned false. */
-  onDrain: ((this: TlsConnection) => void) | null = null;
+  onDrain: ((this: TlsConnection<T>) => void) | null = null;
   /** After end()/close(): everything, close_notify included, is in the kernel and our side is shut. */
-  onFinish: ((this: TlsConnection) => void) | null = null;
+  onFinish: ((this: TlsConnection<T>) => void) | null = null;
   /** Idle for the idle timeout. Default (null): destroy with ETIMEDOUT. */
-  onTimeout: ((this: TlsConnection) => void) | null = null;
-  /** At most once, before onClose: a TLS failure (code ERR_SSL_…, or a certificate check's), a reset, a timeout. */
-  onError: ((this: TlsConnection, err: Error) => void) | null = null;
+  onTimeout: ((this: TlsConnection<T>) => void) | null = null;
   /** Exactly once: the descriptor is closed. */
-  onClose: ((this: TlsConnection, err: Error | null) => void) | null = null;
+  onClose: ((this: TlsConnection<T>, err: ConnectionError | null) => void) | null = null;
 
   /** Plaintext bytes received and sent. */
   bytesRead = 0;
   bytesWritten = 0;
   /** The peer ended the stream without close_notify (a truncation TLS cannot tell from a clean end). */
   truncated = false;
+  /** Writes (and ends, and sendFiles) dropped because our side had ended: a count to watch, not an error. */
+  droppedWrites = 0;
 
   private engine: TlsEngineBinding | null;
   private readonly highWater: number;
@@ -107,16 +122,16 @@ export class TlsConnection {
   private pending: Pending[] = [];
   private pendingBytes = 0;
   private handshakeTimer: Timer | null = null;
+  /** The lifecycle (lifecycle.ts): Connecting until the handshake is complete. Never Closed: the transport's closing is. */
+  private state = State.Connecting;
+  /** While Connecting: the state to enter once secure (end() or close() may come first). */
+  private requested = State.Open;
   private secure = false;
   private paused = false;
   /** The engine may hold decrypted-to-be bytes that no read will announce (paused mid-delivery). */
   private held = false;
-  private resumeTimer: Timer | null = null;
-  private pumpTimer: Timer | null = null;
-  private drainTimer: Timer | null = null;
-  private readEnded = false;
-  private ending = false;
-  private closing = false;
+  /** The peer's TLS stream has ended (its close_notify, or TCP's end after the handshake). */
+  private peerDone = false;
   private shutdownSent = false;
   private transportBlocked = false;
   private needDrain = false;
@@ -128,26 +143,32 @@ export class TlsConnection {
    * returns, so the shared cipher buffer may be lent once; further records go in buffers of their own.
    */
   private scratchLent: boolean | null = null;
+  /** Work queued for the reactor's turn: moving writes and files on; bytes held over a pause. */
+  private pumpQueued = false;
+  private resumeQueued = false;
+  /** Callbacks owed from the reactor's turn (sendFile's done after the end): paid before onClose at the latest. */
+  private owed: (() => void)[] = [];
+  private errorCallback: ((this: TlsConnection<T>, err: ConnectionError) => void) | null = null;
 
   /** Accepts TLS on `transport` (just accepted, or after a plaintext exchange: STARTTLS). */
-  static server(transport: Connection, options: TlsOptions): TlsConnection {
+  static server<T = any>(transport: Connection, options: TlsOptions): TlsConnection<T> {
     if (!options.context.isServer) throw new TypeError('TlsConnection.server needs a server TlsContext (TlsContext.server)');
-    return new TlsConnection(transport, options, true);
+    return new TlsConnection<T>(transport, options, true);
   }
 
-  /** Starts a client handshake on the established `transport`. */
-  static client(transport: Connection, options: TlsOptions): TlsConnection {
+  /** Starts a client handshake on the established (or connecting) `transport`. */
+  static client<T = any>(transport: Connection, options: TlsOptions): TlsConnection<T> {
     if (options.context.isServer) throw new TypeError('TlsConnection.client needs a client TlsContext (TlsContext.client)');
-    const conn = new TlsConnection(transport, options, false);
+    const conn = new TlsConnection<T>(transport, options, false);
     if (transport.isConnecting) transport.onConnect = () => conn.startClient();
     else conn.startClient();
     return conn;
   }
 
   /** Connects to `endpoint` and starts TLS on it; onSecure says when it is ready (writes wait until then). */
-  static connect(reactor: Reactor, endpoint: Endpoint, options: TlsOptions & ConnectOptions): TlsConnection {
+  static connect<T = any>(reactor: Reactor, endpoint: Endpoint, options: TlsOptions & ConnectOptions): TlsConnection<T> {
     const host = isUnix(endpoint) ? undefined : endpoint.host ?? '127.0.0.1';
-    return TlsConnection.client(Connection.connect(reactor, endpoint, options), { ...options, servername: options.servername ?? host });
+    return TlsConnection.client<T>(Connection.connect(reactor, endpoint, options), { ...options, servername: options.servername ?? host });
   }
 
   private constructor(readonly transport: Connection, options: TlsOptions, server: boolean) {
@@ -169,15 +190,30 @@ export class TlsConnection {
       this.handshakeTimer = null;
       this.transport.destroy(systemError(constants.errno.ETIMEDOUT, 'tls handshake', `(not complete within ${timeoutMs} ms)`));
     }, timeoutMs);
+    transport.layer = this;
     transport.onData = (data) => this.received(data);
     transport.onEnd = () => this.transportEnded();
     transport.onDrain = () => this.transportDrained();
-    transport.onFinish = () => this.onFinish?.call(this);
+    transport.onFinish = () => this.finished();
     transport.onTimeout = () => this.timedOut();
-    transport.onError = (err) => this.onError?.call(this, err);
+    transport.onError = null; // Until ours is set: a callback's exception is then logged, as a plain connection's.
     transport.onClose = (err) => this.released(err);
     // The handshake is read whatever the application's pause says.
     if (transport.isPaused) transport.resume();
+  }
+
+  /**
+   * At most once, before onClose: a TLS failure (code ERR_SSL_…, or a certificate check's), a reset,
+   * a timeout, or a callback's exception. (The transport's own, passed on: with none set, an
+   * exception no onError hears is logged, as on a plain connection.)
+   */
+  get onError(): ((this: TlsConnection<T>, err: ConnectionError) => void) | null {
+    return this.errorCallback;
+  }
+
+  set onError(callback: ((this: TlsConnection<T>, err: ConnectionError) => void) | null) {
+    this.errorCallback = callback;
+    this.transport.onError = callback === null ? null : (err) => callback.call(this, err);
   }
 
   get reactor(): Reactor {
@@ -196,13 +232,35 @@ export class TlsConnection {
     return this.transport.localAddress;
   }
 
-  /** True once the descriptor is closed. */
+  /** Where the lifecycle is (docs/streams.md, "Lifecycle"): `connecting` until the handshake is complete. */
+  get lifecycle(): StateName {
+    return this.transport.closed ? 'closed' : STATE_NAMES[this.state];
+  }
+
+  /** write(), end() and sendFile() are accepted: our side has not ended (writes wait for the handshake). */
+  get writable(): boolean {
+    return !this.transport.closed && acceptsWrites(this.target);
+  }
+
+  /** close() was called, or both sides are finishing: the descriptor closes without more from you. */
+  get closing(): boolean {
+    const state = this.target;
+    return !this.transport.closed && (state === State.Closing || state === State.Finishing || state === State.Lingering);
+  }
+
+  /** True once the descriptor is closed (onClose may still be on its way, from the reactor's turn). */
+  get destroyed(): boolean {
+    return this.transport.closed;
+  }
+
+  /** The same as `destroyed`. */
   get closed(): boolean {
     return this.transport.closed;
   }
 
+  /** The TCP connect or the TLS handshake is still in progress (writes wait). */
   get isConnecting(): boolean {
-    return this.transport.isConnecting;
+    return !this.transport.closed && this.state === State.Connecting;
   }
 
   get isPaused(): boolean {
@@ -246,15 +304,16 @@ export class TlsConnection {
   /**
    * Encrypts `chunk` and sends it (before the handshake is complete it waits). Returns false once
    * the transport's queue, or the plaintext waiting here, reached its high-water mark: wait for
-   * onDrain. Dropped once the connection is closed; after end() it throws, as Connection's does.
+   * onDrain. Once our side has ended (end(), close(), destroy(), a failure) the chunk is dropped
+   * and false returned, never a throw, as on a plain Connection.
    */
   write(chunk: Uint8Array | string): boolean {
-    if (this.transport.closed) return false;
-    if (this.ending) throw writeAfterEnd();
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.writable) return this.dropped('write');
+    const owned = typeof chunk === 'string';
+    const bytes = owned ? Buffer.from(chunk) : chunk;
     if (bytes.length > 0) {
       if (!this.secure || this.pending.length > 0) {
-        this.pending.push(Buffer.from(bytes));
+        this.pending.push(owned ? bytes as Buffer : Buffer.from(bytes));
         this.pendingBytes += bytes.length;
       } else {
         this.encrypt(bytes);
@@ -272,21 +331,24 @@ export class TlsConnection {
 
   /**
    * Queues `length` bytes of the open file `fd` from `offset`, after what was written before:
-   * read and encrypted 256 KiB at a time as the transport drains. `done(err)` runs once they are
-   * sent (from a reactor turn), or with the error that ended the connection. A file shorter than
-   * the range destroys the connection (ERR_FILE_TRUNCATED). The descriptor stays yours.
+   * read and encrypted 256 KiB at a time as the transport drains. `done(err)` runs from the
+   * reactor's turn once they are sent, or with the error that dropped them (the connection ended
+   * first, or — then this returns false — our side had already ended: ERR_STREAM_WRITE_AFTER_END).
+   * A file shorter than the range destroys the connection (ERR_FILE_TRUNCATED). The descriptor
+   * stays yours. Bad arguments throw at the call, as Connection.sendFile's do.
    */
-  sendFile(fd: number, offset: number, length: number, done?: (err: Error | null) => void): void {
-    if (!Number.isSafeInteger(fd) || fd < 0) throw new RangeError(`fd must be a descriptor (an integer >= 0); got ${fd}`);
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`offset must be an integer >= 0; got ${offset}`);
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be an integer >= 0; got ${length}`);
-    if (this.transport.closed) {
-      if (done) this.reactor.setTimeout(() => done(new Error('The connection is closed')), 0);
-      return;
+  sendFile(fd: number, offset: number, length: number, done?: (err: Error | null) => void): boolean {
+    checkSendFileArguments(fd, offset, length, done);
+    if (!this.writable) {
+      if (done !== undefined) {
+        const err = writeAfterEnd(this.lifecycle);
+        this.owe(() => done(err));
+      }
+      return this.dropped('sendFile');
     }
-    if (this.ending) throw writeAfterEnd();
     this.pending.push(new FileJob(fd, offset, offset + length, done ?? null));
-    this.schedulePump(); // From a reactor turn: done() never runs inside this call.
+    this.schedulePump(); // From the reactor's turn: done() never runs inside this call.
+    return true;
   }
 
   /** Holds records until uncork(), so that several writes leave in one transport write. Nests. */
@@ -309,50 +371,65 @@ export class TlsConnection {
     if (!this.paused) return;
     this.paused = false;
     this.transport.resume();
-    if (this.held && this.resumeTimer === null && !this.transport.closed) {
-      // Bytes already in the engine get no read event of their own: deliver them from a later turn.
-      this.resumeTimer = this.reactor.setTimeout(() => {
-        this.resumeTimer = null;
-        this.guarded(() => {
+    if (this.held && !this.resumeQueued && !this.transport.closed) {
+      // Bytes already in the engine get no read event of their own: deliver them from the turn.
+      this.resumeQueued = true;
+      this.reactor.defer(() => {
+        this.resumeQueued = false;
+        if (this.transport.closed) return;
+        this.guarded('onData', () => {
           this.deliver();
           this.sendRecords();
         });
-      }, 0);
+      });
     }
   }
 
-  /** Sends what is waiting, then close_notify, then half-closes; reading goes on until the peer ends. */
-  end(chunk?: Uint8Array | string): void {
-    if (this.transport.closed || this.ending) return;
-    if (chunk !== undefined) this.write(chunk);
-    this.ending = true;
-    if (this.secure && this.pending.length === 0) this.finish();
+  /**
+   * Sends what is waiting, then close_notify, then half-closes; reading goes on until the peer
+   * ends. Before the handshake is complete it is remembered. Returns false (and drops `chunk`) once
+   * our side had already ended.
+   */
+  end(chunk?: Uint8Array | string): boolean {
+    if (!this.writable) return chunk === undefined ? false : this.dropped('end');
+    if (chunk !== undefined) {
+      this.write(chunk);
+      if (this.transport.closed) return false;
+    }
+    if (this.state === State.Connecting) {
+      this.requested = afterEnd(this.requested);
+      return true;
+    }
+    this.state = afterEnd(this.state);
+    if (this.pending.length === 0) this.finish();
+    return true;
   }
 
   /**
    * The graceful close: no more data is delivered; what is waiting is sent, then close_notify; the
    * transport then lingers until the peer's end (Connection.close). Before the handshake is
-   * complete there is nothing to protect: the transport closes at once.
+   * complete it is remembered: the handshake's own deadline bounds the wait.
    */
   close(): void {
     if (this.transport.closed || this.closing) return;
-    this.closing = true;
-    this.ending = true;
-    if (!this.secure) {
-      this.transport.close();
+    this.resume(); // Read on: what arrives is dropped, and close_notify seen.
+    if (this.state === State.Connecting) {
+      this.requested = afterClose(this.requested);
       return;
     }
-    if (this.pending.length === 0 && !this.shutdownSent) this.finish();
-    else if (this.shutdownSent) this.transport.close();
+    this.state = afterClose(this.state);
+    if (this.shutdownSent) this.transport.close(); // After end(): close_notify is out already.
+    else if (this.pending.length === 0) this.finish();
   }
 
-  /** Closes now, dropping whatever is queued. */
+  /** Closes now, dropping whatever is queued. `err`, if given, is reported through onError first (from the reactor's turn). */
   destroy(err?: Error): void {
     this.transport.destroy(err);
   }
 
-  setIdleTimeout(ms: number): void {
-    this.transport.setIdleTimeout(ms);
+  /** The transport's idle timeout (Connection.setIdleTimeout): ciphertext is the activity. */
+  setIdleTimeout(ms: number, options?: IdleTimeoutOptions): void {
+    this.transport.setIdleTimeout(ms, options);
   }
 
   setNoDelay(noDelay = true): void {
@@ -363,11 +440,18 @@ export class TlsConnection {
     this.destroy();
   }
 
+  private get target(): State {
+    return this.state === State.Connecting ? this.requested : this.state;
+  }
+
   private startClient(): void {
-    this.guarded(() => {
+    try {
       this.engine!.handshake();
-      this.sendRecords();
-    });
+    } catch (err) {
+      this.failed(err as Error);
+      return;
+    }
+    this.sendRecords();
   }
 
   /** The transport's onData: ciphertext in, plaintext out to onData, and our records back in one write. */
@@ -389,14 +473,14 @@ export class TlsConnection {
       if ((this.scratchLent as boolean | null) === true) cipherScratchLent = false; // (set by sendRecords meanwhile)
       this.scratchLent = null;
     }
-    if (this.needDrain && !this.transportBlocked) this.scheduleDrain();
+    if (this.needDrain && !this.transportBlocked) this.schedulePump();
   }
 
   /** Decrypts and delivers until the engine has nothing more, or the application paused. */
   private deliver(): void {
     for (;;) {
       const engine = this.engine;
-      if (engine === null || this.transport.closed || this.readEnded) return;
+      if (engine === null || this.transport.closed || this.peerDone) return;
       if (this.paused && this.secure) {
         this.held = true;
         return;
@@ -419,8 +503,13 @@ export class TlsConnection {
         return;
       }
       this.bytesRead += n;
-      if (this.closing) continue; // Closing: read (so close_notify is seen) and drop.
-      this.onData?.call(this, plainScratch.subarray(0, n));
+      const onData = this.onData;
+      if (onData === null || !deliversData(this.state)) continue; // Closing: read (so close_notify is seen) and drop.
+      try {
+        onData.call(this, plainScratch.subarray(0, n));
+      } finally {
+        if (this.transport.debug) plainScratch.fill(POISON, 0, n);
+      }
     }
   }
 
@@ -437,7 +526,9 @@ export class TlsConnection {
       }
     }
     this.secure = true;
-    this.onSecure?.call(this);
+    this.state = this.requested;
+    const onSecure = this.onSecure;
+    if (onSecure !== null) this.guarded('onSecure', () => onSecure.call(this));
     if (this.transport.closed) return;
     if (this.paused) this.transport.pause();
     this.pump();
@@ -478,25 +569,20 @@ export class TlsConnection {
     return !this.transportBlocked;
   }
 
-  /** onDrain from a turn of its own, after a read whose writes passed the high-water mark. */
-  private scheduleDrain(): void {
-    this.drainTimer ??= this.reactor.setTimeout(() => {
-      this.drainTimer = null;
-      this.guarded(() => this.pump());
-    }, 0);
-  }
-
+  /** pump() from the reactor's turn (once however often asked). */
   private schedulePump(): void {
-    this.pumpTimer ??= this.reactor.setTimeout(() => {
-      this.pumpTimer = null;
-      this.guarded(() => this.pump());
-    }, 0);
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    this.reactor.defer(() => {
+      this.pumpQueued = false;
+      if (!this.transport.closed) this.guarded('pump', () => this.pump());
+    });
   }
 
   /**
-   * Moves waiting writes and file ranges into the engine, as far as the transport takes them. Not
-   * inside the transport's onData: the transport is corked then and would hold every record
-   * (a whole file) until it returns.
+   * Moves waiting writes and file ranges into the engine, as far as the transport takes them; then
+   * close_notify if end() or close() waits for that, and onDrain if owed. Not inside the transport's
+   * onData: the transport is corked then and would hold every record (a whole file) until it returns.
    */
   private pump(): void {
     if (this.receiving) {
@@ -529,19 +615,24 @@ export class TlsConnection {
       this.bytesWritten += n;
       if (item.position === item.end) {
         this.pending.shift();
-        item.done?.(null);
+        const done = item.done;
+        if (done !== null) this.guarded('sendFile done', () => done(null));
       }
       this.sendRecords();
     }
     if (this.transport.closed) return;
-    if (this.pending.length === 0 && this.ending && !this.shutdownSent && this.secure) this.finish();
+    if (this.pending.length === 0 && this.secure && flushingToShut(this.state) && !this.shutdownSent) this.finish();
     if (this.needDrain && !this.transportBlocked && this.pendingBytes < this.highWater / 4 && !this.transport.closed) {
       this.needDrain = false;
-      this.onDrain?.call(this);
+      const onDrain = this.onDrain;
+      if (onDrain !== null) this.guarded('onDrain', () => onDrain.call(this));
     }
   }
 
-  /** Everything is encrypted: close_notify, then the transport's half-close (or its lingering close). */
+  /**
+   * Everything is encrypted: close_notify, then the transport's half-close — or its lingering close
+   * when we are closing, or when the peer's close_notify came first (TLS is over both ways).
+   */
   private finish(): void {
     this.shutdownSent = true;
     try {
@@ -551,7 +642,7 @@ export class TlsConnection {
       return;
     }
     this.sendRecords(true);
-    if (this.closing) this.transport.close();
+    if (this.closing || this.peerDone) this.transport.close();
     else this.transport.end();
   }
 
@@ -560,21 +651,38 @@ export class TlsConnection {
     this.pump();
   }
 
-  /** The peer's close_notify. */
+  /** The transport's onFinish: close_notify and all are in the kernel, and our side is shut. */
+  private finished(): void {
+    const next = afterFlushed(this.state);
+    if (next !== State.Closed) this.state = next;
+    this.onFinish?.call(this);
+  }
+
+  /** The peer's close_notify (or TCP's end after the handshake). */
   private peerEnded(): void {
-    this.readEnded = true;
-    if (this.closing) return;
-    if (this.onEnd === null) this.end();
-    else this.onEnd.call(this);
+    const before = this.state;
+    this.peerDone = true;
+    const next = afterPeerEnd(before);
+    // Ours had gone already: TLS is over both ways, and the transport closes the lingering way.
+    this.state = next === State.Closed ? State.Lingering : next;
+    if (this.shutdownSent) this.transport.close();
+    if (before === State.Closing || before === State.Lingering) return; // The close goes on; no onEnd.
+    const onEnd = this.onEnd;
+    if (onEnd === null) this.end();
+    else this.guarded('onEnd', () => onEnd.call(this));
   }
 
   /** TCP's end of stream: after close_notify, nothing new; after the handshake without it, a (possibly truncated) end; before, a failure. */
   private transportEnded(): void {
-    if (this.readEnded || this.closing) return;
+    if (this.peerDone) return;
     if (!this.secure) {
-      this.transport.destroy(Object.assign(new Error('The peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
+      // After our close() (a Listener's shutdown, say) the peer's leaving is what we asked for: no error,
+      // and no waiting for a handshake that cannot finish.
+      if (this.closing) this.transport.close();
+      else this.transport.destroy(Object.assign(new Error('The peer closed the connection during the TLS handshake'), { code: 'ECONNRESET' }));
       return;
     }
+    if (this.closing) return;
     this.truncated = true;
     this.peerEnded();
   }
@@ -595,27 +703,50 @@ export class TlsConnection {
     this.transport.destroy(err);
   }
 
-  /** Work done from a timer of our own: what it throws destroys this connection alone. */
-  private guarded(fn: () => void): void {
+  /** A write, end or sendFile after our side ended: counted, reported in debug mode, and false. */
+  private dropped(call: string): false {
+    this.droppedWrites++;
+    if (this.transport.debug) this.transport.log(`fd ${this.fd}: ${call}() on a connection that is ${this.lifecycle}: dropped\n${new Error('dropped here').stack}`);
+    return false;
+  }
+
+  /** Runs a callback (or work that calls one) from the turn: a throw destroys this connection alone, logged when no onError hears of it. */
+  private guarded(name: string, work: () => void): void {
     try {
-      fn();
+      work();
     } catch (err) {
+      if (this.transport.closed || this.errorCallback === null) this.transport.log(`fd ${this.fd}: ${name} threw: ${describe(err)}`);
       this.transport.destroy(err instanceof Error ? err : new Error(String(err)));
     }
   }
 
-  private released(err: Error | null): void {
+  /** A callback owed from the reactor's turn (paid before onClose at the latest). */
+  private owe(callback: () => void): void {
+    this.owed.push(callback);
+    if (this.owed.length === 1) this.reactor.defer(() => this.payOwed());
+  }
+
+  private payOwed(): void {
+    const owed = this.owed;
+    this.owed = [];
+    for (const callback of owed) this.guarded('sendFile done', callback);
+  }
+
+  /** The transport's onClose: what is owed and every file still queued is settled, then onClose. */
+  private released(err: ConnectionError | null): void {
     if (this.handshakeTimer !== null) this.reactor.clearTimer(this.handshakeTimer);
-    if (this.resumeTimer !== null) this.reactor.clearTimer(this.resumeTimer);
-    if (this.pumpTimer !== null) this.reactor.clearTimer(this.pumpTimer);
-    if (this.drainTimer !== null) this.reactor.clearTimer(this.drainTimer);
-    this.handshakeTimer = this.resumeTimer = this.pumpTimer = this.drainTimer = null;
+    this.handshakeTimer = null;
     this.engine?.free();
     this.engine = null;
+    this.payOwed();
     const files = this.pending.filter((item): item is FileJob => item instanceof FileJob);
     this.pending = [];
     this.pendingBytes = 0;
-    for (const file of files) file.done?.(err ?? new Error('The connection was closed before this was sent'));
+    const lost = err ?? new Error('The connection was closed before this was sent');
+    for (const file of files) {
+      const done = file.done;
+      if (done !== null) this.guarded('sendFile done', () => done(lost));
+    }
     this.onClose?.call(this, err);
   }
 }

@@ -23,7 +23,7 @@ if [ $# -gt 0 ]; then
 else
   suites=(dist/test/native-*.test.js dist/test/selectors*.test.js dist/test/reactor.test.js
     dist/test/wait-thread.test.js dist/test/loop-watcher.test.js dist/test/socket.test.js
-    dist/test/echo.test.js dist/test/embedding.test.js dist/test/stream-*.test.js)
+    dist/test/echo.test.js dist/test/embedding.test.js dist/test/stream-*.test.js dist/test/tls-cert.test.js)
 fi
 
 reports=$(mktemp -d "${TMPDIR:-/tmp}/iomux-asan-XXXXXX")

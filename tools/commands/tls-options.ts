@@ -1,7 +1,7 @@
 /** The TLS options the servers' commands share (`ftp serve`, `files serve/put/get`), and their `cert` subcommand. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { TlsContext, tlsUnavailable } from '../../lib/stream/tls-context';
 import { makeSelfSigned } from '../tls-cert';
 
@@ -30,6 +30,7 @@ interface CertFlags {
   out: string;
   name?: string[];
   days: number;
+  keyType: 'ec' | 'rsa';
   force?: boolean;
 }
 
@@ -37,7 +38,7 @@ interface CertFlags {
 export function registerCertCommand(parent: Command, serveExample: string): void {
   parent
     .command('cert')
-    .description('Make a self-signed TLS certificate and key for trying TLS out (EC P-256, by Node\'s WebCrypto and @peculiar/x509)')
+    .description('Make a self-signed TLS certificate and key for trying TLS out (by Node\'s own OpenSSL: nothing else to install)')
     .option('--out <dir>', 'where to write cert.pem and key.pem (key.pem mode 0600)', '.')
     .option('--name <name...>', 'DNS names and numeric addresses it is valid for (default: localhost 127.0.0.1 ::1)')
     .option('--days <n>', 'valid for this many days', (value: string) => {
@@ -45,6 +46,7 @@ export function registerCertCommand(parent: Command, serveExample: string): void
       if (!Number.isInteger(n) || n < 1 || n > 36500) throw new InvalidArgumentError('--days must be an integer from 1 to 36500');
       return n;
     }, 365)
+    .addOption(new Option('--key-type <type>', 'the key: EC P-256 or RSA 2048; signed with SHA-256').choices(['ec', 'rsa']).default('ec'))
     .option('--force', 'overwrite cert.pem and key.pem if they exist')
     .addHelpText('after', `
 Clients that verify certificates will not trust a self-signed one: give them cert.pem as their CA
@@ -62,7 +64,7 @@ Example:
           if (fs.existsSync(file)) throw new Error(`${file} exists (--force overwrites it)`);
         }
       }
-      const made = await makeSelfSigned({ names: flags.name, days: flags.days }, `${parent.name()} cert`);
+      const made = makeSelfSigned({ names: flags.name, days: flags.days, key: flags.keyType }, `${parent.name()} cert`);
       fs.mkdirSync(flags.out, { recursive: true });
       fs.writeFileSync(certFile, made.cert, { mode: 0o644 });
       fs.rmSync(keyFile, { force: true }); // A new file, so that the mode below is the one it gets.
