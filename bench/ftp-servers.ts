@@ -196,8 +196,8 @@ function vsftpdConfig(home: string, port: number, log: string): string {
   ].join('\n');
 }
 
-/** A port nobody listens on now (vsftpd must be told one). */
-function freePort(): Promise<number> {
+/** A port nobody listens on now (vsftpd and pyftpdlib must be told one). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', reject);

@@ -25,6 +25,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
+import { freePort } from './ftp-servers';
 import { onPath } from './machine';
 import { makeSelfSigned } from '../tools/tls-cert';
 
@@ -98,17 +99,6 @@ interface Running {
   password: string;
   home: string;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves once something on `port` sends an FTP greeting (vsftpd prints nothing when it listens). */
