@@ -1,6 +1,7 @@
 /**
- * A descriptor that another thread (or a signal handler on the main thread) makes readable to
- * interrupt a reactor blocked in run() — mio's Waker. A non-blocking socket pair: register
+ * A descriptor that another thread makes readable to interrupt a reactor blocked in run() — mio's
+ * Waker. (A process.on('SIGTERM') listener is one such other thread's tool: on the thread that is
+ * blocked in run() no listener can run until run() returns; docs/streams.md, "Signals".) A non-blocking socket pair: register
  * `readFd` for EVENT_READ, call wake() from anywhere in the process, drain() in the handler.
  */
 import { binding, constants } from './native';
