@@ -348,6 +348,41 @@ describe('TLS on the stream layer', function () {
       await shutDown();
     });
 
+    it('lifecycle moves with the transport: once our side is shut it says so at once, not a turn later with onFinish (the peer can see our end first)', async () => {
+      const secured: TlsConnection[] = [];
+      let secure!: () => void;
+      const bothSecure = new Promise<void>((resolve) => { secure = resolve; });
+      const { shutDown, port } = serveTls(reactor, serverContext, (conn) => {
+        conn.onSecure = function () {
+          secured.push(this);
+          if (secured.length === 2) secure();
+        };
+      });
+      // Half-open peers: they do not answer our end with theirs until told to.
+      const halfOpen = { allowHalfOpen: true } as tls.ConnectionOptions;
+      const sockets = [await nodeClient(port, halfOpen), await nodeClient(port, halfOpen)];
+      await bothSecure;
+      const [ending, closing] = secured;
+      let finishes = 0;
+      for (const conn of secured) conn.onFinish = () => { finishes++; };
+      ending.end('bye');
+      closing.close();
+      // Called outside the reactor's turn: the transports shut (or still flush) inside these calls.
+      assert.equal(ending.lifecycle, ending.transport.lifecycle);
+      assert.equal(closing.lifecycle, closing.transport.lifecycle);
+      assert.equal(finishes, 0, 'onFinish is still to come, from the turn');
+      const peerOf = (conn: TlsConnection) => sockets.find((s) => s.localPort === conn.remoteAddress.port)!;
+      const received = await Promise.all([readAll(peerOf(ending)), readAll(peerOf(closing))]);
+      assert.deepEqual(received.map(String), ['bye', '']);
+      // The peers have our close_notify and FIN: so must our lifecycle, whatever the turn has run.
+      assert.equal(ending.lifecycle, 'writeShut');
+      assert.equal(closing.lifecycle, 'lingering');
+      for (const socket of sockets) socket.end();
+      await Promise.all(sockets.map((s) => closed(s)));
+      await shutDown();
+      assert.equal(finishes, 2);
+    });
+
     it('a peer that stops in the middle of its handshake is cut off at handshakeTimeoutMs, holding nothing', async () => {
       const before = openKernelObjects();
       let server!: TlsConnection;

@@ -210,9 +210,11 @@ export class Connection<T = any> {
   untrack: ((conn: Connection<T>) => void) | null = null;
   /**
    * @internal The layer speaking a protocol over this connection (a TlsConnection): Listener.shutdown
-   * closes through it, so that the close is that protocol's own (TLS: close_notify first).
+   * closes through it, so that the close is that protocol's own (TLS: close_notify first); and it
+   * hears at once when our side is shut (`flushed`), so its lifecycle moves when ours does, not a
+   * turn later with onFinish.
    */
-  layer: { close(): void } | null = null;
+  layer: { close(): void; flushed?(): void } | null = null;
   /** The socket (-1 while a host name is being resolved, and once closed by a failed resolution). */
   readonly fd: number;
 
@@ -830,6 +832,7 @@ export class Connection<T = any> {
       return;
     }
     this.state = next;
+    this.layer?.flushed?.();
     this.schedule(Pending.Finish);
     // The peer may have finished already; under edge-triggered epoll no new event would say so.
     if (this.state === State.Lingering) this.discardUntilEnd();

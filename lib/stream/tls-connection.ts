@@ -651,10 +651,17 @@ export class TlsConnection<T = any> {
     this.pump();
   }
 
-  /** The transport's onFinish: close_notify and all are in the kernel, and our side is shut. */
-  private finished(): void {
+  /**
+   * @internal The transport has shut our side (close_notify and all are in the kernel): called at
+   * once, so `lifecycle` says so before the peer can see the end (onFinish follows from the turn).
+   */
+  flushed(): void {
     const next = afterFlushed(this.state);
     if (next !== State.Closed) this.state = next;
+  }
+
+  /** The transport's onFinish, from the reactor's turn. */
+  private finished(): void {
     this.onFinish?.call(this);
   }
 
