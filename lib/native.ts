@@ -443,6 +443,8 @@ const packageRoot = path.resolve(__dirname, '..', '..');
  * docs/sanitizers.md).
  */
 const addonPath = process.env.IOMUX_ADDON_PATH;
+/** @internal The file the addon was loaded from (the tests read its symbols). */
+export let addonFile = '';
 export const binding: Binding = loadAddon();
 export const constants: Constants = binding.constants;
 
@@ -451,14 +453,20 @@ export const constants: Constants = binding.constants;
  * own error as its cause): node-gyp-build's "No native build was found for platform=... abi=... uv=..." names
  * no remedy, and a prebuild the system cannot load (too old a glibc) fails with the dynamic loader's words.
  */
+function loaded(file: string): Binding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(file) as Binding;
+  addonFile = file;
+  return addon;
+}
+
 function loadAddon(): Binding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (addonPath) return require(path.resolve(addonPath)) as Binding;
+  if (addonPath) return loaded(path.resolve(addonPath));
   let file: string | undefined;
   try {
     file = nodeGypBuild.path(packageRoot);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(file) as Binding;
+    return loaded(file);
   } catch (err) {
     const fix = 'npm rebuild iomux builds one here (it needs python3, make and a C++ compiler)';
     const reason = file === undefined

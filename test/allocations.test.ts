@@ -8,10 +8,11 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { onPath } from '../bench/machine';
 import { binding } from '../lib/native';
 import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { runNode } from './helpers';
+import { skipUnless } from './skip';
+import { requireTool } from './run-tool';
 
 const source = path.resolve(__dirname, '..', '..', 'test', 'native', 'count-allocations.c');
 
@@ -20,7 +21,7 @@ function buildCounter(): { library: string; dir: string } | string {
   if (process.platform !== 'linux') return 'the counter is an LD_PRELOAD library for glibc';
   const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
   if (report.header?.glibcVersionRuntime === undefined) return 'not glibc';
-  if (!onPath('cc')) return 'no C compiler (cc) to build test/native/count-allocations.c';
+  requireTool('cc', ['--version'], 'gcc'); // To build test/native/count-allocations.c.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-allocations-'));
   const library = path.join(dir, 'count-allocations.so');
   execFileSync('cc', ['-O2', '-shared', '-fPIC', '-o', library, source]);
@@ -63,11 +64,8 @@ describe('allocations per wake-up (attached mode)', function () {
 
   before(function () {
     const built = buildCounter();
-    if (typeof built === 'string') {
-      this.skip(); // eslint-disable-line no-invalid-this
-    } else {
-      counter = built;
-    }
+    skipUnless(this, typeof built !== 'string', built as string);
+    counter = built;
   });
 
   after(() => {

@@ -16,6 +16,7 @@ import type { LoadgenReport } from '../bench/echo';
 import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { concurrentEcho, random, randomBytes } from './echo-clients';
 import { startChild, StartedChild } from './helpers';
+import { skipUnless } from './skip';
 
 const LISTENING = /listening on [^\n]*:(\d+)\n/;
 
@@ -64,7 +65,7 @@ function describePeer(name: 'c-uring' | 'py-select' | 'py-asyncio', unavailable:
 
     before(async function () {
       const why = unavailable();
-      if (why) this.skip(); // platform-conditional: no io_uring, or no system Python
+      skipUnless(this, why === null, why!);
       const { file, args } = serverCommand(name);
       server = await startChild(file, args, LISTENING);
     });
@@ -110,7 +111,7 @@ describe('bench echo peer c-uring: running out of provided buffers', function ()
   this.timeout(60_000);
 
   it('ends a multishot recv with -ENOBUFS, re-arms it once buffers are back, and loses no byte (8 buffers, 64 connections)', async function () {
-    if (uringMissing()) this.skip();
+    skipUnless(this, uringMissing() === null, uringMissing()!);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-echo-uring-'));
     try {
       const file = path.join(dir, 'echo-uring-8');

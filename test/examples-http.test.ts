@@ -10,8 +10,8 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { onPath } from '../bench/machine';
 import { startChild, StartedChild } from './helpers';
+import { requireTool } from './run-tool';
 
 const example = path.resolve(__dirname, '..', 'examples', 'http-static.js');
 const pythonClient = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'http-client.py');
@@ -32,7 +32,7 @@ describe('examples: the HTTP/1.1 static-file server (examples/http-static.ts)', 
   let bigHash: string;
 
   before(async function () {
-    if (!onPath('curl')) this.skip(); // .ci/run installs curl; a machine without it cannot run this suite.
+    requireTool('curl', ['--version'], 'curl');
     const base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-http-'));
     dir = path.join(base, 'www');
     fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });

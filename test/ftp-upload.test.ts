@@ -12,6 +12,7 @@ import { binding } from '../lib/native';
 import { tmpfsUnavailable } from './files-fixtures';
 import { pattern, sha256, startServer, TestServer } from './ftp-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
+import { linuxFeature, skipUnless } from './skip';
 
 function run(...args: string[]): void {
   const done = spawnSync(args[0], args.slice(1), { encoding: 'utf8' });
@@ -73,7 +74,7 @@ describe('ftp server: storing uploads', function () {
   });
 
   it('a binary STOR goes socket → file inside the kernel (Linux), byte-exact, also after REST', async function () {
-    if (!realRecvfile) this.skip(); // Elsewhere every upload is recv then write: the other tests cover it.
+    linuxFeature(this, realRecvfile, 'recvfile (elsewhere every upload is recv then write: the other tests cover it)');
     const body = pattern(5 * 1024 * 1024 + 3, 11);
     const c = await t.login();
     await c.expect('TYPE I', 200);
@@ -133,7 +134,7 @@ describe('ftp server: storing uploads', function () {
   describe('a full disk', function () {
     const noTmpfs = tmpfsUnavailable();
     before(function () {
-      if (noTmpfs) this.skip(); // Mounting a small tmpfs needs root on Linux: the reason is noTmpfs.
+      skipUnless(this, noTmpfs === null, `the ENOSPC tests need a small tmpfs: ${noTmpfs}`);
     });
 
     for (const type of ['I', 'A'] as const) {

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { skipUnless } from './skip';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -16,7 +17,7 @@ describe('the built addon stays under the glibc floor of the prebuilds', () => {
   it('scripts/glibc-floor.js passes build/Release/iomux.node, and fails a binary that needs GLIBC_2.34', function () {
     this.timeout(30000);
     const report = process.report.getReport() as { header?: { glibcVersionRuntime?: string } };
-    if (process.platform !== 'linux' || report.header?.glibcVersionRuntime === undefined) this.skip(); // ELF and glibc only
+    skipUnless(this, process.platform === 'linux' && report.header?.glibcVersionRuntime !== undefined, 'the floor is of glibc symbol versions in ELF files');
     const addon = path.join(root, 'build', 'Release', 'iomux.node');
     assert.ok(fs.existsSync(addon), `${addon}: npm install builds it`);
     const floor = path.join(root, 'scripts', 'glibc-floor.js');

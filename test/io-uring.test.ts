@@ -9,12 +9,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { onPath } from '../bench/machine';
 import { binding, constants, IoUringConstructor } from '../lib/native';
 import { ioUringUnavailable, IoUringSelector } from '../lib/selectors/io-uring';
 import { EVENT_READ, EVENT_WRITE } from '../lib/selectors/selector';
 import { closeAll, socketPair, tcpPair } from './fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
+import { skipUnless } from './skip';
+import { requireTool } from './run-tool';
 
 const SAFETY_MS = 5000;
 
@@ -24,7 +25,8 @@ describe('io_uring', function () {
 
   before(function () {
     // Linux, with io_uring allowed for this process (kernel.io_uring_disabled, seccomp).
-    if (ioUringUnavailable() !== null) this.skip();
+    const refused = ioUringUnavailable();
+    skipUnless(this, refused === null, `io_uring refused here: ${refused?.message}`);
   });
 
   beforeEach(() => {
@@ -298,8 +300,8 @@ describe('io_uring refused: a seccomp filter on io_uring_setup (as container pro
   let dir = '';
 
   before(function () {
-    // Building the filter needs Linux and a C compiler.
-    if (process.platform !== 'linux' || !onPath('cc')) this.skip();
+    skipUnless(this, process.platform === 'linux', 'seccomp filters are Linux\'s');
+    requireTool('cc', ['--version'], 'gcc');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-seccomp-'));
     wrapper = path.join(dir, 'refuse-io-uring');
     execFileSync('cc', ['-O2', '-o', wrapper, path.resolve(__dirname, '..', '..', 'test', 'native', 'refuse-io-uring.c')]);

@@ -7,11 +7,13 @@ import * as assert from 'node:assert/strict';
 import type { Report } from '../tools/lab/model';
 import { unavailableReason } from '../tools/lab/mechanisms';
 import { runChecked, summary, trace } from './lab-helpers';
+import { skipUnless } from './skip';
 
 describe('lab: io_uring (multishot POLL_ADD) beside epoll', function () {
   before(function () {
     // Linux with io_uring allowed for this process only (a seccomp profile or kernel.io_uring_disabled refuse it).
-    if (unavailableReason('io_uring') !== null) this.skip();
+    const refused = unavailableReason('io_uring');
+    skipUnless(this, refused === null, refused!);
   });
 
   describe('partial-read: 10 KiB sent at once, 1 KiB read per wake-up', () => {

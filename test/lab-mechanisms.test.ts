@@ -4,6 +4,7 @@ import { MECHANISMS, openWatcher, parseMechanisms, plainVariant, unavailableReas
 import { runScenario } from '../tools/lab/registry';
 import { closeAll, openPair } from '../tools/lab/sockets';
 import { leakedSince, openKernelObjects } from './helpers';
+import { skipUnless } from './skip';
 
 describe('lab: mechanism adapters and parameters', () => {
   it('--mechanism accepts names, comma lists, "epoll" and "all", in the lab\'s order', () => {
@@ -17,7 +18,8 @@ describe('lab: mechanism adapters and parameters', () => {
   for (const mechanism of MECHANISMS) {
     it(`${mechanism}: reports IN for unread data, OUT for room to write, nothing once interest is removed`, function () {
       // io_uring: where the kernel lets this process set up a ring (test/lab-io-uring.test.ts says more).
-      if (unavailableReason(mechanism) !== null) this.skip();
+      const refused = unavailableReason(mechanism);
+      skipUnless(this, refused === null, refused!);
       const before = openKernelObjects();
       const watcher = openWatcher(plainVariant(mechanism));
       const { local, peer } = openPair();

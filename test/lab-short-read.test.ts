@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import type { Report } from '../tools/lab/model';
 import { unavailableReason } from '../tools/lab/mechanisms';
 import { runChecked, summary } from './lab-helpers';
+import { skipUnless } from './skip';
 
 const SCRIPTED = ['dataFin', 'finAfter', 'finBetween', 'dataAfter', 'dataBetween', 'rst', 'rstAfter'];
 const uring = unavailableReason('io_uring') === null;
@@ -49,7 +50,7 @@ describe('lab: short-read (stop at a short read unless the event says RDHUP, HUP
   });
 
   it('io_uring reports RDHUP without being asked: data+FIN is read to the end', function () {
-    if (!uring) this.skip();
+    skipUnless(this, uring, `io_uring refused here: ${unavailableReason('io_uring')}`);
     assert.equal(summary(report, 'io_uring').counts.dataFin, 'ok');
     assert.equal(summary(report, 'io_uring unix').counts.dataFin, 'ok');
   });
@@ -66,7 +67,7 @@ describe('lab: short-read (stop at a short read unless the event says RDHUP, HUP
 
   it('PRI: epoll reports it only for the urgent byte; io_uring\'s multishot poll with POLLPRI reports it on every data arrival', function () {
     assert.equal(summary(report, 'epoll-et+rdhup+pri').counts.priWakeups, 1);
-    if (!uring) this.skip();
+    skipUnless(this, uring, `io_uring refused here: ${unavailableReason('io_uring')}`);
     // FIN after, data after (twice) and RST after each bring one data arrival alone before a wait: its completion
     // carries that wake-up's mask, IN|PRI. (Arrivals that land together are polled afresh, without PRI.)
     assert.ok(Number(summary(report, 'io_uring+pri').counts.priWakeups) >= 4, String(summary(report, 'io_uring+pri').counts.priWakeups));

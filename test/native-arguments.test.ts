@@ -23,6 +23,7 @@ import {
   releaseAfterEach,
   resizableBuffer,
 } from './fixtures/sockets';
+import { skipUnless } from './skip';
 
 const res = new Resources();
 const NONBLOCK = C.SOCK_NONBLOCK!;
@@ -640,7 +641,7 @@ describe('native arguments: every kind of memory is used at exactly its byte len
 
   for (const { label, sample } of MEMORY) {
     it(`${label}: send, writev and recv use exactly its bytes; an offset or length past them is a RangeError`, function () {
-      if (!sample) this.skip(); // This Node has no such kind of memory.
+      skipUnless(this, sample, `Node ${process.version} has no ${label}`);
       const { memory, bytes, whole, start } = sample();
       const { client, server } = connectedPair(res, 'socketpair');
       whole.fill(0xee);

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { binding as b, constants as C } from '../lib/native';
 import { mountTmpfs, tmpfsUnavailable } from './files-fixtures';
 import { Resources, assertSystemError, connectedPair, descriptorFlags, O_CLOEXEC, releaseAfterEach, settle, withFatalSigpipe } from './fixtures/sockets';
+import { linuxFeature, skipUnless } from './skip';
 
 const res = new Resources();
 const O_NONBLOCK = 0o4000;
@@ -20,7 +21,7 @@ const sha256 = (data: Buffer): string => createHash('sha256').update(data).diges
 
 describe('native recvfile (Linux)', function () {
   before(function () {
-    if (!b.recvfile) this.skip(); // Exported on Linux only: elsewhere an upload is recv then write.
+    linuxFeature(this, b.recvfile, 'recvfile (elsewhere an upload is recv then write)');
   });
   releaseAfterEach(res);
 
@@ -232,7 +233,7 @@ describe('native recvfile (Linux)', function () {
   describe('a full file system', function () {
     const noTmpfs = tmpfsUnavailable();
     before(function () {
-      if (noTmpfs) this.skip(); // Mounting a small tmpfs needs root on Linux: the reason is noTmpfs.
+      skipUnless(this, noTmpfs === null, `the ENOSPC tests need a small tmpfs: ${noTmpfs}`);
     });
 
     it('ENOSPC names outFd, after what fit was written; the socket keeps what was not taken', () => {

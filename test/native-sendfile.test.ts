@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { binding as b, constants as C } from '../lib/native';
 import { PollFdArray } from '../lib/pollfds';
 import { Resources, assertSystemError, connectedPair, releaseAfterEach, signalLater, withFatalSigpipe } from './fixtures/sockets';
+import { linuxFeature, skipUnless } from './skip';
 
 const res = new Resources();
 const FILE_SIZE = 1 << 20;
@@ -20,7 +21,7 @@ const sha256 = (data: Buffer): string => createHash('sha256').update(data).diges
 
 describe('native sendfile (Linux)', function () {
   before(function () {
-    if (!b.sendfile) this.skip(); // Exported on Linux only: elsewhere the stream layer reads and sends.
+    linuxFeature(this, b.sendfile, 'sendfile (elsewhere the stream layer reads and sends)');
   });
   releaseAfterEach(res);
 
@@ -139,7 +140,7 @@ describe('native sendfile (Linux)', function () {
     } else if (type === TMPFS) {
       assert.equal(sendfile(client, inFd, Number.MAX_SAFE_INTEGER, 1), 0);
     } else {
-      this.skip(); // Each file system has its own limit; these two are the ones known here.
+      skipUnless(this, false, `each file system has its own limit; ext4's and tmpfs's are the ones known here, and ${os.tmpdir()} is neither`);
     }
   });
 

@@ -5,6 +5,7 @@ import { Reactor } from '../lib/reactor';
 import { EVENT_READ } from '../lib/selectors/selector';
 import { attachVariants, closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
 import { leakedSince, openKernelObjects, runNode } from './helpers';
+import { skipUnless } from './skip';
 
 const byte = Buffer.from('x');
 const sink = Buffer.alloc(1024);
@@ -551,8 +552,7 @@ describe('reactor: run() ends when nothing is left', () => {
 
 describe('reactor: attach() that cannot arm leaves nothing behind', () => {
   it('select with every descriptor below FD_SETSIZE taken: attach() throws RangeError and stays detached', function () {
-    // The limit is on descriptor values on POSIX only; Windows' fd_set limits how many sockets.
-    if (binding.platform === 'win32') this.skip();
+    skipUnless(this, binding.platform !== 'win32', "the limit is on descriptor values on POSIX only; Windows' fd_set limits how many sockets");
     const before = openKernelObjects();
     const held: number[] = [];
     const reactor = new Reactor(makeSelector({ name: 'select', mechanism: 'select', options: {} }));

@@ -26,6 +26,7 @@ import { binding, constants } from '../lib/native';
 import { EVENT_READ, EVENT_WRITE, Selector, SelectorKey } from '../lib/selectors/selector';
 import { closeAll, makeSelector, selectorVariants, socketPair } from './fixtures';
 import { descriptorLimit, leakedSince, openKernelObjects } from './helpers';
+import { skipUnless } from './skip';
 
 const SAFETY_MS = 5000;
 const MSG = Buffer.from(' This is a test.');
@@ -92,8 +93,7 @@ for (const variant of selectorVariants()) {
     });
 
     it('unregister() of a closed descriptor whose number a new socket took leaves the new socket alone (test_unregister_after_fd_close_and_reuse)', function () {
-      // Windows does not hand a closed socket's value to the next socket; Python runs this on POSIX only too.
-      if (binding.platform === 'win32') this.skip();
+      skipUnless(this, binding.platform !== 'win32', "Windows does not hand a closed socket's value to the next socket; Python runs this on POSIX only too");
       const [rd] = pair();
       selector.register(rd, EVENT_READ, 'old');
       closeNow(rd);
@@ -309,8 +309,7 @@ for (const variant of selectorVariants()) {
     });
 
     it('a signal during select() does not end it: the wait goes on for the rest of its timeout (test_select_interrupt_noraise)', async function () {
-      // Windows has no signals to send a process.
-      if (binding.platform === 'win32') this.skip();
+      skipUnless(this, binding.platform !== 'win32', 'Windows has no signals to send a process');
       const [rd] = pair();
       selector.register(rd, EVENT_READ);
       let signals = 0;

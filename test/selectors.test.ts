@@ -11,6 +11,7 @@ import { EVENT_READ, EVENT_WRITE, Selector } from '../lib/selectors/selector';
 import { IoHandler, Reactor } from '../lib/reactor';
 import { closeAll, makeSelector, selectorVariants, socketPair, tcpPair } from './fixtures';
 import { descriptorLimit, leakedSince, openKernelObjects } from './helpers';
+import { linuxFeature, skipUnless } from './skip';
 
 const payload = Buffer.from('ping');
 
@@ -248,8 +249,7 @@ for (const variant of selectorVariants()) {
 
 describe('select() and FD_SETSIZE', () => {
   it('refuses a descriptor >= FD_SETSIZE at register() with a RangeError, and keeps working', function () {
-    // Windows' fd_set limits how many sockets, not their values: test/windows/select.test.ts.
-    if (binding.platform === 'win32') this.skip();
+    skipUnless(this, binding.platform !== 'win32', "Windows' fd_set limits how many sockets, not their values: test/windows/select.test.ts");
     const needed = constants.FD_SETSIZE + 8;
     if (descriptorLimit() < needed) {
       throw new Error(`this test needs a descriptor limit of at least ${needed} (ulimit -n); it is ${descriptorLimit()}`);
@@ -280,7 +280,7 @@ describe('select() and FD_SETSIZE', () => {
 
 describe('registration rolls back when the system call fails', () => {
   it('epoll: registering a closed descriptor throws EBADF and leaves no key', function () {
-    if (!binding.epoll_wait) this.skip(); // epoll exists only on Linux.
+    linuxFeature(this, binding.epoll_wait, 'epoll');
     const selector = new EpollSelector<string>();
     const [a, b] = socketPair();
     closeAll(a, b);
@@ -296,7 +296,7 @@ describe('registration rolls back when the system call fails', () => {
 
 describe('epoll trigger modes through the selector', () => {
   before(function () {
-    if (!binding.epoll_wait) this.skip(); // epoll exists only on Linux.
+    linuxFeature(this, binding.epoll_wait, 'epoll');
   });
 
   it('level-triggered: reports again while data remains unread', () => {

@@ -14,6 +14,7 @@ import { binding, constants } from '../lib/native';
 import { errnoName, isSystemError, SocketTimeoutError } from '../lib/errors';
 import { Socket } from '../lib/socket';
 import { leakedSince, openKernelObjects } from './helpers';
+import { skipUnless } from './skip';
 
 const { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOL_SOCKET, IPPROTO_TCP } = constants;
 const E = constants.errno;
@@ -132,7 +133,7 @@ function hasIPv6Loopback(): boolean {
 
 /** The kernel refuses IPv6 when the machine has no ::1; that is the machine, not iomux. */
 function requireFamily(ctx: Mocha.Context, kind: Kind): void {
-  if (kind.family === AF_INET6 && !hasIPv6Loopback()) ctx.skip();
+  skipUnless(ctx, kind.family !== AF_INET6 || hasIPv6Loopback(), 'this machine has no IPv6 loopback (::1)');
 }
 
 /** Where a socket bound with `bindArgs` can be reached. */

@@ -7,7 +7,6 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { binding, constants } from '../lib/native';
@@ -17,8 +16,6 @@ import { LengthPrefixedDecoder, writeFrame, frameHeader } from '../lib/stream/fr
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 import { client, closed, finish, patternFile, readAll, readSlowly, serve, watch } from './stream-fixtures';
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** A port nobody listens on: bound, then closed, so the kernel refuses it. */
 function closedPort(): number {

@@ -19,6 +19,7 @@ import { leakedSince, openKernelObjects, startChild } from './helpers';
 import { client, closed, readAll } from './stream-fixtures';
 import { EpollSelector } from '../lib/selectors/epoll';
 import { PollSelector } from '../lib/selectors/poll';
+import { linuxFeature } from './skip';
 
 function echo(conn: Connection): void {
   conn.onData = function (data) {
@@ -198,7 +199,7 @@ describe('stream listener', function () {
     });
 
     it('exclusive: on epoll the listening descriptor alone is registered with EPOLLEXCLUSIVE', function () {
-      if (!binding.epoll_wait) this.skip(); // EPOLLEXCLUSIVE is Linux's
+      linuxFeature(this, binding.epoll_wait, 'EPOLLEXCLUSIVE');
       const { fd } = sharedListeningSocket();
       const reactor = new Reactor(new EpollSelector());
       const listener = new Listener(reactor, { fd, shared: true, exclusive: true }, echo);

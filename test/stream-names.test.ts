@@ -12,6 +12,7 @@ import { Reactor } from '../lib/reactor';
 import { Connection, ConnectionError } from '../lib/stream/connection';
 import { Listener } from '../lib/stream/listener';
 import { leakedSince, openKernelObjects } from './helpers';
+import { skipUnless } from './skip';
 
 function echo(conn: Connection): void {
   conn.onData = function (data) {
@@ -73,7 +74,7 @@ describe('stream: host names and connectAsync', function () {
     try {
       address = (await dns.lookup(name)).address;
     } catch {
-      this.skip(); // This machine cannot resolve its own name (no /etc/hosts entry): nothing to test it on.
+      skipUnless(this, false, `this machine cannot resolve its own name ${name} (no /etc/hosts entry): nothing to test it on`);
     }
     const reactor = new Reactor().attach();
     const listener = new Listener(reactor, { endpoint: { host: address!, port: 0 } }, echo);

@@ -11,6 +11,7 @@ import { IoUringSelector, ioUringUnavailable } from '../lib/selectors/io-uring';
 import { Connection, ConnectionOptions } from '../lib/stream/connection';
 import { EVENT_CONDITION, EVENT_READ, type Selector } from '../lib/selectors/selector';
 import type { IoHandler } from '../lib/reactor';
+import { linuxFeature } from './skip';
 
 /** A connected loopback TCP pair, both non-blocking; `peer` has Nagle off. */
 function tcpPair(): { local: number; peer: number } {
@@ -79,7 +80,7 @@ const total = (chunks: Buffer[]): number => chunks.reduce((a, c) => a + c.length
 
 describe('stream: shortReads (edge-triggered epoll ends a turn\'s reading at a short read)', function () {
   before(function () {
-    if (!hasEpoll()) this.skip(); // epoll is Linux-only.
+    linuxFeature(this, hasEpoll(), 'epoll');
   });
 
   it('EpollSelector: EVENT_CONDITION comes with EVENT_READ for a FIN only when registered for; plain data never has it', () => {

@@ -13,16 +13,18 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import { binding } from '../lib/native';
+import { addonFile, binding } from '../lib/native';
 import { Reactor } from '../lib/reactor';
 import { Listener } from '../lib/stream/listener';
 import { TlsConnection } from '../lib/stream/tls-connection';
+import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { fingerprint256, TlsContext, tlsUnavailable } from '../lib/stream/tls-context';
 import { makeSelector, selectorVariants } from './fixtures';
 import { leakedSince, openKernelObjects, runNode } from './helpers';
 import { requireTool } from './run-tool';
 import { closed, patternFile, readAll, readSlowly } from './stream-fixtures';
 import { TlsFixtures, tlsFixtures } from './tls-fixtures';
+import { skipUnless } from './skip';
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
@@ -77,9 +79,8 @@ describe('TLS on the stream layer', function () {
   });
 
   it('the addon calls exactly the OpenSSL functions it checks for at load (nm agrees with the list)', function () {
-    const addon = path.resolve(__dirname, '..', '..', 'build', 'Release', 'iomux.node');
-    if (!fs.existsSync(addon)) this.skip(); // A prebuild in use: its list was checked when it was built.
-    const undefinedSymbols = execFileSync('nm', ['-u', addon], { encoding: 'utf8' }).split('\n')
+    requireTool('nm', ['--version'], 'binutils');
+    const undefinedSymbols = execFileSync('nm', ['-u', addonFile], { encoding: 'utf8' }).split('\n')
       .map((line) => line.trim().split(/\s+/).pop() ?? '')
       .filter((name) => /^(SSL|BIO|ERR|EVP|PEM|X509|OPENSSL|OpenSSL|TLS|d2i|i2d|CRYPTO|RAND|ASN1|BN)_?/.test(name))
       .sort();
@@ -175,7 +176,7 @@ describe('TLS on the stream layer', function () {
   describe('a reactor blocking its thread in run()', () => {
     for (const mechanism of ['epoll', 'io_uring'] as const) {
       it(`${mechanism}: a TLS echo server in run() serves a Node client in another process`, async function () {
-        if (!selectorVariants().some((v) => v.mechanism === mechanism)) this.skip(); // io_uring refused here: ioUringUnavailable() says why.
+        skipUnless(this, selectorVariants().some((v) => v.mechanism === mechanism), `${mechanism} refused here: ${ioUringUnavailable()?.message}`);
         const script = `
           const { Reactor, Listener, TlsConnection, TlsContext, createSelector } = require('./dist/lib');
           const { spawn } = require('node:child_process');

@@ -5,8 +5,9 @@
 import * as assert from 'node:assert/strict';
 import { binding, constants, WaitMechanism } from '../lib/native';
 import { PollFdArray } from '../lib/pollfds';
-import { onPath } from '../bench/machine';
 import { runNode } from './helpers';
+import { skipUnless } from './skip';
+import { requireTool } from './run-tool';
 
 describe('WaitThread (the attached mode\'s helper thread)', () => {
   it('refuses a second wait in flight and any use after close with ERR_INVALID_STATE', () => {
@@ -23,8 +24,7 @@ describe('WaitThread (the attached mode\'s helper thread)', () => {
   });
 
   it('a select wait refuses a descriptor >= FD_SETSIZE with a RangeError instead of overrunning the fd_set', function () {
-    // Windows' fd_set limits how many sockets, not their values (test/windows/select.test.ts).
-    if (binding.platform === 'win32') this.skip();
+    skipUnless(this, binding.platform !== 'win32', "Windows' fd_set limits how many sockets, not their values (test/windows/select.test.ts)");
     const thread = new binding.WaitThread(() => undefined);
     const entries = new PollFdArray(1);
     entries.push(constants.FD_SETSIZE + 5, constants.POLLIN);
@@ -41,7 +41,8 @@ describe('WaitThread (the attached mode\'s helper thread)', () => {
   it('when the system cannot start the thread: a system error (EAGAIN, pthread_create), no crash, nothing left behind', async function () {
     // RLIMIT_AS just above what the process maps leaves no room for a new thread's stack (8 MiB):
     // pthread_create fails with EAGAIN, a real failure of the real call.
-    if (process.platform !== 'linux' || !onPath('prlimit')) this.skip(); // Needs Linux's prlimit(1) to lower RLIMIT_AS.
+    skipUnless(this, process.platform === 'linux', 'prlimit(1) and RLIMIT_AS as used here are Linux\'s');
+    requireTool('prlimit', ['--version'], 'util-linux');
     const result = await runNode(`
       const fs = require('node:fs');
       const { execFileSync } = require('node:child_process');

@@ -7,6 +7,7 @@ import { binding, constants } from '../../lib/native';
 import { PollFdArray } from '../../lib/pollfds';
 import { socketsPerTest } from './loopback';
 import { underWine } from './wine';
+import { skipUnless } from '../skip';
 
 const { POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM, POLLHUP, POLLNVAL } = constants;
 const wsapoll = binding.wsapoll!;
@@ -90,8 +91,7 @@ describe('WSAPoll (Windows)', () => {
   });
 
   it('ignores an entry whose fd is negative and clears its revents', function () {
-    // Windows documents this (WSAPOLLFD); Wine 8 instead reports POLLNVAL in that entry's revents.
-    if (underWine) this.skip();
+    skipUnless(this, !underWine, "Windows documents this (WSAPOLLFD); Wine 8 instead reports POLLNVAL in that entry's revents");
     const [client] = pair();
     entries.push(-1, POLLIN | POLLOUT);
     entries.push(client, POLLOUT);
@@ -125,8 +125,7 @@ describe('WSAPoll (Windows)', () => {
   });
 
   it('a closed socket handle is reported as POLLNVAL', function () {
-    // Windows documents POLLNVAL for "an invalid socket was used"; Wine fails the whole call instead.
-    if (underWine) this.skip();
+    skipUnless(this, !underWine, 'Windows documents POLLNVAL for "an invalid socket was used"; Wine fails the whole call instead');
     const [client] = pair();
     untrack(client);
     binding.close(client);

@@ -30,7 +30,7 @@ export const arrivals: Scenario = {
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
       const interest = { read: true };
-      const { local, peer } = s.watchedPair(interest);
+      const { peer } = s.watchedPair(interest);
       let sent = 0;
       let afterArrival = 0;
       let withoutArrival = 0;

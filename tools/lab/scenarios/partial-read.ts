@@ -31,7 +31,7 @@ export const partialRead: Scenario = {
   run(variant, p): Promise<Trace> {
     return inSession(variant, (s) => {
       const interest = { read: true };
-      const { local, peer } = s.watchedPair(interest);
+      const { peer } = s.watchedPair(interest);
       const sent = sendUpTo(peer, p.bytes, s.scratch);
       s.timeline.step(`peer: send(${p.bytes}) → ${sent} bytes${sent < p.bytes ? ' (the kernel\'s buffers are full)' : ''}`, peer, sent, `send ${sent}`);
 
