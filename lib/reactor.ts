@@ -63,6 +63,7 @@ function warnIfNeverRun(): void {
     if (!reactor.selector.closed) descriptors += reactor.selector.keys.size;
   }
   neverRun.clear();
+  exitCheckInstalled = false; // A later reactor that never runs is told of at a later exit too.
   if (descriptors === 0) return;
   process.emitWarning(`A Reactor holding ${descriptors} registered descriptor(s) was never run() or attach()ed, and the ` +
     'process is exiting: call reactor.attach() (inside Node\'s event loop) or reactor.run() (blocking) to serve them',
@@ -96,6 +97,8 @@ export class Reactor implements Disposable {
   private readonly deferred: (() => void)[] = [];
   private deferredHead = 0;
   private draining = false;
+  /** A drain from Node's loop is scheduled for what was deferred after close(). */
+  private afterCloseScheduled = false;
   /** close() was called from a deferred callback: the running drain goes on until the queue is empty. */
   private drainAll = false;
   /**
@@ -178,11 +181,17 @@ export class Reactor implements Disposable {
    * own call). Callbacks run in the order they were deferred; one that throws is reported like a
    * handler's error. One deferred while deferred callbacks run waits for the next turn (which then
    * does not block). Meant for rare events: it allocates a queue slot, not for the hot path.
+   * Once the reactor is closed nothing turns again: Node's loop runs the callback instead (a
+   * connection destroyed after its reactor still hears onClose, and still not inside the call).
    */
   defer(callback: () => void): void {
     if (typeof callback !== 'function') throw new TypeError('The callback must be a function');
     this.deferred.push(callback);
-    neverRun.delete(this);
+    if (this.selector.closed) {
+      this.scheduleAfterClose();
+      return;
+    }
+    if (this.stats.wakeups === 0) neverRun.delete(this);
     // Outside a turn, an attached reactor may be asleep in its wait: make it turn now.
     if (!this.inTurn && this.deferred.length - this.deferredHead === 1) this.attachment?.timerAdded(0);
   }
@@ -211,7 +220,7 @@ export class Reactor implements Disposable {
    * ready, run due timers, report errors (see the class comment). Returns how many handlers ran.
    */
   runOnce(timeoutMs: number | null = null): number {
-    neverRun.delete(this);
+    if (this.stats.wakeups === 0) neverRun.delete(this);
     if (this.deferred.length > 0) {
       this.runDeferred();
       if (this.selector.closed || (this.running && this.stopRequested)) {
@@ -333,6 +342,7 @@ export class Reactor implements Disposable {
     this.stopRequested = true;
     if (!this.selector.closed && this.deferred.length > 0) this.runDeferred(true);
     this.selector.close();
+    if (this.pendingDeferred > 0) this.scheduleAfterClose();
     if (this.failures.length > 0) this.reportFailures();
   }
 
@@ -409,6 +419,23 @@ export class Reactor implements Disposable {
         this.deferredHead = 0;
       }
     }
+  }
+
+  /** What is deferred after close() (or left by its bounded drain) runs from Node's loop, once per batch. */
+  private scheduleAfterClose(): void {
+    if (this.afterCloseScheduled) return;
+    this.afterCloseScheduled = true;
+    setImmediate(() => {
+      this.afterCloseScheduled = false;
+      try {
+        this.runDeferred(true);
+        if (this.failures.length > 0) this.reportFailures();
+      } catch (err) {
+        throwUncaught(err); // What onError threw: uncaught, as from an attached turn.
+      } finally {
+        if (this.pendingDeferred > 0) this.scheduleAfterClose();
+      }
+    });
   }
 
   /** Gives each error of the turn to onError; then throws what onError threw, if anything. */

@@ -16,6 +16,7 @@ import type { LoadgenReport } from '../bench/echo';
 import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { concurrentEcho, random, randomBytes } from './echo-clients';
 import { startChild, StartedChild } from './helpers';
+import { requireTool } from './run-tool';
 import { skipUnless } from './skip';
 
 const LISTENING = /listening on [^\n]*:(\d+)\n/;
@@ -101,7 +102,11 @@ function describePeer(name: 'c-uring' | 'py-select' | 'py-asyncio', unavailable:
   });
 }
 
-const pythonMissing = () => (fs.existsSync(SYSTEM_PYTHON) ? null : `no system Python at ${SYSTEM_PYTHON}`);
+/** Python is a requirement (README), not a platform's absence: a missing one fails. */
+const pythonMissing = (): null => {
+  requireTool(SYSTEM_PYTHON, ['--version'], 'python3');
+  return null;
+};
 const uringMissing = () => ioUringUnavailable()?.message ?? null;
 describePeer('c-uring', uringMissing);
 describePeer('py-select', pythonMissing);

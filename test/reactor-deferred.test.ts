@@ -99,6 +99,27 @@ describe('reactor: deferred callbacks', () => {
     assert.deepEqual(ran, ['second', 'at close']);
     assert.throws(() => reactor.defer(42 as unknown as () => void), TypeError);
   });
+
+  it('after close(): what is deferred runs from Node\'s loop, not inside the call; a connection destroyed after its reactor still hears onError and onClose, once', async () => {
+    const reactor = new Reactor();
+    const [a, b] = socketPair();
+    const conn = new Connection(reactor, a);
+    const heard: string[] = [];
+    conn.onError = (err) => heard.push(`error: ${err.message}`);
+    conn.onClose = () => heard.push('close');
+    reactor.close();
+    let ran = false;
+    reactor.defer(() => { ran = true; });
+    conn.destroy(new Error('after the reactor'));
+    assert.equal(ran, false, 'not inside defer()');
+    assert.deepEqual(heard, [], 'not inside destroy()');
+    assert.equal(reactor.pendingDeferred, 2);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(ran, true);
+    assert.deepEqual(heard, ['error: after the reactor', 'close']);
+    assert.equal(reactor.pendingDeferred, 0);
+    closeAll(b);
+  });
 });
 
 describe('reactor: a program that forgets to run or attach its reactor', function () {
@@ -117,6 +138,14 @@ describe('reactor: a program that forgets to run or attach its reactor', functio
     const warnings = result.stderr.match(/IOMUX_REACTOR_NEVER_RUN/g) ?? [];
     assert.equal(warnings.length, 1, result.stderr);
     assert.match(result.stderr, /2 registered descriptor\(s\) was never run\(\) or attach\(\)ed/);
+  });
+
+  it('is told again at a later exit about a reactor made after the first warning (the check is not spent)', async () => {
+    const result = await runNode(`${prelude}
+      new Listener(new Reactor(), {}, () => {}).listen();
+      process.once('beforeExit', () => setTimeout(() => new Listener(new Reactor(), {}, () => {}).listen(), 0));`);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal((result.stderr.match(/IOMUX_REACTOR_NEVER_RUN/g) ?? []).length, 2, result.stderr);
   });
 
   for (const [what, body] of [

@@ -39,7 +39,7 @@ import { IoUringSelector } from '../selectors/io-uring';
 import { EVENT_CONDITION, EVENT_READ, EVENT_WRITE } from '../selectors/selector';
 import { Timer } from '../timer-queue';
 import { connectTo, Endpoint, isUnix, numericHost, streamSocket, withAddress } from './endpoint';
-import { IdleEntry, IdleTimers } from './idle-timers';
+import { IdleEntry, IdleTimers, touchEntry } from './idle-timers';
 import {
   acceptsWrites, afterClose, afterEnd, afterFlushed, afterPeerEnd, deliversData, flushingToShut, State, STATE_NAMES, StateName,
 } from './lifecycle';
@@ -259,6 +259,8 @@ export class Connection<T = any> {
   private dones: ((err: Error | null) => void)[] = [];
   private doneErrors: (Error | null)[] = [];
   private deliverPending: (() => void) | null = null;
+  /** resume() under edge-triggering: read what the spent edge announced, from the reactor's turn. */
+  private resumeLater: (() => void) | null = null;
 
   /**
    * Wraps the connected, non-blocking stream socket `fd` (the connection owns it from now on) and
@@ -490,7 +492,7 @@ export class Connection<T = any> {
     if (this.readInterrupted && this.edgeTriggered && !this.destroyed) {
       // The edge that announced the unread bytes is spent: read them from a later turn.
       this.readInterrupted = false;
-      this.reactor.setTimeout(() => this.resumeReading(), 0);
+      this.reactor.defer(this.resumeLater ??= () => this.resumeReading());
     }
     if (!this.inEvent) this.applyInterest();
   }
@@ -979,7 +981,7 @@ export class Connection<T = any> {
 
   private refreshIdle(): void {
     const idle = this.idle!;
-    if (idle.list !== null) idleTimersOf(this.reactor).refresh(idle);
+    if (idle.list !== null) touchEntry(idle); // No per-reactor lookup on the read path.
     else if (this.idleMs > 0 && !this.destroyed) idleTimersOf(this.reactor).track(idle, this.idleMs); // Fired and kept.
   }
 

@@ -60,13 +60,7 @@ export class IdleTimers {
 
   /** Activity: the entry's idle period starts over. */
   refresh(entry: IdleEntry): void {
-    const list = entry.list;
-    if (list === null) return;
-    entry.lastActive = now();
-    if (list.tail !== entry) {
-      unlink(list, entry);
-      append(list, entry);
-    }
+    touchEntry(entry);
   }
 
   untrack(entry: IdleEntry): void {
@@ -94,6 +88,17 @@ export class IdleTimers {
       entry.onIdle();
     }
     if (list.head !== null && list.timer === null) this.arm(list, list.head.lastActive + list.ms - t);
+  }
+}
+
+/** Activity on a tracked entry: it moves to its list's tail. The entry knows its list: no timer work, no lookup. */
+export function touchEntry(entry: IdleEntry): void {
+  const list = entry.list;
+  if (list === null) return;
+  entry.lastActive = now();
+  if (list.tail !== entry) {
+    unlink(list, entry);
+    append(list, entry);
   }
 }
 
