@@ -188,6 +188,16 @@ class FreeOnThrow {
   bool armed_ = true;
 };
 
+// A name OpenSSL takes as a C string: one with a NUL inside would be cut there, and a shorter
+// name than the caller's checked without a word. Refused instead.
+std::string NameWithoutNul(Napi::Env env, Napi::Value value, const char* what) {
+  std::string name = value.As<Napi::String>().Utf8Value();
+  if (name.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(env, std::string(what) + " must not contain a NUL character");
+  }
+  return name;
+}
+
 // Every certificate in `pem`, in order (none: an empty vector; the caller owns them).
 std::vector<X509*> ReadCertificates(const std::string& pem) {
   std::vector<X509*> certs;
@@ -334,6 +344,8 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
     BIO* in = BIO_new(BIO_s_mem());
     BIO* out = BIO_new(BIO_s_mem());
     if (ssl_ == nullptr || in == nullptr || out == nullptr) {
+      if (ssl_ != nullptr) SSL_free(ssl_);
+      ssl_ = nullptr;
       if (in != nullptr) BIO_free(in);
       if (out != nullptr) BIO_free(out);
       throw TlsError(env, "SSL_new");
@@ -366,15 +378,15 @@ class TlsEngine : public Napi::ObjectWrap<TlsEngine> {
     SSL_set_connect_state(ssl_);
     Napi::Value servername = options.Get("servername");
     if (servername.IsString()) {
-      std::string name = servername.As<Napi::String>().Utf8Value();
+      std::string name = NameWithoutNul(env, servername, "options.servername");
       if (SSL_set_tlsext_host_name(ssl_, name.c_str()) != 1) throw TlsError(env, "options.servername");
     }
     Napi::Value host = options.Get("host");
-    if (host.IsString() && SSL_set1_host(ssl_, host.As<Napi::String>().Utf8Value().c_str()) != 1) {
+    if (host.IsString() && SSL_set1_host(ssl_, NameWithoutNul(env, host, "options.host").c_str()) != 1) {
       throw TlsError(env, "options.host");
     }
     Napi::Value ip = options.Get("ip");
-    if (ip.IsString() && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), ip.As<Napi::String>().Utf8Value().c_str()) != 1) {
+    if (ip.IsString() && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), NameWithoutNul(env, ip, "options.ip").c_str()) != 1) {
       throw Napi::TypeError::New(env, "options.ip is not a numeric IPv4 or IPv6 address");
     }
     Napi::Value session = options.Get("session");

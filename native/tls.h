@@ -46,8 +46,8 @@ namespace iomux {
   X(PEM_write_bio_X509) X(RAND_bytes) X(X509V3_EXT_conf_nid) X(X509V3_set_ctx) X(X509_EXTENSION_free) \
   X(X509_NAME_add_entry_by_txt) X(X509_add_ext) X(X509_check_ca) X(X509_check_private_key)          \
   X(X509_get_serialNumber) X(X509_get_subject_name) X(X509_getm_notAfter) X(X509_getm_notBefore)   \
-  X(X509_gmtime_adj) X(X509_new) X(X509_set_issuer_name) X(X509_set_pubkey) X(X509_set_version)     \
-  X(X509_sign)
+  X(X509_new) X(X509_set_issuer_name) X(X509_set_pubkey) X(X509_set_version) X(X509_sign)            \
+  X(X509_time_adj_ex)
 
 #ifdef __ELF__
 // On ELF every one is a weak reference, in every file that calls it (one strong reference would make

@@ -199,10 +199,11 @@ Napi::Value MakeCertificate(const Napi::CallbackInfo& info) {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(&serial), sizeof serial) != 1) throw TlsError(env, "makeCertificate: RAND_bytes");
   serial = (serial >> 1) | 1;
   X509_NAME* subject = X509_get_subject_name(x);
-  // A minute back, so that a client whose clock is a little behind accepts it at once.
+  // A minute back, so that a client whose clock is a little behind accepts it at once. Days and
+  // seconds apart: days * 86400 in a long overflows where long is 32 bits (above ~24,800 days).
   bool ok = X509_set_version(x, X509_VERSION_3) == 1 && ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) == 1 &&
-            X509_gmtime_adj(X509_getm_notBefore(x), -60) != nullptr &&
-            X509_gmtime_adj(X509_getm_notAfter(x), static_cast<long>(days) * 86400 - 60) != nullptr &&
+            X509_time_adj_ex(X509_getm_notBefore(x), 0, -60, nullptr) != nullptr &&
+            X509_time_adj_ex(X509_getm_notAfter(x), static_cast<int>(days), -60, nullptr) != nullptr &&
             X509_set_pubkey(x, key.get()) == 1 &&
             X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(commonName.data()),
                                        static_cast<int>(commonName.size()), -1, 0) == 1 &&

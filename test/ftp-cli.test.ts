@@ -11,7 +11,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
+import { lookUpAccount } from '../tools/privileges';
 import { connectTo, FtpClient, iomux, serve, sha256 } from './ftp-fixtures';
+import { skipUnless } from './skip';
 
 /** A port below 1024 nobody listens on (only root can bind one): the --user test binds it as FTP's 21 would be. */
 async function freePrivilegedPort(): Promise<number> {
@@ -155,6 +157,18 @@ describe('iomux ftp (CLI)', function () {
       served.child.kill('SIGTERM');
     }
     assert.equal(await served.exited, 0);
+  });
+
+  it('--user looks the account up with id: an unknown name, or one that looks like an option, is "no such user"; root is refused', function () {
+    skipUnless(this, process.platform !== 'win32', '--user is POSIX only');
+    const nobody = lookUpAccount('nobody');
+    assert.deepEqual(nobody, { name: 'nobody', uid: Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' })), gid: nobody.gid });
+    assert.equal(nobody.gid, Number(execFileSync('id', ['-g', 'nobody'], { encoding: 'utf8' })));
+    assert.equal(lookUpAccount(String(nobody.uid)).name, 'nobody', 'a numeric uid names the account');
+    for (const name of ['iomux-no-such-user', '-x', '-u']) {
+      assert.throws(() => lookUpAccount(name), new Error(`--user ${name}: no such user on this system`));
+    }
+    assert.throws(() => lookUpAccount('root'), /--user root is root: give an unprivileged account/);
   });
 
   it('--user NAME: binds a privileged port as root, then runs as NAME (every thread, no root group left) and serves as NAME', async () => {

@@ -10,6 +10,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { FtpServer } from '../lib/ftp/server';
+import { binding, constants } from '../lib/native';
+import { Reactor } from '../lib/reactor';
+import { createSelector } from '../lib/selectors/default';
 import { connectTo, FtpClient, makeUsersFile, PASSWORD, readAll, serve, Served, startServer, TestServer, USER } from './ftp-fixtures';
 import { leakedSince, openKernelObjects } from './helpers';
 
@@ -775,5 +779,55 @@ describe('ftp security: a client that does not read its replies', function () {
       await t.stop();
     }
     assert.deepEqual(leakedSince(before), []);
+  });
+});
+
+describe('ftp security: a client that resets before its session is built', function () {
+  this.timeout(20_000);
+
+  it('shutdown() and close() in the turn its session failed skip the connection that has none', async () => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftp-'));
+    fs.mkdirSync(path.join(base, 'root'));
+    const reactor = new Reactor(createSelector(process.platform === 'linux' ? 'epoll' : 'poll'));
+    const log: string[] = [];
+    let stopped: (() => void) | null = null;
+    const done = new Promise<void>((resolve) => { stopped = resolve; });
+    let thrown: unknown = null;
+    const server = new FtpServer({
+      root: path.join(base, 'root'), users: makeUsersFile(base), port: 0, reactor,
+      log: (line) => {
+        log.push(line);
+        // The Listener logs the failed setup with the connection still tracked and no session on it:
+        // the application stops the server right then, in the same turn.
+        if (!line.includes('the connection handler threw') || stopped === null) return;
+        const resolve = stopped;
+        stopped = null;
+        try {
+          server.shutdown(0, resolve);
+          server.close();
+        } catch (err) {
+          thrown = err;
+          resolve();
+        }
+      },
+    });
+    const { port } = server.listen();
+    // Connected (the handshake is done: a blocking connect), then reset while it waits in the
+    // backlog, all before the reactor's next turn: the server accepts a socket whose peer is gone,
+    // so FtpSession's getpeername fails with ENOTCONN.
+    const fd = binding.socket(constants.AF_INET, constants.SOCK_STREAM);
+    binding.setNonBlocking(fd, false);
+    assert.equal(binding.connect(fd, '127.0.0.1', port), true);
+    binding.setsockopt(fd, constants.SOL_SOCKET, constants.SO_LINGER, { onoff: true, linger: 0 });
+    binding.close(fd);
+    reactor.attach();
+    try {
+      await done;
+      assert.equal(thrown, null, `shutdown()/close() threw: ${String(thrown)}`);
+      assert.ok(log.some((line) => /the connection handler threw: .*ENOTCONN/.test(line)), log.join('\n'));
+    } finally {
+      reactor.close();
+      fs.rmSync(base, { recursive: true, force: true });
+    }
   });
 });

@@ -236,6 +236,23 @@ describe('ftp units: the user store', function () {
     assert.ok(ms(used) < 20 * Math.max(ms(single), 10), `100 checks used ${ms(used)} ms of CPU; one used ${ms(single)} ms`);
   });
 
+  it('addAsync hashes on the pool and adds; a bad or taken name, or one taken while it hashed, is an error and changes nothing', async () => {
+    const file = path.join(dir, 'users.json');
+    const store = new UserStore(file);
+    const addAsync = (name: string, password: string) =>
+      new Promise<Error | null>((resolve) => store.addAsync(name, password, resolve));
+    assert.equal(await addAsync('alice', 'alice-password'), null);
+    assert.equal(await verify(store, 'alice', 'alice-password', 'sync'), true);
+    assert.match(String(await addAsync('alice', 'other-password')), /user "alice" exists/);
+    assert.match(String(await addAsync('../bob', 'bob-password')), /a user name is 1 to 32/);
+    assert.deepEqual(store.list(), ['alice']);
+    // Taken by another process while the hash runs (the callback cannot run before this returns).
+    const racing = addAsync('carol', 'async-password');
+    new UserStore(file).add('carol', 'sync-password');
+    assert.match(String(await racing), /user "carol" exists/);
+    assert.equal(await verify(store, 'carol', 'sync-password', 'sync'), true, 'the other process\'s record stays');
+  });
+
   it('a file that is not a users file is a clear error', () => {
     const file = path.join(dir, 'users.json');
     fs.writeFileSync(file, '{"users": []');

@@ -123,6 +123,9 @@ describe('certificates made by the addon (iomux ftp cert / files cert)', functio
       assert.ok(serial !== null, 'a serial number');
       assert.notEqual(made.fingerprint256, makeSelfSigned({ key }).fingerprint256, 'a new key each time');
     }
+    // The longest allowed: days * 86400 seconds would overflow a 32-bit long (Windows) above ~24,800 days.
+    const century = new crypto.X509Certificate(makeSelfSigned({ days: 36_500 }).cert);
+    assert.equal(Date.parse(century.validTo) - Date.parse(century.validFrom), 36_500 * 86_400_000);
   });
 
   it('an authority and a certificate it signed: CA:TRUE with keyCertSign; openssl verify accepts the chain', async () => {
@@ -179,6 +182,10 @@ describe('certificates made by the addon (iomux ftp cert / files cert)', functio
     assert.throws(() => engine({ sessionIdContext: Buffer.alloc(33) }), RangeError);
     assert.throws(() => engine({ tickets: 17 }), RangeError);
     assert.throws(() => engine({ ip: 'not an address' }), TypeError);
+    // A NUL would end the name OpenSSL checks early (c_str()): a shorter name, accepted silently.
+    assert.throws(() => engine({ servername: 'example.com\0.evil.test' }), /^TypeError: options\.servername must not contain a NUL character$/);
+    assert.throws(() => engine({ host: 'example.com\0.evil.test' }), /^TypeError: options\.host must not contain a NUL character$/);
+    assert.throws(() => engine({ ip: '127.0.0.1\0junk' }), /^TypeError: options\.ip must not contain a NUL character$/);
     assert.throws(() => engine({ session: Buffer.from('not a session') }), /options\.session is not a DER-encoded TLS session/);
   });
 

@@ -19,14 +19,15 @@ export interface Account {
 /** The account `name` (a user name or a numeric uid) as the system knows it; throws if it has none. */
 export function lookUpAccount(name: string): Account {
   if (process.platform === 'win32' || typeof process.setuid !== 'function') throw new Error('--user works on POSIX systems only');
-  const id = (flag: string): number => {
+  const id = (flag: string): string => {
     try {
-      return Number(execFileSync('id', [flag, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim());
+      // `--`: a name that starts with '-' is a name, not an option.
+      return execFileSync('id', [flag, '--', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
     } catch {
       throw new Error(`--user ${name}: no such user on this system`);
     }
   };
-  const account = { name: execFileSync('id', ['-un', name], { encoding: 'utf8' }).trim(), uid: id('-u'), gid: id('-g') };
+  const account = { name: id('-un'), uid: Number(id('-u')), gid: Number(id('-g')) };
   if (account.uid === 0) throw new Error(`--user ${name} is root: give an unprivileged account`);
   return account;
 }

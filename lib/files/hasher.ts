@@ -232,50 +232,24 @@ export class FileHasher {
     this.worker = null;
     this.port = null;
     this.waker = null;
-    const deliver = () => {
-      const replies: HashReply[] = [];
-      for (let received = port === null ? undefined : receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port!)) {
-        replies.push(received.message as HashReply);
-      }
+    const answerAll = () => {
+      const failure = port === null ? null : deliver(port, jobs);
       port?.close();
-      for (const job of jobs.values()) replies.push({ id: job.id, type: 'error', message: err.message, code: 'ERR_HASH_THREAD' });
-      // Every job is answered once, even if a callback throws; the first failure is thrown after.
-      let failure: unknown = null;
-      for (const reply of replies) {
-        const job = jobs.get(reply.id);
-        try {
-          if (job?.receive(reply) === true) jobs.delete(reply.id);
-        } catch (e) {
-          jobs.delete(reply.id);
-          failure ??= e;
-        }
-      }
+      // Whatever the thread did not answer is answered now: with its exit.
+      const exited = [...jobs.values()].map((job): HashReply => ({ id: job.id, type: 'error', message: err.message, code: 'ERR_HASH_THREAD' }));
+      const failedLate = answer(jobs, exited);
       if (failure !== null) throw failure;
+      if (failedLate !== null) throw failedLate;
     };
-    if (this.reactor.selector.closed) deliver();
-    else this.reactor.setTimeout(deliver, 0);
+    if (this.reactor.selector.closed) answerAll();
+    else this.reactor.defer(answerAll);
   }
 
   private drain(): void {
     this.waker?.drain();
-    let failure: unknown = null;
-    for (;;) {
-      const received = this.port === null ? undefined : receiveMessageOnPort(this.port);
-      if (received === undefined) break;
-      const reply = received.message as HashReply;
-      const job = this.jobs.get(reply.id);
-      if (job === undefined) continue;
-      let over = reply.type !== 'progress';
-      try {
-        over = job.receive(reply);
-      } catch (err) {
-        // One job's callback failing must not strand the answers behind it: they are delivered
-        // first, then the reactor's onError gets the failure.
-        failure ??= err;
-      }
-      if (over) this.jobs.delete(reply.id);
-    }
+    const failure = this.port === null ? null : deliver(this.port, this.jobs);
     if (this.jobs.size === 0) this.unwatch();
+    // One job's callback failing did not strand the answers behind it; now the reactor's onError gets it.
     if (failure !== null) throw failure;
   }
 
@@ -284,4 +258,35 @@ export class FileHasher {
     this.watching = false;
     if (!this.reactor.selector.closed) this.reactor.remove(this.waker!.readFd);
   }
+}
+
+/** Hands every reply waiting on `port` to its job in `jobs` (answer()); returns the first exception a callback threw, or null. */
+function deliver(port: MessagePort, jobs: Map<number, HashJob>): unknown {
+  const replies: HashReply[] = [];
+  // All read first: a callback may close the hasher, and its port with it.
+  for (let received = receiveMessageOnPort(port); received !== undefined; received = receiveMessageOnPort(port)) {
+    replies.push(received.message as HashReply);
+  }
+  return answer(jobs, replies);
+}
+
+/**
+ * Hands each reply to its job (one that is over leaves `jobs`; a reply for a job not there is
+ * dropped). Every reply is delivered even if a callback throws: the first exception is returned
+ * (null if none) for the caller to throw once all are answered.
+ */
+function answer(jobs: Map<number, HashJob>, replies: readonly HashReply[]): unknown {
+  let failure: unknown = null;
+  for (const reply of replies) {
+    const job = jobs.get(reply.id);
+    if (job === undefined) continue;
+    let over = reply.type !== 'progress';
+    try {
+      over = job.receive(reply);
+    } catch (err) {
+      failure ??= err;
+    }
+    if (over) jobs.delete(reply.id);
+  }
+  return failure;
 }

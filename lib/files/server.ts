@@ -168,7 +168,8 @@ export class FileServer {
           void this.hasher.close().then(resolve);
         };
       });
-      for (const conn of this.listener.connections) conn.data.shutdown();
+      // A connection whose Session was never built (its constructor threw) has none: skipped.
+      for (const conn of this.listener.connections) (conn.data as Session | undefined)?.shutdown();
       this.checkClosed();
     } else if (done) {
       void this.finished.then(done);

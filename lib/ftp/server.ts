@@ -206,10 +206,10 @@ export class FtpServer extends EventEmitter implements ServerContext {
     if (this.stopping) return;
     this.stopping = true;
     this.listener?.close();
-    for (const conn of this.connections()) conn.data.shutdown();
+    for (const session of this.sessions()) session.shutdown();
     this.graceTimer = this.reactor.setTimeout(() => {
       this.graceTimer = null;
-      for (const conn of this.connections()) conn.data.destroy();
+      for (const session of this.sessions()) session.destroy();
     }, graceMs);
     this.checkStopped();
   }
@@ -218,7 +218,7 @@ export class FtpServer extends EventEmitter implements ServerContext {
   close(): void {
     this.stopping = true;
     this.listener?.close();
-    for (const conn of this.connections()) conn.data.destroy();
+    for (const session of this.sessions()) session.destroy();
     if (this.graceTimer !== null && !this.reactor.selector.closed) this.reactor.clearTimer(this.graceTimer);
     this.graceTimer = null;
     if (this.ownsReactor) this.reactor.close();
@@ -240,6 +240,9 @@ export class FtpServer extends EventEmitter implements ServerContext {
   }
 
   private admit(conn: Connection): void {
+    // Until a session takes it over: if building one throws, the Listener destroys the connection,
+    // and its close must still let a shutdown waiting for it finish.
+    conn.onClose = () => this.checkStopped();
     const session = new FtpSession(this, conn);
     this.accepted++;
     const countedAs = `address ${session.peer}`;
@@ -263,9 +266,16 @@ export class FtpServer extends EventEmitter implements ServerContext {
     session.greet(this.options.banner);
   }
 
-  /** The control connections (the Listener tracks them; each one's data is its session). */
-  private connections(): Iterable<Connection<FtpSession>> {
-    return this.listener?.connections ?? [];
+  /**
+   * The sessions of the control connections the Listener tracks. A connection whose session was
+   * never built (new FtpSession threw: the Listener destroyed it, it leaves the set a turn later)
+   * has none and is skipped.
+   */
+  private *sessions(): Iterable<FtpSession> {
+    for (const conn of this.listener?.connections ?? []) {
+      const session = conn.data as FtpSession | undefined;
+      if (session !== undefined) yield session;
+    }
   }
 
   /**

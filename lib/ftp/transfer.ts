@@ -21,7 +21,6 @@
  */
 import * as fs from 'node:fs';
 import { binding } from '../native';
-import type { Reactor } from '../reactor';
 import { Connection } from '../stream/connection';
 import type { DataChannel } from './data-channel';
 import type { DataConnection } from './tls';
@@ -225,10 +224,11 @@ export class FileReceiver extends Transfer {
 
   protected begin(conn: DataConnection): void {
     // Only a plain connection: on a TLS one the socket carries ciphertext.
-    const pipe = conn instanceof Connection && this.position !== null && !this.ascii ? openPipe() : null;
-    if (pipe !== null) {
+    const plain = conn instanceof Connection;
+    const pipe = plain && this.position !== null && !this.ascii ? openPipe() : null;
+    if (plain && pipe !== null) {
       this.pipe = pipe;
-      (conn as Connection).reader = (socket) => this.receive(socket, pipe);
+      conn.reader = (socket) => this.receive(socket, pipe);
     } else {
       conn.onData = (data) => this.store(data);
     }
@@ -263,7 +263,7 @@ export class FileReceiver extends Transfer {
    */
   private closeFile(done: (err: Error | null) => void): void {
     this.stopReceiving();
-    if (reactorOf(this.conn!).isAttached) {
+    if (this.conn!.reactor.isAttached) {
       fs.close(this.fd, done);
       return;
     }
@@ -379,10 +379,6 @@ function closeCanFail(fd: number): boolean {
   } catch {
     return true;
   }
-}
-
-function reactorOf(conn: DataConnection): Reactor {
-  return conn instanceof Connection ? conn.reactor : conn.transport.reactor;
 }
 
 /** A pipe for recvfile, or null where there is none (not Linux) or none can be made now (EMFILE): recv then. */

@@ -141,19 +141,21 @@ export class UserStore {
         done(err ?? new Error('scrypt failed'));
         return;
       }
+      let added: boolean;
       try {
-        if (this.has(name)) throw new Error(`user "${name}" exists`);
-        this.commit(name, record);
-        done(null);
+        added = this.addIfFree(name, record); // Taken meanwhile: false.
       } catch (e) {
         done(e as Error);
+        return;
       }
+      done(added ? null : new Error(`user "${name}" exists`));
     });
   }
 
   /** Adds `name` with a record made already (makeRecord); false, and nothing changed, if the name is taken. */
   addIfFree(name: string, record: UserRecord): boolean {
-    if (userNameProblem(name) !== null) throw new Error(userNameProblem(name)!);
+    const problem = userNameProblem(name);
+    if (problem !== null) throw new Error(problem);
     if (this.has(name)) return false;
     this.commit(name, record);
     return true;

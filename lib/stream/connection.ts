@@ -949,8 +949,8 @@ export class Connection<T = any> {
     }
   }
 
-  /** A callback threw: this connection is destroyed with the exception (logged when no onError will hear of it). */
-  private threw(name: string, err: unknown): void {
+  /** @internal A callback threw: this connection is destroyed with the exception (logged when no onError will hear of it). A layer above (TlsConnection) reports its own callbacks' throws here too. */
+  threw(name: string, err: unknown): void {
     if (this.destroyed || this.onError === null) this.log(`fd ${this.fd}: ${name} threw: ${describe(err)}`);
     this.fail(err);
   }

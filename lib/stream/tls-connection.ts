@@ -84,10 +84,6 @@ class FileJob {
 
 type Pending = Buffer | FileJob;
 
-function describe(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
-}
-
 // `any` as the default, as Connection's: see there.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export class TlsConnection<T = any> {
@@ -126,7 +122,6 @@ export class TlsConnection<T = any> {
   private state = State.Connecting;
   /** While Connecting: the state to enter once secure (end() or close() may come first). */
   private requested = State.Open;
-  private secure = false;
   private paused = false;
   /** The engine may hold decrypted-to-be bytes that no read will announce (paused mid-delivery). */
   private held = false;
@@ -270,6 +265,11 @@ export class TlsConnection<T = any> {
   /** The handshake is complete. */
   get isSecure(): boolean {
     return this.secure;
+  }
+
+  /** The handshake is complete: the state leaves Connecting then, for good (`requested` is never Connecting). */
+  private get secure(): boolean {
+    return this.state !== State.Connecting;
   }
 
   /** Bytes not yet in the kernel: plaintext waiting, plus records queued on the transport. */
@@ -525,7 +525,6 @@ export class TlsConnection<T = any> {
         return;
       }
     }
-    this.secure = true;
     this.state = this.requested;
     const onSecure = this.onSecure;
     if (onSecure !== null) this.guarded('onSecure', () => onSecure.call(this));
@@ -722,8 +721,7 @@ export class TlsConnection<T = any> {
     try {
       work();
     } catch (err) {
-      if (this.transport.closed || this.errorCallback === null) this.transport.log(`fd ${this.fd}: ${name} threw: ${describe(err)}`);
-      this.transport.destroy(err instanceof Error ? err : new Error(String(err)));
+      this.transport.threw(name, err); // Its onError is ours (or null with ours), so it logs just when we would.
     }
   }
 
