@@ -118,24 +118,30 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
     let rssStartMiB = 0;
     const lines = readline.createInterface({ input: load.stdout! });
     lines.on('line', async (text) => {
-      const line = JSON.parse(text) as LoadLine;
-      // The last line: the load exits without waiting, and the server is stopped meanwhile.
-      if (line.step === 'done') return;
-      // The load waits for our go-ahead after each other line, so one line at a time gets here.
-      // A forking server's sessions exit after QUIT; any server may still be finishing a step's last transfer.
-      await (line.step === 'quit' ? server.settled() : server.quiet());
-      const cpu = server.cpuSeconds();
-      const rss = server.memoryMiB();
-      if (line.step === 'start') {
-        rssStartMiB = rss;
-      } else if ((FTP_STEPS as readonly string[]).includes(line.step)) {
-        steps.push({
-          step: line.step as FtpStepName, mbPerSec: line.mbPerSec ?? null, seconds: line.seconds ?? 0, bytes: line.bytes ?? null,
-          serverCpuSec: cpu - lastCpu, rssMiB: rss, ...(line.retries ? { retries: line.retries } : {}),
-        });
+      // A throw here (a line that is not JSON, a /proc read that fails) would be an unhandled rejection: it fails the run.
+      try {
+        const line = JSON.parse(text) as LoadLine;
+        // The last line: the load exits without waiting, and the server is stopped meanwhile.
+        if (line.step === 'done') return;
+        // The load waits for our go-ahead after each other line, so one line at a time gets here.
+        // A forking server's sessions exit after QUIT; any server may still be finishing a step's last transfer.
+        await (line.step === 'quit' ? server.settled() : server.quiet());
+        const cpu = server.cpuSeconds();
+        const rss = server.memoryMiB();
+        if (line.step === 'start') {
+          rssStartMiB = rss;
+        } else if ((FTP_STEPS as readonly string[]).includes(line.step)) {
+          steps.push({
+            step: line.step as FtpStepName, mbPerSec: line.mbPerSec ?? null, seconds: line.seconds ?? 0, bytes: line.bytes ?? null,
+            serverCpuSec: cpu - lastCpu, rssMiB: rss, ...(line.retries ? { retries: line.retries } : {}),
+          });
+        }
+        lastCpu = cpu;
+        load.stdin!.write('\n');
+      } catch (err) {
+        load.kill();
+        reject(err);
       }
-      lastCpu = cpu;
-      load.stdin!.write('\n');
     });
     load.once('error', reject);
     load.once('exit', (code) => {
