@@ -31,7 +31,7 @@ export type FtpServerName = (typeof FTP_SERVERS)[number];
 const packageRoot = path.resolve(__dirname, '..', '..');
 const PYTHON = '/usr/bin/python3';
 /** The account every server has; vsftpd's anonymous login takes any password. */
-export const FTP_USER = 'bench';
+const FTP_USER = 'bench';
 const PASSWORD = 'bench-password-1';
 const START_TIMEOUT_MS = 20000;
 /** pyftpdlib as its CLI serves one user with write permission, without the CLI's 512-session cap. */

@@ -79,7 +79,7 @@ print(json.dumps({'bytes': moved, 'seconds': seconds}))
 `;
 
 /** Why `client` cannot run here, or null. */
-export function unfitTransferClient(client: TransferClient): string | null {
+function unfitTransferClient(client: TransferClient): string | null {
   const runs = (file: string, args: string[]) => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
   if (client === 'curl' && !runs('curl', ['--version'])) return 'curl is not installed: apt-get install curl';
   if (client === 'ftplib' && !runs(PYTHON, ['-c', 'import ftplib'])) return `${PYTHON} (with ftplib) is not installed: apt-get install python3`;

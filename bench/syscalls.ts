@@ -15,7 +15,7 @@ import { onPath } from './machine';
 export type SyscallTool = 'perf' | 'strace';
 
 /** The calls counted one by one (the rest is in the total): an event loop's, and what surrounds them. */
-export const COUNTED_SYSCALLS = [
+const COUNTED_SYSCALLS = [
   'epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'epoll_ctl', 'io_uring_enter', 'poll', 'ppoll', 'select', 'pselect6',
   'read', 'readv', 'recvfrom', 'recvmsg', 'write', 'writev', 'sendto', 'sendmsg', 'accept', 'accept4', 'close', 'shutdown',
   'setsockopt', 'futex',
@@ -144,7 +144,7 @@ async function startPerf(pid: number): Promise<SyscallCounter> {
 }
 
 /** `perf stat -x,` lines: "count,unit,event,…"; counts that were not taken read "<not counted>". */
-export function parsePerfCounts(text: string): SyscallTally {
+function parsePerfCounts(text: string): SyscallTally {
   const calls: Record<string, number> = {};
   let total = 0;
   for (const line of text.split('\n')) {
@@ -215,7 +215,7 @@ function waitForAttach(strace: ChildProcess): Promise<void> {
 }
 
 /** The calls column of `strace -c` by syscall name. */
-export function parseStraceSummary(text: string): Record<string, number> {
+function parseStraceSummary(text: string): Record<string, number> {
   const calls: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const fields = line.trim().split(/\s+/);

@@ -24,7 +24,7 @@ const MIN_WIDTH = 760;
 const CALL_W = 4;
 const BAR_MAX = 22;
 
-export const COLORS = {
+const COLORS = {
   IN: '#2f6fb5',
   OUT: '#2a9d4b',
   PRI: '#17becf',
@@ -496,7 +496,7 @@ function text(x: number, y: number, content: string, s: TextStyle): string {
 }
 
 /** An estimate of the rendered width (no font metrics here): generous, so text does not collide. */
-export function textWidth(s: string, size: number, bold = false, mono = false): number {
+function textWidth(s: string, size: number, bold = false, mono = false): number {
   const per = mono ? 0.61 : bold ? 0.6 : 0.55;
   return s.length * size * per;
 }
