@@ -56,6 +56,11 @@ export function syscallTool(wanted?: SyscallTool): { tool: SyscallTool } | { ski
   return perfWorks ? { tool: 'perf' } : onPath('strace') ? { tool: 'strace' } : { skipped: `${perf}, and ${strace}` };
 }
 
+/** What counted `counts`, or null when nothing was counted. Runs saved before perf was used counted with strace and do not say. */
+export function countingTool(counts: readonly { tool?: SyscallTool }[]): SyscallTool | null {
+  return counts.length === 0 ? null : counts[0].tool ?? 'strace';
+}
+
 /** Starts counting the system calls of process `pid` (every thread it has now; strace also follows new ones). */
 export function startCounting(pid: number, tool: SyscallTool): Promise<SyscallCounter> {
   return tool === 'perf' ? startPerf(pid) : startStrace(pid);
