@@ -181,8 +181,7 @@ class Picture {
   private legend(body: string[]): void {
     const seen = this.seen();
     const items: Array<[string, string]> = [];
-    const glyph = (inner: string): string => inner;
-    if (seen.step) items.push([glyph(stepGlyph(8, 4)), 'the script acts (the peer sends, connects, shuts down)']);
+    if (seen.step) items.push([stepGlyph(8, 4), 'the script acts (the peer sends, connects, shuts down)']);
     for (const name of ['IN', 'OUT', 'PRI'] as EventName[]) {
       if (seen.fills.has(name)) items.push([wakeGlyph(8, 0, [name], 6), `wake-up reporting ${name}${name === 'IN' ? ' (readable)' : name === 'OUT' ? ' (writable)' : ' (urgent data)'}`]);
     }
@@ -237,7 +236,7 @@ class Picture {
       error: calls.some((c) => c.error !== undefined),
       interest: calls.some((c) => c.op === 'interest'),
       quiet: rows.some((r) => r.kind === 'quiet'),
-      stranded: rows.some((r) => r.kind !== 'stall' && (r.left ?? 0) > 0) || rows.some((r) => r.kind === 'stall' && (r.left ?? 0) > 0),
+      stranded: rows.some((r) => (r.left ?? 0) > 0),
       stall: rows.some((r) => r.kind === 'stall'),
       fills: new Set(wakes.map((r) => fillOf(r.events)).filter((e): e is EventName => e !== null)),
       rings: new Set(wakes.flatMap((r) => r.events.filter((e) => RING_ORDER.includes(e)))),
