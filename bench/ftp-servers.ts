@@ -17,19 +17,18 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
 import { undoOnExit } from './cleanup';
 import { CpuGroup } from './cpu-group';
 import { constants } from '../lib/native';
 import { onPath } from './machine';
+import { SYSTEM_PYTHON, withPin } from './echo';
 
 export const FTP_SERVERS = ['iomux-epoll', 'iomux-poll', 'iomux-select', 'pyftpdlib', 'vsftpd', 'ftp-srv'] as const;
 export type FtpServerName = (typeof FTP_SERVERS)[number];
 
 const packageRoot = path.resolve(__dirname, '..', '..');
-const PYTHON = '/usr/bin/python3';
 /** The account every server has; vsftpd's anonymous login takes any password. */
 const FTP_USER = 'bench';
 const PASSWORD = 'bench-password-1';
@@ -65,8 +64,8 @@ export function unfitFtpServer(server: FtpServerName, clients: number): string |
   if (server === 'iomux-select' && 2 * clients + SELECT_HEADROOM >= constants.FD_SETSIZE) {
     return `select cannot watch ${clients} clients with their data connections: descriptors must stay below FD_SETSIZE (${constants.FD_SETSIZE})`;
   }
-  if (server === 'pyftpdlib' && spawnSync(PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status !== 0) {
-    return `${PYTHON} -m pyftpdlib is not available: apt-get install python3-pyftpdlib`;
+  if (server === 'pyftpdlib' && spawnSync(SYSTEM_PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status !== 0) {
+    return `${SYSTEM_PYTHON} -m pyftpdlib is not available: apt-get install python3-pyftpdlib`;
   }
   if (server === 'vsftpd' && vsftpdPath() === null) return 'vsftpd is not installed: apt-get install vsftpd';
   if (server === 'ftp-srv') {
@@ -125,7 +124,7 @@ export async function startFtpServer(server: FtpServerName, root: string, base: 
   const home = path.join(root, FTP_USER);
   fs.mkdirSync(home, { recursive: true });
   const launch = await launchOf(server, root, home, base);
-  const [file, args] = core === undefined ? [launch.file, launch.args] : ['taskset', ['-c', core, launch.file, ...launch.args]];
+  const { file, args } = withPin(launch, core);
   const { child, port } = await start(file, args, launch, group);
   const pid = child.pid!;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
@@ -157,7 +156,7 @@ async function launchOf(server: FtpServerName, root: string, home: string, base:
   if (server === 'pyftpdlib') {
     // What its CLI (`python3 -m pyftpdlib -w -u -P -d`) runs, logging connections and transfers at
     // INFO as iomux does, but with no cap on sessions: the CLI keeps FTPServer's max_cons of 512.
-    return { ...login, file: PYTHON, args: ['-c', PYFTPDLIB_SERVER, home, FTP_USER, PASSWORD],
+    return { ...login, file: SYSTEM_PYTHON, args: ['-c', PYFTPDLIB_SERVER, home, FTP_USER, PASSWORD],
       ready: /starting FTP server on 127\.0\.0\.1:(\d+)/, port: 0 };
   }
   if (server === 'ftp-srv') {
@@ -183,16 +182,16 @@ async function launchOf(server: FtpServerName, root: string, home: string, base:
 
 /**
  * vsftpd standalone in the foreground, anonymous with write access in `home`, as the user who starts
- * it (no chroot, no privilege separation: see the file's comment), no limits on sessions.
+ * it (no chroot, no privilege separation: see the file's comment), no limits on sessions; then `extra` lines.
  */
-function vsftpdConfig(home: string, port: number, log: string): string {
+export function vsftpdConfig(home: string, port: number, log: string, extra: readonly string[] = []): string {
   return [
     'listen=YES', 'listen_ipv6=NO', 'listen_address=127.0.0.1', `listen_port=${port}`, 'background=NO',
     'run_as_launching_user=YES', 'seccomp_sandbox=NO',
     'anonymous_enable=YES', 'no_anon_password=NO', 'local_enable=NO', `anon_root=${home}`,
     'write_enable=YES', 'anon_upload_enable=YES', 'anon_mkdir_write_enable=YES', 'anon_other_write_enable=YES', 'anon_umask=022',
     'pasv_enable=YES', 'max_clients=0', 'max_per_ip=0', 'dirmessage_enable=NO', 'xferlog_enable=NO',
-    `vsftpd_log_file=${log}`, 'ftpd_banner=vsftpd', '',
+    `vsftpd_log_file=${log}`, 'ftpd_banner=vsftpd', ...extra, '',
   ].join('\n');
 }
 
@@ -254,7 +253,7 @@ function start(file: string, args: string[], launch: Launch, group: CpuGroup | n
 }
 
 /** Connects to `port` until a 220 greeting comes (true), or `stop()` says give up (false). */
-async function greeted(port: number, stop: () => boolean): Promise<boolean> {
+export async function greeted(port: number, stop: () => boolean): Promise<boolean> {
   while (!stop()) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
@@ -393,7 +392,7 @@ function treePssMiB(pid: number): number {
 }
 
 /** Resolves once `pid` has no children left, or after 10 s (a session that lingers is then counted later). */
-async function childrenGone(pid: number): Promise<void> {
+export async function childrenGone(pid: number): Promise<void> {
   const deadline = Date.now() + 10000;
   while (childrenOf(pid).length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 5));
 }
@@ -408,13 +407,4 @@ async function cpuQuiet(pid: number): Promise<void> {
     if (now - last < 0.002) return;
     last = now;
   }
-}
-
-/** Cores for (server, load) when pinning is possible. */
-export function pinning(pin: boolean): [string, string] | null {
-  return pin && onPath('taskset') && os.cpus().length >= 2 ? ['0', '1'] : null;
-}
-
-export function pinned(core: string | undefined, file: string, args: string[]): [string, string[]] {
-  return core === undefined ? [file, args] : ['taskset', ['-c', core, file, ...args]];
 }

@@ -19,7 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { CpuGroup, serverGroup } from './cpu-group';
-import { FTP_SERVERS, FtpServerName, pinned, pinning, RunningFtpServer, startFtpServer, unfitFtpServer } from './ftp-servers';
+import { pinning, withPin } from './echo';
+import { FTP_SERVERS, FtpServerName, RunningFtpServer, startFtpServer, unfitFtpServer } from './ftp-servers';
 import { RETR_NAME, runTransfers, TransferClient, TransferResult, writeTestFile } from './ftp-transfers';
 import { programPath } from './programs';
 import { ratio } from './stats';
@@ -176,10 +177,10 @@ async function runFtpIn(group: CpuGroup | null, options: FtpOptions, onCell: (la
     try {
       const running = await startFtpServer(server, path.join(base, 'root'), base, cores?.[0], group);
       try {
-        const [loadFile, loadArgs] = pinned(cores?.[1], load, [
+        const { file: loadFile, args: loadArgs } = withPin({ file: load, args: [
           '--port', String(running.port), '--user', running.user, '--pass', running.password, '--clients', String(options.clients),
           '--file-size', String(options.fileSize), '--transfer-size', String(options.transferSize), '--seconds', String(options.seconds),
-        ]);
+        ] }, cores?.[1]);
         const { steps, rssStartMiB } = await runLoad(loadFile, loadArgs, running);
         const login = steps.find((s) => s.step === 'login');
         const before = steps[steps.findIndex((s) => s.step === 'login') - 1]?.rssMiB ?? rssStartMiB;
