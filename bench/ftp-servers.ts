@@ -21,6 +21,7 @@ import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
 import { undoOnExit } from './cleanup';
 import { CpuGroup } from './cpu-group';
+import { childrenOf, descendants, statFields } from './descendants';
 import { constants } from '../lib/native';
 import { onPath } from './machine';
 import { SYSTEM_PYTHON, withPin } from './echo';
@@ -271,48 +272,6 @@ export async function greeted(port: number, stop: () => boolean): Promise<boolea
   return false;
 }
 
-/** The fields of /proc/PID/stat after the command name (field 3 is index 0), or null when it has gone. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** The pids of `pid`'s children (of every thread). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return children;
-  }
-  for (const task of tasks) {
-    try {
-      for (const child of fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) {
-        if (child !== '') children.push(Number(child));
-      }
-    } catch {
-      // The thread ended.
-    }
-  }
-  return children;
-}
-
-function descendantsOf(pid: number): number[] {
-  const all: number[] = [];
-  const queue = childrenOf(pid);
-  while (queue.length > 0) {
-    const next = queue.pop()!;
-    all.push(next);
-    queue.push(...childrenOf(next));
-  }
-  return all;
-}
-
 /**
  * The CPU time of `pid` and of its descendants, alive or exited and reaped (cutime + cstime), in
  * seconds. A living process counts the run time of its threads (/proc/PID/task/TID/schedstat, in
@@ -326,7 +285,7 @@ export function treeCpuSeconds(pid: number): number {
     const before = statFields(pid);
     if (before === null) return 0;
     let seconds = runSeconds(pid);
-    for (const child of descendantsOf(pid)) seconds += runSeconds(child);
+    for (const child of descendants(pid)) seconds += runSeconds(child);
     const after = statFields(pid) ?? before;
     const reaped = Number(after[13]) + Number(after[14]); // cutime, cstime (stat(5) fields 16, 17).
     if (reaped === Number(before[13]) + Number(before[14]) || attempt === 5) return seconds + reaped / clockTicks();
@@ -380,7 +339,7 @@ function rssMiB(pid: number): number {
 /** The Pss of `pid` and its descendants: each page they share counted once, split among them. */
 function treePssMiB(pid: number): number {
   let kib = 0;
-  for (const each of [pid, ...descendantsOf(pid)]) {
+  for (const each of [pid, ...descendants(pid)]) {
     try {
       const match = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${each}/smaps_rollup`, 'utf8'));
       if (match) kib += Number(match[1]);
