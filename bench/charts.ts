@@ -3,6 +3,7 @@ import type * as Vega from 'vega';
 import type * as vl from 'vega-lite';
 import { importPackage } from '../tools/optional';
 import { CAPPED_SHARE, EchoResult, isCapped } from './echo';
+import { countingTool } from './syscalls';
 import { boundOf, ReportSection } from './report';
 import type { ScalingResult } from './scaling';
 import { FTP_STEPS, FtpResult, THROUGHPUT_STEPS } from './ftp';
@@ -205,7 +206,7 @@ function syscallSpec(result: EchoResult, subtitle: string[]): Spec {
     }
   }
   const first = result.syscalls[0];
-  const tool = (first?.tool ?? 'strace') === 'perf' ? 'perf stat syscall counters' : 'strace -c -f (slows the server: fewer calls batch)';
+  const tool = countingTool(result.syscalls) === 'perf' ? 'perf stat syscall counters' : 'strace -c -f (slows the server: fewer calls batch)';
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: `System calls per echoed message (${tool}; C = ${first?.connections}, S = ${first?.size} B; lower is fewer)`, subtitle },

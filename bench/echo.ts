@@ -17,7 +17,7 @@ import { ioUringUnavailable } from '../lib/selectors/io-uring';
 import { onPath } from './machine';
 import { programPath, runJsonLines } from './programs';
 import { groupBy, ratio, spread, Spread } from './stats';
-import { startCounting, SyscallCounter, SyscallTool, syscallTool } from './syscalls';
+import { countingTool, startCounting, SyscallCounter, SyscallTool, syscallTool } from './syscalls';
 
 /**
  * iomux servers run `iomux serve`'s default write strategy (direct); "-queued" is the seed's strict
@@ -285,17 +285,20 @@ export async function runEcho(options: EchoOptions, onCell: (label: string) => v
   }
   let syscalls: SyscallCount[] = [];
   let syscallsSkipped: string | null = null;
-  const counting = syscallTool(options.syscallTool);
-  if (!options.syscalls) syscallsSkipped = 'not asked for (--no-syscalls)';
-  else if ('skipped' in counting) syscallsSkipped = counting.skipped;
-  else syscalls = await countSyscalls(options, counting.tool, cores, loadgen, onCell);
+  if (!options.syscalls) {
+    syscallsSkipped = 'not asked for (--no-syscalls)';
+  } else {
+    const counting = syscallTool(options.syscallTool); // probes perf: only when counting
+    if ('skipped' in counting) syscallsSkipped = counting.skipped;
+    else syscalls = await countSyscalls(options, counting.tool, cores, loadgen, onCell);
+  }
   const notes = [
     `closed loop: each connection keeps ${options.depth} message(s) in flight; every echoed byte is compared with what was sent`,
     cores ? `server pinned to core ${cores[0]}, load generator to core ${cores[1]} (taskset)` : 'no pinning (taskset missing, one core, or --no-pin)',
     'server CPU per message = (utime + stime of the whole server process over the timed window) / messages; /proc ticks are 1/CLK_TCK s',
     'the iomux servers run `iomux serve`: blocking (reactor.run() on a worker thread) or "-attached" (inside Node\'s event loop; on epoll Node\'s loop watches the epoll descriptor, "-attached-thread" a helper thread waits); "direct" sends at once and queues only the rest, "queued" always waits for a writable event',
     `bound by: a side whose CPU share reached ${CAPPED_SHARE * 100} % saturated its core; "load generator" or "both" marks the rate as capped by the client (msgs/s and its ratios are then the load generator's limit, CPU per message is still the server's own)`,
-    syscalls.length > 0 && syscalls[0].tool === 'strace'
+    countingTool(syscalls) === 'strace'
       ? 'system calls per message come from a separate, shorter run under strace -c -f (perf\'s syscall tracepoints were not available): tracing slows the server, so batching (calls per wait) can differ from the timed runs'
       : 'system calls per message come from a separate, shorter run counted by perf stat\'s syscall tracepoints (raw_syscalls:sys_enter for the total; in the kernel, without stopping the server), every thread the server had when counting began',
   ];

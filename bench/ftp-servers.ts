@@ -17,21 +17,21 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
 import { undoOnExit } from './cleanup';
 import { CpuGroup } from './cpu-group';
+import { childrenOf, descendants, statFields } from './descendants';
 import { constants } from '../lib/native';
 import { onPath } from './machine';
+import { SYSTEM_PYTHON, withPin } from './echo';
 
 export const FTP_SERVERS = ['iomux-epoll', 'iomux-poll', 'iomux-select', 'pyftpdlib', 'vsftpd', 'ftp-srv'] as const;
 export type FtpServerName = (typeof FTP_SERVERS)[number];
 
 const packageRoot = path.resolve(__dirname, '..', '..');
-const PYTHON = '/usr/bin/python3';
 /** The account every server has; vsftpd's anonymous login takes any password. */
-export const FTP_USER = 'bench';
+const FTP_USER = 'bench';
 const PASSWORD = 'bench-password-1';
 const START_TIMEOUT_MS = 20000;
 /** pyftpdlib as its CLI serves one user with write permission, without the CLI's 512-session cap. */
@@ -65,8 +65,8 @@ export function unfitFtpServer(server: FtpServerName, clients: number): string |
   if (server === 'iomux-select' && 2 * clients + SELECT_HEADROOM >= constants.FD_SETSIZE) {
     return `select cannot watch ${clients} clients with their data connections: descriptors must stay below FD_SETSIZE (${constants.FD_SETSIZE})`;
   }
-  if (server === 'pyftpdlib' && spawnSync(PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status !== 0) {
-    return `${PYTHON} -m pyftpdlib is not available: apt-get install python3-pyftpdlib`;
+  if (server === 'pyftpdlib' && spawnSync(SYSTEM_PYTHON, ['-c', 'import pyftpdlib'], { stdio: 'ignore' }).status !== 0) {
+    return `${SYSTEM_PYTHON} -m pyftpdlib is not available: apt-get install python3-pyftpdlib`;
   }
   if (server === 'vsftpd' && vsftpdPath() === null) return 'vsftpd is not installed: apt-get install vsftpd';
   if (server === 'ftp-srv') {
@@ -125,7 +125,7 @@ export async function startFtpServer(server: FtpServerName, root: string, base: 
   const home = path.join(root, FTP_USER);
   fs.mkdirSync(home, { recursive: true });
   const launch = await launchOf(server, root, home, base);
-  const [file, args] = core === undefined ? [launch.file, launch.args] : ['taskset', ['-c', core, launch.file, ...launch.args]];
+  const { file, args } = withPin(launch, core);
   const { child, port } = await start(file, args, launch, group);
   const pid = child.pid!;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
@@ -157,7 +157,7 @@ async function launchOf(server: FtpServerName, root: string, home: string, base:
   if (server === 'pyftpdlib') {
     // What its CLI (`python3 -m pyftpdlib -w -u -P -d`) runs, logging connections and transfers at
     // INFO as iomux does, but with no cap on sessions: the CLI keeps FTPServer's max_cons of 512.
-    return { ...login, file: PYTHON, args: ['-c', PYFTPDLIB_SERVER, home, FTP_USER, PASSWORD],
+    return { ...login, file: SYSTEM_PYTHON, args: ['-c', PYFTPDLIB_SERVER, home, FTP_USER, PASSWORD],
       ready: /starting FTP server on 127\.0\.0\.1:(\d+)/, port: 0 };
   }
   if (server === 'ftp-srv') {
@@ -183,16 +183,16 @@ async function launchOf(server: FtpServerName, root: string, home: string, base:
 
 /**
  * vsftpd standalone in the foreground, anonymous with write access in `home`, as the user who starts
- * it (no chroot, no privilege separation: see the file's comment), no limits on sessions.
+ * it (no chroot, no privilege separation: see the file's comment), no limits on sessions; then `extra` lines.
  */
-function vsftpdConfig(home: string, port: number, log: string): string {
+export function vsftpdConfig(home: string, port: number, log: string, extra: readonly string[] = []): string {
   return [
     'listen=YES', 'listen_ipv6=NO', 'listen_address=127.0.0.1', `listen_port=${port}`, 'background=NO',
     'run_as_launching_user=YES', 'seccomp_sandbox=NO',
     'anonymous_enable=YES', 'no_anon_password=NO', 'local_enable=NO', `anon_root=${home}`,
     'write_enable=YES', 'anon_upload_enable=YES', 'anon_mkdir_write_enable=YES', 'anon_other_write_enable=YES', 'anon_umask=022',
     'pasv_enable=YES', 'max_clients=0', 'max_per_ip=0', 'dirmessage_enable=NO', 'xferlog_enable=NO',
-    `vsftpd_log_file=${log}`, 'ftpd_banner=vsftpd', '',
+    `vsftpd_log_file=${log}`, 'ftpd_banner=vsftpd', ...extra, '',
   ].join('\n');
 }
 
@@ -254,7 +254,7 @@ function start(file: string, args: string[], launch: Launch, group: CpuGroup | n
 }
 
 /** Connects to `port` until a 220 greeting comes (true), or `stop()` says give up (false). */
-async function greeted(port: number, stop: () => boolean): Promise<boolean> {
+export async function greeted(port: number, stop: () => boolean): Promise<boolean> {
   while (!stop()) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, '127.0.0.1');
@@ -272,48 +272,6 @@ async function greeted(port: number, stop: () => boolean): Promise<boolean> {
   return false;
 }
 
-/** The fields of /proc/PID/stat after the command name (field 3 is index 0), or null when it has gone. */
-function statFields(pid: number): string[] | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return null;
-  }
-}
-
-/** The pids of `pid`'s children (of every thread). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  let tasks: string[];
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return children;
-  }
-  for (const task of tasks) {
-    try {
-      for (const child of fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) {
-        if (child !== '') children.push(Number(child));
-      }
-    } catch {
-      // The thread ended.
-    }
-  }
-  return children;
-}
-
-function descendantsOf(pid: number): number[] {
-  const all: number[] = [];
-  const queue = childrenOf(pid);
-  while (queue.length > 0) {
-    const next = queue.pop()!;
-    all.push(next);
-    queue.push(...childrenOf(next));
-  }
-  return all;
-}
-
 /**
  * The CPU time of `pid` and of its descendants, alive or exited and reaped (cutime + cstime), in
  * seconds. A living process counts the run time of its threads (/proc/PID/task/TID/schedstat, in
@@ -327,7 +285,7 @@ export function treeCpuSeconds(pid: number): number {
     const before = statFields(pid);
     if (before === null) return 0;
     let seconds = runSeconds(pid);
-    for (const child of descendantsOf(pid)) seconds += runSeconds(child);
+    for (const child of descendants(pid)) seconds += runSeconds(child);
     const after = statFields(pid) ?? before;
     const reaped = Number(after[13]) + Number(after[14]); // cutime, cstime (stat(5) fields 16, 17).
     if (reaped === Number(before[13]) + Number(before[14]) || attempt === 5) return seconds + reaped / clockTicks();
@@ -381,7 +339,7 @@ function rssMiB(pid: number): number {
 /** The Pss of `pid` and its descendants: each page they share counted once, split among them. */
 function treePssMiB(pid: number): number {
   let kib = 0;
-  for (const each of [pid, ...descendantsOf(pid)]) {
+  for (const each of [pid, ...descendants(pid)]) {
     try {
       const match = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${each}/smaps_rollup`, 'utf8'));
       if (match) kib += Number(match[1]);
@@ -393,7 +351,7 @@ function treePssMiB(pid: number): number {
 }
 
 /** Resolves once `pid` has no children left, or after 10 s (a session that lingers is then counted later). */
-async function childrenGone(pid: number): Promise<void> {
+export async function childrenGone(pid: number): Promise<void> {
   const deadline = Date.now() + 10000;
   while (childrenOf(pid).length > 0 && Date.now() < deadline) await new Promise((done) => setTimeout(done, 5));
 }
@@ -408,13 +366,4 @@ async function cpuQuiet(pid: number): Promise<void> {
     if (now - last < 0.002) return;
     last = now;
   }
-}
-
-/** Cores for (server, load) when pinning is possible. */
-export function pinning(pin: boolean): [string, string] | null {
-  return pin && onPath('taskset') && os.cpus().length >= 2 ? ['0', '1'] : null;
-}
-
-export function pinned(core: string | undefined, file: string, args: string[]): [string, string[]] {
-  return core === undefined ? [file, args] : ['taskset', ['-c', core, file, ...args]];
 }

@@ -14,7 +14,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FtpServerName, pinned, RunningFtpServer } from './ftp-servers';
+import { Command, SYSTEM_PYTHON, withPin } from './echo';
+import { FtpServerName, RunningFtpServer } from './ftp-servers';
 import { programPath } from './programs';
 import { spread, Spread } from './stats';
 
@@ -46,7 +47,6 @@ export interface TransferResult {
   skips: TransferSkip[];
 }
 
-const PYTHON = '/usr/bin/python3';
 /** A transfer that takes longer than this has hung: the run fails instead of waiting forever. */
 const CLIENT_TIMEOUT_MS = 300_000;
 /** The RETR file, in every server's home. */
@@ -79,25 +79,25 @@ print(json.dumps({'bytes': moved, 'seconds': seconds}))
 `;
 
 /** Why `client` cannot run here, or null. */
-export function unfitTransferClient(client: TransferClient): string | null {
+function unfitTransferClient(client: TransferClient): string | null {
   const runs = (file: string, args: string[]) => spawnSync(file, args, { stdio: 'ignore' }).status === 0;
   if (client === 'curl' && !runs('curl', ['--version'])) return 'curl is not installed: apt-get install curl';
-  if (client === 'ftplib' && !runs(PYTHON, ['-c', 'import ftplib'])) return `${PYTHON} (with ftplib) is not installed: apt-get install python3`;
+  if (client === 'ftplib' && !runs(SYSTEM_PYTHON, ['-c', 'import ftplib'])) return `${SYSTEM_PYTHON} (with ftplib) is not installed: apt-get install python3`;
   return null;
 }
 
 /** The command that makes one transfer of `size` bytes with `client`. */
-function clientCommand(client: TransferClient, server: RunningFtpServer, direction: Direction, size: number, source: string): [string, string[]] {
+function clientCommand(client: TransferClient, server: RunningFtpServer, direction: Direction, size: number, source: string): Command {
   const name = direction === 'retr' ? RETR_NAME : STOR_NAME;
   const { port, user, password } = server;
   if (client === 'curl') {
     const url = `ftp://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${name}`;
     const format = `{"bytes": %{size_${direction === 'retr' ? 'download' : 'upload'}}, "pretransfer": %{time_pretransfer}, "total": %{time_total}}`;
-    return ['curl', ['-sS', '--fail', '-w', format, ...(direction === 'retr' ? ['-o', '/dev/null', url] : ['-T', source, url])]];
+    return { file: 'curl', args: ['-sS', '--fail', '-w', format, ...(direction === 'retr' ? ['-o', '/dev/null', url] : ['-T', source, url])] };
   }
-  if (client === 'ftplib') return [PYTHON, ['-c', FTPLIB_CLIENT, String(port), user, password, direction, name, source]];
-  return [programPath('bench-ftp-load'), ['--port', String(port), '--user', user, '--pass', password, '--once', direction, '--name', name,
-    '--transfer-size', String(size)]];
+  if (client === 'ftplib') return { file: SYSTEM_PYTHON, args: ['-c', FTPLIB_CLIENT, String(port), user, password, direction, name, source] };
+  return { file: programPath('bench-ftp-load'), args: ['--port', String(port), '--user', user, '--pass', password, '--once', direction, '--name', name,
+    '--transfer-size', String(size)] };
 }
 
 interface ClientOutput {
@@ -167,7 +167,7 @@ export async function runTransfers(servers: RunningFtpServer[], clients: Transfe
       for (const direction of DIRECTIONS) {
         onProgress(`ftp whole-file ${direction.toUpperCase()} with ${client}, round ${round + 1} of ${rounds}`);
         for (const server of servers) {
-          const [file, args] = pinned(loadCore, ...clientCommand(client, server, direction, size, source));
+          const { file, args } = withPin(clientCommand(client, server, direction, size, source), loadCore);
           // Every STOR makes a new file: replacing the last one would make each server pay for its
           // predecessor's (truncating pages still being written back) and for ext4's flush at close.
           if (direction === 'stor') fs.rmSync(path.join(server.home, STOR_NAME), { force: true });

@@ -19,7 +19,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { CpuGroup, serverGroup } from './cpu-group';
-import { FTP_SERVERS, FtpServerName, pinned, pinning, RunningFtpServer, startFtpServer, unfitFtpServer } from './ftp-servers';
+import { pinning, withPin } from './echo';
+import { FTP_SERVERS, FtpServerName, RunningFtpServer, startFtpServer, unfitFtpServer } from './ftp-servers';
 import { RETR_NAME, runTransfers, TransferClient, TransferResult, writeTestFile } from './ftp-transfers';
 import { programPath } from './programs';
 import { ratio } from './stats';
@@ -118,24 +119,30 @@ function runLoad(file: string, args: string[], server: RunningFtpServer): Promis
     let rssStartMiB = 0;
     const lines = readline.createInterface({ input: load.stdout! });
     lines.on('line', async (text) => {
-      const line = JSON.parse(text) as LoadLine;
-      // The last line: the load exits without waiting, and the server is stopped meanwhile.
-      if (line.step === 'done') return;
-      // The load waits for our go-ahead after each other line, so one line at a time gets here.
-      // A forking server's sessions exit after QUIT; any server may still be finishing a step's last transfer.
-      await (line.step === 'quit' ? server.settled() : server.quiet());
-      const cpu = server.cpuSeconds();
-      const rss = server.memoryMiB();
-      if (line.step === 'start') {
-        rssStartMiB = rss;
-      } else if ((FTP_STEPS as readonly string[]).includes(line.step)) {
-        steps.push({
-          step: line.step as FtpStepName, mbPerSec: line.mbPerSec ?? null, seconds: line.seconds ?? 0, bytes: line.bytes ?? null,
-          serverCpuSec: cpu - lastCpu, rssMiB: rss, ...(line.retries ? { retries: line.retries } : {}),
-        });
+      // A throw here (a line that is not JSON, a /proc read that fails) would be an unhandled rejection: it fails the run.
+      try {
+        const line = JSON.parse(text) as LoadLine;
+        // The last line: the load exits without waiting, and the server is stopped meanwhile.
+        if (line.step === 'done') return;
+        // The load waits for our go-ahead after each other line, so one line at a time gets here.
+        // A forking server's sessions exit after QUIT; any server may still be finishing a step's last transfer.
+        await (line.step === 'quit' ? server.settled() : server.quiet());
+        const cpu = server.cpuSeconds();
+        const rss = server.memoryMiB();
+        if (line.step === 'start') {
+          rssStartMiB = rss;
+        } else if ((FTP_STEPS as readonly string[]).includes(line.step)) {
+          steps.push({
+            step: line.step as FtpStepName, mbPerSec: line.mbPerSec ?? null, seconds: line.seconds ?? 0, bytes: line.bytes ?? null,
+            serverCpuSec: cpu - lastCpu, rssMiB: rss, ...(line.retries ? { retries: line.retries } : {}),
+          });
+        }
+        lastCpu = cpu;
+        load.stdin!.write('\n');
+      } catch (err) {
+        load.kill();
+        reject(err);
       }
-      lastCpu = cpu;
-      load.stdin!.write('\n');
     });
     load.once('error', reject);
     load.once('exit', (code) => {
@@ -170,10 +177,10 @@ async function runFtpIn(group: CpuGroup | null, options: FtpOptions, onCell: (la
     try {
       const running = await startFtpServer(server, path.join(base, 'root'), base, cores?.[0], group);
       try {
-        const [loadFile, loadArgs] = pinned(cores?.[1], load, [
+        const { file: loadFile, args: loadArgs } = withPin({ file: load, args: [
           '--port', String(running.port), '--user', running.user, '--pass', running.password, '--clients', String(options.clients),
           '--file-size', String(options.fileSize), '--transfer-size', String(options.transferSize), '--seconds', String(options.seconds),
-        ]);
+        ] }, cores?.[1]);
         const { steps, rssStartMiB } = await runLoad(loadFile, loadArgs, running);
         const login = steps.find((s) => s.step === 'login');
         const before = steps[steps.findIndex((s) => s.step === 'login') - 1]?.rssMiB ?? rssStartMiB;

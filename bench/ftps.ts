@@ -15,17 +15,17 @@
  * handshake at once, curl after the 150: pyftpdlib closes the connection), while ftplib and lftp
  * work with all three. Rounds interleave the servers; the table gives medians of MB/s (the whole
  * lftp run, login and handshakes included: a few ms against seconds) and of the server's CPU time
- * per MB: utime + stime of its process, plus what its session processes used (vsftpd forks one per
- * session; the listener reaps it: cutime + cstime).
+ * per MB: the run time of its process's threads, plus what its session processes used (vsftpd forks
+ * one per session; the listener reaps it: cutime + cstime) — ftp-servers.ts's treeCpuSeconds.
  */
 import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UserStore } from '../lib/ftp/users';
-import { freePort } from './ftp-servers';
+import { pinning, SYSTEM_PYTHON, withPin } from './echo';
+import { childrenGone, freePort, greeted, treeCpuSeconds, vsftpdConfig } from './ftp-servers';
 import { onPath } from './machine';
 import { makeSelfSigned } from '../tools/tls-cert';
 
@@ -57,7 +57,6 @@ export interface FtpsResult {
 }
 
 const packageRoot = path.resolve(__dirname, '..', '..');
-const PYTHON = '/usr/bin/python3';
 const USER = 'bench';
 const PASSWORD = 'bench-password-1';
 const START_TIMEOUT_MS = 20000;
@@ -84,8 +83,8 @@ server.serve_forever()
 /** Why a server cannot run here, or null. */
 function unfit(server: FtpsServerName): string | null {
   if (!onPath('lftp')) return 'lftp is not installed (the client): apt-get install lftp';
-  if (server === 'pyftpdlib' && spawnSync(PYTHON, ['-c', 'import pyftpdlib.handlers, OpenSSL'], { stdio: 'ignore' }).status !== 0) {
-    return `${PYTHON} lacks pyftpdlib or pyOpenSSL: apt-get install python3-pyftpdlib python3-openssl`;
+  if (server === 'pyftpdlib' && spawnSync(SYSTEM_PYTHON, ['-c', 'import pyftpdlib.handlers, OpenSSL'], { stdio: 'ignore' }).status !== 0) {
+    return `${SYSTEM_PYTHON} lacks pyftpdlib or pyOpenSSL: apt-get install python3-pyftpdlib python3-openssl`;
   }
   if (server === 'vsftpd' && !fs.existsSync('/usr/sbin/vsftpd')) return 'vsftpd is not installed: apt-get install vsftpd';
   return null;
@@ -99,23 +98,6 @@ interface Running {
   password: string;
   home: string;
   stop(): Promise<void>;
-}
-
-/** Resolves once something on `port` sends an FTP greeting (vsftpd prints nothing when it listens). */
-async function greeting(port: number, deadline: number): Promise<void> {
-  while (Date.now() < deadline) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('data', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`nothing answered on port ${port} within ${START_TIMEOUT_MS} ms`);
 }
 
 async function startServer(server: FtpsServerName, base: string, cert: string, key: string, core: string | null): Promise<Running> {
@@ -134,27 +116,22 @@ async function startServer(server: FtpsServerName, base: string, cert: string, k
     args = [path.join(packageRoot, 'dist', 'tools', 'cli.js'), 'ftp', 'serve', '--root', root, '--users', users, '--port', '0',
       '--mechanism', 'epoll', '--tls-cert', cert, '--tls-key', key, '--require-tls', '--max-per-ip', '0'];
   } else if (server === 'pyftpdlib') {
-    file = PYTHON;
+    file = SYSTEM_PYTHON;
     args = ['-c', PYFTPDLIB_TLS, home, USER, PASSWORD, cert, key];
   } else {
     port = await freePort();
     const config = path.join(base, server, 'vsftpd.conf');
-    fs.writeFileSync(config, [
-      'listen=YES', 'listen_ipv6=NO', 'listen_address=127.0.0.1', `listen_port=${port}`, 'background=NO',
-      'run_as_launching_user=YES', 'seccomp_sandbox=NO',
-      'anonymous_enable=YES', 'no_anon_password=NO', 'local_enable=NO', `anon_root=${home}`,
-      'write_enable=YES', 'anon_upload_enable=YES', 'anon_other_write_enable=YES', 'anon_umask=022',
-      'pasv_enable=YES', 'max_clients=0', 'max_per_ip=0', 'xferlog_enable=NO', `vsftpd_log_file=${path.join(base, server, 'log')}`,
+    fs.writeFileSync(config, vsftpdConfig(home, port, path.join(base, server, 'log'), [
       'ssl_enable=YES', `rsa_cert_file=${cert}`, `rsa_private_key_file=${key}`, 'allow_anon_ssl=YES',
-      'force_anon_logins_ssl=YES', 'force_anon_data_ssl=YES', 'require_ssl_reuse=YES', '',
-    ].join('\n'));
+      'force_anon_logins_ssl=YES', 'force_anon_data_ssl=YES', 'require_ssl_reuse=YES',
+    ]));
     file = '/usr/sbin/vsftpd';
     args = [config];
     ready = null;
     login = { user: 'anonymous', password: 'bench@' };
   }
-  const [command, commandArgs] = core === null ? [file, args] : ['taskset', ['-c', core, file, ...args]];
-  const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pinned = withPin({ file, args }, core ?? undefined);
+  const child = spawn(pinned.file, pinned.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -166,7 +143,9 @@ async function startServer(server: FtpsServerName, base: string, cert: string, k
   };
   try {
     if (ready === null) {
-      await greeting(port, Date.now() + START_TIMEOUT_MS);
+      // vsftpd prints nothing when it listens: its greeting says it is up.
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      if (!(await greeted(port, () => Date.now() >= deadline))) throw new Error(`nothing answered on port ${port} within ${START_TIMEOUT_MS} ms`);
     } else {
       port = await new Promise<number>((resolve, reject) => {
         let seen = '';
@@ -195,43 +174,12 @@ async function startServer(server: FtpsServerName, base: string, cert: string, k
   return { server, child, port, home, stop, ...login };
 }
 
-/** CPU seconds of `pid` and its descendants: its own threads, the children it reaped, and those alive. */
-function treeCpuSeconds(pid: number): number {
-  const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-  const own = (id: number, reaped: boolean): number => {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${id}/stat`, 'utf8');
-    } catch {
-      return 0; // Exited between the listing and the read: its parent's cutime has it.
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
-  };
-  let total = own(pid, true);
-  for (const child of childrenOf(pid)) total += own(child, false);
-  return total / ticks;
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** vsftpd's session process outlives curl by a moment: wait until the listener has reaped it. */
-async function sessionsGone(pid: number): Promise<void> {
-  for (let i = 0; i < 200 && childrenOf(pid).length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
-}
-
 /** Runs one lftp session of `commands` against `r`; resolves with its wall time in seconds. */
 function lftp(r: Running, certFile: string, commands: string, core: string | null): Promise<number> {
   const script = ['set ftp:ssl-force true', 'set ftp:ssl-protect-data true', `set ssl:ca-file ${certFile}`,
     'set net:max-retries 1', 'set cmd:fail-exit true', 'set xfer:clobber on', commands, 'bye'].join('; ');
   const args = ['-u', `${r.user},${r.password}`, '-p', String(r.port), '-e', script, '127.0.0.1'];
-  const [file, all] = core === null ? ['lftp', args] : ['taskset', ['-c', core, 'lftp', ...args]];
+  const { file, args: all } = withPin({ file: 'lftp', args }, core ?? undefined);
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     execFile(file, all, { timeout: 600_000, maxBuffer: 1024 * 1024 }, (err, _stdout, stderr) => {
@@ -249,7 +197,8 @@ function median(values: number[]): number {
 
 export async function runFtps(options: FtpsOptions, onStep: (label: string) => void = () => {}): Promise<FtpsResult> {
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-ftps-bench-'));
-  const cores = options.pin && onPath('taskset') && os.cpus().length >= 2 ? { server: '0', client: '1' } : null;
+  const pinned = pinning(options.pin);
+  const cores = pinned ? { server: pinned[0], client: pinned[1] } : null;
   const running: Running[] = [];
   const skips: FtpsResult['skips'] = [];
   try {
@@ -280,7 +229,7 @@ export async function runFtps(options: FtpsOptions, onStep: (label: string) => v
           const before = treeCpuSeconds(r.child.pid!);
           const seconds = await lftp(r, certFile, command === 'STOR' ? `put ${payload} -o bench.bin` : `get bench.bin -o ${received}`,
             cores?.client ?? null);
-          await sessionsGone(r.child.pid!);
+          await childrenGone(r.child.pid!); // vsftpd's session process outlives lftp by a moment
           const cpu = treeCpuSeconds(r.child.pid!) - before;
           if (command === 'STOR' && fs.statSync(path.join(r.home, 'bench.bin')).size !== options.transferSize) {
             throw new Error(`${r.server}: the stored file is not ${options.transferSize} bytes`);
@@ -305,7 +254,7 @@ export async function runFtps(options: FtpsOptions, onStep: (label: string) => v
       `one client (lftp with ftp:ssl-force and ftp:ssl-protect-data, TLS 1.3, the control connection's session resumed on data connections) moving a ${Math.round(options.transferSize / 2 ** 20)} MiB file, ` +
       `${options.rounds} rounds, servers interleaved; medians`,
       cores ? 'server pinned to core 0, lftp to core 1 (taskset)' : 'no pinning',
-      'server CPU = utime + stime of the server process and its session processes (vsftpd forks one per session)',
+      'server CPU = run time of the server process\'s threads and its session processes\' (vsftpd forks one per session; those reaped: cutime + cstime)',
     ];
     return { options, rows, skips, notes };
   } finally {

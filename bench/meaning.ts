@@ -14,6 +14,7 @@ import type { SoakResult } from './soak';
 import { num } from './format';
 import { ratio } from './stats';
 import type { SuiteResult } from './suite';
+import { countingTool } from './syscalls';
 import type { ThreadsResult } from './threads';
 import { threadsRow } from './threads';
 
@@ -96,7 +97,7 @@ function echo(r: EchoResult): string[] {
     const apart = readinessAll.filter((s) => s.totalPerMessage - named(s) > 0.5)
       .map((s) => `${s.server} ${num(s.totalPerMessage)}, of which ${num(s.totalPerMessage - named(s))} other calls`);
     const uring = r.syscalls.find((s) => s.server === 'c-uring');
-    const tool = (r.syscalls[0].tool ?? 'strace') === 'perf' ? 'perf\'s counters' : 'strace (which slows servers and changes their batching)';
+    const tool = countingTool(r.syscalls) === 'perf' ? 'perf\'s counters' : 'strace (which slows servers and changes their batching)';
     const readinessText = plain.length > 0 ? `readiness servers made ${num(Math.min(...plain))}–${num(Math.max(...plain))} system calls per message (a recv and a send each, a wait shared by every connection ready at once)` +
       (apart.length > 0 ? ` (${apart.join('; ')})` : '') : null;
     const uringText = uring ? `the io_uring completion server ${num(uring.totalPerMessage)} (one io_uring_enter submits a turn's sends and collects its receives)` : null;

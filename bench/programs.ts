@@ -28,7 +28,7 @@ const packageRoot = path.resolve(__dirname, '..', '..');
 const sourceDir = path.join(packageRoot, 'bench');
 
 /** The first of build/bench/ and the per-user cache that can be written to, made if missing. */
-export function programDir(): string {
+function programDir(): string {
   const version = (require('../../package.json') as { version: string }).version;
   const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   const candidates = [path.join(packageRoot, 'build', 'bench'), path.join(cache, 'iomux', `bench-${version}`)];

@@ -9,6 +9,7 @@ import type { ScalingResult } from './scaling';
 import { num, spreadText } from './format';
 import type { Spread } from './stats';
 import type { SuiteResult } from './suite';
+import { countingTool } from './syscalls';
 import type { TargetCheck } from './targets';
 import { costTable, distributionTable, threadsCsv, threadsTable } from './threads-report';
 import { soakCsvFiles, soakTables } from './soak-report';
@@ -133,8 +134,8 @@ export function syscallTable(r: EchoResult): TableData {
     return [s.server, ...present.map((name) => fixed(s.perMessage[name] ?? 0)), fixed(s.totalPerMessage - listed), fixed(s.totalPerMessage)];
   });
   const where = r.syscalls.length > 0 ? `C=${r.syscalls[0].connections}, S=${r.syscalls[0].size}` : 'none counted';
-  // Runs saved before perf was used counted with strace.
-  const tool = r.syscalls.length === 0 ? '' : (r.syscalls[0].tool ?? 'strace') === 'perf' ? 'perf stat syscall counters, '
+  const counted = countingTool(r.syscalls);
+  const tool = counted === null ? '' : counted === 'perf' ? 'perf stat syscall counters, '
     : 'strace -c -f, which slows the server (fewer calls batch), ';
   return {
     title: `System calls per echoed message (${tool}${where})`,

@@ -15,7 +15,7 @@ import { onPath } from './machine';
 export type SyscallTool = 'perf' | 'strace';
 
 /** The calls counted one by one (the rest is in the total): an event loop's, and what surrounds them. */
-export const COUNTED_SYSCALLS = [
+const COUNTED_SYSCALLS = [
   'epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'epoll_ctl', 'io_uring_enter', 'poll', 'ppoll', 'select', 'pselect6',
   'read', 'readv', 'recvfrom', 'recvmsg', 'write', 'writev', 'sendto', 'sendmsg', 'accept', 'accept4', 'close', 'shutdown',
   'setsockopt', 'futex',
@@ -35,7 +35,7 @@ export interface SyscallCounter {
   tool: SyscallTool;
   /** Stops counting and returns what was counted since the counter started. */
   stop(): Promise<SyscallTally>;
-  /** Ends the counting process, if it still runs (after a failure). */
+  /** Ends the counting process, if it still runs, and removes its files (after a failure; again is harmless). */
   kill(): void;
 }
 
@@ -56,6 +56,11 @@ export function syscallTool(wanted?: SyscallTool): { tool: SyscallTool } | { ski
   return perfWorks ? { tool: 'perf' } : onPath('strace') ? { tool: 'strace' } : { skipped: `${perf}, and ${strace}` };
 }
 
+/** What counted `counts`, or null when nothing was counted. Runs saved before perf was used counted with strace and do not say. */
+export function countingTool(counts: readonly { tool?: SyscallTool }[]): SyscallTool | null {
+  return counts.length === 0 ? null : counts[0].tool ?? 'strace';
+}
+
 /** Starts counting the system calls of process `pid` (every thread it has now; strace also follows new ones). */
 export function startCounting(pid: number, tool: SyscallTool): Promise<SyscallCounter> {
   return tool === 'perf' ? startPerf(pid) : startStrace(pid);
@@ -66,78 +71,85 @@ export function startCounting(pid: number, tool: SyscallTool): Promise<SyscallCo
  * answering "ack" each time: the window is exactly the one asked for, whatever attaching took.
  */
 async function startPerf(pid: number): Promise<SyscallCounter> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-perf-'));
-  const control = path.join(dir, 'control');
-  const ack = path.join(dir, 'ack');
-  const output = path.join(dir, 'counts');
-  execFileSync('mkfifo', [control, ack]);
-  const names = COUNTED_SYSCALLS.filter((name) => fs.existsSync(path.join(TRACEFS, `sys_enter_${name}`)));
-  const events = ['raw_syscalls:sys_enter', ...names.map((name) => `syscalls:sys_enter_${name}`)].join(',');
-  // Both FIFOs opened read-write: the opens never block, and neither end sees EOF while perf starts.
-  const controlFd = fs.openSync(control, fs.constants.O_RDWR);
-  const acks = new net.Socket({ fd: fs.openSync(ack, fs.constants.O_RDWR | fs.constants.O_NONBLOCK), readable: true, writable: false });
-  const perf = spawn('perf', ['stat', '-x,', '-D', '-1', '--control', `fifo:${control},${ack}`, '-e', events, '-p', String(pid), '-o', output],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  perf.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<string>((resolve) => perf.once('exit', (code, signal) => resolve(signal ?? String(code))));
-  let received = '';
-  const waiting: (() => void)[] = [];
-  acks.on('data', (chunk: Buffer) => {
-    received += chunk.toString();
-    while (received.includes('ack\n') && waiting.length > 0) {
-      received = received.replace('ack\n', '');
-      waiting.shift()!();
-    }
-  });
-  const command = (word: string) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`perf stat did not answer "${word}" within ${ATTACH_TIMEOUT_MS} ms: ${stderr.trim()}`)),
-      ATTACH_TIMEOUT_MS);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`perf stat exited (${code}) before answering "${word}": ${stderr.trim()}`));
-    });
-    waiting.push(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-    fs.writeSync(controlFd, `${word}\n`);
-  });
+  let dir: string | undefined;
+  let controlFd: number | undefined;
+  let acks: net.Socket | undefined;
+  let perf: ChildProcess | undefined;
+  let cleaned = false;
+  // Once, from stop(), kill() or a failed start: an open FIFO socket would keep the process alive.
   const cleanup = () => {
-    acks.destroy();
-    fs.closeSync(controlFd);
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (cleaned) return;
+    cleaned = true;
+    if (perf && perf.exitCode === null && perf.signalCode === null) perf.kill('SIGKILL');
+    acks?.destroy();
+    if (controlFd !== undefined) fs.closeSync(controlFd);
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
   };
   try {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-perf-'));
+    const control = path.join(dir, 'control');
+    const ack = path.join(dir, 'ack');
+    const output = path.join(dir, 'counts');
+    execFileSync('mkfifo', [control, ack]);
+    const names = COUNTED_SYSCALLS.filter((name) => fs.existsSync(path.join(TRACEFS, `sys_enter_${name}`)));
+    const events = ['raw_syscalls:sys_enter', ...names.map((name) => `syscalls:sys_enter_${name}`)].join(',');
+    // Both FIFOs opened read-write: the opens never block, and neither end sees EOF while perf starts.
+    const fd = controlFd = fs.openSync(control, fs.constants.O_RDWR);
+    const answers = acks = new net.Socket({ fd: fs.openSync(ack, fs.constants.O_RDWR | fs.constants.O_NONBLOCK), readable: true, writable: false });
+    answers.unref(); // perf's answers are awaited with timers; the socket alone keeps nothing waiting.
+    const child = perf = spawn('perf', ['stat', '-x,', '-D', '-1', '--control', `fifo:${control},${ack}`, '-e', events, '-p', String(pid), '-o', output],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
+    let received = '';
+    const waiting: (() => void)[] = [];
+    answers.on('data', (chunk: Buffer) => {
+      received += chunk.toString();
+      while (received.includes('ack\n') && waiting.length > 0) {
+        received = received.replace('ack\n', '');
+        waiting.shift()!();
+      }
+    });
+    const command = (word: string) => new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`perf stat did not answer "${word}" within ${ATTACH_TIMEOUT_MS} ms: ${stderr.trim()}`)),
+        ATTACH_TIMEOUT_MS);
+      void exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`perf stat exited (${code}) before answering "${word}": ${stderr.trim()}`));
+      });
+      waiting.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      fs.writeSync(fd, `${word}\n`);
+    });
     await command('enable');
+    return {
+      tool: 'perf',
+      async stop() {
+        try {
+          await command('disable');
+          child.kill('SIGINT'); // perf stat writes its counts, then ends by the same signal
+          const how = await exited;
+          if (how !== '0' && how !== 'SIGINT') throw new Error(`perf stat exited (${how}): ${stderr.trim()}`);
+          return parsePerfCounts(fs.readFileSync(output, 'utf8'));
+        } finally {
+          cleanup();
+        }
+      },
+      kill: cleanup,
+    };
   } catch (err) {
-    perf.kill('SIGKILL');
     cleanup();
     throw err;
   }
-  return {
-    tool: 'perf',
-    async stop() {
-      try {
-        await command('disable');
-        perf.kill('SIGINT'); // perf stat writes its counts, then ends by the same signal
-        const how = await exited;
-        if (how !== '0' && how !== 'SIGINT') throw new Error(`perf stat exited (${how}): ${stderr.trim()}`);
-        return parsePerfCounts(fs.readFileSync(output, 'utf8'));
-      } finally {
-        cleanup();
-      }
-    },
-    kill() {
-      if (perf.exitCode === null && perf.signalCode === null) perf.kill('SIGKILL');
-    },
-  };
 }
 
 /** `perf stat -x,` lines: "count,unit,event,…"; counts that were not taken read "<not counted>". */
-export function parsePerfCounts(text: string): SyscallTally {
+function parsePerfCounts(text: string): SyscallTally {
   const calls: Record<string, number> = {};
   let total = 0;
   for (const line of text.split('\n')) {
@@ -151,34 +163,41 @@ export function parsePerfCounts(text: string): SyscallTally {
 }
 
 async function startStrace(pid: number): Promise<SyscallCounter> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-'));
-  const output = path.join(dir, 'summary');
-  const strace = spawn('strace', ['-c', '-f', '-o', output, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let dir: string | undefined;
+  let strace: ChildProcess | undefined;
+  let cleaned = false;
+  // Once, from stop(), kill() or a failed start.
+  const cleanup = () => {
+    if (cleaned) return;
+    cleaned = true;
+    if (strace && strace.exitCode === null && strace.signalCode === null) strace.kill('SIGKILL');
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  };
   try {
-    await waitForAttach(strace);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iomux-strace-'));
+    const output = path.join(dir, 'summary');
+    const child = strace = spawn('strace', ['-c', '-f', '-o', output, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await waitForAttach(child);
+    return {
+      tool: 'strace',
+      async stop() {
+        try {
+          await new Promise<void>((resolve) => {
+            child.once('exit', () => resolve());
+            child.kill('SIGINT'); // strace detaches and writes its summary
+          });
+          const calls = parseStraceSummary(fs.readFileSync(output, 'utf8'));
+          return { calls, total: Object.values(calls).reduce((sum, n) => sum + n, 0) };
+        } finally {
+          cleanup();
+        }
+      },
+      kill: cleanup,
+    };
   } catch (err) {
-    strace.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
+    cleanup();
     throw err;
   }
-  return {
-    tool: 'strace',
-    async stop() {
-      try {
-        await new Promise<void>((resolve) => {
-          strace.once('exit', () => resolve());
-          strace.kill('SIGINT'); // strace detaches and writes its summary
-        });
-        const calls = parseStraceSummary(fs.readFileSync(output, 'utf8'));
-        return { calls, total: Object.values(calls).reduce((sum, n) => sum + n, 0) };
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    },
-    kill() {
-      if (strace.exitCode === null && strace.signalCode === null) strace.kill('SIGKILL');
-    },
-  };
 }
 
 /** strace says "Process N attached" on stderr once per thread; wait for the first, then let the rest follow. */
@@ -201,7 +220,7 @@ function waitForAttach(strace: ChildProcess): Promise<void> {
 }
 
 /** The calls column of `strace -c` by syscall name. */
-export function parseStraceSummary(text: string): Record<string, number> {
+function parseStraceSummary(text: string): Record<string, number> {
   const calls: Record<string, number> = {};
   for (const line of text.split('\n')) {
     const fields = line.trim().split(/\s+/);

@@ -31,10 +31,11 @@ fetch_node() {
     pack=$(mktemp -d "$cache/pack.XXXXXX")
     (cd "$pack" && { npm pack --silent "$package@$version" || npm pack --silent "$package@${version%%.*}"; }) > "$pack/npm.log" 2>&1 \
       || { cat "$pack/npm.log" >&2; rm -rf "$pack"; return 1; }
-    tar xzf "$pack/$package"-*.tgz -C "$pack" "package/$file"
-    mkdir -p "$(dirname "$target")"
-    mv "$pack/package/$file" "$target"
+    # Called as $(fetch_node ...): errexit is off in here, so each step's failure returns on its own.
+    { tar xzf "$pack/$package"-*.tgz -C "$pack" "package/$file" && mkdir -p "$(dirname "$target")" \
+      && mv "$pack/package/$file" "$target"; } || { rm -rf "$pack"; return 1; }
     rm -rf "$pack"
   fi
+  [ -f "$target" ] || return 1
   echo "$target"
 }

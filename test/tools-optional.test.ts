@@ -124,6 +124,10 @@ describe('tools: the CLI\'s packages are dependencies; the benchmark\'s heavy on
     const micro = iomux(dir, parent, 'bench', '--only', 'micro,ftp', '--no-charts');
     assert.equal(micro.status, 1);
     assert.equal(micro.stderr, 'iomux bench needs benchmark and ftp-srv: npm install -g benchmark@2 ftp-srv@4\n');
+    // --compare needs none of them: it gets past the check (here to the file that is not there).
+    const compare = iomux(dir, parent, 'bench', '--compare', path.join(parent, 'a.json'), path.join(parent, 'b.json'));
+    assert.equal(compare.status, 1);
+    assert.match(compare.stderr, /^iomux: ENOENT: no such file or directory, open '.*a\.json'/);
 
     for (const args of [['--help'], ['help', 'bench'], ...['serve', 'client', 'bench', 'trace', 'files', 'ftp'].map((c) => [c, '--help']),
       ['files', 'put', '--help'], ['ftp', 'user', 'add', '--help']]) {

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 export type OptionalPackage = 'benchmark' | 'ftp-srv' | 'vega' | 'vega-lite';
 
 /** The package's own root: tools/ compiles to dist/tools/. */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
 
 /** The peer range package.json gives a package, e.g. `^5.33.1 || ^6.0.0`. */
 function peerRange(name: OptionalPackage): string {
@@ -42,7 +42,7 @@ export function packageDir(name: string, from: string = __dirname): string | nul
 }
 
 /** What is wrong with `name` here: null when a version of a supported major resolves. */
-export function packageProblem(name: OptionalPackage, from: string = __dirname): string | null {
+function packageProblem(name: OptionalPackage, from: string = __dirname): string | null {
   const dir = packageDir(name, from);
   if (dir === null) return 'missing';
   const { version } = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version: string };
@@ -78,7 +78,7 @@ export function installationOf(packageRoot: string, exists: (file: string) => bo
 }
 
 /** `name@major` for the newest major the peer range admits: what the command installs. */
-export function installSpec(name: OptionalPackage): string {
+function installSpec(name: OptionalPackage): string {
   return `${name}@${Math.max(...majorsOf(peerRange(name)))}`;
 }
 

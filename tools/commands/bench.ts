@@ -246,19 +246,8 @@ Examples:
         if (err.code === 'EPIPE') process.exit(0);
         throw err;
       });
-      // The optional packages this run needs are there before anything is measured, or one line says how to get them.
-      const measured = flags.from === undefined;
-      const needed: OptionalPackage[] = [
-        ...(measured && parts.includes('micro') ? ['benchmark' as const] : []),
-        ...(measured && parts.includes('ftp') && ftp.servers.includes('ftp-srv') ? ['ftp-srv' as const] : []),
-        ...(flags.charts ? ['vega' as const, 'vega-lite' as const] : []),
-      ];
-      ensurePackages('iomux bench', needed, {
-        vega: '--no-charts', 'vega-lite': '--no-charts', 'ftp-srv': `--ftp-servers ${FTP_SERVERS.filter((s) => s !== 'ftp-srv').join(',')}`,
-      });
-      // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
-      const { redrawSuite, runSuite } = await import('../../bench/suite');
       const print = (text: string) => process.stdout.write(`${text}\n`);
+      // These two need none of the optional packages.
       if (flags.ftp && flags.tls) {
         // Its own part, in its own file: the FTPS comparison (bench/ftps.ts).
         const { FTPS_SERVERS, formatFtps, runFtps } = await import('../../bench/ftps');
@@ -276,6 +265,18 @@ Examples:
         runComparison(flags.compare[0], flags.compare[1], flags.out, print);
         return;
       }
+      // The optional packages this run needs are there before anything is measured, or one line says how to get them.
+      const measured = flags.from === undefined;
+      const needed: OptionalPackage[] = [
+        ...(measured && parts.includes('micro') ? ['benchmark' as const] : []),
+        ...(measured && parts.includes('ftp') && ftp.servers.includes('ftp-srv') ? ['ftp-srv' as const] : []),
+        ...(flags.charts ? ['vega' as const, 'vega-lite' as const] : []),
+      ];
+      ensurePackages('iomux bench', needed, {
+        vega: '--no-charts', 'vega-lite': '--no-charts', 'ftp-srv': `--ftp-servers ${FTP_SERVERS.filter((s) => s !== 'ftp-srv').join(',')}`,
+      });
+      // Loaded here, not at the top: the charting and benchmarking libraries would slow every iomux command.
+      const { redrawSuite, runSuite } = await import('../../bench/suite');
       if (flags.from) {
         await redrawSuite(flags.from, { outDir: flags.out, jsonFile: flags.json, charts: flags.charts, print });
         return;

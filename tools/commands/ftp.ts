@@ -106,7 +106,7 @@ function serveCommand(flags: ServeFlags): void {
     maxPerUser: flags.maxPerUser,
     idleTimeoutMs: flags.idleTimeout,
     loginTimeoutMs: flags.loginTimeout,
-    dataTimeoutMs: Math.max(1, flags.dataTimeout),
+    dataTimeoutMs: flags.dataTimeout, // the parser's minimum, 0.001 s, rounds to 1 ms
     allowRegister: flags.allowRegister === true,
     anonymous: flags.anonymous === true,
     banner: flags.banner,

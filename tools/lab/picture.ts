@@ -24,7 +24,7 @@ const MIN_WIDTH = 760;
 const CALL_W = 4;
 const BAR_MAX = 22;
 
-export const COLORS = {
+const COLORS = {
   IN: '#2f6fb5',
   OUT: '#2a9d4b',
   PRI: '#17becf',
@@ -181,8 +181,7 @@ class Picture {
   private legend(body: string[]): void {
     const seen = this.seen();
     const items: Array<[string, string]> = [];
-    const glyph = (inner: string): string => inner;
-    if (seen.step) items.push([glyph(stepGlyph(8, 4)), 'the script acts (the peer sends, connects, shuts down)']);
+    if (seen.step) items.push([stepGlyph(8, 4), 'the script acts (the peer sends, connects, shuts down)']);
     for (const name of ['IN', 'OUT', 'PRI'] as EventName[]) {
       if (seen.fills.has(name)) items.push([wakeGlyph(8, 0, [name], 6), `wake-up reporting ${name}${name === 'IN' ? ' (readable)' : name === 'OUT' ? ' (writable)' : ' (urgent data)'}`]);
     }
@@ -237,7 +236,7 @@ class Picture {
       error: calls.some((c) => c.error !== undefined),
       interest: calls.some((c) => c.op === 'interest'),
       quiet: rows.some((r) => r.kind === 'quiet'),
-      stranded: rows.some((r) => r.kind !== 'stall' && (r.left ?? 0) > 0) || rows.some((r) => r.kind === 'stall' && (r.left ?? 0) > 0),
+      stranded: rows.some((r) => (r.left ?? 0) > 0),
       stall: rows.some((r) => r.kind === 'stall'),
       fills: new Set(wakes.map((r) => fillOf(r.events)).filter((e): e is EventName => e !== null)),
       rings: new Set(wakes.flatMap((r) => r.events.filter((e) => RING_ORDER.includes(e)))),
@@ -496,7 +495,7 @@ function text(x: number, y: number, content: string, s: TextStyle): string {
 }
 
 /** An estimate of the rendered width (no font metrics here): generous, so text does not collide. */
-export function textWidth(s: string, size: number, bold = false, mono = false): number {
+function textWidth(s: string, size: number, bold = false, mono = false): number {
   const per = mono ? 0.61 : bold ? 0.6 : 0.55;
   return s.length * size * per;
 }
