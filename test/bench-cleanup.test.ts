@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { skipUnless } from './skip';
 
 const cleanupModule = path.resolve(__dirname, '..', 'bench', 'cleanup.js');
 
@@ -27,7 +28,7 @@ describe('bench: SIGTERM and SIGHUP still undo what a benchmark registered, then
 
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     it(`${signal}: the detached server is killed and the benchmark ends by ${signal}`, async function () {
-      if (process.platform !== 'linux') this.skip(); // /proc tells whether the server ended
+      skipUnless(this, process.platform === 'linux', '/proc tells whether the server ended');
       const script = `
         const { spawn } = require('node:child_process');
         const { undoOnExit } = require(${JSON.stringify(cleanupModule)});
